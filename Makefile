@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= $(CURDIR)/demo-data
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+PYTEST_ARGS ?=
+QUICK ?=
+
+.PHONY: install test demo bench lint reliability clean
+
+# Idempotent: the venv is created once; the project is (re)installed only when
+# pyproject.toml changed since the last install.
+install: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.local.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp deploy/dagster.local.yaml $@
+
+test: install $(DAGSTER_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME) SLURM_USAGE_DATA_DIR=$(DATA_DIR) $(BIN)/python -m slurm_assets.demo.stack --data-dir $(DATA_DIR)
+
+bench: install
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+reliability: install
+	$(BIN)/python -m pytest slurm_assets_tests/reliability -m reliability $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check slurm_assets slurm_assets_tests streamlit_app bench
+	$(BIN)/ruff check --target-version py38 agent/slurm-usage-history-exporter.py
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR) $(DAGSTER_HOME)

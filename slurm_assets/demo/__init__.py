@@ -1,0 +1,1 @@
+"""Deterministic demo and benchmark data: sacct text as real sacct prints it."""

@@ -1,0 +1,1 @@
+"""The push-mode receiver (FastAPI). Never imports Dagster."""

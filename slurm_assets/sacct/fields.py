@@ -1,0 +1,136 @@
+"""Column contracts of every table (DESIGN.md "Tables"): names carry units, types are Arrow types.
+
+Timestamps are UTC (``timestamp[us, tz=UTC]``), durations in seconds, memory in
+bytes. Each Parquet file holds all of its columns (cluster and date included):
+the hive-style folders are for layout and pruning, not the only copy of a value.
+"""
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+JOBS_SCHEMA = pa.schema(
+    [
+        ("cluster", pa.string()),
+        ("job_id", pa.string()),  # JobID as printed: 123, 5_7, 59+1
+        ("job_id_raw", pa.int64()),  # JobIDRaw
+        ("array_job_id", pa.int64()),
+        ("array_task_id", pa.int64()),
+        ("het_job_id", pa.int64()),
+        ("het_job_offset", pa.int32()),
+        ("name", pa.string()),
+        ("user", pa.string()),
+        ("account", pa.string()),
+        ("partition", pa.string()),
+        ("qos", pa.string()),
+        ("state", pa.string()),  # normalized: "CANCELLED by 0" -> CANCELLED
+        ("exit_code", pa.string()),
+        ("submit_time", TS),
+        ("eligible_time", TS),
+        ("start_time", TS),
+        ("end_time", TS),
+        ("end_date", pa.date32()),  # UTC day of end_time: the Dagster partition
+        ("elapsed_s", pa.int64()),
+        ("timelimit_s", pa.int64()),  # NULL for UNLIMITED / Partition_Limit
+        ("wait_s", pa.int64()),  # start - eligible (or submit)
+        ("nodes", pa.int32()),
+        ("node_list", pa.string()),
+        ("alloc_cpus", pa.int32()),
+        ("req_mem_bytes", pa.int64()),  # whole job, per-node/per-cpu requests multiplied out
+        ("alloc_gpus", pa.int32()),
+        ("gpu_types", pa.string()),  # "a100:2,v100:1"; "" for untyped or no GPUs
+        ("max_rss_bytes", pa.int64()),  # max over steps
+        ("total_cpu_s", pa.float64()),
+        ("cpu_hours", pa.float64()),  # alloc_cpus * elapsed_s / 3600
+        ("gpu_hours", pa.float64()),  # alloc_gpus * elapsed_s / 3600
+        ("node_hours", pa.float64()),  # nodes * elapsed_s / 3600
+        ("cpu_efficiency", pa.float64()),  # total_cpu_s / (alloc_cpus * elapsed_s); NULL if 0
+        ("mem_efficiency", pa.float64()),  # max_rss_bytes / req_mem_bytes; NULL if 0 or unknown
+    ]
+)
+
+# Latest snapshot of RUNNING/PENDING (and other not-yet-finished) jobs per cluster.
+RUNNING_JOBS_SCHEMA = pa.schema(list(JOBS_SCHEMA) + [pa.field("snapshot_time", TS)])
+
+USAGE_DAILY_SCHEMA = pa.schema(
+    [
+        ("cluster", pa.string()),
+        ("date", pa.date32()),  # the UTC day the usage happened in (apportioned)
+        ("user", pa.string()),
+        ("account", pa.string()),
+        ("partition", pa.string()),
+        ("qos", pa.string()),
+        ("cpu_hours", pa.float64()),
+        ("gpu_hours", pa.float64()),
+        ("node_hours", pa.float64()),
+        ("jobs_ended", pa.int64()),  # jobs whose end_date is this day
+    ]
+)
+
+# GPU-hours by GPU type, same grain as usage_daily plus gpu_type ("" = untyped).
+GPU_USAGE_DAILY_SCHEMA = pa.schema(
+    [
+        ("cluster", pa.string()),
+        ("date", pa.date32()),
+        ("user", pa.string()),
+        ("account", pa.string()),
+        ("partition", pa.string()),
+        ("qos", pa.string()),
+        ("gpu_type", pa.string()),
+        ("gpu_hours", pa.float64()),
+    ]
+)
+
+CAPACITY_DAILY_SCHEMA = pa.schema(
+    [
+        ("cluster", pa.string()),
+        ("date", pa.date32()),
+        ("partition", pa.string()),
+        ("nodes", pa.int32()),
+        ("cpus", pa.int64()),
+        ("mem_bytes", pa.int64()),
+        ("gpus", pa.int64()),
+        ("gpu_types", pa.string()),  # "a100:2,v100:2"
+        ("cpu_hours_available", pa.float64()),  # cpus * 24
+        ("gpu_hours_available", pa.float64()),
+    ]
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("cluster", pa.string()),
+        ("date", pa.date32()),  # partition day of the drop
+        ("drop_id", pa.string()),
+        ("line_no", pa.int64()),  # 1-based line in the drop text (header = 1)
+        ("reason", pa.string()),  # stable code, e.g. "bad_field_count"
+        ("detail", pa.string()),  # human message: what and how to fix
+        ("raw_line", pa.string()),
+    ]
+)
+
+# Catalogue of drops seen per partition, for freshness and gap views.
+DROPS_SCHEMA = pa.schema(
+    [
+        ("cluster", pa.string()),
+        ("date", pa.date32()),
+        ("drop_id", pa.string()),
+        ("sha256", pa.string()),
+        ("source", pa.string()),
+        ("window_start", TS),
+        ("window_end", TS),
+        ("collected_at", TS),
+        ("rows", pa.int64()),
+        ("sacct_version", pa.string()),
+        ("agent_version", pa.string()),
+    ]
+)
+
+TABLE_SCHEMAS: dict[str, pa.Schema] = {
+    "jobs": JOBS_SCHEMA,
+    "running_jobs": RUNNING_JOBS_SCHEMA,
+    "usage_daily": USAGE_DAILY_SCHEMA,
+    "gpu_usage_daily": GPU_USAGE_DAILY_SCHEMA,
+    "capacity_daily": CAPACITY_DAILY_SCHEMA,
+    "quarantine": QUARANTINE_SCHEMA,
+    "drops": DROPS_SCHEMA,
+}

@@ -1,0 +1,1 @@
+"""Files on disk: landing zone, warehouse Parquet, DuckDB. No Dagster imports."""

@@ -1,0 +1,246 @@
+"""The landing zone: raw drops as the agent ships them, stored once, listed for the pipeline.
+
+A drop (docs/DROP_FORMAT.md) is gzip-compressed ``sacct --parsable2`` text plus a
+JSON manifest. Push (receiver), drop mode (``agent --output-dir``) and SSH pull
+all end here in the same layout; the manifest is written last, so a drop
+without a manifest is incomplete and is ignored by readers.
+"""
+
+import fcntl
+import gzip
+import hashlib
+import json
+import shutil
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from slurm_assets.storage import paths
+from slurm_assets.storage.atomic import atomic_writer, write_bytes_atomic
+
+DROP_FORMAT = "slurm-usage-drop/1"
+DATA_SUFFIX = ".psv.gz"
+MANIFEST_SUFFIX = ".manifest.json"
+MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+
+# key -> accepted types; everything else in a manifest is kept as-is.
+MANIFEST_FIELDS: dict[str, tuple[type, ...]] = {
+    "format": (str,),
+    "cluster": (str,),
+    "day": (str,),
+    "window_start": (str,),
+    "window_end": (str,),
+    "collected_at": (str,),
+    "sacct_version": (str,),
+    "fields": (list,),
+    "rows": (int,),
+    "sha256": (str,),
+    "gzip_size": (int,),
+    "agent_version": (str,),
+    "source": (str,),
+}
+SOURCES = ("push", "drop", "ssh", "json")
+
+
+class DropFormatError(ValueError):
+    """A drop or manifest that does not follow docs/DROP_FORMAT.md; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class DropRef:
+    """A complete drop in the landing zone."""
+
+    cluster: str
+    day: str
+    drop_id: str
+    data_path: Path
+    manifest_path: Path
+
+    def manifest(self) -> dict:
+        return json.loads(self.manifest_path.read_text())
+
+
+@dataclass(frozen=True)
+class TextDigest:
+    """What streaming through a drop's decompressed text found."""
+
+    sha256: str
+    rows: int
+    size: int
+    header: str
+
+
+def drop_id_for(sha256: str) -> str:
+    """A drop's id: the first 16 hex digits of the sha256 of its uncompressed text."""
+    return sha256[:16]
+
+
+def validate_manifest(manifest: object) -> dict:
+    """Return the manifest if it is well formed; raise DropFormatError naming the bad key."""
+    if not isinstance(manifest, dict):
+        raise DropFormatError("manifest must be a JSON object")
+    for key, types in MANIFEST_FIELDS.items():
+        if key not in manifest:
+            raise DropFormatError(f"manifest lacks {key!r}; upgrade the agent (format {DROP_FORMAT})")
+        value = manifest[key]
+        if not isinstance(value, types) or (int in types and isinstance(value, bool)):
+            raise DropFormatError(f"manifest key {key!r} has type {type(value).__name__}, expected {types[0].__name__}")
+    if manifest["format"] != DROP_FORMAT:
+        raise DropFormatError(f"manifest format {manifest['format']!r} is not {DROP_FORMAT!r}")
+    try:
+        paths.check_cluster_name(manifest["cluster"])
+        paths.check_day(manifest["day"])
+    except paths.InvalidNameError as err:
+        raise DropFormatError(f"manifest: {err}") from err
+    sha = manifest["sha256"]
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise DropFormatError("manifest sha256 must be 64 lowercase hex digits")
+    if manifest["source"] not in SOURCES:
+        raise DropFormatError(f"manifest source {manifest['source']!r} not one of {', '.join(SOURCES)}")
+    if manifest["rows"] < 0 or manifest["gzip_size"] < 0:
+        raise DropFormatError("manifest rows and gzip_size must be >= 0")
+    if not all(isinstance(f, str) for f in manifest["fields"]):
+        raise DropFormatError("manifest fields must be a list of sacct field names")
+    return manifest
+
+
+def digest_gzip_text(gz: BinaryIO, max_text_bytes: int) -> TextDigest:
+    """Stream-decompress ``gz``: sha256, data rows (lines after the header) and size of the text.
+
+    Raises DropFormatError for corrupt gzip or text larger than ``max_text_bytes``
+    (a gzip bomb never gets further than that limit in memory or time).
+    """
+    sha = hashlib.sha256()
+    decomp = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    size = lines = 0
+    header = b""
+    in_header = True
+    while True:
+        chunk = gz.read(1 << 20)
+        if not chunk:
+            break
+        while chunk:
+            out = decomp.decompress(chunk, max_text_bytes + 1 - size)
+            size += len(out)
+            if size > max_text_bytes:
+                raise DropFormatError(f"decompressed drop exceeds the limit of {max_text_bytes} bytes")
+            sha.update(out)
+            lines += out.count(b"\n")
+            if in_header:
+                header += out
+                if b"\n" in header or len(header) > 65536:
+                    header = header.split(b"\n", 1)[0]
+                    in_header = False
+            if decomp.eof:
+                # Concatenated gzip members are valid gzip: continue with the rest.
+                chunk = decomp.unused_data
+                if chunk:
+                    decomp = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            else:
+                chunk = decomp.unconsumed_tail
+    if not decomp.eof and size == 0:
+        raise DropFormatError("drop data is not valid gzip")
+    if not decomp.eof:
+        raise DropFormatError("drop data is truncated gzip")
+    rows = max(lines - 1, 0) if size else 0
+    return TextDigest(sha.hexdigest(), rows, size, header.decode("utf-8", "replace").rstrip("\r"))
+
+
+@contextmanager
+def _cluster_lock(data_dir: Path, cluster: str) -> Iterator[None]:
+    lock_dir = paths.landing_root(data_dir) / paths.check_cluster_name(cluster)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / ".lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def drop_paths(data_dir: Path, cluster: str, day: str, drop_id: str) -> tuple[Path, Path]:
+    folder = paths.landing_day_dir(data_dir, cluster, day)
+    return folder / f"{drop_id}{DATA_SUFFIX}", folder / f"{drop_id}{MANIFEST_SUFFIX}"
+
+
+def store_drop(data_dir: Path, manifest: dict, gz_source: BinaryIO | bytes | Path) -> tuple[str, bool]:
+    """Store a verified drop atomically and durably; return ``(drop_id, duplicate)``.
+
+    The caller has checked the data against the manifest (``digest_gzip_text``).
+    The same drop (same cluster, day and sha256) is stored once; a second copy
+    answers ``duplicate=True`` and writes nothing.
+    """
+    manifest = validate_manifest(manifest)
+    drop_id = drop_id_for(manifest["sha256"])
+    data_path, manifest_path = drop_paths(data_dir, manifest["cluster"], manifest["day"], drop_id)
+    with _cluster_lock(data_dir, manifest["cluster"]):
+        if manifest_path.exists():
+            return drop_id, True
+        with atomic_writer(data_path) as out:
+            if isinstance(gz_source, bytes):
+                out.write(gz_source)
+            elif isinstance(gz_source, Path):
+                with open(gz_source, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+            else:
+                shutil.copyfileobj(gz_source, out, 1 << 20)
+        write_bytes_atomic(manifest_path, json.dumps(manifest, sort_keys=True, indent=1).encode() + b"\n")
+    return drop_id, False
+
+
+def list_drops(data_dir: Path) -> list[DropRef]:
+    """Every complete drop (manifest present), sorted by cluster, day and id; junk names are skipped."""
+    root = paths.landing_root(data_dir)
+    found: list[DropRef] = []
+    if not root.is_dir():
+        return found
+    for manifest_path in root.glob(f"*/*/*{MANIFEST_SUFFIX}"):
+        day_dir = manifest_path.parent
+        cluster, day = day_dir.parent.name, day_dir.name
+        try:
+            paths.check_cluster_name(cluster)
+            paths.check_day(day)
+        except paths.InvalidNameError:
+            continue
+        drop_id = manifest_path.name[: -len(MANIFEST_SUFFIX)]
+        data_path = day_dir / f"{drop_id}{DATA_SUFFIX}"
+        if data_path.exists():
+            found.append(DropRef(cluster, day, drop_id, data_path, manifest_path))
+    return sorted(found, key=lambda d: (d.cluster, d.day, d.drop_id))
+
+
+def read_drop_text(ref: DropRef) -> bytes:
+    """The uncompressed sacct text of a drop."""
+    with gzip.open(ref.data_path, "rb") as fh:
+        return fh.read()
+
+
+def read_manifest_line(stream: BinaryIO) -> dict | None:
+    """Read one drop-stream manifest line; None at a clean end of stream."""
+    line = stream.readline(MAX_MANIFEST_BYTES + 1)
+    if not line:
+        return None
+    if len(line) > MAX_MANIFEST_BYTES or not line.endswith(b"\n"):
+        raise DropFormatError("drop stream: manifest line missing, unterminated or over 8 MiB")
+    try:
+        return validate_manifest(json.loads(line))
+    except json.JSONDecodeError as err:
+        raise DropFormatError(f"drop stream: manifest is not JSON ({err.msg} at column {err.colno})") from err
+
+
+def iter_drop_stream(stream: BinaryIO) -> Iterator[tuple[dict, bytes]]:
+    """Yield ``(manifest, gzip bytes)`` for each drop in a stream (``agent --stdout``, push body).
+
+    Format: a one-line JSON manifest, then exactly ``manifest["gzip_size"]`` bytes
+    of gzip; drops may follow one another.
+    """
+    while (manifest := read_manifest_line(stream)) is not None:
+        data = stream.read(manifest["gzip_size"])
+        if len(data) != manifest["gzip_size"]:
+            raise DropFormatError(
+                f"drop stream for {manifest['cluster']} {manifest['day']}: expected {manifest['gzip_size']} "
+                f"gzip bytes, got {len(data)} (truncated transfer?)"
+            )
+        yield manifest, data

@@ -1,0 +1,73 @@
+"""The on-disk layout under DATA_DIR (DESIGN.md "Storage"); the only place paths are built.
+
+    landing/<cluster>/<YYYY-MM-DD>/<drop_id>.psv.gz      raw sacct text (gzip)
+    landing/<cluster>/<YYYY-MM-DD>/<drop_id>.manifest.json   written last: marks the drop complete
+    warehouse/<table>/cluster=<cluster>/date=<YYYY-MM-DD>/part-0.parquet
+    quarantine/                                           (the quarantine table lives in warehouse/quarantine)
+    slurm_usage.duckdb                                    DuckDB views over the Parquet (one writer)
+
+Cluster names and days come from requests and file names, so both are validated
+before they become path components.
+"""
+
+import datetime as dt
+import re
+from pathlib import Path
+
+CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DUCKDB_FILE = "slurm_usage.duckdb"
+
+
+class InvalidNameError(ValueError):
+    """A cluster name or day that must not become part of a path."""
+
+
+def check_cluster_name(name: str) -> str:
+    """Return ``name`` if it is a safe cluster name (letters, digits, ``-_.``, 1-64 chars, no ``..``)."""
+    if not isinstance(name, str) or not CLUSTER_NAME_RE.match(name) or ".." in name:
+        raise InvalidNameError(
+            f"invalid cluster name {name!r}: use 1-64 letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit, without '..'"
+        )
+    return name
+
+
+def check_day(day: str) -> str:
+    """Return ``day`` if it is an ISO date ``YYYY-MM-DD``."""
+    try:
+        if not isinstance(day, str) or len(day) != 10:
+            raise ValueError
+        dt.date.fromisoformat(day)
+    except ValueError as err:
+        raise InvalidNameError(f"invalid day {day!r}: expected YYYY-MM-DD") from err
+    return day
+
+
+def landing_root(data_dir: Path) -> Path:
+    return Path(data_dir) / "landing"
+
+
+def landing_day_dir(data_dir: Path, cluster: str, day: str) -> Path:
+    return landing_root(data_dir) / check_cluster_name(cluster) / check_day(day)
+
+
+def warehouse_root(data_dir: Path) -> Path:
+    return Path(data_dir) / "warehouse"
+
+
+def table_dir(data_dir: Path, table: str) -> Path:
+    return warehouse_root(data_dir) / table
+
+
+def partition_file(data_dir: Path, table: str, cluster: str, day: str) -> Path:
+    """The one Parquet file holding ``table`` rows for (cluster, partition day)."""
+    return (
+        table_dir(data_dir, table)
+        / f"cluster={check_cluster_name(cluster)}"
+        / f"date={check_day(day)}"
+        / "part-0.parquet"
+    )
+
+
+def duckdb_path(data_dir: Path) -> Path:
+    return Path(data_dir) / DUCKDB_FILE

@@ -1,0 +1,86 @@
+"""Warehouse Parquet files and the DuckDB views over them.
+
+Parquet is the source of truth. ``register_views`` gives any DuckDB connection
+(the single writer's file, or the dashboard's in-memory read-only one) one view
+per table; a table with no files yet is an empty view with the right columns,
+so queries work on an empty warehouse.
+"""
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.storage import paths
+from slurm_assets.storage.atomic import atomic_writer
+
+
+def write_partition(data_dir: Path, table: str, cluster: str, day: str, rows: pa.Table) -> Path:
+    """Replace the (table, cluster, day) Parquet file atomically with ``rows`` cast to the table schema."""
+    schema = TABLE_SCHEMAS[table]
+    target = paths.partition_file(data_dir, table, cluster, day)
+    with atomic_writer(target) as fh:
+        pq.write_table(rows.select(schema.names).cast(schema), fh, compression="zstd")
+    return target
+
+
+def remove_partition(data_dir: Path, table: str, cluster: str, day: str) -> None:
+    """Delete a (table, cluster, day) file if present (a cluster that has no rows left that day)."""
+    paths.partition_file(data_dir, table, cluster, day).unlink(missing_ok=True)
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _empty_select(table: str) -> str:
+    cols = ", ".join(
+        f"CAST(NULL AS {_duck_type(f.type)}) AS \"{f.name}\""
+        for f in TABLE_SCHEMAS[table]
+    )
+    return f"SELECT {cols} WHERE false"
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ"
+    if pa.types.is_date32(t):
+        return "DATE"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_int32(t):
+        return "INTEGER"
+    if pa.types.is_floating(t):
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def table_select(data_dir: Path, table: str) -> str:
+    """A SELECT over every Parquet file of ``table`` (or an empty, typed SELECT)."""
+    folder = paths.table_dir(data_dir, table)
+    if not any(folder.glob("cluster=*/date=*/*.parquet")):
+        return _empty_select(table)
+    glob = _sql_str(str(folder / "cluster=*" / "date=*" / "*.parquet"))
+    return f"SELECT * FROM read_parquet({glob}, hive_partitioning = false, union_by_name = true)"
+
+
+def register_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """Create or replace one view per table on ``con``; ``running_jobs`` keeps each cluster's latest snapshot."""
+    data_dir = Path(data_dir).resolve()
+    for table in TABLE_SCHEMAS:
+        select = table_select(data_dir, table)
+        if table == "running_jobs":
+            select = (
+                f"SELECT * FROM ({select}) r WHERE snapshot_time = "
+                "(SELECT max(snapshot_time) FROM (" + select + ") s WHERE s.cluster = r.cluster)"
+            )
+        con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {select}')
+
+
+def connect_readonly(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the table views: never touches the DuckDB file, so never a lock."""
+    con = duckdb.connect(":memory:")
+    register_views(con, data_dir)
+    return con
