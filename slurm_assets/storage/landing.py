@@ -122,7 +122,10 @@ def digest_gzip_text(gz: BinaryIO, max_text_bytes: int) -> TextDigest:
         if not chunk:
             break
         while chunk:
-            out = decomp.decompress(chunk, max_text_bytes + 1 - size)
+            try:
+                out = decomp.decompress(chunk, max_text_bytes + 1 - size)
+            except zlib.error as err:
+                raise DropFormatError(f"drop data is not valid gzip ({err})") from err
             size += len(out)
             if size > max_text_bytes:
                 raise DropFormatError(f"decompressed drop exceeds the limit of {max_text_bytes} bytes")
