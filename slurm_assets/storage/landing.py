@@ -49,6 +49,10 @@ class DropFormatError(ValueError):
 
 
 @dataclass(frozen=True)
+class DropTooLargeError(DropFormatError):
+    """A drop whose decompressed text is over the configured limit (a gzip bomb, or a limit set too low)."""
+
+
 class DropRef:
     """A complete drop in the landing zone."""
 
@@ -128,7 +132,7 @@ def digest_gzip_text(gz: BinaryIO, max_text_bytes: int) -> TextDigest:
                 raise DropFormatError(f"drop data is not valid gzip ({err})") from err
             size += len(out)
             if size > max_text_bytes:
-                raise DropFormatError(f"decompressed drop exceeds the limit of {max_text_bytes} bytes")
+                raise DropTooLargeError(f"decompressed drop exceeds the limit of {max_text_bytes} bytes")
             sha.update(out)
             lines += out.count(b"\n")
             if in_header:
@@ -232,6 +236,8 @@ def read_manifest_line(stream: BinaryIO) -> dict | None:
     except json.JSONDecodeError as err:
         raise DropFormatError(f"drop stream: manifest is not JSON ({err.msg} at column {err.colno})") from err
 
+    except (UnicodeDecodeError, RecursionError) as err:
+        raise DropFormatError(f"drop stream: manifest is not UTF-8 JSON of sane depth ({err})") from err
 
 def iter_drop_stream(stream: BinaryIO) -> Iterator[tuple[dict, bytes]]:
     """Yield ``(manifest, gzip bytes)`` for each drop in a stream (``agent --stdout``, push body).
