@@ -3,6 +3,9 @@
 import os
 from pathlib import Path
 
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 DATA_DIR_ENV = "SLURM_USAGE_DATA_DIR"
 DEFAULT_DATA_DIR = "./data"
 
@@ -10,3 +13,52 @@ DEFAULT_DATA_DIR = "./data"
 def data_dir() -> Path:
     """The data root (landing/, warehouse/, quarantine/, DuckDB file); env ``SLURM_USAGE_DATA_DIR``."""
     return Path(os.environ.get(DATA_DIR_ENV, DEFAULT_DATA_DIR)).resolve()
+
+
+CLUSTERS_FILE_ENV = "SLURM_USAGE_CLUSTERS_FILE"
+
+
+def clusters_file() -> Path | None:
+    """The cluster config YAML (SSH pull; docs/PIPELINE.md), env ``SLURM_USAGE_CLUSTERS_FILE``; None if unset."""
+    value = os.environ.get(CLUSTERS_FILE_ENV, "").strip()
+    return Path(value).resolve() if value else None
+
+
+class ReceiverSettings(BaseSettings):
+    """Receiver (``slurm-usage-receiver``) settings from the environment or a ``.env`` file in the working dir.
+
+    Build one per call (``ReceiverSettings()``); keyword arguments (the CLI flags) win over the environment.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+
+    # Comma list: ``key``, ``key:clusterA+clusterB``, ``sha256:<hex>[:clusters]``,
+    # ``salted-sha256:<salt>:<hex>[:clusters]`` (see slurm_assets/receiver/auth.py, docs/RECEIVER.md).
+    api_keys: str = Field(default="", validation_alias=AliasChoices("api_keys", "API_KEYS"), repr=False)
+    data_dir: Path = Field(
+        default=Path(DEFAULT_DATA_DIR), validation_alias=AliasChoices("data_dir", DATA_DIR_ENV)
+    )
+    # Request body limit for native drops (gzip bytes + manifest line).
+    max_body_bytes: int = Field(
+        default=256 * 1024 * 1024, gt=0, validation_alias=AliasChoices("max_body_bytes", "SLURM_USAGE_MAX_BODY_BYTES")
+    )
+    # Decompressed sacct text limit (guards against gzip bombs; the parser reads a drop's text into memory).
+    max_text_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024, gt=0, validation_alias=AliasChoices("max_text_bytes", "SLURM_USAGE_MAX_TEXT_BYTES")
+    )
+    # Seed JSON bodies are parsed in memory (several times their size as Python objects): a smaller limit.
+    max_json_bytes: int = Field(
+        default=32 * 1024 * 1024, gt=0, validation_alias=AliasChoices("max_json_bytes", "SLURM_USAGE_MAX_JSON_BYTES")
+    )
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+
+DAGSTER_UI_URL_ENV = "DAGSTER_UI_URL"
+DEFAULT_DAGSTER_UI_URL = "http://127.0.0.1:3000"
+
+
+def dagster_ui_url() -> str:
+    """Where operators open the Dagster UI (linked from the dashboard); env ``DAGSTER_UI_URL``."""
+    return os.environ.get(DAGSTER_UI_URL_ENV, "").strip() or DEFAULT_DAGSTER_UI_URL
