@@ -1,0 +1,270 @@
+"""The receiver API (DESIGN.md "Receiver API"): routes only; the work is in ingest.py, auth.py, health.py.
+
+Run it with the console script ``slurm-usage-receiver`` (receiver/cli.py) or any
+ASGI server: ``uvicorn slurm_assets.receiver.app:app``. ``create_app(settings)``
+builds an app for given settings; the module-level ``app`` reads
+``ReceiverSettings`` (environment / ``.env``) at startup, not at import.
+"""
+
+import contextlib
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from starlette.requests import ClientDisconnect
+
+from slurm_assets import __version__
+from slurm_assets.receiver import auth, health
+from slurm_assets.receiver.audit import AuditMiddleware
+from slurm_assets.receiver.ingest import (
+    DRAIN_BYTES,
+    Audit,
+    IngestError,
+    drain,
+    ingest_json,
+    ingest_native,
+    spool_body,
+)
+from slurm_assets.receiver.models import (
+    ErrorResponse,
+    HealthResponse,
+    IngestResponse,
+    StoredDropModel,
+)
+from slurm_assets.settings import ReceiverSettings
+from slurm_assets.storage.paths import CLUSTER_NAME_RE
+
+NATIVE_TYPE = "application/x-slurm-usage-drop"
+JSON_TYPE = "application/json"
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="an API key from the server's API_KEYS (401 if missing or unknown)",
+)
+
+INGEST_BODY = {
+    "required": True,
+    "content": {
+        NATIVE_TYPE: {
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "one drop: the manifest as one line of JSON, then manifest.gzip_size bytes of gzip "
+                "(docs/DROP_FORMAT.md)",
+            }
+        },
+        JSON_TYPE: {
+            "schema": {
+                "type": "object",
+                "required": ["hostname", "jobs"],
+                "properties": {
+                    "hostname": {
+                        "type": "string",
+                        "pattern": CLUSTER_NAME_RE.pattern,
+                        "description": "cluster",
+                    },
+                    "jobs": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "description": "sacct field: value; End, else Start, else Submit (UTC) picks the day",
+                            "additionalProperties": {
+                                "type": ["string", "number", "null"]
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
+}
+
+ERRORS = {
+    401: "X-API-Key missing or unknown",
+    403: "the key is not allowed to post for this cluster",
+    413: "body over SLURM_USAGE_MAX_BODY_BYTES (JSON: _MAX_JSON_BYTES) or decompressed data over _MAX_TEXT_BYTES",
+    415: f"Content-Type is neither {NATIVE_TYPE} nor {JSON_TYPE}",
+    422: "malformed body; the detail names the field, line or job",
+    503: "the data dir is not writable (read-only, permissions); retry later",
+    507: "the data volume is full; retry later",
+}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: ReceiverSettings
+    keys: tuple[auth.KeyEntry, ...]
+    data_dir: Path
+
+
+def runtime(app: FastAPI) -> Runtime:
+    """Settings and parsed keys, read once per app (at startup, or at the first request without lifespan)."""
+    current = getattr(app.state, "runtime", None)
+    if current is None:
+        settings = app.state.settings or ReceiverSettings()
+        current = Runtime(
+            settings,
+            auth.parse_api_keys(settings.api_keys),
+            settings.resolved_data_dir(),
+        )
+        app.state.runtime = current
+    return current
+
+
+def _error(err: IngestError) -> JSONResponse:
+    return JSONResponse({"detail": err.detail}, status_code=err.status)
+
+
+def _content_length(request: Request) -> int | None:
+    try:
+        return int(request.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
+async def _read_limited(chunks, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            await drain(chunks)
+            raise IngestError(
+                413,
+                f"JSON body is over the limit of {limit} bytes (SLURM_USAGE_MAX_JSON_BYTES); "
+                "split it, or use the agent's native drops",
+            )
+    return bytes(body)
+
+
+async def _ingest(
+    request: Request, presented_key: str | None, rt: Runtime, audit: Audit
+):
+    chunks = request.stream()
+    match = auth.check_key(rt.keys, presented_key)
+    if match is None:
+        await drain(chunks)
+        if not rt.keys:
+            raise IngestError(
+                401,
+                "the receiver has no API keys configured (set API_KEYS on the server)",
+            )
+        if not presented_key:
+            raise IngestError(401, "missing X-API-Key header")
+        raise IngestError(401, f"unknown API key (id {auth.key_id(presented_key)})")
+    audit.key_id = match.key_id
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in (NATIVE_TYPE, JSON_TYPE):
+        await drain(chunks)
+        raise IngestError(
+            415,
+            f"Content-Type {media_type or '(none)'!r} is not {NATIVE_TYPE} or {JSON_TYPE}",
+        )
+    s = rt.settings
+    limit = s.max_json_bytes if media_type == JSON_TYPE else s.max_body_bytes
+    declared = _content_length(request)
+    if declared is not None and declared > limit + DRAIN_BYTES:
+        raise IngestError(
+            413, f"Content-Length {declared} is over the limit of {limit} bytes"
+        )
+    if media_type == JSON_TYPE:
+        body = await _read_limited(chunks, limit)
+        return await run_in_threadpool(ingest_json, body, rt.data_dir, match, audit)
+    spool = await spool_body(chunks, rt.data_dir, limit)
+    try:
+        return await run_in_threadpool(
+            ingest_native, spool, rt.data_dir, s.max_text_bytes, match, audit
+        )
+    finally:
+        spool.unlink(missing_ok=True)
+
+
+def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
+    """The receiver app; ``settings=None`` reads ReceiverSettings from the environment at startup."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        runtime(
+            app
+        )  # bad API_KEYS or settings stop the server at startup, with the reason
+        yield
+
+    app = FastAPI(
+        title="slurm-usage-history receiver",
+        version=__version__,
+        description="Receives SLURM accounting drops from cluster agents into the landing zone.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(AuditMiddleware)
+
+    @app.post(
+        "/api/data/ingest",
+        response_model=IngestResponse,
+        summary="Store one drop (native) or a seed JSON body (split by UTC day)",
+        responses={
+            code: {"model": ErrorResponse, "description": text}
+            for code, text in ERRORS.items()
+        },
+        openapi_extra={"requestBody": INGEST_BODY},
+    )
+    async def ingest(
+        request: Request, x_api_key: str | None = Security(api_key_header)
+    ):
+        audit = request.scope.get("state", {}).get("audit") or Audit()
+        try:
+            drops = await _ingest(request, x_api_key, runtime(request.app), audit)
+        except IngestError as err:
+            return _error(err)
+        except ClientDisconnect:
+            return _error(
+                IngestError(400, "client disconnected before the body was complete")
+            )
+        return IngestResponse(
+            status="ok",
+            cluster=audit.cluster,
+            drop_id=drops[0].drop_id if drops else None,
+            rows=sum(d.rows for d in drops),
+            duplicate=bool(drops) and all(d.duplicate for d in drops),
+            drops=[
+                StoredDropModel(
+                    day=d.day, drop_id=d.drop_id, rows=d.rows, duplicate=d.duplicate
+                )
+                for d in drops
+            ],
+        )
+
+    @app.get(
+        "/api/dashboard/health",
+        response_model=HealthResponse,
+        summary="Receiver health: data dir writable, last drop per cluster",
+        responses={
+            503: {
+                "model": HealthResponse,
+                "description": "the data dir is not writable",
+            }
+        },
+    )
+    def dashboard_health(request: Request):
+        data_dir = runtime(request.app).data_dir
+        problem = health.check_writable(data_dir)
+        body = HealthResponse(
+            status="unhealthy" if problem else "healthy",
+            time=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            version=__version__,
+            data_dir_writable=problem is None,
+            detail=problem,
+            clusters=health.cluster_status(data_dir),
+        )
+        if problem:
+            return JSONResponse(body.model_dump(), status_code=503)
+        return body
+
+    return app
+
+
+app = create_app()

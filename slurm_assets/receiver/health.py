@@ -1,0 +1,57 @@
+"""What ``GET /api/dashboard/health`` reports: data dir writable, per-cluster last drop (no secrets)."""
+
+import datetime as dt
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from slurm_assets.storage import paths
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_writable(data_dir: Path) -> str | None:
+    """None if a file can be created (and removed) in the landing zone, else the reason."""
+    root = paths.landing_root(data_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".health-", dir=root)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        return f"landing zone is not writable ({errno.errorcode.get(err.errno or 0, err.errno)})"
+    return None
+
+
+def cluster_status(data_dir: Path) -> dict[str, dict[str, str | None]]:
+    """``{cluster: {"latest_day", "last_drop_at"}}`` from the landing folders: one stat per day folder.
+
+    A new file in ``landing/<cluster>/<day>/`` updates that folder's mtime, so the
+    newest day-folder mtime is when a drop last arrived (by push, drop or pull).
+    """
+    root = paths.landing_root(data_dir)
+    status: dict[str, dict[str, str | None]] = {}
+    if not root.is_dir():
+        return status
+    for cluster_dir in sorted(root.iterdir()):
+        try:
+            paths.check_cluster_name(cluster_dir.name)
+        except paths.InvalidNameError:
+            continue  # .incoming and other non-cluster names
+        latest_day, last = None, None
+        for day_dir in cluster_dir.iterdir():
+            try:
+                paths.check_day(day_dir.name)
+                mtime = day_dir.stat().st_mtime
+            except (paths.InvalidNameError, OSError):
+                continue
+            latest_day = max(latest_day or day_dir.name, day_dir.name)
+            last = max(last or mtime, mtime)
+        status[cluster_dir.name] = {
+            "latest_day": latest_day,
+            "last_drop_at": _iso(last) if last else None,
+        }
+    return status

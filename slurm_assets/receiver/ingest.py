@@ -1,0 +1,253 @@
+"""Ingest bodies into the landing zone: spool, verify against the manifest, store once.
+
+Native drop (``application/x-slurm-usage-drop``, docs/DROP_FORMAT.md): the body is
+spooled to ``DATA_DIR/landing/.incoming/`` while its bytes are counted (never held
+in memory), then the manifest line is validated, the key's cluster binding checked,
+the gzip stream-decompressed with a bounded digest (a gzip bomb stops at
+``max_text_bytes``) and compared with the manifest's ``gzip_size``, ``sha256`` and
+``rows``, and only then stored with ``storage.landing.store_drop``.
+
+Seed JSON (``application/json``): read into memory up to ``max_json_bytes``, turned
+into one sacct text per UTC day (``receiver/seed_json.py``), one drop per day with
+source ``json``.
+
+Every failure is an ``IngestError`` with the HTTP status and a message saying what
+is wrong and where; storage failures map to 507 (disk full) or 503 (not writable),
+never 500.
+"""
+
+import datetime as dt
+import errno
+import gzip
+import io
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slurm_assets.receiver import seed_json
+from slurm_assets.receiver.auth import KeyMatch
+from slurm_assets.storage import landing, paths
+
+INCOMING_DIR = ".incoming"  # under landing/; never a cluster name (those start with a letter or digit)
+# After a body went over the limit, read (and discard) at most this much more before answering 413,
+# so an ordinary client reads the 413 instead of a connection reset.
+DRAIN_BYTES = 64 * 1024 * 1024
+JSON_AGENT_VERSION = "receiver-seed-json"
+
+
+class IngestError(Exception):
+    """A request the receiver refuses: HTTP ``status`` and a ``detail`` for the client."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class StoredDrop:
+    day: str
+    drop_id: str
+    rows: int
+    duplicate: bool
+
+
+@dataclass
+class Audit:
+    """What the audit log line reports about one request (filled in as the request is understood)."""
+
+    key_id: str = "-"
+    cluster: str = "-"
+    rows: int | None = None
+    drops: list[StoredDrop] = field(default_factory=list)
+
+
+def storage_error(err: OSError, where: str) -> IngestError:
+    """Map a storage OSError to 507 (no space) or 503 (not writable / unavailable), naming the place."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return IngestError(
+            507, f"{where}: no space left on the data volume; free space, then resend"
+        )
+    if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return IngestError(
+            503,
+            f"{where}: data dir is not writable ({errno.errorcode.get(err.errno)}); resend later",
+        )
+    return IngestError(
+        503,
+        f"{where}: storage error ({errno.errorcode.get(err.errno or 0, err.errno)}); resend later",
+    )
+
+
+def incoming_dir(data_dir: Path) -> Path:
+    return paths.landing_root(data_dir) / INCOMING_DIR
+
+
+async def drain(chunks: AsyncIterator[bytes], budget: int = DRAIN_BYTES) -> None:
+    """Read and discard up to ``budget`` bytes of a body the receiver will refuse."""
+    seen = 0
+    async for chunk in chunks:
+        seen += len(chunk)
+        if seen > budget:
+            return
+
+
+async def spool_body(chunks: AsyncIterator[bytes], data_dir: Path, limit: int) -> Path:
+    """Write the body to a temp file under ``landing/.incoming/``; 413 (after draining) past ``limit`` bytes."""
+    folder = incoming_dir(data_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=folder)
+    except OSError as err:
+        raise storage_error(err, "landing/.incoming") from err
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    break
+                fh.write(chunk)
+    except OSError as err:
+        os.unlink(name)
+        raise storage_error(err, "landing/.incoming") from err
+    except BaseException:
+        os.unlink(name)
+        raise
+    if size > limit:
+        os.unlink(name)
+        await drain(chunks)
+        raise IngestError(
+            413,
+            f"body is over the limit of {limit} bytes (SLURM_USAGE_MAX_BODY_BYTES); "
+            "send one drop (one day) per request",
+        )
+    return Path(name)
+
+
+def _check_cluster(key: KeyMatch, cluster: str) -> None:
+    if not key.allows(cluster):
+        raise IngestError(
+            403, f"API key {key.key_id} is not allowed to post for cluster {cluster!r}"
+        )
+
+
+def ingest_native(
+    spool: Path, data_dir: Path, max_text_bytes: int, key: KeyMatch, audit: Audit
+) -> list[StoredDrop]:
+    """Verify and store the one drop in a spooled native body."""
+    size = spool.stat().st_size
+    with open(spool, "rb") as fh:
+        try:
+            manifest = landing.read_manifest_line(fh)
+        except landing.DropFormatError as err:
+            raise IngestError(422, f"line 1 (manifest): {err}") from err
+        if manifest is None:
+            raise IngestError(
+                422,
+                "empty body: expected a manifest line and the gzip data (docs/DROP_FORMAT.md)",
+            )
+        cluster, day = manifest["cluster"], manifest["day"]
+        audit.cluster = cluster
+        _check_cluster(key, cluster)
+        where = f"drop {cluster} {day}"
+        offset = fh.tell()
+        if size - offset != manifest["gzip_size"]:
+            hint = (
+                "send one drop per request"
+                if size - offset > manifest["gzip_size"]
+                else "truncated upload?"
+            )
+            raise IngestError(
+                422,
+                f"{where}: manifest gzip_size is {manifest['gzip_size']} but the body carries "
+                f"{size - offset} bytes after the manifest line ({hint})",
+            )
+        try:
+            digest = landing.digest_gzip_text(fh, max_text_bytes)
+        except landing.DropTooLargeError as err:
+            raise IngestError(
+                413, f"{where}: {err} (SLURM_USAGE_MAX_TEXT_BYTES)"
+            ) from err
+        except landing.DropFormatError as err:
+            raise IngestError(422, f"{where}: {err}") from err
+        if digest.sha256 != manifest["sha256"]:
+            raise IngestError(
+                422,
+                f"{where}: sha256 of the decompressed data is {digest.sha256}, manifest says "
+                f"{manifest['sha256']} (corrupted in transit? resend)",
+            )
+        if digest.rows != manifest["rows"]:
+            raise IngestError(
+                422,
+                f"{where}: the data has {digest.rows} rows after the header, manifest says {manifest['rows']}",
+            )
+        audit.rows = digest.rows
+        stored = dict(manifest, received_at=_utc_now(), received_key_id=key.key_id)
+        fh.seek(offset)
+        try:
+            drop_id, duplicate = landing.store_drop(data_dir, stored, fh)
+        except OSError as err:
+            raise storage_error(err, f"landing/{cluster}/{day}") from err
+    result = StoredDrop(day, drop_id, digest.rows, duplicate)
+    audit.drops.append(result)
+    return [result]
+
+
+def ingest_json(
+    body: bytes, data_dir: Path, key: KeyMatch, audit: Audit
+) -> list[StoredDrop]:
+    """Split a seed JSON body into per-day drops (source ``json``) and store them."""
+    try:
+        decoded = json.loads(body)
+    except json.JSONDecodeError as err:
+        raise IngestError(
+            422, f"body is not JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from err
+    except (UnicodeDecodeError, RecursionError) as err:
+        raise IngestError(
+            422, f"body is not UTF-8 JSON of sane nesting depth ({err})"
+        ) from err
+    try:
+        audit.cluster = seed_json.seed_cluster(decoded)
+        _check_cluster(key, audit.cluster)
+        parsed = seed_json.parse_seed_body(decoded)
+    except seed_json.SeedJsonError as err:
+        raise IngestError(422, str(err)) from err
+    audit.rows = sum(d.rows for d in parsed.days)
+    now = _utc_now()
+    for part in parsed.days:
+        gz = gzip.compress(part.text, mtime=0)
+        digest = landing.digest_gzip_text(io.BytesIO(gz), len(part.text))
+        next_day = (dt.date.fromisoformat(part.day) + dt.timedelta(days=1)).isoformat()
+        manifest = {
+            "format": landing.DROP_FORMAT,
+            "cluster": parsed.cluster,
+            "day": part.day,
+            "window_start": f"{part.day}T00:00:00Z",
+            "window_end": f"{next_day}T00:00:00Z",
+            "collected_at": now,
+            "sacct_version": "unknown (seed JSON body)",
+            "fields": list(part.fields),
+            "rows": digest.rows,
+            "sha256": digest.sha256,
+            "gzip_size": len(gz),
+            "agent_version": JSON_AGENT_VERSION,
+            "source": "json",
+            "inventory": None,
+            "received_at": now,
+            "received_key_id": key.key_id,
+        }
+        try:
+            drop_id, duplicate = landing.store_drop(data_dir, manifest, gz)
+        except OSError as err:
+            raise storage_error(err, f"landing/{parsed.cluster}/{part.day}") from err
+        audit.drops.append(StoredDrop(part.day, drop_id, part.rows, duplicate))
+    return audit.drops
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

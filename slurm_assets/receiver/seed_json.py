@@ -1,0 +1,135 @@
+"""The seed-compatible JSON body -> ``sacct --parsable2`` text per UTC day (pure, no I/O).
+
+Body: ``{"hostname": "<cluster>", "jobs": [{"<sacct field>": value, ...}, ...]}``.
+
+* Header: the union of the jobs' keys in order of first appearance (any field order parses).
+* Values: strings, integers and floats are written as text; ``null`` as an empty field.
+  A ``|``, newline or carriage return in a key or value is refused (422): ``sacct -P``
+  output cannot represent it, so writing it would shift columns or split a row.
+* Day: the UTC day of ``End``, else ``Start``, else ``Submit`` (timestamps without an
+  offset are UTC, as the agent runs sacct with ``TZ=UTC``; ``Unknown``/``None``/empty
+  count as missing). A job without any of the three is refused (422).
+* One drop per day, rows in body order, so an identical resent body gives identical
+  text and therefore the same sha256 (the receiver answers ``duplicate``).
+"""
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from slurm_assets.storage import paths
+
+DAY_FIELDS = ("End", "Start", "Submit")
+MISSING_TIMES = frozenset({"", "unknown", "none", "n/a"})
+FORBIDDEN_CHARS = ("|", "\n", "\r")
+
+
+class SeedJsonError(ValueError):
+    """The JSON body is malformed; the message names the job index and field."""
+
+
+@dataclass(frozen=True)
+class SeedDay:
+    day: str
+    fields: tuple[str, ...]
+    text: bytes
+    rows: int
+
+
+@dataclass(frozen=True)
+class SeedBody:
+    cluster: str
+    days: tuple[SeedDay, ...]
+
+
+def _field_text(value: object, where: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise SeedJsonError(
+            f"{where}: value {value!r} has type {type(value).__name__}; expected string or number"
+        )
+    text = value if isinstance(value, str) else json.dumps(value)
+    if any(c in text for c in FORBIDDEN_CHARS):
+        raise SeedJsonError(
+            f"{where}: value {text[:80]!r} contains '|' or a line break, which sacct --parsable2 text "
+            "cannot represent; remove it or use the agent's native drop format"
+        )
+    return text
+
+
+def _utc_day(value: str, where: str) -> str | None:
+    if value.strip().lower() in MISSING_TIMES:
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        stamp = dt.datetime.fromisoformat(text)
+    except ValueError as err:
+        raise SeedJsonError(
+            f"{where}: {value[:80]!r} is not a timestamp (expected YYYY-MM-DDTHH:MM:SS, UTC)"
+        ) from err
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.UTC)
+    return stamp.date().isoformat()
+
+
+def _job_day(cells: dict[str, str], index: int) -> str:
+    for name in DAY_FIELDS:
+        if name in cells:
+            day = _utc_day(cells[name], f"jobs[{index}].{name}")
+            if day is not None:
+                return day
+    raise SeedJsonError(
+        f"jobs[{index}]: no End, Start or Submit timestamp, so the job has no day to be filed under"
+    )
+
+
+def seed_cluster(body: object) -> str:
+    """The validated cluster name (``hostname``) of a decoded seed JSON body."""
+    if not isinstance(body, dict):
+        raise SeedJsonError(
+            f"body must be a JSON object with 'hostname' and 'jobs', got {type(body).__name__}"
+        )
+    hostname = body.get("hostname")
+    if not isinstance(hostname, str):
+        raise SeedJsonError("'hostname' (the cluster name) is missing or not a string")
+    try:
+        return paths.check_cluster_name(hostname)
+    except paths.InvalidNameError as err:
+        raise SeedJsonError(f"'hostname': {err}") from err
+
+
+def parse_seed_body(body: object) -> SeedBody:
+    """Validate a decoded seed JSON body and split it into one sacct text per UTC day."""
+    cluster = seed_cluster(body)
+    jobs = body.get("jobs")
+    if not isinstance(jobs, list):
+        raise SeedJsonError("'jobs' is missing or not a list of objects")
+    header: dict[str, None] = {}
+    by_day: dict[str, list[dict[str, str]]] = {}
+    for index, job in enumerate(jobs):
+        if not isinstance(job, dict):
+            raise SeedJsonError(
+                f"jobs[{index}] must be an object of sacct field: value, got {type(job).__name__}"
+            )
+        cells: dict[str, str] = {}
+        for name, value in job.items():
+            if not name or any(c in name for c in FORBIDDEN_CHARS):
+                raise SeedJsonError(
+                    f"jobs[{index}]: field name {name[:80]!r} is empty or contains '|' or a line break"
+                )
+            cells[name] = _field_text(value, f"jobs[{index}].{name}")
+            header.setdefault(name, None)
+        by_day.setdefault(_job_day(cells, index), []).append(cells)
+    fields = tuple(header)
+    days = []
+    for day in sorted(by_day):
+        lines = ["|".join(fields)] + [
+            "|".join(cells.get(f, "") for f in fields) for cells in by_day[day]
+        ]
+        days.append(
+            SeedDay(day, fields, ("\n".join(lines) + "\n").encode(), len(by_day[day]))
+        )
+    return SeedBody(cluster, tuple(days))
