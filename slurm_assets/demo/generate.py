@@ -1,0 +1,678 @@
+"""Deterministic, streaming generator of ``sacct --parsable2`` text for demo and benchmark clusters.
+
+What it models (see ``catalog.py`` for the cluster layout):
+
+* jobs are generated per (seed, cluster, submit day) with their own RNG, so any
+  window is reproducible without generating history from the beginning, and the
+  same job has identical fields in every window that returns it;
+* two streams per day: "short" jobs whose whole life (submit to end) is under a
+  day, and "long" jobs (arrays, requeues, multi-day limits) living up to
+  ``MAX_LIFE_DAYS``. A window therefore needs the short jobs of the day before
+  it and the long jobs of the ``MAX_LIFE_DAYS`` days before it;
+* window semantics of real sacct (as_mysql_jobacct_process.c): ``-S s -E e``
+  returns every job with ``Eligible < e`` and (``End >= s`` or not ended), plus
+  all its steps;
+* RUNNING/PENDING are relative to ``now``: a job submitted after ``now`` does not
+  exist yet, one not started by ``now`` is PENDING, one not ended is RUNNING;
+* job ids: each day owns a block of raw ids (``id_stride`` per day, wrapping at
+  Slurm's MaxJobId), short jobs in the lower half, long jobs in the upper half,
+  so ids increase within a stream but the two streams interleave in time;
+* array tasks ``A_i`` get their own raw ids, the last task to start keeps ``A``;
+  tasks not started by ``now`` are one pending row ``A_[lo-hi%t]`` (real 22.05
+  omits throttled remainders from -S/-E queries because their Eligible is 0; we
+  keep them, with Eligible = Submit, so parsers meet the row);
+* ``--duplicates``: a requeued job's earlier run is its own REQUEUED row (same
+  JobIDRaw, its own steps); the final run's Submit is the requeue time.
+
+Output strings follow real captures: ``Unknown``/``None`` time sentinels,
+``None assigned`` node lists, ``CANCELLED by <uid>`` on job rows, sorted TRES
+strings with typed GRES, MaxRSS in K (bytes with ``--noconvert``), and TotalCPU
+as ``MM:SS.mmm`` / ``HH:MM:SS`` / ``D-HH:MM:SS``.
+"""
+
+import datetime as dt
+import heapq
+import math
+import random
+from bisect import bisect
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import BinaryIO, Iterable, Iterator
+
+from slurm_assets.demo import catalog
+
+DAY = 86400
+MAX_LIFE_DAYS = 11  # a "long" job ends at most this many days after its submit day starts
+SHORT_LIFE_S = DAY - 1  # a "short" job ends before submit + 1 day
+MAX_JOB_ID = 67_043_328  # Slurm's default MaxJobId: ids wrap around on old clusters
+LONG_FRACTION = 0.12  # share of a day's jobs drawn from the long stream
+CHUNK_LINES = 4096
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """One generated cluster: name, seed, mean jobs per day and the ``now`` that decides RUNNING/PENDING."""
+
+    cluster: str
+    now: int  # epoch seconds (UTC)
+    seed: int = 0
+    jobs_per_day: int = 300
+
+    @property
+    def id_stride(self) -> int:
+        """Raw ids reserved per day (a power of ten, at least 10x the mean job count)."""
+        return 10 ** max(3, math.ceil(math.log10(max(1, self.jobs_per_day) * 10)))
+
+
+# --------------------------------------------------------------------------- formatting
+
+_HMS: list[str] = []
+
+
+def _hms_table() -> list[str]:
+    if not _HMS:
+        _HMS.extend(f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60))
+    return _HMS
+
+
+_DAY_PREFIX: dict[int, str] = {}
+
+
+def fmt_ts(t: int) -> str:
+    """Epoch seconds as sacct prints them under TZ=UTC: ``2026-11-25T17:33:07``."""
+    d, r = divmod(t, DAY)
+    prefix = _DAY_PREFIX.get(d)
+    if prefix is None:
+        prefix = _DAY_PREFIX[d] = (dt.date(1970, 1, 1) + dt.timedelta(days=d)).isoformat() + "T"
+    return prefix + _hms_table()[r]
+
+
+def fmt_duration(s: int) -> str:
+    """Seconds as sacct prints Elapsed/Timelimit: ``HH:MM:SS`` or ``D-HH:MM:SS``."""
+    d, r = divmod(int(s), DAY)
+    return f"{d}-{_hms_table()[r]}" if d else _hms_table()[r]
+
+
+def fmt_cpu(s: float) -> str:
+    """Seconds as sacct prints TotalCPU/UserCPU/SystemCPU: ``MM:SS.mmm`` under an hour, else (D-)HH:MM:SS."""
+    if s < 3600:
+        ms = int(round(s * 1000))
+        m, ms = divmod(ms, 60000)
+        if m >= 60:
+            return _hms_table()[3600]
+        return f"{m:02d}:{ms // 1000:02d}.{ms % 1000:03d}"
+    return fmt_duration(int(s))
+
+
+_UNITS = "KMGTPE"
+
+
+def fmt_mem(value: int, unit: int) -> str:
+    """Memory as sacct prints it by default: integer in the largest exact unit (``12376K``, ``4G``).
+
+    ``unit`` is the index in ``KMGTPE`` of ``value``'s unit; sacct converts only
+    while the value divides by 1024 (CONVERT_NUM_UNIT_EXACT).
+    """
+    while value and value % 1024 == 0 and unit < len(_UNITS) - 1:
+        value //= 1024
+        unit += 1
+    return f"{value}{_UNITS[unit]}"
+
+
+def hostlist(prefix: str, first: int, count: int) -> str:
+    """Consecutive nodes as a Slurm hostlist: ``cn017`` or ``cn[017-020]`` (``first`` is 1-based)."""
+    if count == 1:
+        return f"{prefix}{first:03d}"
+    return f"{prefix}[{first:03d}-{first + count - 1:03d}]"
+
+
+def day_start(day: dt.date) -> int:
+    return (day - dt.date(1970, 1, 1)).days * DAY
+
+
+# --------------------------------------------------------------------------- the job model
+
+
+class Step:
+    """One step row (``.batch``, ``.extern``, ``.0``, ``.interactive``) of a job allocation."""
+
+    __slots__ = ("suffix", "name", "nnodes", "nodelist", "cpus", "ntasks", "state", "exit", "start", "end",
+                 "rss_kb", "vmem_kb", "cpu_s", "disk")
+
+    def __init__(self, suffix, name, nnodes, nodelist, cpus, ntasks, state, exit_code, start, end, rss_kb,
+                 vmem_kb, cpu_s, disk):
+        self.suffix, self.name, self.nnodes, self.nodelist = suffix, name, nnodes, nodelist
+        self.cpus, self.ntasks, self.state, self.exit = cpus, ntasks, state, exit_code
+        self.start, self.end, self.rss_kb, self.vmem_kb, self.cpu_s, self.disk = start, end, rss_kb, vmem_kb, cpu_s, disk
+
+
+class Job:
+    """One job allocation as its final accounting record says (before ``now`` is applied)."""
+
+    __slots__ = ("raw_id", "job_id", "array_id", "task_id", "throttle", "user", "account", "partition", "qos",
+                 "name", "submit", "eligible", "start", "end", "state", "exit", "derived", "timelimit", "cpus",
+                 "nodes", "nodelist", "mem_mb", "gpus", "gpu_type", "gpumem_gb", "steps", "flags", "priority")
+
+    def __init__(self, **kw):
+        for k in self.__slots__:
+            setattr(self, k, kw.get(k))
+
+    def copy(self) -> "Job":
+        new = Job.__new__(Job)
+        for k in self.__slots__:
+            setattr(new, k, getattr(self, k))
+        new.steps = []
+        return new
+
+
+def _zipf_cum(n: int, s: float) -> list[float]:
+    acc, out = 0.0, []
+    for i in range(n):
+        acc += 1.0 / (i + 1) ** s
+        out.append(acc)
+    return out
+
+
+_USER_CUM = _zipf_cum(len(catalog.USERS), 1.1)
+_HOUR_CUM = list(__import__("itertools").accumulate(
+    (2, 1, 1, 1, 1, 2, 3, 5, 9, 12, 12, 11, 9, 11, 12, 12, 11, 9, 7, 6, 5, 4, 3, 3)))
+_PART_CUM = [(0.60, "cpu"), (0.80, "gpu"), (0.88, "bigmem"), (1.0, "debug")]
+_CPU_CHOICES = (1, 1, 1, 2, 4, 4, 8, 8, 16, 16, 32, 64, 128, 256, 512)
+# (cumulative probability, final state) for jobs that start; the pending-only
+# outcomes (cancelled before start, DEADLINE) are drawn separately.
+_STATE_CUM = [(0.72, "COMPLETED"), (0.84, "FAILED"), (0.88, "CANCELLED"), (0.93, "TIMEOUT"),
+              (0.965, "OUT_OF_MEMORY"), (0.972, "NODE_FAIL"), (0.99, "PREEMPTED"), (0.995, "BOOT_FAIL"), (1.0, "COMPLETED")]
+_FAIL_EXIT = ("1:0", "1:0", "2:0", "127:0", "137:0", "255:0")
+
+
+def _pick(cum: list, u: float):
+    for p, v in cum:
+        if u < p:
+            return v
+    return cum[-1][1]
+
+
+class _DayGen:
+    """Generates one (seed, cluster, day, stream) batch of job units; each unit is a list of Jobs."""
+
+    def __init__(self, cfg: DemoConfig, day: dt.date, stream: str):
+        self.cfg = cfg
+        self.layout = catalog.cluster_layout(cfg.cluster)
+        self.rng = random.Random(f"{cfg.seed}:{cfg.cluster}:{day.isoformat()}:{stream}")
+        self.t0 = day_start(day)
+        self.long = stream == "long"
+        ordinal = (day - dt.date(2000, 1, 1)).days
+        stride = cfg.id_stride
+        self.next_id = (ordinal * stride) % MAX_JOB_ID + 1 + (stride // 2 if self.long else 0)
+        self.id_limit = self.next_id + stride // 2
+        weekday_factor = 0.55 if day.weekday() >= 5 else 1.0
+        share = LONG_FRACTION if self.long else 1 - LONG_FRACTION
+        self.target = round(cfg.jobs_per_day * share * weekday_factor * self.rng.uniform(0.8, 1.2))
+
+    def units(self) -> Iterator[list[Job]]:
+        made = 0
+        while made < self.target and self.next_id < self.id_limit - 64:
+            unit = self._unit()
+            made += len(unit)
+            yield unit
+
+    # -- drawing helpers
+    def _submit(self) -> int:
+        r = self.rng
+        hour = bisect(_HOUR_CUM, r.random() * _HOUR_CUM[-1])
+        return self.t0 + hour * 3600 + int(r.random() * 3600)
+
+    def _wait(self, cap: int) -> int:
+        # Heavy-tailed queue wait: median ~1 min, a tail of hours.
+        return min(cap, int(self.rng.lognormvariate(4.0, 2.2)))
+
+    def _unit(self) -> list[Job]:
+        r = self.rng
+        u = r.random()
+        if self.long and u < 0.30:
+            return self._array()
+        job = self._base(self._submit())
+        if self.long and u < 0.40 and job.timelimit is not None and job.timelimit <= 2 * DAY:
+            return self._requeued(job)
+        self._finish(job)
+        return [job]
+
+    def _base(self, submit: int) -> Job:
+        r = self.rng
+        user_i = bisect(_USER_CUM, r.random() * _USER_CUM[-1])
+        user = catalog.USERS[user_i]
+        account = catalog.USER_ACCOUNT[user] if r.random() < 0.9 else catalog.ACCOUNTS[user_i * 3 % 8]
+        partition = _pick(_PART_CUM, r.random())
+        qu = r.random()
+        if self.long and partition != "debug":
+            qos = "long" if qu < 0.6 else "normal"
+        else:
+            qos = "normal" if qu < 0.75 else ("high" if qu < 0.85 else "low")
+        gpu_type, gpus = "", 0
+        if partition == "gpu":
+            gtypes = self.layout.gpu_types()
+            gpu_type = gtypes[0] if r.random() < 0.65 else gtypes[-1]
+        group = self.layout.group_for(partition, gpu_type)
+        if partition == "gpu":
+            gpus = (1, 1, 1, 2, 2, 4, 4, 8, 16)[int(r.random() * 9)]
+            nodes = max(1, -(-gpus // group.gpus))
+            cpus = min(group.cpus * nodes, gpus * (8 if r.random() < 0.7 else 16))
+        else:
+            cpus = _CPU_CHOICES[int(r.random() ** 1.6 * len(_CPU_CHOICES))]
+            if partition == "debug":
+                cpus = min(cpus, 16)
+            nodes = max(1, -(-cpus // group.cpus))
+        nodes = min(nodes, group.count)
+        cpus = min(cpus, nodes * group.cpus)
+        per_cpu_mb = (1024, 2048, 4000, 4096, 8192)[int(r.random() * 5)]
+        if partition == "bigmem":
+            per_cpu_mb *= 8
+        mem_mb = min(group.mem_mb, per_cpu_mb * -(-cpus // nodes))  # ReqMem is per node
+        if r.random() < 0.1:
+            mem_mb = 500  # the odd small request: prints as 500M
+        if partition == "debug":
+            tl = (900, 1800, 3600)[int(r.random() * 3)]
+        elif qos == "long":
+            tl = (3 * DAY, 5 * DAY, 7 * DAY)[int(r.random() * 3)]
+        elif self.long:
+            tl = (DAY, 2 * DAY, 2 * DAY)[int(r.random() * 3)]
+        else:
+            tl = (1800, 3600, 4 * 3600, 8 * 3600, 12 * 3600)[int(r.random() * 5)]
+        first = 1 + int(r.random() * (group.count - nodes + 1))
+        raw = self.next_id
+        self.next_id += 1
+        return Job(
+            raw_id=raw, job_id=str(raw), array_id=None, task_id=None, throttle=0, user=user, account=account,
+            partition=partition, qos=qos, name=catalog.JOB_NAMES[int(r.random() ** 1.5 * len(catalog.JOB_NAMES))],
+            submit=submit, eligible=submit, start=None, end=None, state="COMPLETED", exit="0:0", derived="0:0",
+            timelimit=tl, cpus=cpus, nodes=nodes, nodelist=hostlist(group.prefix, first, nodes), mem_mb=mem_mb,
+            gpus=gpus, gpu_type=gpu_type, gpumem_gb=(80 * gpus if gpus and r.random() < 0.2 else 0), steps=[],
+            flags="SchedMain" if r.random() < 0.6 else "SchedBackfill", priority=1000 + int(r.random() * 9000),
+        )
+
+    def _finish(self, job: Job, state: str | None = None, wait_cap: int | None = None) -> None:
+        """Draw the outcome of ``job``: start, end, state, exit codes and steps."""
+        r = self.rng
+        cap = wait_cap if wait_cap is not None else (2 * DAY if self.long else 6 * 3600)
+        wait = self._wait(cap)
+        if state is None:
+            u = r.random()
+            if u < 0.025:
+                # Cancelled while pending (or a --deadline that passed): never started.
+                job.state = "CANCELLED" if u < 0.02 else "DEADLINE"
+                job.end = job.eligible + max(1, wait)
+                job.exit = "0:0"
+                return
+            state = _pick(_STATE_CUM, r.random())
+            if state == "PREEMPTED" and job.qos != "low":
+                state = "COMPLETED"
+        job.state = state
+        job.start = job.eligible + wait
+        tl = job.timelimit
+        if state == "TIMEOUT":
+            run = tl + 5 + int(r.random() * 90)  # KillWait plus the epilog
+        elif state == "BOOT_FAIL":
+            run = 0
+        else:
+            run = max(1, min(tl - 1, int(tl * min(1.0, r.lognormvariate(-1.8, 1.3)))))
+        job.end = job.start + run
+        job.exit = {"COMPLETED": "0:0", "FAILED": _FAIL_EXIT[int(r.random() * 6)], "CANCELLED": "0:15",
+                    "OUT_OF_MEMORY": "0:125"}.get(state, "0:0")
+        job.derived = "0:125" if state == "OUT_OF_MEMORY" else ("0:0" if state != "FAILED" else job.exit)
+        if state != "BOOT_FAIL":
+            self._steps(job)
+
+    def _steps(self, job: Job) -> None:
+        r = self.rng
+        start, end, state = job.start, job.end, job.state
+        first = job.nodelist.split("[")[0] + job.nodelist.split("[")[-1][:3] if "[" in job.nodelist else job.nodelist
+        per_node = -(-job.cpus // job.nodes)
+        eff = 0.97 * r.random() ** 0.6  # CPU efficiency, skewed high
+        mem_kb = job.mem_mb * 1024
+        rss_frac = r.random() ** 1.8  # memory use, skewed low
+        batch_state, batch_exit = {
+            "COMPLETED": ("COMPLETED", "0:0"), "FAILED": ("FAILED", job.exit), "CANCELLED": ("CANCELLED", "0:15"),
+            "TIMEOUT": ("CANCELLED", "0:15"), "OUT_OF_MEMORY": ("OUT_OF_MEMORY", "0:125"),
+            "NODE_FAIL": ("CANCELLED", "0:9"), "PREEMPTED": ("CANCELLED", "0:15"), "REQUEUED": ("CANCELLED", "0:15"),
+        }[state]
+        run = end - start
+        interactive = r.random() < 0.12
+        steps = job.steps
+        steps_cpu = eff * job.cpus * run
+        if interactive:
+            steps.append(Step(".extern", "extern", job.nodes, job.nodelist, job.cpus, job.nodes, "COMPLETED", "0:0",
+                              start, end, 900 + job.raw_id % 300, 4400 + job.raw_id % 700, 0.001, 0))
+            rss = 1 + int(mem_kb * job.nodes * rss_frac) + int(r.random() * 1000)
+            steps.append(Step(".0", "bash", job.nodes, job.nodelist, job.cpus, job.nodes, batch_state, batch_exit,
+                              start + 1, end, rss, rss * 3, steps_cpu, int(r.random() * 5e8)))
+            return
+        nsrun = (0, 0, 1, 1, 1, 2, 3)[int(r.random() * 7)]
+        batch_cpu = steps_cpu if nsrun == 0 else steps_cpu * 0.02
+        rss_b = 1 + int(mem_kb * rss_frac * (1.0 if nsrun == 0 else 0.1)) + int(r.random() * 1000)
+        if state == "OUT_OF_MEMORY":
+            rss_b = 2000 + int(r.random() * 8000)  # killed between samples: tiny MaxRSS (testbed fact)
+        steps.append(Step(".batch", "batch", 1, first, per_node, 1, batch_state, batch_exit, start, end, rss_b,
+                          rss_b * 2 + 150_000, batch_cpu, int(r.random() * 2e8)))
+        steps.append(Step(".extern", "extern", job.nodes, job.nodelist, job.cpus, job.nodes, "COMPLETED", "0:0",
+                          start, end, 900 + job.raw_id % 300, 4400 + job.raw_id % 700, 0.001, 0))
+        t = start + 2
+        span = max(1, run - 2)
+        prog = catalog.STEP_PROGRAMS[int(r.random() * len(catalog.STEP_PROGRAMS))]
+        for i in range(nsrun):
+            s_end = end if i == nsrun - 1 else min(end, t + int(span / nsrun))
+            last = i == nsrun - 1
+            rss = 1 + int(mem_kb * rss_frac) + int(r.random() * 1000)
+            steps.append(Step(f".{i}", prog, job.nodes, job.nodelist, job.cpus, job.cpus,
+                              batch_state if last else "COMPLETED", batch_exit if last else "0:0", t, s_end, rss,
+                              rss * 2, steps_cpu / nsrun, int(r.random() * 1e9)))
+            t = s_end
+
+    def _array(self) -> list[Job]:
+        r = self.rng
+        n = 2 + int(r.random() ** 2 * 48)
+        throttle = (0, 0, 2, 4, 8)[int(r.random() * 5)]
+        submit = self._submit()
+        proto = self._base(submit)
+        self.next_id -= 1  # ids are assigned below
+        proto.timelimit = min(proto.timelimit, 4 * 3600)
+        lanes = [submit + self._wait(4 * 3600)] * (throttle or n)
+        heapq.heapify(lanes)
+        master = self.next_id
+        self.next_id += n
+        tasks = []
+        for i in range(n):
+            job = proto.copy()
+            job.array_id, job.task_id, job.throttle = master, i, throttle
+            job.job_id = f"{master}_{i}"
+            # The last task to start keeps the array's own id; others get fresh ones.
+            job.raw_id = master if i == n - 1 else master + 1 + i
+            self._finish(job, state=_pick(_STATE_CUM[:5], r.random()) if r.random() < 0.3 else "COMPLETED",
+                         wait_cap=0)
+            lane_free = heapq.heappop(lanes)
+            shift = lane_free - job.start
+            job.start += shift
+            job.end += shift
+            for st in job.steps:
+                st.start += shift
+                st.end += shift
+            heapq.heappush(lanes, job.end)
+            tasks.append(job)
+        return tasks
+
+    def _requeued(self, job: Job) -> list[Job]:
+        """An earlier run ended REQUEUED (node failure or preemption); the final run has Submit = requeue time."""
+        first = job
+        self._finish(first, state="REQUEUED")
+        final = first.copy()
+        final.submit = first.end
+        final.eligible = first.end + 121  # requeued jobs wait BeginTime ~121 s (testbed fact)
+        self._finish(final, wait_cap=12 * 3600)
+        return [first, final]
+
+
+def iter_units(cfg: DemoConfig, day: dt.date, stream: str) -> Iterator[list[Job]]:
+    """Job units (a job, an array's tasks, or a requeued job's runs) submitted on ``day`` in ``stream``."""
+    return _DayGen(cfg, day, stream).units()
+
+
+# --------------------------------------------------------------------------- now + window
+
+
+def _window_days(start: int, end: int, now: int) -> Iterator[tuple[dt.date, tuple[str, ...]]]:
+    """Submit days (and which streams) that can hold jobs active in [start, end) as seen at ``now``."""
+    epoch = dt.date(1970, 1, 1)
+    # A job still running or pending at ``now`` matches any later window, so
+    # look back from the earlier of window start and now.
+    first_active = min(start, now) // DAY
+    last = (min(end, now + 1) - 1) // DAY
+    for d in range(first_active - MAX_LIFE_DAYS, last + 1):
+        streams = ("short", "long") if d >= first_active - 1 else ("long",)
+        yield epoch + dt.timedelta(days=d), streams
+
+
+PENDING, RUNNING, FINAL = 0, 1, 2
+
+
+def _status(job: Job, now: int) -> int | None:
+    if job.submit > now:
+        return None
+    if job.start is None:
+        return PENDING if job.end > now else FINAL
+    if job.start > now:
+        return PENDING
+    if job.end > now:
+        return RUNNING
+    return FINAL
+
+
+def iter_window(cfg: DemoConfig, start: int, end: int, *, duplicates: bool = False) -> Iterator[tuple[Job, int]]:
+    """``(job, status)`` for every job sacct would return for ``-S start -E end`` at ``cfg.now``.
+
+    A job is returned when ``Eligible < end`` and (``End >= start`` or not ended
+    at ``now``). Array tasks not started by ``now`` come back as one pending
+    remainder Job. ``duplicates`` keeps REQUEUED earlier runs (``sacct -D``).
+    """
+    now = cfg.now
+    for day, streams in _window_days(start, end, now):
+        for stream in streams:
+            for unit in iter_units(cfg, day, stream):
+                pending_tasks = []
+                for job in unit:
+                    status = _status(job, now)
+                    if status is None:
+                        continue
+                    if job.state == "REQUEUED" and not duplicates and status == FINAL:
+                        continue
+                    if status == PENDING and job.task_id is not None:
+                        pending_tasks.append(job)
+                        continue
+                    if job.eligible < end and (status != FINAL or job.end >= start):
+                        yield job, status
+                if pending_tasks and pending_tasks[0].submit < end:
+                    yield _remainder(pending_tasks), PENDING
+
+
+def _remainder(tasks: list[Job]) -> Job:
+    head = tasks[0]
+    rem = head.copy()
+    lo, hi = tasks[0].task_id, tasks[-1].task_id
+    rng = f"{lo}-{hi}" if hi > lo else f"{lo}"
+    rem.job_id = f"{head.array_id}_[{rng}%{head.throttle}]" if head.throttle else f"{head.array_id}_[{rng}]"
+    rem.raw_id = head.array_id
+    rem.task_id = None
+    rem.start = None
+    return rem
+
+
+# --------------------------------------------------------------------------- rendering
+
+# Fields the generator fills; every other sacct field prints empty.
+_FILLED = (
+    "Account AllocCPUS AllocNodes AllocTRES Cluster CPUTime CPUTimeRAW DerivedExitCode Elapsed ElapsedRaw "
+    "Eligible End ExitCode Flags GID Group JobID JobIDRaw JobName MaxRSS AveRSS MaxVMSize NCPUS NNodes NodeList "
+    "NTasks Partition Priority QOS QOSRAW Reason ReqCPUS ReqMem ReqNodes ReqTRES Reserved Start State Submit "
+    "Suspended SystemCPU Timelimit TimelimitRaw TotalCPU TRESUsageInTot UID User UserCPU WorkDir SubmitLine"
+).split()
+_SLOT = {name: i for i, name in enumerate(_FILLED)}
+_EMPTY_SLOT = len(_FILLED)
+_START, _END = _SLOT["Start"], _SLOT["End"]
+
+
+def resolve_fields(spec: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Canonical sacct field names for a ``--format`` value (``jobid,JobName%30``); ValueError if unknown."""
+    if spec is None:
+        return catalog.DEFAULT_FORMAT
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for item in items:
+        name = item.strip().split("%", 1)[0]
+        if not name:
+            continue
+        canon = catalog.FIELD_BY_LOWER.get(name.lower())
+        if canon is None:
+            raise ValueError(f'Invalid field requested: "{name}"')
+        out.append(canon)
+    return tuple(out)
+
+
+def header_line(fields: Iterable[str]) -> str:
+    """The ``--parsable2`` header: canonical names joined by ``|`` (no trailing ``|``)."""
+    return "|".join(fields)
+
+
+class Renderer:
+    """Turns (job, status) into ``--parsable2`` lines for a fixed field list."""
+
+    def __init__(self, cluster: str, fields: tuple[str, ...], *, noconvert: bool, now: int,
+                 allocations_only: bool):
+        self.cluster = cluster
+        self.fields = fields
+        self.noconvert = noconvert
+        self.now = now
+        self.allocations_only = allocations_only
+        idx = [_SLOT.get(f, _EMPTY_SLOT) for f in fields]
+        getter = itemgetter(*idx)
+        self._pick = (lambda row: (getter(row),)) if len(idx) == 1 else getter
+        # Costly columns are only formatted when asked for.
+        want = set(fields)
+        self._cputime = "CPUTime" in want
+        self._usercpu = "UserCPU" in want
+        self._syscpu = "SystemCPU" in want
+        self._usage = "TRESUsageInTot" in want
+        self._reserved = "Reserved" in want
+        self._uid = {u: str(catalog.UID_BASE + i) for i, u in enumerate(catalog.USERS)}
+        self._gid = {a: str(catalog.GID_BASE + i) for i, a in enumerate(catalog.ACCOUNTS)}
+
+    def _mem_mb(self, mb: int) -> str:
+        return f"{mb}M" if self.noconvert else fmt_mem(mb, 1)
+
+    def _mem_kb(self, kb: int) -> str:
+        return str(kb * 1024) if self.noconvert else fmt_mem(kb, 0)
+
+    def _tres(self, job: Job, cpus: int, nodes: int, mem_mb: int) -> str:
+        parts = [f"billing={cpus}", f"cpu={cpus}", f"mem={self._mem_mb(mem_mb)}", f"node={nodes}"]
+        if job.gpus:
+            parts.append(f"gres/gpu:{job.gpu_type}={job.gpus}")
+            parts.append(f"gres/gpu={job.gpus}")
+            if job.gpumem_gb:
+                parts.append(f"gres/gpumem={self._mem_mb(job.gpumem_gb * 1024)}")
+        parts.sort()
+        return ",".join(parts)
+
+    def lines(self, job: Job, status: int) -> list[str]:
+        now = self.now
+        uid = self._uid[job.user]
+        pending = status == PENDING
+        running = status == RUNNING
+        state = job.state
+        if pending:
+            state = "PENDING"
+        elif running:
+            state = "RUNNING"
+        elif state == "CANCELLED":
+            state = f"CANCELLED by {uid if (job.raw_id % 5) else 0}"  # 0: cancelled by an admin
+        started = job.start is not None and not pending
+        if pending:
+            start_s, end_s, elapsed = "Unknown", "Unknown", 0
+        elif job.start is None:  # ended without starting: cancelled while pending, DEADLINE
+            start_s, end_s, elapsed = "None", fmt_ts(job.end), 0
+        elif running:
+            start_s, end_s, elapsed = fmt_ts(job.start), "Unknown", now - job.start
+        else:
+            start_s, end_s, elapsed = fmt_ts(job.start), fmt_ts(job.end), job.end - job.start
+        steps = [] if (not started or self.allocations_only) else job.steps
+        total_cpu = 0.0 if running else sum(s.cpu_s for s in steps)
+        tl = job.timelimit
+        tl_s, tl_raw = fmt_duration(tl), str(tl // 60)
+        # Timelimit formats seen in real output besides (D-)HH:MM:SS.
+        if job.partition == "bigmem" and job.raw_id % 7 == 0:
+            tl_s = tl_raw = "UNLIMITED"
+        elif job.partition == "debug" and job.raw_id % 11 == 0:
+            tl_s, tl_raw = "Partition_Limit", "Partition_Limit"
+        req_tres = self._tres(job, job.cpus, job.nodes, job.mem_mb * job.nodes)
+        alloc_tres = req_tres if started else ""
+        req_mem = self._mem_mb(job.mem_mb)
+        submit_s, elig_s = fmt_ts(job.submit), fmt_ts(job.eligible)
+        cputime = job.cpus * elapsed
+        exit_code = "0:0" if (pending or running) else job.exit
+        row = [
+            job.account, str(job.cpus), str(job.nodes if started else 0), alloc_tres, self.cluster,
+            fmt_duration(cputime) if self._cputime else "", str(cputime),
+            "0:0" if (pending or running) else job.derived,
+            fmt_duration(elapsed), str(elapsed), elig_s, end_s, exit_code,
+            job.flags if started else "", self._gid[job.account], job.account, job.job_id, str(job.raw_id),
+            job.name, "", "", "", str(job.cpus), str(job.nodes), job.nodelist if started else "None assigned",
+            "", job.partition, "0" if not pending else str(job.priority), job.qos,
+            str(catalog.QOS_IDS[job.qos]), "Priority" if pending else "None", str(job.cpus), req_mem,
+            str(job.nodes), req_tres,
+            (fmt_duration(job.start - job.eligible) if started else ("Unknown" if pending else "INVALID"))
+            if self._reserved else "",
+            start_s, state, submit_s, "00:00:00", fmt_cpu(total_cpu * 0.08) if self._syscpu else "", tl_s,
+            tl_raw, fmt_cpu(total_cpu), "", uid, job.user,
+            fmt_cpu(total_cpu * 0.92) if self._usercpu else "", f"/home/{job.user}", f"sbatch {job.name}", "",
+        ]
+        out = ["|".join(self._pick(row))]
+        for st in steps:
+            out.append(self._step_line(job, st, running, row))
+        return out
+
+    def _step_line(self, job: Job, st: Step, running: bool, job_row: list) -> str:
+        if running and st.end > self.now:
+            state, exit_code, end_s = "RUNNING", "0:0", "Unknown"
+            elapsed = max(0, self.now - st.start)
+            rss, vmem, cpu_s, usage = "", "", 0.0, ""
+        else:
+            state, exit_code = st.state, st.exit
+            end_s = job_row[_END] if st.end == job.end else fmt_ts(st.end)
+            elapsed = st.end - st.start
+            rss, vmem, cpu_s = self._mem_kb(st.rss_kb), self._mem_kb(st.vmem_kb), st.cpu_s
+            usage = (f"cpu={fmt_duration(int(cpu_s))},energy=0,fs/disk={st.disk},mem={rss},pages=0,"
+                     f"vmem={vmem}") if self._usage else ""
+        mem_mb = job.mem_mb * st.nnodes
+        tres = f"cpu={st.cpus},mem={self._mem_mb(mem_mb)},node={st.nnodes}"
+        if job.gpus and st.suffix != ".extern":
+            tres = (f"cpu={st.cpus},gres/gpu:{job.gpu_type}={job.gpus},gres/gpu={job.gpus},"
+                    f"mem={self._mem_mb(mem_mb)},node={st.nnodes}")
+        start_s = job_row[_START] if st.start == job.start else fmt_ts(st.start)
+        cputime = st.cpus * elapsed
+        row = [
+            job.account, str(st.cpus), str(st.nnodes), tres, self.cluster,
+            fmt_duration(cputime) if self._cputime else "", str(cputime),
+            "", fmt_duration(elapsed), str(elapsed), start_s, end_s, exit_code, "",
+            "", "", job.job_id + st.suffix, f"{job.raw_id}{st.suffix}", st.name, rss, rss, vmem, str(st.cpus),
+            str(st.nnodes), st.nodelist, str(st.ntasks),
+            "", "", "", "", "", str(st.cpus), job_row[_SLOT["ReqMem"]], str(st.nnodes), "", "", start_s, state,
+            start_s, "00:00:00", fmt_cpu(cpu_s * 0.08) if self._syscpu else "", "", "", fmt_cpu(cpu_s), usage,
+            "", "", fmt_cpu(cpu_s * 0.92) if self._usercpu else "", "", "", "",
+        ]
+        return "|".join(self._pick(row))
+
+
+def iter_lines(cfg: DemoConfig, start: int, end: int, fields: tuple[str, ...], *, duplicates: bool = False,
+               noconvert: bool = False, allocations_only: bool = False) -> Iterator[str]:
+    """Data lines (no header, no newline) of ``sacct -S start -E end`` for one cluster."""
+    renderer = Renderer(cfg.cluster, fields, noconvert=noconvert, now=cfg.now, allocations_only=allocations_only)
+    for job, status in iter_window(cfg, start, end, duplicates=duplicates):
+        yield from renderer.lines(job, status)
+
+
+def write_sacct(out: BinaryIO, cfgs: Iterable[DemoConfig], start: int, end: int, fields: tuple[str, ...], *,
+                duplicates: bool = False, noconvert: bool = False, allocations_only: bool = False,
+                header: bool = True) -> int:
+    """Write header and lines for each cluster to ``out`` in chunks; return the number of data lines."""
+    n = 0
+    if header:
+        out.write((header_line(fields) + "\n").encode())
+    for cfg in cfgs:
+        buf: list[str] = []
+        for line in iter_lines(cfg, start, end, fields, duplicates=duplicates, noconvert=noconvert,
+                               allocations_only=allocations_only):
+            buf.append(line)
+            if len(buf) >= CHUNK_LINES:
+                out.write(("\n".join(buf) + "\n").encode())
+                n += len(buf)
+                buf.clear()
+        if buf:
+            out.write(("\n".join(buf) + "\n").encode())
+            n += len(buf)
+    return n
