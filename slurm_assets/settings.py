@@ -62,3 +62,11 @@ DEFAULT_DAGSTER_UI_URL = "http://127.0.0.1:3000"
 def dagster_ui_url() -> str:
     """Where operators open the Dagster UI (linked from the dashboard); env ``DAGSTER_UI_URL``."""
     return os.environ.get(DAGSTER_UI_URL_ENV, "").strip() or DEFAULT_DAGSTER_UI_URL
+
+
+DEMO_ENV_PREFIX = "SLURM_DEMO_"
+
+
+def demo_slurm_env() -> dict[str, str]:
+    """``SLURM_DEMO_*`` values for the demo's stand-in sacct/scontrol (slurm_assets/demo/fake_sacct.py)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(DEMO_ENV_PREFIX)}
