@@ -1,0 +1,42 @@
+"""Checks on the per-day tables of the run's partitions; metadata is per cluster."""
+
+import dagster as dg
+
+from slurm_assets.defs.resources import StorageResource
+from slurm_assets.pipeline import daily, quality
+
+# More than this share of a cluster's drop lines quarantined on a day means a format problem, not noise.
+MAX_QUARANTINE_SHARE = 0.01
+
+
+@dg.asset_check(asset="jobs", description="Every (cluster, job_id_raw, submit_time) appears once.")
+def jobs_keys_unique(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
+    jobs = daily.read_days(storage.path(), "jobs", list(context.partition_keys))
+    dupes = quality.duplicate_job_keys(jobs)
+    return dg.AssetCheckResult(passed=not dupes, metadata={
+        "duplicate_rows_by_cluster": dupes, "rows_by_cluster": quality.count_by_cluster(jobs)})
+
+
+@dg.asset_check(asset="jobs", description="end >= start, elapsed_s >= 0 and wait_s >= 0 for every job.")
+def jobs_durations_non_negative(context: dg.AssetCheckExecutionContext,
+                                storage: StorageResource) -> dg.AssetCheckResult:
+    bad = quality.bad_durations(daily.read_days(storage.path(), "jobs", list(context.partition_keys)))
+    return dg.AssetCheckResult(passed=not bad, metadata={"bad_rows_by_cluster": bad})
+
+
+@dg.asset_check(asset="quarantine",
+                description=f"Quarantined lines are under {MAX_QUARANTINE_SHARE:.0%} of each cluster's drop lines.")
+def quarantine_share_below_threshold(context: dg.AssetCheckExecutionContext,
+                                     storage: StorageResource) -> dg.AssetCheckResult:
+    days = list(context.partition_keys)
+    quarantine = daily.read_days(storage.path(), "quarantine", days)
+    shares = quality.quarantine_shares(quarantine, daily.read_days(storage.path(), "drops", days))
+    reasons = quality.states_by_cluster(quarantine.rename_columns(
+        ["state" if n == "reason" else n for n in quarantine.column_names]))
+    return dg.AssetCheckResult(
+        passed=all(s <= MAX_QUARANTINE_SHARE for s in shares.values()),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"quarantined_by_cluster": quality.count_by_cluster(quarantine),
+                  "share_by_cluster": {c: round(s, 6) for c, s in shares.items()},
+                  "reasons_by_cluster": reasons},
+    )

@@ -1,0 +1,33 @@
+"""Watch the landing zone: request runs for the days whose set of drops changed since the cursor."""
+
+import dagster as dg
+
+from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
+from slurm_assets.defs.resources import StorageResource
+from slurm_assets.storage import landing
+
+DAILY_TABLES = ["jobs", "quarantine", "drops", "capacity_daily", "usage_daily", "gpu_usage_daily"]
+
+daily_tables_job = dg.define_asset_job(
+    "daily_tables_job", selection=dg.AssetSelection.assets(*DAILY_TABLES), partitions_def=daily_partitions,
+    description="Per-day tables for a range of days (one run per range; checks included).",
+)
+warehouse_job = dg.define_asset_job(
+    "warehouse_job", selection=dg.AssetSelection.assets("running_jobs", "warehouse_duckdb"),
+    description="Latest running-jobs snapshot and the DuckDB views (the single DuckDB writer).",
+)
+
+
+@dg.sensor(jobs=[daily_tables_job, warehouse_job], minimum_interval_seconds=60,
+           default_status=dg.DefaultSensorStatus.RUNNING)
+def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource):
+    """One run per batch of days with new drops (range tags), then one warehouse refresh; JSON cursor."""
+    listing = [(d.cluster, d.day, d.drop_id) for d in landing.list_drops(storage.path())]
+    span = daily_backfill_policy.max_partitions_per_run or 100
+    decision = landing.decide_landing_runs(listing, context.cursor, span)
+    for first, last, run_key in decision.ranges:
+        yield dg.RunRequest(run_key=run_key, job_name="daily_tables_job", tags={
+            "dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
+    if decision.ranges:
+        yield dg.RunRequest(run_key="warehouse:" + decision.ranges[-1][2], job_name="warehouse_job")
+    context.update_cursor(decision.cursor)

@@ -1,0 +1,57 @@
+"""Daily usage apportioned to the UTC days jobs ran, and the DuckDB publisher (the single writer)."""
+
+import dagster as dg
+
+from slurm_assets.defs.metadata import column_schema
+from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
+from slurm_assets.defs.resources import StorageResource
+from slurm_assets.pipeline import daily, quality
+from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.storage import duckdb as duckdb_store
+from slurm_assets.storage import paths
+
+DESCRIPTIONS = {
+    "usage_daily": "CPU-, GPU- and node-hours and jobs ended per cluster x day x user x account x partition x qos. "
+    "Partition D holds the usage of the jobs that ended on D, apportioned to the UTC days they ran (the `date` "
+    "column), so summing over all files by `date` gives each day's usage; sum over days = job totals.",
+    "gpu_usage_daily": "GPU-hours by GPU type at the usage_daily grain (same partitioning).",
+}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(name, description=text, deps=["jobs"], group_name="warehouse", kinds={"parquet"},
+                     metadata=column_schema(name))
+        for name, text in DESCRIPTIONS.items()
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=daily_backfill_policy,
+    name="usage_tables",
+)
+def usage_tables(context: dg.AssetExecutionContext, storage: StorageResource):
+    """Apportion each day's jobs over the days they ran."""
+    per_table = {name: [] for name in daily.USAGE_TABLES}
+    for day in context.partition_keys:
+        for tables in daily.process_usage_day(storage.path(), day).values():
+            for name in daily.USAGE_TABLES:
+                per_table[name].append(tables[name])
+    usage, gpu = (quality.concat(per_table[n], n) for n in daily.USAGE_TABLES)
+    yield dg.MaterializeResult(asset_key="usage_daily", metadata={
+        "dagster/row_count": usage.num_rows,
+        "cpu_hours_by_cluster": quality.sum_by_cluster(usage, "cpu_hours"),
+        "gpu_hours_by_cluster": quality.sum_by_cluster(usage, "gpu_hours"),
+    })
+    yield dg.MaterializeResult(asset_key="gpu_usage_daily", metadata={
+        "dagster/row_count": gpu.num_rows, "gpu_hours_by_cluster": quality.sum_by_cluster(gpu, "gpu_hours"),
+    })
+
+
+@dg.asset(group_name="warehouse", kinds={"duckdb"}, deps=list(TABLE_SCHEMAS), pool="duckdb_writer")
+def warehouse_duckdb(storage: StorageResource) -> dg.MaterializeResult:
+    """DuckDB file ``DATA_DIR/slurm_usage.duckdb`` with one view per table over the Parquet files.
+
+    The only writer of that file (pool ``duckdb_writer``, limit 1); the dashboard reads
+    the Parquet through its own in-memory DuckDB and never locks this file.
+    """
+    counts = duckdb_store.publish_views(storage.path())
+    return dg.MaterializeResult(metadata={"rows_by_view": counts, "path": str(paths.duckdb_path(storage.path()))})

@@ -1,0 +1,247 @@
+"""One UTC day's warehouse tables from the landing zone (DESIGN.md "Dagster"; brief interface 5).
+
+Partition D reads every cluster's drops whose landing folder is D, parses each
+with ``parse_sacct_text``, deduplicates jobs across drops (the version from the
+latest ``(collected_at, drop_id)`` wins, so delivery order never matters), keeps
+jobs whose ``end_date`` is D and writes one Parquet file per (table, cluster, D).
+A job that ran for days appears in every day's drop but is kept only in its
+end day's partition, so it is counted once. Output rows are sorted, so
+re-materializing a day gives identical files.
+"""
+
+import datetime as dt
+import hashlib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from slurm_assets.sacct import capacity, dedupe, parse, usage
+from slurm_assets.sacct.fields import TABLE_SCHEMAS, TS
+from slurm_assets.storage import landing, paths, warehouse
+
+# Tables written by the ``jobs`` step and by the ``usage_daily`` step, per (cluster, day).
+DAY_TABLES = ("jobs", "quarantine", "drops", "capacity_daily")
+USAGE_TABLES = ("usage_daily", "gpu_usage_daily")
+JOBS_SORT = [("job_id_raw", "ascending"), ("submit_time", "ascending")]
+
+
+@dataclass(frozen=True)
+class LoadedDrop:
+    """A drop read from the landing zone: its manifest and text (None if unreadable, with the reason)."""
+
+    cluster: str
+    day: str
+    drop_id: str
+    manifest: dict
+    text: bytes | None
+    error: str = ""
+
+
+def parse_utc(value: str) -> dt.datetime:
+    """``YYYY-MM-DDTHH:MM:SSZ`` -> aware UTC datetime; ValueError names the bad value."""
+    try:
+        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"timestamp {value!r} is not YYYY-MM-DDTHH:MM:SSZ") from err
+
+
+def load_drop(ref: landing.DropRef) -> LoadedDrop:
+    """Read a drop's manifest and text; a corrupt file or sha256 mismatch becomes ``error`` (quarantined)."""
+    manifest = ref.manifest()
+    try:
+        text = landing.read_drop_text(ref)
+    except (OSError, EOFError, zlib.error) as err:
+        return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, None, f"unreadable_drop: {err}")
+    digest = hashlib.sha256(text).hexdigest()
+    if digest != manifest.get("sha256"):
+        return LoadedDrop(
+            ref.cluster, ref.day, ref.drop_id, manifest, None,
+            f"sha256_mismatch: text has {digest}, manifest says {manifest.get('sha256')}; re-collect the drop",
+        )
+    return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, text)
+
+
+def load_day(data_dir: Path, day: str) -> dict[str, list[LoadedDrop]]:
+    """``{cluster: [drops]}`` for every cluster with drops in ``landing/<cluster>/<day>/``."""
+    found: dict[str, list[LoadedDrop]] = {}
+    for ref in landing.list_drops(data_dir, day=day):
+        found.setdefault(ref.cluster, []).append(load_drop(ref))
+    return found
+
+
+def _rank(drop: LoadedDrop) -> tuple[str, str]:
+    return (str(drop.manifest.get("collected_at", "")), drop.drop_id)
+
+
+def _empty(table: str) -> pa.Table:
+    return TABLE_SCHEMAS[table].empty_table()
+
+
+def drops_table(drops: list[LoadedDrop]) -> pa.Table:
+    """The ``drops`` catalogue rows for a cluster-day (one per drop, sorted by drop id)."""
+    rows = [
+        {
+            "cluster": d.cluster,
+            "date": dt.date.fromisoformat(d.day),
+            "drop_id": d.drop_id,
+            "sha256": d.manifest["sha256"],
+            "source": d.manifest["source"],
+            "window_start": parse_utc(d.manifest["window_start"]),
+            "window_end": parse_utc(d.manifest["window_end"]),
+            "collected_at": parse_utc(d.manifest["collected_at"]),
+            "rows": d.manifest["rows"],
+            "sacct_version": d.manifest["sacct_version"],
+            "agent_version": d.manifest["agent_version"],
+        }
+        for d in sorted(drops, key=lambda d: d.drop_id)
+    ]
+    return pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS["drops"])
+
+
+def _unreadable_rows(drops: list[LoadedDrop]) -> pa.Table:
+    rows = [
+        {
+            "cluster": d.cluster,
+            "date": dt.date.fromisoformat(d.day),
+            "drop_id": d.drop_id,
+            "line_no": 0,
+            "reason": d.error.split(":", 1)[0],
+            "detail": f"landing/{d.cluster}/{d.day}/{d.drop_id}: {d.error}",
+            "raw_line": "",
+        }
+        for d in drops
+        if d.text is None
+    ]
+    return pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS["quarantine"])
+
+
+def build_cluster_day(cluster: str, day: str, drops: list[LoadedDrop]) -> dict[str, pa.Table]:
+    """The DAY_TABLES rows of one cluster-day from its drops (pure: no I/O).
+
+    An unreadable drop is one quarantine row (reason ``unreadable_drop`` or
+    ``sha256_mismatch``); its jobs come from the cluster's other drops, if any.
+    """
+    readable = sorted((d for d in drops if d.text is not None), key=_rank)
+    parsed = [parse.parse_sacct_text(d.text, cluster=cluster, drop_id=d.drop_id, day=day) for d in readable]
+    if parsed:
+        jobs = dedupe.dedupe_jobs([p.jobs for p in parsed], [_rank(d) for d in readable])
+        jobs = jobs.filter(pc.equal(jobs["end_date"], pa.scalar(dt.date.fromisoformat(day), pa.date32())))
+        jobs = jobs.select(TABLE_SCHEMAS["jobs"].names).cast(TABLE_SCHEMAS["jobs"]).sort_by(JOBS_SORT)
+    else:
+        jobs = _empty("jobs")
+    quarantine = pa.concat_tables(
+        [_unreadable_rows(drops)] + [p.quarantine.select(TABLE_SCHEMAS["quarantine"].names).cast(
+            TABLE_SCHEMAS["quarantine"]) for p in parsed]
+    ).sort_by([("drop_id", "ascending"), ("line_no", "ascending")])
+    with_inventory = [d for d in readable if d.manifest.get("inventory")]
+    cap = (
+        capacity.capacity_from_inventory(with_inventory[-1].manifest["inventory"], cluster, day)
+        if with_inventory
+        else _empty("capacity_daily")
+    )
+    return {"jobs": jobs, "quarantine": quarantine, "drops": drops_table(drops), "capacity_daily": cap}
+
+
+def clusters_with_files(data_dir: Path, table: str, day: str) -> set[str]:
+    """Clusters that have a ``table`` file for ``day``."""
+    folder = paths.table_dir(data_dir, table)
+    return {p.parent.parent.name[len("cluster="):] for p in folder.glob(f"cluster=*/date={day}/part-0.parquet")}
+
+
+def write_tables(data_dir: Path, day: str, tables: dict[str, dict[str, pa.Table]], names: tuple[str, ...]) -> None:
+    """Write ``tables[cluster][name]`` for each cluster; remove ``day`` files of clusters no longer present."""
+    for name in names:
+        for cluster, per_table in tables.items():
+            warehouse.write_partition(data_dir, name, cluster, day, per_table[name])
+        for stale in clusters_with_files(data_dir, name, day) - set(tables):
+            warehouse.remove_partition(data_dir, name, stale, day)
+
+
+def process_day(data_dir: Path, day: str) -> dict[str, dict[str, pa.Table]]:
+    """Build and write the DAY_TABLES of ``day`` for every cluster; return ``{cluster: {table: rows}}``."""
+    built = {cluster: build_cluster_day(cluster, day, drops) for cluster, drops in load_day(data_dir, day).items()}
+    write_tables(data_dir, day, built, DAY_TABLES)
+    return built
+
+
+def read_table_day(data_dir: Path, table: str, cluster: str, day: str) -> pa.Table:
+    """One (table, cluster, day) Parquet file, or an empty table with the schema."""
+    path = paths.partition_file(data_dir, table, cluster, day)
+    if not path.exists():
+        return _empty(table)
+    return pq.read_table(path, schema=TABLE_SCHEMAS[table])
+
+
+def process_usage_day(data_dir: Path, day: str) -> dict[str, dict[str, pa.Table]]:
+    """Apportion the ``jobs`` of partition ``day`` (jobs that ENDED on ``day``) to the days they ran.
+
+    Files sit under the end day's folder; the ``date`` column is the usage day, so
+    summing ``usage_daily`` by ``date`` over all files gives usage per day.
+    """
+    built = {}
+    for cluster in sorted(clusters_with_files(data_dir, "jobs", day)):
+        usage_rows, gpu_rows = usage.apportion_usage(read_table_day(data_dir, "jobs", cluster, day))
+        built[cluster] = {
+            "usage_daily": usage_rows.sort_by([(c, "ascending") for c in ("date", "user", "account", "partition", "qos")]),
+            "gpu_usage_daily": gpu_rows.sort_by(
+                [(c, "ascending") for c in ("date", "user", "account", "partition", "qos", "gpu_type")]
+            ),
+        }
+    write_tables(data_dir, day, built, USAGE_TABLES)
+    return built
+
+
+def latest_snapshot_drop(refs: list[landing.DropRef]) -> landing.DropRef:
+    """The drop holding a cluster's latest view of running jobs: most recent day, then collected_at, then id."""
+    return max(refs, key=lambda r: (r.day, str(r.manifest().get("collected_at", "")), r.drop_id))
+
+
+def build_running_jobs(data_dir: Path) -> dict[str, tuple[str, pa.Table]]:
+    """``{cluster: (day, running_jobs rows)}``: unfinished jobs of each cluster's latest snapshot drop.
+
+    ``snapshot_time`` is the drop's ``collected_at``. Finished jobs are never here,
+    so a job is not counted twice once it finishes.
+    """
+    by_cluster: dict[str, list[landing.DropRef]] = {}
+    for ref in landing.list_drops(data_dir):
+        by_cluster.setdefault(ref.cluster, []).append(ref)
+    result = {}
+    for cluster, refs in sorted(by_cluster.items()):
+        drop = load_drop(latest_snapshot_drop(refs))
+        if drop.text is None:
+            rows = _empty("running_jobs")
+        else:
+            parsed = parse.parse_sacct_text(drop.text, cluster=cluster, drop_id=drop.drop_id, day=drop.day)
+            snap = parse_utc(drop.manifest["collected_at"])
+            unfinished = parsed.unfinished.select(TABLE_SCHEMAS["jobs"].names).cast(TABLE_SCHEMAS["jobs"])
+            rows = unfinished.append_column(
+                pa.field("snapshot_time", TS), pa.array([snap] * unfinished.num_rows, TS)
+            ).sort_by(JOBS_SORT)
+        result[cluster] = (drop.day, rows)
+    return result
+
+
+def write_running_jobs(data_dir: Path, snapshots: dict[str, tuple[str, pa.Table]]) -> None:
+    """Keep exactly one running_jobs file per cluster: its latest snapshot."""
+    folder = paths.table_dir(data_dir, "running_jobs")
+    for cluster, (day, rows) in snapshots.items():
+        target = warehouse.write_partition(data_dir, "running_jobs", cluster, day, rows)
+        for old in folder.glob(f"cluster={cluster}/date=*/part-0.parquet"):
+            if old != target:
+                old.unlink(missing_ok=True)
+
+
+
+def read_days(data_dir: Path, table: str, days: list[str]) -> pa.Table:
+    """All clusters' ``table`` rows of the given partition days (an empty table with the schema if none)."""
+    parts = [
+        read_table_day(data_dir, table, cluster, day)
+        for day in days
+        for cluster in sorted(clusters_with_files(data_dir, table, day))
+    ]
+    schema = TABLE_SCHEMAS[table]
+    return pa.concat_tables(parts) if parts else schema.empty_table()

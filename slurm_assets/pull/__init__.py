@@ -1,0 +1,1 @@
+"""Pull mode: run the agent on a cluster's login node over SSH and land its drops (docs/PIPELINE.md)."""
