@@ -2,7 +2,8 @@
 
 Body: ``{"hostname": "<cluster>", "jobs": [{"<sacct field>": value, ...}, ...]}``.
 
-* Header: the union of the jobs' keys in order of first appearance (any field order parses).
+* Header (per day): the union of that day's jobs' keys in order of first appearance (any field
+  order parses), so a day's drop depends only on that day's jobs.
 * Values: strings, integers and floats are written as text; ``null`` as an empty field.
   A ``|``, newline or carriage return in a key or value is refused (422): ``sacct -P``
   output cannot represent it, so writing it would shift columns or split a row.
@@ -107,7 +108,6 @@ def parse_seed_body(body: object) -> SeedBody:
     jobs = body.get("jobs")
     if not isinstance(jobs, list):
         raise SeedJsonError("'jobs' is missing or not a list of objects")
-    header: dict[str, None] = {}
     by_day: dict[str, list[dict[str, str]]] = {}
     for index, job in enumerate(jobs):
         if not isinstance(job, dict):
@@ -121,11 +121,11 @@ def parse_seed_body(body: object) -> SeedBody:
                     f"jobs[{index}]: field name {name[:80]!r} is empty or contains '|' or a line break"
                 )
             cells[name] = _field_text(value, f"jobs[{index}].{name}")
-            header.setdefault(name, None)
         by_day.setdefault(_job_day(cells, index), []).append(cells)
-    fields = tuple(header)
     days = []
     for day in sorted(by_day):
+        # The day's header: the union of its jobs' keys in order of first appearance.
+        fields = tuple(dict.fromkeys(name for cells in by_day[day] for name in cells))
         lines = ["|".join(fields)] + [
             "|".join(cells.get(f, "") for f in fields) for cells in by_day[day]
         ]

@@ -1,0 +1,149 @@
+"""Receiver test helpers: native drops built like the agent builds them, and a live server in a subprocess."""
+
+import gzip
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from slurm_assets.storage import landing
+
+RECEIVER_BIN = Path(sys.executable).parent / "slurm-usage-receiver"
+HEADER = "JobID|JobIDRaw|User|Account|Partition|State|Submit|Start|End|Elapsed|AllocCPUS|AllocTRES"
+NATIVE = "application/x-slurm-usage-drop"
+# Keys for the live servers: one shared by every cluster (the seed's form), one bound to alpha,
+# one stored only as a sha256 hash.
+SHARED_KEY = "shared-key-0123456789"
+ALPHA_KEY = "alpha-only-key-abcdef"
+HASHED_KEY = "hashed-key-zyxw"
+API_KEYS = f"{SHARED_KEY},{ALPHA_KEY}:alpha,sha256:{hashlib.sha256(HASHED_KEY.encode()).hexdigest()}:beta+gamma"
+# Small limits so the 413 tests stay small and fast.
+MAX_BODY = 2 * 1024 * 1024
+MAX_TEXT = 8 * 1024 * 1024
+MAX_JSON = 1024 * 1024
+
+
+def sacct_text(n_jobs: int = 3, day: str = "2024-05-01", tag: str = "") -> bytes:
+    """``sacct --parsable2`` text with a header and ``n_jobs`` allocation lines ending on ``day``."""
+    lines = [HEADER]
+    for i in range(1, n_jobs + 1):
+        lines.append(
+            f"{i}|{i}|u{tag}{i % 3}|acct|cpu|COMPLETED|{day}T01:00:00|{day}T01:00:05|{day}T02:00:05|"
+            f"01:00:00|4|billing=4,cpu=4,mem=4G,node=1"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def make_drop(text: bytes | None = None, **overrides) -> tuple[dict, bytes]:
+    """(manifest, gzip bytes) as the agent writes them (gzip mtime=0, docs/DROP_FORMAT.md)."""
+    text = sacct_text() if text is None else text
+    gz = gzip.compress(text, mtime=0)
+    manifest = {
+        "format": landing.DROP_FORMAT,
+        "cluster": "alpha",
+        "day": "2024-05-01",
+        "window_start": "2024-05-01T00:00:00Z",
+        "window_end": "2024-05-02T00:00:00Z",
+        "collected_at": "2024-05-02T02:00:00Z",
+        "sacct_version": "slurm 22.05.8",
+        "fields": HEADER.split("|"),
+        "rows": max(text.count(b"\n") - 1, 0),
+        "sha256": hashlib.sha256(text).hexdigest(),
+        "gzip_size": len(gz),
+        "agent_version": "test",
+        "source": "push",
+        "inventory": None,
+    }
+    manifest.update(overrides)
+    return manifest, gz
+
+
+def drop_body(manifest: dict, gz: bytes) -> bytes:
+    """A push body: the manifest as one JSON line, then the gzip bytes."""
+    return json.dumps(manifest).encode() + b"\n" + gz
+
+
+def native_headers(key: str | None = SHARED_KEY) -> dict:
+    headers = {"Content-Type": NATIVE}
+    if key is not None:
+        headers["X-API-Key"] = key
+    return headers
+
+
+def stored_files(data_dir: Path) -> list[Path]:
+    """Every file under data_dir except the lock files and the (empty) spool folder."""
+    return sorted(p for p in Path(data_dir).rglob("*") if p.is_file() and p.name != ".lock")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveReceiver:
+    url: str
+    pid: int
+    data_dir: Path
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def run_receiver(workdir: Path, *extra_args: str, env: dict | None = None, scheme: str = "http", verify=True):
+    """Start ``slurm-usage-receiver`` in a subprocess (cwd ``workdir``, no .env) and wait until it answers."""
+    data_dir = workdir / "data"
+    log_path = workdir / "receiver.log"
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "API_KEYS": API_KEYS,
+        "SLURM_USAGE_MAX_BODY_BYTES": str(MAX_BODY),
+        "SLURM_USAGE_MAX_TEXT_BYTES": str(MAX_TEXT),
+        "SLURM_USAGE_MAX_JSON_BYTES": str(MAX_JSON),
+        **(env or {}),
+    }
+    cmd = [str(RECEIVER_BIN), "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), *extra_args]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"{scheme}://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"receiver exited with {proc.returncode}: {log_path.read_text()}")
+            try:
+                if httpx.get(f"{url}/api/dashboard/health", verify=verify, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"receiver did not answer on {url} within 60 s: {log_path.read_text()}")
+            time.sleep(0.2)
+        yield LiveReceiver(url, proc.pid, data_dir, log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def live_receiver(tmp_path_factory):
+    """One plain-HTTP receiver per test module (small limits, the keys above)."""
+    with run_receiver(tmp_path_factory.mktemp("receiver")) as server:
+        yield server
