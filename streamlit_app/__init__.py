@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: reads the materialized warehouse tables only (DESIGN.md "Streamlit")."""

@@ -1,0 +1,36 @@
+"""SLURM usage dashboard: ``streamlit run streamlit_app/app.py`` (data from ``SLURM_USAGE_DATA_DIR``).
+
+The entry point draws the shared sidebar filters and runs the selected page
+from ``views/``; pages only render, every query lives in ``data``.
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on sys.path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st
+
+from streamlit_app import filters
+
+PAGES = [
+    ("views/overview.py", "Overview", ":material/dashboard:"),
+    ("views/usage.py", "Usage", ":material/stacked_bar_chart:"),
+    ("views/explorer.py", "Explorer", ":material/query_stats:"),
+    ("views/utilization.py", "Utilization", ":material/speed:"),
+    ("views/users_accounts.py", "Users & accounts", ":material/group:"),
+    ("views/gpus.py", "GPUs", ":material/memory:"),
+    ("views/queue.py", "Queue", ":material/hourglass_top:"),
+    ("views/efficiency.py", "Efficiency", ":material/eco:"),
+    ("views/jobs.py", "Jobs", ":material/table_rows:"),
+    ("views/data_status.py", "Data status", ":material/monitor_heart:"),
+]
+
+st.set_page_config(page_title="SLURM usage", page_icon=":material/dns:", layout="wide")
+page = st.navigation(
+    [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon) in enumerate(PAGES)]
+)
+filters.render_sidebar()
+page.run()

@@ -1,0 +1,220 @@
+"""Connection, cache and filter SQL for every dashboard query: DuckDB SQL over the warehouse Parquet, cached per filter and data version.
+
+The dashboard never opens the DuckDB file (DESIGN.md "Storage"): it uses
+``warehouse.connect_readonly`` (an in-memory DuckDB with one view per table).
+The small tables (usage_daily, gpu_usage_daily, capacity_daily, quarantine,
+drops, running_jobs) are copied into that in-memory database once per data
+version; ``jobs`` stays a view over its Parquet files so 10M jobs are only
+ever aggregated in SQL, never pulled into pandas (except one page of the Jobs
+table).
+
+Which table answers what (and why the numbers agree with direct SQL):
+
+* usage over time (CPU/GPU/node-hours per day) comes from ``usage_daily`` /
+  ``gpu_usage_daily``, where a job's usage is apportioned to the UTC days it ran;
+* job-level numbers (counts, waits, sizes, states, efficiency, the Jobs table)
+  come from ``jobs``, selecting the jobs that ENDED in the date range
+  (``end_date``, the Dagster partition). ``usage_daily`` has no state column, so
+  the state filter applies to job-level numbers only.
+
+The data version is the (count, newest mtime, total size) of the warehouse
+files; a new materialization changes it, so cached answers never go stale.
+"""
+
+import dataclasses
+import datetime as dt
+import math
+import os
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from slurm_assets import settings
+from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.storage import paths, warehouse
+
+SMALL_TABLES = ("usage_daily", "gpu_usage_daily", "capacity_daily", "quarantine", "drops", "running_jobs")
+GRAINS = ("day", "week", "month")
+OTHER = "(other)"
+NONE_LABEL = "(none)"
+# Retries of a query that met a file replaced or removed by a concurrent materialization.
+READ_RETRIES = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Filters:
+    """What the sidebar selected; empty tuples mean "all". Dates are UTC days, both ends inclusive."""
+
+    start: dt.date
+    end: dt.date
+    clusters: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    partitions: tuple[str, ...] = ()
+    qos: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    grain: str = "day"
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> "Filters":
+        """The period of equal length just before this one (for KPI deltas)."""
+        return dataclasses.replace(
+            self, start=self.start - dt.timedelta(days=self.days), end=self.start - dt.timedelta(days=1)
+        )
+
+
+# --- connection, version, cache -------------------------------------------------------------
+
+
+def data_dir() -> Path:
+    return settings.data_dir()
+
+
+def data_version(root: Path | None = None) -> tuple[int, int, int]:
+    """(files, newest mtime in ns, total bytes) of the warehouse Parquet files: changes on every write."""
+    root = paths.warehouse_root(root or data_dir())
+    count = newest = size = 0
+    for table in TABLE_SCHEMAS:
+        for dirpath, _dirs, files in os.walk(root / table):
+            for name in files:
+                if not name.endswith(".parquet"):
+                    continue
+                try:
+                    info = os.stat(os.path.join(dirpath, name))
+                except FileNotFoundError:  # replaced or removed while we walked
+                    continue
+                count += 1
+                newest = max(newest, info.st_mtime_ns)
+                size += info.st_size
+    return count, newest, size
+
+
+@st.cache_data(ttl=2, show_spinner=False)
+def _cached_version(root: str) -> tuple[int, int, int]:
+    return data_version(Path(root))
+
+
+def _build_connection(root: Path) -> duckdb.DuckDBPyConnection:
+    con = warehouse.connect_readonly(root)
+    for table in SMALL_TABLES:
+        con.execute(f'CREATE OR REPLACE TABLE "mat_{table}" AS SELECT * FROM "{table}"')
+        con.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM "mat_{table}"')
+    return con
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _connection(root: str, version: tuple[int, int, int]) -> duckdb.DuckDBPyConnection:
+    return _build_connection(Path(root))
+
+
+@st.cache_data(max_entries=1000, show_spinner=False)
+def _cached_query(root: str, version: tuple[int, int, int], sql: str, params: tuple) -> pd.DataFrame:
+    cur = _connection(root, version).cursor()
+    try:
+        return cur.execute(sql, list(params)).df()
+    finally:
+        cur.close()
+
+
+def query(sql: str, params: tuple = ()) -> pd.DataFrame:
+    """Run ``sql`` with ``params`` on the current data version; a read that races a writer is retried."""
+    root = str(data_dir())
+    for attempt in range(READ_RETRIES):
+        version = _cached_version(root) if attempt == 0 else data_version(Path(root))
+        try:
+            return _cached_query(root, version, sql, tuple(params))
+        except (duckdb.IOException, duckdb.InvalidInputException) as err:
+            # A file listed by the glob was removed or replaced before it was read: reread the listing.
+            if attempt == READ_RETRIES - 1:
+                raise RuntimeError(
+                    f"reading the warehouse under {root} failed {READ_RETRIES} times while it was being "
+                    f"rewritten ({err}); reload the page, and check the Dagster run if it persists"
+                ) from err
+            _connection.clear()
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def scalar_row(sql: str, params: tuple = ()) -> dict:
+    df = query(sql, params)
+    return {} if df.empty else {k: _plain(v) for k, v in df.to_dict(orient="records")[0].items()}
+
+
+def _plain(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+# --- filters -> SQL -------------------------------------------------------------------------
+
+DIM_COLUMNS = {"cluster": "cluster", "account": "account", "user": "user", "partition": "partition", "qos": "qos"}
+
+
+def where(f: Filters, *, date_col: str, state: bool = False, dims: tuple[str, ...] = tuple(DIM_COLUMNS)) -> tuple:
+    """(SQL condition, params) for the filters on a table whose day column is ``date_col``."""
+    conds = [f'"{date_col}" BETWEEN ? AND ?']
+    params: list = [f.start, f.end]
+    selected = {
+        "cluster": f.clusters,
+        "account": f.accounts,
+        "user": f.users,
+        "partition": f.partitions,
+        "qos": f.qos,
+    }
+    for dim in dims:
+        if selected[dim]:
+            conds.append(f'list_contains(?::VARCHAR[], "{DIM_COLUMNS[dim]}")')
+            params.append(list(selected[dim]))
+    if state and f.states:
+        conds.append('list_contains(?::VARCHAR[], "state")')
+        params.append(list(f.states))
+    return " AND ".join(conds), tuple(_hashable(p) for p in params)
+
+
+def _hashable(p):
+    return tuple(p) if isinstance(p, list) else p
+
+
+def period(grain: str, col: str) -> str:
+    if grain not in GRAINS:
+        raise ValueError(f"unknown time grain {grain!r}: expected one of {GRAINS}")
+    return f"CAST(date_trunc('{grain}', \"{col}\") AS DATE)"
+
+
+# --- bounds and filter options ---------------------------------------------------------------
+
+
+def date_bounds() -> tuple[dt.date | None, dt.date | None]:
+    """First and last day with any usage, job or drop (for the "all data" preset)."""
+    row = scalar_row(
+        "SELECT min(d) AS lo, max(d) AS hi FROM ("
+        " SELECT min(date) AS d FROM usage_daily UNION ALL SELECT max(date) FROM usage_daily"
+        " UNION ALL SELECT min(date) FROM drops UNION ALL SELECT max(date) FROM drops)"
+    )
+    return _as_date(row.get("lo")), _as_date(row.get("hi"))
+
+
+def _as_date(v) -> dt.date | None:
+    if v is None:
+        return None
+    return v.date() if isinstance(v, dt.datetime) else v
+
+
+def filter_options() -> dict[str, list[str]]:
+    """Distinct values per sidebar filter; states come from jobs, the rest from usage_daily."""
+    out = {}
+    for dim, col in DIM_COLUMNS.items():
+        df = query(f'SELECT DISTINCT "{col}" AS v FROM usage_daily WHERE "{col}" IS NOT NULL ORDER BY 1')
+        out[dim] = df["v"].tolist()
+    out["state"] = query('SELECT DISTINCT "state" AS v FROM jobs WHERE "state" IS NOT NULL ORDER BY 1')["v"].tolist()
+    return out
+

@@ -1,0 +1,260 @@
+"""Metric x dimension queries (Usage, Explorer, Overview, Utilization, Users & accounts, GPUs).
+
+A metric is ``sum(num) / sum(den) * scale`` (``den`` absent = a plain sum), so a
+ratio metric (efficiency, mean job size) stays exact when groups are merged
+into "(other)". Definitions, shown on the pages too:
+
+* CPU-hours = alloc_cpus x elapsed / 3600; GPU-hours and node-hours alike;
+* wait hours = sum of (start - eligible) / 3600;
+* mean job size = mean allocated CPUs per job;
+* CPU efficiency = sum(TotalCPU) / sum(alloc_cpus x elapsed), over jobs with TotalCPU;
+* memory efficiency = sum(MaxRSS) / sum(ReqMem), over jobs with both known.
+"""
+
+import dataclasses
+
+import pandas as pd
+
+from streamlit_app.data.core import (
+    NONE_LABEL,
+    OTHER,
+    Filters,
+    period,
+    query,
+    scalar_row,
+    where,
+)
+
+USAGE_DIMS = ("cluster", "account", "user", "partition", "qos")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    table: str
+    date_col: str
+    dims: tuple[str, ...]
+    state: bool  # whether the state filter applies
+
+
+SOURCES = {
+    "usage": Source("usage_daily", "date", USAGE_DIMS, False),
+    "gpu": Source("gpu_usage_daily", "date", USAGE_DIMS + ("gpu_type",), False),
+    "jobs": Source("jobs", "end_date", USAGE_DIMS + ("state",), True),
+}
+
+_CPU_KNOWN = "total_cpu_s IS NOT NULL AND alloc_cpus * elapsed_s > 0"
+_MEM_KNOWN = "max_rss_bytes IS NOT NULL AND req_mem_bytes > 0"
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    label: str
+    unit: str
+    num: dict[str, str]  # source -> SQL expression summed
+    den: str | None = None  # jobs-source denominator expression, summed
+    scale: float = 1.0
+
+    @property
+    def title(self) -> str:
+        return f"{self.label} ({self.unit})"
+
+
+METRICS = {
+    "cpu_hours": Metric("CPU-hours", "CPU-hours", {"usage": "cpu_hours", "jobs": "cpu_hours"}),
+    "gpu_hours": Metric("GPU-hours", "GPU-hours", {"usage": "gpu_hours", "jobs": "gpu_hours", "gpu": "gpu_hours"}),
+    "node_hours": Metric("Node-hours", "node-hours", {"usage": "node_hours", "jobs": "node_hours"}),
+    "jobs": Metric("Jobs", "jobs", {"usage": "jobs_ended", "jobs": "1"}),
+    "wait_hours": Metric("Wait hours", "hours", {"jobs": "wait_s / 3600.0"}),
+    "mean_job_size": Metric("Mean job size", "CPUs per job", {"jobs": "alloc_cpus"}, den="1"),
+    "cpu_efficiency": Metric(
+        "CPU efficiency", "%", {"jobs": f"CASE WHEN {_CPU_KNOWN} THEN total_cpu_s END"},
+        den=f"CASE WHEN {_CPU_KNOWN} THEN alloc_cpus * elapsed_s END", scale=100.0,
+    ),
+    "mem_efficiency": Metric(
+        "Memory efficiency", "%", {"jobs": f"CASE WHEN {_MEM_KNOWN} THEN max_rss_bytes END"},
+        den=f"CASE WHEN {_MEM_KNOWN} THEN req_mem_bytes END", scale=100.0,
+    ),
+}
+
+# Job-level buckets: (label, raw column, [(upper bound, label)], label above the last bound, inclusive bounds)
+BUCKETS = {
+    "job_size": ("Job size (CPUs)", "alloc_cpus",
+                 [(1, "1"), (4, "2-4"), (16, "5-16"), (64, "17-64"), (256, "65-256")], "257+", True),
+    "node_count": ("Nodes per job", "nodes", [(1, "1"), (2, "2"), (4, "3-4"), (16, "5-16")], "17+", True),
+    "gpu_count": ("GPUs per job", "alloc_gpus", [(0, "0"), (1, "1"), (2, "2"), (4, "3-4"), (8, "5-8")], "9+", True),
+    "wall_time": ("Wall time", "elapsed_s",
+                  [(600, "< 10 min"), (3600, "10 min - 1 h"), (6 * 3600, "1 - 6 h"), (86400, "6 - 24 h"),
+                   (3 * 86400, "1 - 3 days")], ">= 3 days", False),
+    "wait_time": ("Wait time", "wait_s",
+                  [(60, "< 1 min"), (600, "1 - 10 min"), (3600, "10 min - 1 h"), (6 * 3600, "1 - 6 h"),
+                   (86400, "6 - 24 h")], ">= 1 day", False),
+}
+DIM_LABELS = {
+    "none": "(all)", "cluster": "Cluster", "account": "Account", "user": "User", "partition": "Partition",
+    "qos": "QoS", "state": "State", "gpu_type": "GPU type",
+} | {k: v[0] for k, v in BUCKETS.items()}
+
+
+def dim_exprs(dim: str) -> tuple[str, str | None]:
+    """(label SQL, sort SQL or None) of a dimension; bucket dimensions sort by their raw value."""
+    if dim == "none":
+        return "'all'", None
+    if dim in BUCKETS:
+        _label, col, bounds, last, inclusive = BUCKETS[dim]
+        op = "<=" if inclusive else "<"
+        cases = " ".join(f"WHEN \"{col}\" {op} {b} THEN '{lab}'" for b, lab in bounds)
+        return f"CASE WHEN \"{col}\" IS NULL THEN 'unknown' {cases} ELSE '{last}' END", f'"{col}"'
+    if dim == "gpu_type":
+        return "CASE WHEN coalesce(gpu_type, '') = '' THEN '(untyped)' ELSE gpu_type END", None
+    if dim in SOURCES["jobs"].dims:
+        return f"coalesce(CAST(\"{dim}\" AS VARCHAR), '{NONE_LABEL}')", None
+    raise ValueError(f"unknown dimension {dim!r}: expected one of {sorted(DIM_LABELS)}")
+
+
+def explorer_source(metric: str, dim: str, f: Filters) -> str:
+    """usage_daily (apportioned by day) when it can answer; else jobs (by end day)."""
+    usage_ok = "usage" in METRICS[metric].num and (dim == "none" or dim in USAGE_DIMS) and not f.states
+    return "usage" if usage_ok else "jobs"
+
+
+def breakdown(f: Filters, source: str, metric: str, dim: str, *, grain: str | None = None,
+              top_n: int | None = None) -> pd.DataFrame:
+    """Columns [period], key, value: ``metric`` by ``dim`` (top-N keys, the rest as "(other)")."""
+    src, m = SOURCES[source], METRICS[metric]
+    if source not in m.num:
+        raise ValueError(f"metric {metric!r} is not available from {src.table}")
+    if dim not in ("none", *src.dims) and not (source == "jobs" and dim in BUCKETS):
+        raise ValueError(f"dimension {dim!r} is not available from {src.table}")
+    cond, params = where(f, date_col=src.date_col, state=src.state)
+    key, sort = dim_exprs(dim)
+    per = period(grain, src.date_col) if grain else "CAST(NULL AS DATE)"
+    den = f"sum({m.den})" if m.den else "CAST(NULL AS DOUBLE)"
+    ranked = "sum(den)" if m.den else "sum(num)"
+    top = (
+        f"top AS (SELECT key FROM base GROUP BY key ORDER BY {ranked} DESC NULLS LAST, key LIMIT {int(top_n)}),"
+        if top_n and sort is None else "top AS (SELECT DISTINCT key FROM base),"
+    )
+    value = "sum(num) / nullif(sum(den), 0)" if m.den else "sum(num)"
+    sql = f"""
+        WITH base AS (
+            SELECT {per} AS period, {key} AS key, min({sort or 'NULL'}) AS sortk,
+                   sum({m.num[source]}) AS num, {den} AS den
+            FROM {src.table} WHERE {cond} GROUP BY 1, 2),
+        {top}
+        merged AS (
+            SELECT period, CASE WHEN key IN (SELECT key FROM top) THEN key ELSE '{OTHER}' END AS key,
+                   min(sortk) AS sortk, {value} * {m.scale} AS value
+            FROM base GROUP BY 1, 2)
+        SELECT period, key, value FROM merged
+        ORDER BY period NULLS FIRST, key = '{OTHER}', sortk NULLS LAST, value DESC NULLS LAST, key
+    """
+    df = query(sql, params)
+    return df if grain else df.drop(columns="period")
+
+
+def kpis(f: Filters) -> dict:
+    """jobs, cpu_hours, gpu_hours, active_users, active_accounts, median_wait_h for the period."""
+    cond_u, p_u = where(f, date_col="date")
+    cond_j, p_j = where(f, date_col="end_date", state=True)
+    usage = scalar_row(
+        "SELECT coalesce(sum(cpu_hours), 0) AS cpu_hours, coalesce(sum(gpu_hours), 0) AS gpu_hours,"
+        ' count(DISTINCT "user") AS active_users, count(DISTINCT account) AS active_accounts'
+        f" FROM usage_daily WHERE {cond_u}", p_u,
+    )
+    jobs = scalar_row(
+        f"SELECT count(*) AS jobs, median(wait_s) / 3600.0 AS median_wait_h FROM jobs WHERE {cond_j}", p_j
+    )
+    return usage | jobs
+
+
+def usage_shares(f: Filters, dim: str) -> pd.DataFrame:
+    """Per ``dim`` value: CPU/GPU/node-hours, jobs ended, and each value's share (%) of the total."""
+    if dim not in USAGE_DIMS:
+        raise ValueError(f"dimension {dim!r} is not in usage_daily: expected one of {USAGE_DIMS}")
+    cond, params = where(f, date_col="date")
+    key, _ = dim_exprs(dim)
+    return query(
+        f"""SELECT {key} AS key, sum(cpu_hours) AS cpu_hours,
+                   sum(cpu_hours) * 100.0 / nullif(sum(sum(cpu_hours)) OVER (), 0) AS cpu_share_pct,
+                   sum(gpu_hours) AS gpu_hours,
+                   sum(gpu_hours) * 100.0 / nullif(sum(sum(gpu_hours)) OVER (), 0) AS gpu_share_pct,
+                   sum(node_hours) AS node_hours, sum(jobs_ended) AS jobs
+            FROM usage_daily WHERE {cond} GROUP BY 1 ORDER BY cpu_hours DESC, key""",
+        params,
+    )
+
+
+def utilization(f: Filters, by: str = "partition") -> pd.DataFrame:
+    """Used vs available CPU- and GPU-hours per period and cluster (or cluster/partition)."""
+    if by not in ("cluster", "partition"):
+        raise ValueError(f"utilization by {by!r}: expected 'cluster' or 'partition'")
+    cond_u, p_u = where(f, date_col="date")
+    cond_c, p_c = where(f, date_col="date", dims=("cluster", "partition"))
+    part = ", partition" if by == "partition" else ""
+    per = period(f.grain, "date")
+    return query(
+        f"""WITH used AS (
+                SELECT {per} AS period, cluster{part}, sum(cpu_hours) AS cpu_hours_used,
+                       sum(gpu_hours) AS gpu_hours_used FROM usage_daily WHERE {cond_u} GROUP BY ALL),
+            cap AS (
+                SELECT {per} AS period, cluster{part}, sum(cpu_hours_available) AS cpu_hours_available,
+                       sum(gpu_hours_available) AS gpu_hours_available
+                FROM capacity_daily WHERE {cond_c} GROUP BY ALL)
+            SELECT period, cluster{part}, cpu_hours_used, cpu_hours_available,
+                   cpu_hours_used * 100.0 / nullif(cpu_hours_available, 0) AS cpu_util_pct,
+                   gpu_hours_used, gpu_hours_available,
+                   gpu_hours_used * 100.0 / nullif(gpu_hours_available, 0) AS gpu_util_pct
+            FROM used FULL OUTER JOIN cap USING (period, cluster{part})
+            ORDER BY period, cluster{part}""",
+        p_u + p_c,
+    )
+
+
+def top_entities(f: Filters, entity: str, order: str = "cpu_hours", limit: int = 25) -> pd.DataFrame:
+    """Top users or accounts: CPU/GPU-hours and jobs (usage_daily) with their efficiency (jobs)."""
+    if entity not in ("user", "account") or order not in ("cpu_hours", "gpu_hours", "jobs"):
+        raise ValueError(f"top_entities({entity!r}, {order!r}): entity user|account, order cpu_hours|gpu_hours|jobs")
+    cond_u, p_u = where(f, date_col="date")
+    cond_j, p_j = where(f, date_col="end_date", state=True)
+    cpu, mem = METRICS["cpu_efficiency"], METRICS["mem_efficiency"]
+    return query(
+        f"""WITH u AS (
+                SELECT "{entity}" AS key, sum(cpu_hours) AS cpu_hours, sum(gpu_hours) AS gpu_hours,
+                       sum(jobs_ended) AS jobs FROM usage_daily WHERE {cond_u} GROUP BY 1),
+            e AS (
+                SELECT "{entity}" AS key,
+                       sum({cpu.num['jobs']}) * 100.0 / nullif(sum({cpu.den}), 0) AS cpu_efficiency_pct,
+                       sum({mem.num['jobs']}) * 100.0 / nullif(sum({mem.den}), 0) AS mem_efficiency_pct
+                FROM jobs WHERE {cond_j} GROUP BY 1)
+            SELECT u.key AS "{entity}", cpu_hours, gpu_hours, jobs, cpu_efficiency_pct, mem_efficiency_pct
+            FROM u LEFT JOIN e USING (key) ORDER BY {order} DESC, u.key LIMIT {int(limit)}""",
+        p_u + p_j,
+    )
+
+
+def gpu_by_partition(f: Filters) -> pd.DataFrame:
+    """GPU-hours per cluster, partition and GPU type, with each row's share of all GPU-hours."""
+    cond, params = where(f, date_col="date")
+    key, _ = dim_exprs("gpu_type")
+    return query(
+        f"""SELECT cluster, partition, {key} AS gpu_type, sum(gpu_hours) AS gpu_hours,
+                   sum(gpu_hours) * 100.0 / nullif(sum(sum(gpu_hours)) OVER (), 0) AS share_pct
+            FROM gpu_usage_daily WHERE {cond} GROUP BY 1, 2, 3 ORDER BY gpu_hours DESC, 1, 2, 3""",
+        params,
+    )
+
+
+def gpu_job_share(f: Filters) -> dict:
+    """GPU jobs (alloc_gpus > 0) among jobs that ended: counts, CPU-hours, GPU-hours and shares (%)."""
+    cond, params = where(f, date_col="end_date", state=True)
+    return scalar_row(
+        f"""SELECT count(*) AS jobs, count(*) FILTER (WHERE alloc_gpus > 0) AS gpu_jobs,
+                   count(*) FILTER (WHERE alloc_gpus > 0) * 100.0 / nullif(count(*), 0) AS gpu_jobs_pct,
+                   coalesce(sum(cpu_hours), 0) AS cpu_hours,
+                   coalesce(sum(cpu_hours) FILTER (WHERE alloc_gpus > 0), 0) AS gpu_jobs_cpu_hours,
+                   sum(cpu_hours) FILTER (WHERE alloc_gpus > 0) * 100.0 / nullif(sum(cpu_hours), 0)
+                       AS gpu_jobs_cpu_pct,
+                   coalesce(sum(gpu_hours), 0) AS gpu_hours
+            FROM jobs WHERE {cond}""",
+        params,
+    )

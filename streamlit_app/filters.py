@@ -1,0 +1,129 @@
+"""Sidebar filters, kept in the URL (``st.query_params``) so a link shares the view.
+
+URL keys: ``range`` (7d, 30d, 90d, ytd, all, custom), ``start``/``end``
+(YYYY-MM-DD, for custom), ``grain`` (day, week, month) and the repeatable
+``cluster``, ``account``, ``user``, ``partition``, ``qos``, ``state``. Presets
+count back from today (UTC), the last day included; "all" spans the data.
+"""
+
+import datetime as dt
+
+import streamlit as st
+
+from streamlit_app import data
+
+PRESETS = {
+    "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", "ytd": "This year",
+    "all": "All data", "custom": "Custom",
+}
+DEFAULT_PRESET = "30d"
+MULTI = {"cluster": "Cluster", "account": "Account", "user": "User", "partition": "Partition", "qos": "QoS",
+         "state": "State"}
+_STATE_KEY = "_filters"
+_INIT_KEY = "_filters_from_url"
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def preset_range(preset: str, bounds: tuple[dt.date | None, dt.date | None]) -> tuple[dt.date, dt.date]:
+    """(start, end) of a preset; "all" falls back to the last 30 days on an empty warehouse."""
+    end = today()
+    if preset == "all" and bounds[0] and bounds[1]:
+        return bounds
+    if preset == "ytd":
+        return dt.date(end.year, 1, 1), end
+    days = {"7d": 7, "90d": 90}.get(preset, 30)
+    return end - dt.timedelta(days=days - 1), end
+
+
+def _parse_day(value) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _init_from_url(options: dict[str, list[str]]) -> None:
+    """Seed the widgets once per session from the URL; unknown values are reported, not kept."""
+    qp = st.query_params
+    ss = st.session_state
+    preset = qp.get("range", DEFAULT_PRESET)
+    ss["flt_range"] = preset if preset in PRESETS else DEFAULT_PRESET
+    start, end = _parse_day(qp.get("start", "")), _parse_day(qp.get("end", ""))
+    if start and end:
+        ss["flt_start"], ss["flt_end"] = min(start, end), max(start, end)
+        if "range" not in qp:
+            ss["flt_range"] = "custom"
+    grain = qp.get("grain", "day")
+    ss["flt_grain"] = grain if grain in data.GRAINS else "day"
+    unknown = []
+    for key in MULTI:
+        values = qp.get_all(key)
+        ss[f"flt_{key}"] = [v for v in values if v in options[key]]
+        unknown += [f"{key}={v}" for v in values if v not in options[key]]
+    ss["flt_unknown"] = unknown
+    ss[_INIT_KEY] = True
+
+
+def render_sidebar() -> data.Filters:
+    """Draw the filters in the sidebar, mirror them into the URL, and return them."""
+    options = data.filter_options()
+    bounds = data.date_bounds()
+    ss = st.session_state
+    if not ss.get(_INIT_KEY):
+        _init_from_url(options)
+    sb = st.sidebar
+    sb.header("Filters")
+    preset = sb.selectbox("Date range", list(PRESETS), format_func=PRESETS.get, key="flt_range")
+    if preset == "custom":
+        default_start, default_end = preset_range(DEFAULT_PRESET, bounds)
+        ss.setdefault("flt_start", default_start)
+        ss.setdefault("flt_end", default_end)
+        start = sb.date_input("From (UTC)", key="flt_start")
+        end = sb.date_input("To (UTC, included)", key="flt_end")
+        if start > end:
+            sb.warning("'From' is after 'To': the two dates were swapped.")
+            start, end = end, start
+    else:
+        start, end = preset_range(preset, bounds)
+        sb.caption(f"{start} to {end} (UTC)")
+    grain = sb.radio("Time grain", data.GRAINS, horizontal=True, key="flt_grain", format_func=str.capitalize)
+    selected = {}
+    for key, label in MULTI.items():
+        current = [v for v in ss.get(f"flt_{key}", []) if v in options[key]]
+        ss[f"flt_{key}"] = current
+        selected[key] = tuple(sb.multiselect(label, options[key], key=f"flt_{key}", placeholder="All"))
+    if ss.get("flt_unknown"):
+        sb.warning("Ignored filter values not in the data: " + ", ".join(ss["flt_unknown"]))
+    if bounds[0]:
+        sb.caption(f"Data: {bounds[0]} to {bounds[1]}")
+    f = data.Filters(
+        start=start, end=end, clusters=selected["cluster"], accounts=selected["account"], users=selected["user"],
+        partitions=selected["partition"], qos=selected["qos"], states=selected["state"], grain=grain,
+    )
+    _write_url(preset, f)
+    ss[_STATE_KEY] = f
+    return f
+
+
+def _write_url(preset: str, f: data.Filters) -> None:
+    params: dict[str, str | list[str]] = {"range": preset, "grain": f.grain}
+    if preset == "custom":
+        params["start"], params["end"] = f.start.isoformat(), f.end.isoformat()
+    for key, values in zip(MULTI, (f.clusters, f.accounts, f.users, f.partitions, f.qos, f.states)):
+        if values:
+            params[key] = list(values)
+    if st.query_params.to_dict() != {k: (v[-1] if isinstance(v, list) else v) for k, v in params.items()} or any(
+        isinstance(v, list) and st.query_params.get_all(k) != v for k, v in params.items()
+    ):
+        st.query_params.from_dict(params)
+
+
+def current() -> data.Filters:
+    """The filters the sidebar set in this run (pages call this)."""
+    f = st.session_state.get(_STATE_KEY)
+    if f is None:
+        return render_sidebar()
+    return f

@@ -1,0 +1,39 @@
+"""Data status: per cluster the last drop, the last day materialized, gaps in the daily series, quarantine."""
+
+import streamlit as st
+
+from slurm_assets import settings
+from streamlit_app import data, filters, ui
+
+f = filters.current()
+ui.header("Data status", f, "cluster filter applies; gaps and freshness cover all days")
+url = settings.dagster_ui_url()
+st.markdown(f"Pipeline runs, backfills and asset checks: [open the Dagster UI]({url}) (`{url}`).")
+st.caption(f"Warehouse: `{data.data_dir()}`")
+
+status = data.cluster_status(f)
+if status.empty:
+    st.info(
+        "No materialized data yet: no cluster has drops, usage or quarantined rows in the warehouse. "
+        "Run the pipeline (`python -m slurm_assets process` or a Dagster backfill) after drops arrive."
+    )
+else:
+    cols = st.columns(max(len(status), 1))
+    for col, row in zip(cols, status.to_dict(orient="records")):
+        col.metric(f"{row['cluster']}: last day materialized", str(row["last_day_materialized"] or "none")[:10],
+                   help=f"Last drop collected at {row['last_drop_collected_at']}")
+    ui.table(status, "Cluster status")
+    st.subheader("Gaps in the daily series")
+    gaps = data.gaps(f)
+    if gaps.empty:
+        st.success("No gaps: every cluster has drops for every day between its first and last day.")
+    else:
+        ui.table(gaps, "Gaps")
+st.subheader("Quarantined rows")
+summary = data.quarantine_summary(f)
+if summary.empty:
+    st.success("No quarantined rows in this period.")
+else:
+    ui.table(summary, "Quarantine summary")
+    with st.expander("Latest quarantined rows"):
+        ui.table(data.quarantine_rows(f), "Quarantined rows")
