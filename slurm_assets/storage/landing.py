@@ -126,9 +126,12 @@ def digest_gzip_text(gz: BinaryIO, max_text_bytes: int) -> TextDigest:
         chunk = gz.read(1 << 20)
         if not chunk:
             break
-        while chunk:
+        while True:
+            # At most 1 MiB of output per call: memory stays bounded whatever the limit (a bomb
+            # with a 2 GiB limit must not allocate 2 GiB at once).
+            cap = min(1 << 20, max_text_bytes + 1 - size)
             try:
-                out = decomp.decompress(chunk, max_text_bytes + 1 - size)
+                out = decomp.decompress(chunk, cap)
             except zlib.error as err:
                 raise DropFormatError(f"drop data is not valid gzip ({err})") from err
             size += len(out)
@@ -144,10 +147,13 @@ def digest_gzip_text(gz: BinaryIO, max_text_bytes: int) -> TextDigest:
             if decomp.eof:
                 # Concatenated gzip members are valid gzip: continue with the rest.
                 chunk = decomp.unused_data
-                if chunk:
-                    decomp = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                if not chunk:
+                    break
+                decomp = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
             else:
                 chunk = decomp.unconsumed_tail
+                if not chunk and len(out) < cap:
+                    break  # input used up and no output pending: read more
     if not decomp.eof and size == 0:
         raise DropFormatError("drop data is not valid gzip")
     if not decomp.eof:
