@@ -81,7 +81,9 @@ def native_headers(key: str | None = SHARED_KEY) -> dict:
 
 def stored_files(data_dir: Path) -> list[Path]:
     """Every file under data_dir except the lock files and the (empty) spool folder."""
-    return sorted(p for p in Path(data_dir).rglob("*") if p.is_file() and p.name != ".lock")
+    return sorted(
+        p for p in Path(data_dir).rglob("*") if p.is_file() and p.name != ".lock"
+    )
 
 
 def free_port() -> int:
@@ -102,7 +104,13 @@ class LiveReceiver:
 
 
 @contextmanager
-def run_receiver(workdir: Path, *extra_args: str, env: dict | None = None, scheme: str = "http", verify=True):
+def run_receiver(
+    workdir: Path,
+    *extra_args: str,
+    env: dict | None = None,
+    scheme: str = "http",
+    verify=True,
+):
     """Start ``slurm-usage-receiver`` in a subprocess (cwd ``workdir``, no .env) and wait until it answers."""
     data_dir = workdir / "data"
     log_path = workdir / "receiver.log"
@@ -115,22 +123,42 @@ def run_receiver(workdir: Path, *extra_args: str, env: dict | None = None, schem
         "SLURM_USAGE_MAX_JSON_BYTES": str(MAX_JSON),
         **(env or {}),
     }
-    cmd = [str(RECEIVER_BIN), "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), *extra_args]
+    cmd = [
+        str(RECEIVER_BIN),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        *extra_args,
+    ]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"{scheme}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"receiver exited with {proc.returncode}: {log_path.read_text()}")
+                raise RuntimeError(
+                    f"receiver exited with {proc.returncode}: {log_path.read_text()}"
+                )
             try:
-                if httpx.get(f"{url}/api/dashboard/health", verify=verify, timeout=2).status_code == 200:
+                if (
+                    httpx.get(
+                        f"{url}/api/dashboard/health", verify=verify, timeout=2
+                    ).status_code
+                    == 200
+                ):
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"receiver did not answer on {url} within 60 s: {log_path.read_text()}")
+                raise RuntimeError(
+                    f"receiver did not answer on {url} within 60 s: {log_path.read_text()}"
+                )
             time.sleep(0.2)
         yield LiveReceiver(url, proc.pid, data_dir, log_path)
     finally:

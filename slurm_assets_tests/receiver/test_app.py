@@ -54,7 +54,9 @@ def client(tmp_path):
 
 
 def post_drop(client, manifest, gz, key=SHARED_KEY):
-    return client.post(INGEST, content=drop_body(manifest, gz), headers=native_headers(key))
+    return client.post(
+        INGEST, content=drop_body(manifest, gz), headers=native_headers(key)
+    )
 
 
 # ---- 200 ---------------------------------------------------------------------------------------
@@ -72,7 +74,9 @@ def test_native_drop_is_stored_then_answers_duplicate(client, tmp_path):
         "drop_id": drop_id,
         "rows": 3,
         "duplicate": False,
-        "drops": [{"day": "2024-05-01", "drop_id": drop_id, "rows": 3, "duplicate": False}],
+        "drops": [
+            {"day": "2024-05-01", "drop_id": drop_id, "rows": 3, "duplicate": False}
+        ],
     }
     (ref,) = landing.list_drops(tmp_path / "data")
     assert ref.data_path.read_bytes() == gz  # the agent's bytes, as sent
@@ -84,7 +88,9 @@ def test_native_drop_is_stored_then_answers_duplicate(client, tmp_path):
 
 def test_seed_example_with_no_jobs_stores_nothing(client, tmp_path):
     # The seed's curl example: {"hostname":"test","jobs":[]} with X-API-Key.
-    response = client.post(INGEST, json={"hostname": "test", "jobs": []}, headers={"X-API-Key": SHARED_KEY})
+    response = client.post(
+        INGEST, json={"hostname": "test", "jobs": []}, headers={"X-API-Key": SHARED_KEY}
+    )
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
@@ -102,13 +108,25 @@ def test_seed_json_splits_by_utc_day_and_a_resent_body_is_a_duplicate(client, tm
         "hostname": "beta",
         "jobs": [
             {"JobID": "1", "State": "COMPLETED", "End": "2024-05-01T23:30:00"},
-            {"JobID": "2", "State": "RUNNING", "Start": "2024-05-02T01:00:00", "End": "Unknown"},
-            {"JobID": "3", "State": "COMPLETED", "End": "2024-05-02T00:30:00+02:00"},  # 22:30 UTC on May 1
+            {
+                "JobID": "2",
+                "State": "RUNNING",
+                "Start": "2024-05-02T01:00:00",
+                "End": "Unknown",
+            },
+            {
+                "JobID": "3",
+                "State": "COMPLETED",
+                "End": "2024-05-02T00:30:00+02:00",
+            },  # 22:30 UTC on May 1
         ],
     }
     first = client.post(INGEST, json=body, headers={"X-API-Key": HASHED_KEY})
     assert first.status_code == 200, first.text
-    assert [(d["day"], d["rows"]) for d in first.json()["drops"]] == [("2024-05-01", 2), ("2024-05-02", 1)]
+    assert [(d["day"], d["rows"]) for d in first.json()["drops"]] == [
+        ("2024-05-01", 2),
+        ("2024-05-02", 1),
+    ]
     refs = landing.list_drops(tmp_path / "data")
     assert [(r.cluster, r.day, r.manifest()["source"]) for r in refs] == [
         ("beta", "2024-05-01", "json"),
@@ -129,12 +147,20 @@ def test_seed_json_splits_by_utc_day_and_a_resent_body_is_a_duplicate(client, tm
     "headers, message",
     [
         ({}, "missing X-API-Key"),  # no key at all
-        ({"X-API-Key": "not-a-key"}, "unknown API key (id "),  # wrong key: its id, never the key
-        ({"X-API-Key": hashlib.sha256(HASHED_KEY.encode()).hexdigest()}, "unknown API key"),  # the hash is no key
+        (
+            {"X-API-Key": "not-a-key"},
+            "unknown API key (id ",
+        ),  # wrong key: its id, never the key
+        (
+            {"X-API-Key": hashlib.sha256(HASHED_KEY.encode()).hexdigest()},
+            "unknown API key",
+        ),  # the hash is no key
     ],
 )
 def test_missing_or_unknown_key_is_401(client, headers, message):
-    response = client.post(INGEST, json={"hostname": "test", "jobs": []}, headers=headers)
+    response = client.post(
+        INGEST, json={"hostname": "test", "jobs": []}, headers=headers
+    )
     assert response.status_code == 401
     assert message in response.json()["detail"]
     assert "not-a-key" not in response.text
@@ -142,18 +168,24 @@ def test_missing_or_unknown_key_is_401(client, headers, message):
 
 def test_no_configured_keys_is_401_saying_so(tmp_path):
     client = client_for(tmp_path / "data", api_keys="")
-    response = client.post(INGEST, json={"hostname": "test", "jobs": []}, headers={"X-API-Key": "x"})
+    response = client.post(
+        INGEST, json={"hostname": "test", "jobs": []}, headers={"X-API-Key": "x"}
+    )
     assert response.status_code == 401 and "API_KEYS" in response.json()["detail"]
 
 
 def test_key_bound_to_alpha_gets_403_for_beta(client, tmp_path):
     manifest, gz = make_drop(cluster="beta")
     native = post_drop(client, manifest, gz, key=ALPHA_KEY)
-    seed = client.post(INGEST, json={"hostname": "beta", "jobs": []}, headers={"X-API-Key": ALPHA_KEY})
+    seed = client.post(
+        INGEST, json={"hostname": "beta", "jobs": []}, headers={"X-API-Key": ALPHA_KEY}
+    )
     assert (native.status_code, seed.status_code) == (403, 403)
     assert "'beta'" in native.json()["detail"]
     assert stored_files(tmp_path / "data" / "landing") == []
-    assert post_drop(client, *make_drop(cluster="alpha"), key=ALPHA_KEY).status_code == 200
+    assert (
+        post_drop(client, *make_drop(cluster="alpha"), key=ALPHA_KEY).status_code == 200
+    )
 
 
 # ---- 413 ---------------------------------------------------------------------------------------
@@ -162,14 +194,27 @@ def test_key_bound_to_alpha_gets_403_for_beta(client, tmp_path):
 def test_body_over_the_limit_is_413(client, tmp_path):
     manifest, gz = make_drop(text=os.urandom(MAX_BODY))  # random: gzip cannot shrink it
     response = post_drop(client, manifest, gz)
-    assert response.status_code == 413 and "SLURM_USAGE_MAX_BODY_BYTES" in response.json()["detail"]
+    assert (
+        response.status_code == 413
+        and "SLURM_USAGE_MAX_BODY_BYTES" in response.json()["detail"]
+    )
     assert stored_files(tmp_path / "data") == []  # the spooled body is gone too
 
 
 def test_json_body_over_the_limit_is_413(client):
-    jobs = [{"JobID": str(i), "End": "2024-05-01T00:00:00", "Name": "x" * 100} for i in range(MAX_JSON // 100)]
-    response = client.post(INGEST, json={"hostname": "alpha", "jobs": jobs}, headers={"X-API-Key": SHARED_KEY})
-    assert response.status_code == 413 and "SLURM_USAGE_MAX_JSON_BYTES" in response.json()["detail"]
+    jobs = [
+        {"JobID": str(i), "End": "2024-05-01T00:00:00", "Name": "x" * 100}
+        for i in range(MAX_JSON // 100)
+    ]
+    response = client.post(
+        INGEST,
+        json={"hostname": "alpha", "jobs": jobs},
+        headers={"X-API-Key": SHARED_KEY},
+    )
+    assert (
+        response.status_code == 413
+        and "SLURM_USAGE_MAX_JSON_BYTES" in response.json()["detail"]
+    )
 
 
 def test_gzip_bomb_is_413(client, tmp_path):
@@ -177,7 +222,10 @@ def test_gzip_bomb_is_413(client, tmp_path):
     manifest, gz = make_drop(text=text)
     assert len(gz) < MAX_BODY  # small on the wire, large when decompressed
     response = post_drop(client, manifest, gz)
-    assert response.status_code == 413 and "SLURM_USAGE_MAX_TEXT_BYTES" in response.json()["detail"]
+    assert (
+        response.status_code == 413
+        and "SLURM_USAGE_MAX_TEXT_BYTES" in response.json()["detail"]
+    )
     assert stored_files(tmp_path / "data") == []
 
 
@@ -186,7 +234,9 @@ def test_gzip_bomb_is_413(client, tmp_path):
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/gzip", None])
 def test_unknown_content_type_is_415(client, content_type):
-    headers = {"X-API-Key": SHARED_KEY} | ({"Content-Type": content_type} if content_type else {})
+    headers = {"X-API-Key": SHARED_KEY} | (
+        {"Content-Type": content_type} if content_type else {}
+    )
     response = client.post(INGEST, content=b"JobID|State\n", headers=headers)
     assert response.status_code == 415
     assert "application/x-slurm-usage-drop" in response.json()["detail"]
@@ -199,25 +249,75 @@ def _native_422_cases():
     manifest, gz = make_drop()
     other_manifest, other_gz = make_drop(text=sacct_text(2))
     yield "empty body", b"", "empty body"
-    yield "manifest not JSON", b"{not json\n" + gz, "line 1 (manifest): drop stream: manifest is not JSON"
+    yield (
+        "manifest not JSON",
+        b"{not json\n" + gz,
+        "line 1 (manifest): drop stream: manifest is not JSON",
+    )
     yield "manifest not UTF-8", b"\xff\xfe\n" + gz, "line 1 (manifest)"
-    yield "manifest lacks a key", drop_body({k: v for k, v in manifest.items() if k != "sha256"}, gz), "'sha256'"
-    yield "traversal cluster", drop_body({**manifest, "cluster": "../x"}, gz), "invalid cluster name '../x'"
-    yield "slash in cluster", drop_body({**manifest, "cluster": "a/b"}, gz), "invalid cluster name 'a/b'"
-    yield "empty cluster", drop_body({**manifest, "cluster": ""}, gz), "invalid cluster name ''"
-    yield "300-char cluster", drop_body({**manifest, "cluster": "c" * 300}, gz), "invalid cluster name"
-    yield "bad day", drop_body({**manifest, "day": "2024-13-01"}, gz), "invalid day '2024-13-01'"
-    yield "gzip_size too small", drop_body({**manifest, "gzip_size": len(gz) - 1}, gz), "send one drop per request"
+    yield (
+        "manifest lacks a key",
+        drop_body({k: v for k, v in manifest.items() if k != "sha256"}, gz),
+        "'sha256'",
+    )
+    yield (
+        "traversal cluster",
+        drop_body({**manifest, "cluster": "../x"}, gz),
+        "invalid cluster name '../x'",
+    )
+    yield (
+        "slash in cluster",
+        drop_body({**manifest, "cluster": "a/b"}, gz),
+        "invalid cluster name 'a/b'",
+    )
+    yield (
+        "empty cluster",
+        drop_body({**manifest, "cluster": ""}, gz),
+        "invalid cluster name ''",
+    )
+    yield (
+        "300-char cluster",
+        drop_body({**manifest, "cluster": "c" * 300}, gz),
+        "invalid cluster name",
+    )
+    yield (
+        "bad day",
+        drop_body({**manifest, "day": "2024-13-01"}, gz),
+        "invalid day '2024-13-01'",
+    )
+    yield (
+        "gzip_size too small",
+        drop_body({**manifest, "gzip_size": len(gz) - 1}, gz),
+        "send one drop per request",
+    )
     yield "truncated", drop_body(manifest, gz)[:-5], "truncated upload"
-    yield "two drops", drop_body(manifest, gz) + drop_body(other_manifest, other_gz), "one drop per request"
-    yield "sha256 mismatch", drop_body({**manifest, "sha256": "0" * 64}, gz), "manifest says " + "0" * 64
-    yield "rows mismatch", drop_body({**manifest, "rows": 7}, gz), "the data has 3 rows after the header, manifest"
+    yield (
+        "two drops",
+        drop_body(manifest, gz) + drop_body(other_manifest, other_gz),
+        "one drop per request",
+    )
+    yield (
+        "sha256 mismatch",
+        drop_body({**manifest, "sha256": "0" * 64}, gz),
+        "manifest says " + "0" * 64,
+    )
+    yield (
+        "rows mismatch",
+        drop_body({**manifest, "rows": 7}, gz),
+        "the data has 3 rows after the header, manifest",
+    )
     corrupt = gz[:10] + bytes(len(gz) - 10)
     yield "corrupt gzip", drop_body(manifest, corrupt), "not valid gzip"
 
 
-@pytest.mark.parametrize("name, body, message", list(_native_422_cases()), ids=lambda v: v if isinstance(v, str) else "")
-def test_malformed_native_drop_is_422_naming_the_problem(client, tmp_path, name, body, message):
+@pytest.mark.parametrize(
+    "name, body, message",
+    list(_native_422_cases()),
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_malformed_native_drop_is_422_naming_the_problem(
+    client, tmp_path, name, body, message
+):
     response = client.post(INGEST, content=body, headers=native_headers())
     assert response.status_code == 422, response.text
     assert message in response.json()["detail"]
@@ -231,17 +331,32 @@ def test_malformed_native_drop_is_422_naming_the_problem(client, tmp_path, name,
         (b"[" * 100_000, "body is not"),  # absurd nesting is an answer, not a crash
         (b"[]", "must be a JSON object"),
         (b'{"jobs": []}', "'hostname'"),
-        (b'{"hostname": "../x", "jobs": []}', "invalid cluster name '../x'"),  # traversal
+        (
+            b'{"hostname": "../x", "jobs": []}',
+            "invalid cluster name '../x'",
+        ),  # traversal
         (b'{"hostname": "a/b", "jobs": []}', "invalid cluster name 'a/b'"),
         (b'{"hostname": "", "jobs": []}', "invalid cluster name ''"),
         (b'{"hostname": "' + b"h" * 300 + b'", "jobs": []}', "invalid cluster name"),
         (b'{"hostname": "alpha"}', "'jobs'"),
         (b'{"hostname": "alpha", "jobs": [1]}', "jobs[0] must be an object"),
         # sacct -P cannot carry a '|' inside a value: refused, naming job and field
-        (b'{"hostname": "alpha", "jobs": [{"End": "2024-05-01T00:00:00", "JobName": "a|b"}]}', "jobs[0].JobName"),
-        (b'{"hostname": "alpha", "jobs": [{"End": "2024-05-01T00:00:00", "X": {"y": 1}}]}', "jobs[0].X"),
-        (b'{"hostname": "alpha", "jobs": [{"JobID": "1"}, {"JobID": "2", "End": "x"}]}', "jobs[0]: no End"),
-        (b'{"hostname": "alpha", "jobs": [{"End": "yesterday"}]}', "jobs[0].End: 'yesterday' is not a timestamp"),
+        (
+            b'{"hostname": "alpha", "jobs": [{"End": "2024-05-01T00:00:00", "JobName": "a|b"}]}',
+            "jobs[0].JobName",
+        ),
+        (
+            b'{"hostname": "alpha", "jobs": [{"End": "2024-05-01T00:00:00", "X": {"y": 1}}]}',
+            "jobs[0].X",
+        ),
+        (
+            b'{"hostname": "alpha", "jobs": [{"JobID": "1"}, {"JobID": "2", "End": "x"}]}',
+            "jobs[0]: no End",
+        ),
+        (
+            b'{"hostname": "alpha", "jobs": [{"End": "yesterday"}]}',
+            "jobs[0].End: 'yesterday' is not a timestamp",
+        ),
     ],
 )
 def test_malformed_json_is_422_naming_the_problem(client, tmp_path, body, message):
@@ -262,7 +377,10 @@ def tiny_tmpfs(tmp_path):
     mount_point.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs to fill up or make read-only needs root")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+        check=True,
+    )
     try:
         yield mount_point
     finally:
@@ -274,22 +392,44 @@ def test_read_only_data_dir_is_503_and_health_says_so(tiny_tmpfs):
     assert client.get(HEALTH).status_code == 200
     subprocess.run(["mount", "-o", "remount,ro", str(tiny_tmpfs)], check=True)
     response = post_drop(client, *make_drop())
-    assert response.status_code == 503 and "not writable (EROFS)" in response.json()["detail"]
-    seed = client.post(INGEST, json={"hostname": "alpha", "jobs": [{"End": "2024-05-01T00:00:00"}]},
-                       headers={"X-API-Key": SHARED_KEY})
+    assert (
+        response.status_code == 503
+        and "not writable (EROFS)" in response.json()["detail"]
+    )
+    seed = client.post(
+        INGEST,
+        json={"hostname": "alpha", "jobs": [{"End": "2024-05-01T00:00:00"}]},
+        headers={"X-API-Key": SHARED_KEY},
+    )
     assert seed.status_code == 503
     health = client.get(HEALTH)
     assert health.status_code == 503
-    assert health.json()["status"] == "unhealthy" and health.json()["data_dir_writable"] is False
+    assert (
+        health.json()["status"] == "unhealthy"
+        and health.json()["data_dir_writable"] is False
+    )
 
 
 def test_full_data_volume_is_507(tiny_tmpfs):
     client = client_for(tiny_tmpfs / "data")
-    manifest, gz = make_drop(text=os.urandom(400 * 1024).hex().encode())  # ~460 KiB of gzip on a 256 KiB fs
+    manifest, gz = make_drop(
+        text=os.urandom(400 * 1024).hex().encode()
+    )  # ~460 KiB of gzip on a 256 KiB fs
     response = post_drop(client, manifest, gz)
     assert response.status_code == 507 and "no space left" in response.json()["detail"]
-    jobs = [{"JobID": str(i), "End": "2024-05-01T00:00:00", "Comment": os.urandom(400).hex()} for i in range(900)]  # ~360 KiB gzip
-    seed = client.post(INGEST, json={"hostname": "alpha", "jobs": jobs}, headers={"X-API-Key": SHARED_KEY})
+    jobs = [
+        {
+            "JobID": str(i),
+            "End": "2024-05-01T00:00:00",
+            "Comment": os.urandom(400).hex(),
+        }
+        for i in range(900)
+    ]  # ~360 KiB gzip
+    seed = client.post(
+        INGEST,
+        json={"hostname": "alpha", "jobs": jobs},
+        headers={"X-API-Key": SHARED_KEY},
+    )
     assert seed.status_code == 507
     assert landing.list_drops(tiny_tmpfs / "data") == []
 
@@ -309,26 +449,52 @@ def test_health_reports_each_cluster_without_secrets(client):
 
 
 def test_openapi_describes_both_endpoints():
-    schema = create_app(ReceiverSettings(api_keys="", data_dir="/nonexistent")).openapi()
+    schema = create_app(
+        ReceiverSettings(api_keys="", data_dir="/nonexistent")
+    ).openapi()
     ingest = schema["paths"]["/api/data/ingest"]["post"]
-    assert set(ingest["requestBody"]["content"]) == {"application/x-slurm-usage-drop", "application/json"}
-    assert set(ingest["responses"]) == {"200", "401", "403", "413", "415", "422", "503", "507"}
+    assert set(ingest["requestBody"]["content"]) == {
+        "application/x-slurm-usage-drop",
+        "application/json",
+    }
+    assert set(ingest["responses"]) == {
+        "200",
+        "401",
+        "403",
+        "413",
+        "415",
+        "422",
+        "503",
+        "507",
+    }
     assert ingest["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/IngestResponse"
     }
-    assert schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+    assert (
+        schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+    )
     health = schema["paths"]["/api/dashboard/health"]["get"]
     assert set(health["responses"]) == {"200", "503"}
 
 
 def test_stored_json_drop_parses_like_a_native_one(client, tmp_path):
     # The manifest the receiver writes for a seed JSON drop is a valid drop-format manifest.
-    body = {"hostname": "alpha", "jobs": [{"JobID": "9", "End": "2024-05-01T03:00:00", "AllocCPUS": 4}]}
-    assert client.post(INGEST, json=body, headers={"X-API-Key": SHARED_KEY}).status_code == 200
+    body = {
+        "hostname": "alpha",
+        "jobs": [{"JobID": "9", "End": "2024-05-01T03:00:00", "AllocCPUS": 4}],
+    }
+    assert (
+        client.post(INGEST, json=body, headers={"X-API-Key": SHARED_KEY}).status_code
+        == 200
+    )
     (ref,) = landing.list_drops(tmp_path / "data")
     manifest = landing.validate_manifest(ref.manifest())
     assert manifest["fields"] == ["JobID", "End", "AllocCPUS"] and manifest["rows"] == 1
-    assert gzip.decompress(ref.data_path.read_bytes()) == b"JobID|End|AllocCPUS\n9|2024-05-01T03:00:00|4\n"
-    assert json.loads(ref.manifest_path.read_text())["received_key_id"] == hashlib.sha256(
-        SHARED_KEY.encode()
-    ).hexdigest()[:8]
+    assert (
+        gzip.decompress(ref.data_path.read_bytes())
+        == b"JobID|End|AllocCPUS\n9|2024-05-01T03:00:00|4\n"
+    )
+    assert (
+        json.loads(ref.manifest_path.read_text())["received_key_id"]
+        == hashlib.sha256(SHARED_KEY.encode()).hexdigest()[:8]
+    )
