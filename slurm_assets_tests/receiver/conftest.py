@@ -123,6 +123,9 @@ def run_receiver(
         "SLURM_USAGE_MAX_JSON_BYTES": str(MAX_JSON),
         **(env or {}),
     }
+    full_env = {
+        k: v for k, v in full_env.items() if v is not None
+    }  # env={"X": None} unsets X
     cmd = [
         str(RECEIVER_BIN),
         "--host",
