@@ -1,0 +1,392 @@
+"""``make demo``: demo data through the real path, then Dagster UI, receiver and dashboard on 127.0.0.1.
+
+    python -m slurm_assets.demo.stack --data-dir DIR [--clusters alpha,beta] [--days 60]
+        [--jobs-per-day 300] [--seed 0] [--dagster-port 3000] [--receiver-port 8080]
+        [--streamlit-port 8501] [--no-serve]
+
+1. Data: for each cluster without drops in ``DIR/landing``, run the real agent
+   (``agent/slurm-usage-history-exporter.py --no-config --output-dir DIR/landing``)
+   against the stand-in ``sacct``/``scontrol`` (``fake_sacct.install_fake_slurm``),
+   for the last ``--days`` UTC days up to today. ``SLURM_DEMO_NOW`` is fixed for
+   the whole run so every window sees the same RUNNING/PENDING jobs.
+2. ``python -m slurm_assets process --data-dir DIR``: real Dagster runs for the
+   days not processed yet (a second ``make demo`` finds nothing to do).
+3. Services, each in its own process group with its log in ``DIR/logs/``:
+   ``dagster dev`` (module ``slurm_assets.definitions``, ``DAGSTER_HOME`` from the
+   environment, else ``DIR/dagster_home``), ``slurm-usage-receiver`` (``API_KEYS``
+   from the environment, else ``demo-key``) and ``streamlit run streamlit_app/app.py``.
+   Each is waited for until it answers; then the URLs are printed.
+
+Ctrl-C or SIGTERM stops all three (SIGTERM to each process group, SIGKILL after a
+grace period to any process of theirs still alive). Whatever is missing from the
+tree is skipped with a message. Exit codes: 0 stopped cleanly, 1 a step failed,
+2 bad arguments.
+"""
+
+import argparse
+import datetime as dt
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slurm_assets.demo.fake_sacct import install_fake_slurm
+from slurm_assets.storage import landing, paths
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+AGENT = REPO_ROOT / "agent" / "slurm-usage-history-exporter.py"
+STREAMLIT_APP = REPO_ROOT / "streamlit_app" / "app.py"
+LOCAL_DAGSTER_YAML = REPO_ROOT / "deploy" / "dagster.local.yaml"
+DEMO_API_KEY = "demo-key"
+STOP_GRACE_S = 15.0
+
+
+def log(msg: str) -> None:
+    print(f"[demo] {msg}", flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m slurm_assets.demo.stack", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", type=Path, required=True, help="DATA_DIR (landing/, warehouse/, logs/)")
+    p.add_argument("--clusters", default="alpha,beta", help="comma list of cluster names (default alpha,beta)")
+    p.add_argument("--days", type=int, default=60, help="UTC days of history up to today (default 60)")
+    p.add_argument("--jobs-per-day", type=int, default=300, help="mean jobs per cluster and day (default 300)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address of all services (default 127.0.0.1)")
+    p.add_argument("--dagster-port", type=int, default=3000)
+    p.add_argument("--receiver-port", type=int, default=8080)
+    p.add_argument("--streamlit-port", type=int, default=8501)
+    p.add_argument("--ready-timeout", type=float, default=180.0, help="seconds to wait for each service")
+    p.add_argument("--no-serve", action="store_true", help="prepare the data, start no service")
+    args = p.parse_args(argv)
+    args.cluster_list = [c.strip() for c in args.clusters.split(",") if c.strip()]
+    if not args.cluster_list or args.days < 1 or args.jobs_per_day < 1:
+        p.error("--clusters needs a name, --days and --jobs-per-day must be >= 1")
+    for c in args.cluster_list:
+        try:
+            paths.check_cluster_name(c)
+        except paths.InvalidNameError as err:
+            p.error(str(err))
+    return args
+
+
+# --------------------------------------------------------------------------- data
+
+
+def generate_drops(args: argparse.Namespace, data_dir: Path, env: dict[str, str], skipped: list[str]) -> bool:
+    """Run the real agent per cluster lacking drops; False if a run failed."""
+    have = {d.cluster for d in landing.list_drops(data_dir)}
+    todo = [c for c in args.cluster_list if c not in have]
+    if not todo:
+        log(f"landing zone already has drops for {', '.join(args.cluster_list)}: reusing them")
+        return True
+    if not AGENT.exists():
+        skipped.append(f"demo data: {AGENT.relative_to(REPO_ROOT)} does not exist yet")
+        log(f"SKIP data generation: {AGENT} not found")
+        return True
+    bin_dir = data_dir / "demo-bin"
+    fakes = install_fake_slurm(bin_dir)
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    today = now.date()
+    first = today - dt.timedelta(days=args.days - 1)
+    for cluster in todo:
+        cenv = dict(env)
+        cenv.update(
+            PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+            TZ="UTC",
+            SLURM_DEMO_CLUSTER=cluster,
+            SLURM_DEMO_SEED=str(args.seed),
+            SLURM_DEMO_JOBS_PER_DAY=str(args.jobs_per_day),
+            SLURM_DEMO_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        argv = [sys.executable, str(AGENT), "--no-config", "--cluster", cluster, "--sacct", str(fakes["sacct"]),
+                "--output-dir", str(paths.landing_root(data_dir)), "--start-date", first.isoformat(),
+                "--end-date", today.isoformat()]
+        log(f"agent: {cluster} {first} .. {today} ({args.jobs_per_day} jobs/day, seed {args.seed}) -> "
+            f"{paths.landing_root(data_dir)}")
+        began = time.monotonic()
+        proc = subprocess.run(argv, env=cenv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            log(f"agent for {cluster} failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}")
+            return False
+        log(f"agent: {cluster} done in {time.monotonic() - began:.1f} s")
+    return True
+
+
+def run_pipeline(data_dir: Path, env: dict[str, str], skipped: list[str]) -> bool:
+    """``python -m slurm_assets process``; False if it failed."""
+    if importlib.util.find_spec("slurm_assets.__main__") is None:
+        skipped.append("pipeline: `python -m slurm_assets process` does not exist yet (no warehouse tables)")
+        log("SKIP pipeline: slurm_assets/__main__.py not found")
+        return True
+    log(f"pipeline: python -m slurm_assets process --data-dir {data_dir}")
+    began = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data_dir)], env=env)
+    if proc.returncode != 0:
+        log(f"pipeline failed (exit {proc.returncode}); see the output above")
+        return False
+    log(f"pipeline: done in {time.monotonic() - began:.1f} s")
+    return True
+
+
+# --------------------------------------------------------------------------- services
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    ready_url: str
+    url: str
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    family: set[int] = field(default_factory=set)
+
+
+def _children_of(pids: set[int]) -> set[int]:
+    """``pids`` plus all their descendants (from /proc)."""
+    parent_of: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may contain spaces or parentheses: split after the last ')'.
+        parent_of[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found = set(pids)
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parent_of.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return {p for p in found if p in parent_of}
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return 200 <= resp.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _tool(name: str) -> list[str] | None:
+    """A console script next to this interpreter, else on PATH."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return [str(local)]
+    found = shutil.which(name)
+    return [found] if found else None
+
+
+def plan_services(args: argparse.Namespace, data_dir: Path, env: dict[str, str], skipped: list[str]) -> list[Service]:
+    host, logs = args.host, data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    services = []
+    dagster = _tool("dagster")
+    if importlib.util.find_spec("slurm_assets.definitions") is None or dagster is None:
+        skipped.append("Dagster UI: slurm_assets.definitions or the dagster CLI is missing")
+    else:
+        services.append(Service(
+            "dagster", dagster + ["dev", "-m", "slurm_assets.definitions", "-h", host, "-p", str(args.dagster_port)],
+            f"http://{host}:{args.dagster_port}/server_info", f"http://{host}:{args.dagster_port}", env,
+            logs / "dagster.log"))
+    receiver = _tool("slurm-usage-receiver")
+    if importlib.util.find_spec("slurm_assets.receiver.cli") is None:
+        skipped.append("receiver: slurm_assets/receiver/cli.py does not exist yet")
+    else:
+        argv = receiver or [sys.executable, "-m", "slurm_assets.receiver.cli"]
+        services.append(Service(
+            "receiver", argv + ["--host", host, "--port", str(args.receiver_port), "--data-dir", str(data_dir)],
+            f"http://{host}:{args.receiver_port}/api/dashboard/health", f"http://{host}:{args.receiver_port}", env,
+            logs / "receiver.log"))
+    if not STREAMLIT_APP.exists():
+        skipped.append("dashboard: streamlit_app/app.py does not exist yet")
+    else:
+        services.append(Service(
+            "streamlit",
+            [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP), "--server.port", str(args.streamlit_port),
+             "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            f"http://{host}:{args.streamlit_port}/_stcore/health", f"http://{host}:{args.streamlit_port}", env,
+            logs / "streamlit.log"))
+    return services
+
+
+def start(service: Service) -> None:
+    out = open(service.log_path, "ab")
+    try:
+        # A new session per service: its whole process group can be signalled at once.
+        service.proc = subprocess.Popen(service.argv, env=service.env, stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO_ROOT)
+    finally:
+        out.close()
+    log(f"started {service.name} (pid {service.proc.pid}), log {service.log_path}")
+
+
+def wait_ready(services: list[Service], timeout: float, stop_flag: list[bool]) -> Service | None:
+    """Poll each service until it answers; return the first that died or timed out, else None."""
+    deadline = time.monotonic() + timeout
+    waiting = list(services)
+    while waiting and not stop_flag:
+        for s in list(waiting):
+            if s.proc.poll() is not None:
+                return s
+            if _answers(s.ready_url):
+                log(f"{s.name} answers at {s.ready_url}")
+                waiting.remove(s)
+        if time.monotonic() > deadline:
+            return waiting[0]
+        time.sleep(0.5)
+    return None
+
+
+def stop_all(services: list[Service]) -> bool:
+    """SIGTERM each process group, SIGKILL leftovers after STOP_GRACE_S; True if every process is gone."""
+    for s in services:
+        if s.proc is None:
+            continue
+        s.family |= _children_of({s.proc.pid})
+        try:
+            os.killpg(s.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + STOP_GRACE_S
+    for s in services:
+        if s.proc is None:
+            continue
+        try:
+            s.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    alive: set[int] = set()
+    while time.monotonic() < deadline:
+        alive = {p for s in services for p in s.family if _alive(p)}
+        if not alive:
+            break
+        time.sleep(0.2)
+    for s in services:
+        if s.proc is not None and s.proc.poll() is None:
+            try:
+                os.killpg(s.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for pid in alive:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for s in services:
+        if s.proc is not None:
+            s.proc.wait()
+    return not any(_alive(p) for s in services for p in s.family)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    data_dir = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)  # passed through to the children
+    env["SLURM_USAGE_DATA_DIR"] = str(data_dir)
+    if not env.get("DAGSTER_HOME"):
+        home = data_dir / "dagster_home"
+        home.mkdir(exist_ok=True)
+        if LOCAL_DAGSTER_YAML.exists() and not (home / "dagster.yaml").exists():
+            shutil.copy(LOCAL_DAGSTER_YAML, home / "dagster.yaml")
+        env["DAGSTER_HOME"] = str(home)
+    api_key_note = "API_KEYS from your environment"
+    if not env.get("API_KEYS"):
+        env["API_KEYS"] = DEMO_API_KEY
+        api_key_note = f"API_KEYS={DEMO_API_KEY}"
+    skipped: list[str] = []
+
+    stop_flag: list[bool] = []
+
+    def on_signal(signum, _frame):
+        stop_flag.append(True)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    if not generate_drops(args, data_dir, env, skipped):
+        return 1
+    if not run_pipeline(data_dir, env, skipped):
+        # Serve anyway: the UI shows the failed run and the receiver still works,
+        # but say so at the top of the summary.
+        skipped.insert(0, "pipeline FAILED (see its output above): warehouse tables may be missing or stale")
+    if stop_flag:
+        log("interrupted before the services started")
+        return 1
+    if args.no_serve:
+        log("--no-serve: data ready, no service started")
+        _report_skipped(skipped)
+        return 0
+
+    services = plan_services(args, data_dir, env, skipped)
+    code = 0
+    try:
+        for s in services:
+            start(s)
+        bad = wait_ready(services, args.ready_timeout, stop_flag)
+        if bad is not None:
+            why = "exited" if bad.proc.poll() is not None else f"did not answer within {args.ready_timeout:.0f} s"
+            log(f"{bad.name} {why}; last log lines:\n{_tail(bad.log_path)}")
+            code = 1
+        elif not stop_flag:
+            log("ready:")
+            for s in services:
+                extra = f"   ({api_key_note}; POST /api/data/ingest)" if s.name == "receiver" else ""
+                print(f"    {s.name:<10} {s.url}{extra}", flush=True)
+            _report_skipped(skipped)
+            log(f"data: {data_dir}   logs: {data_dir / 'logs'}   Ctrl-C stops everything")
+            while not stop_flag:
+                dead = [s for s in services if s.proc.poll() is not None]
+                if dead:
+                    log(f"{dead[0].name} exited unexpectedly (exit {dead[0].proc.returncode}); "
+                        f"last log lines:\n{_tail(dead[0].log_path)}")
+                    code = 1
+                    break
+                time.sleep(0.5)
+    finally:
+        log("stopping " + ", ".join(s.name for s in services if s.proc is not None))
+        clean = stop_all(services)
+        log("all services stopped" if clean else "some processes could not be stopped")
+    return code if clean else 1
+
+
+def _report_skipped(skipped: list[str]) -> None:
+    for item in skipped:
+        log(f"skipped: {item}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
