@@ -18,7 +18,7 @@ import pyarrow as pa
 from slurm_assets.sacct.fields import TABLE_SCHEMAS
 from slurm_assets.storage.warehouse import write_partition
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 CLUSTERS = ("alpha", "beta", "gamma")
 USERS = {f"u{i:02d}": f"acc-{'abcde'[i % 5]}" for i in range(1, 13)}
 PARTITIONS = {"cpu": (64, 0, ""), "gpu": (32, 8, "a100"), "bigmem": (16, 0, "")}  # nodes x 32 CPUs, GPUs, type

@@ -1,0 +1,71 @@
+"""Fixtures for the dashboard tests: a synthetic warehouse, an empty one, AppTest runners, direct SQL."""
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from slurm_assets.storage.warehouse import connect_readonly
+from slurm_assets_tests.streamlit_app.synthetic import build_warehouse
+
+APP = Path(__file__).resolve().parents[2] / "streamlit_app" / "app.py"
+LAST_DAY = dt.date(2026, 3, 31)  # fixed: the tests pass explicit date ranges
+
+
+@dataclass
+class Warehouse:
+    root: Path
+    first: dt.date
+    last: dt.date
+
+    def sql(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """Direct DuckDB SQL over the same Parquet files (the views of storage.warehouse)."""
+        con = connect_readonly(self.root)
+        try:
+            return con.execute(sql, params or []).df()
+        finally:
+            con.close()
+
+    def one(self, sql: str, params: list | None = None):
+        return self.sql(sql, params).iloc[0, 0]
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory) -> Warehouse:
+    root = tmp_path_factory.mktemp("dash-warehouse")
+    info = build_warehouse(root, last_day=LAST_DAY)
+    return Warehouse(root, info["first"], info["last"])
+
+
+@pytest.fixture
+def empty_warehouse(tmp_path) -> Warehouse:
+    return Warehouse(tmp_path / "no-data-yet", LAST_DAY, LAST_DAY)
+
+
+def _clear_caches() -> None:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def open_app(monkeypatch):
+    """open_app(warehouse, page, **query_params) -> AppTest that ran the page (no exception asserted)."""
+
+    def run(wh: Warehouse, page: str | None = None, **params) -> AppTest:
+        monkeypatch.setenv("SLURM_USAGE_DATA_DIR", str(wh.root))
+        _clear_caches()
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        for key, value in params.items():
+            at.query_params[key] = value
+        at.run()
+        if page:
+            at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    yield run
+    _clear_caches()

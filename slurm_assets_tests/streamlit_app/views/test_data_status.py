@@ -1,0 +1,30 @@
+"""Protects the Data status page: freshness, gaps, quarantine counts and the Dagster link."""
+
+from slurm_assets_tests.streamlit_app.helpers import (
+    assert_frame_matches,
+    find_frame,
+    metrics,
+    period_params,
+)
+
+
+def test_status_gaps_and_quarantine(warehouse, open_app, monkeypatch):
+    monkeypatch.setenv("DAGSTER_UI_URL", "http://dagster.example:3000")
+    p = period_params(warehouse)
+    at = open_app(warehouse, "data_status", **p)
+    status = find_frame(at, "cluster", "last_day_materialized", "missing_days", "quarantined_rows")
+    expected = warehouse.sql(
+        """SELECT d.cluster, max(date) AS last_day_materialized, count(DISTINCT date) AS days_materialized,
+                  coalesce(q.n, 0) AS quarantined_rows
+           FROM drops d LEFT JOIN (SELECT cluster, count(*) AS n FROM quarantine GROUP BY 1) q USING (cluster)
+           GROUP BY d.cluster, q.n"""
+    )
+    assert_frame_matches(status, expected, ["cluster"])
+    assert dict(zip(status.cluster, status.missing_days)) == {"alpha": 0, "beta": 2, "gamma": 1}
+    gaps = find_frame(at, "cluster", "gap_start", "gap_end", "days")
+    assert list(zip(gaps.cluster, gaps.days)) == [("beta", 2), ("gamma", 1)]
+    assert metrics(at)["beta: last day materialized"] == str(warehouse.last)
+    summary = find_frame(at, "cluster", "reason", "rows")
+    assert summary["rows"].sum() == warehouse.one(
+        "SELECT count(*) FROM quarantine WHERE date BETWEEN ? AND ?", [p["start"], p["end"]])
+    assert any("http://dagster.example:3000" in m.value for m in at.markdown)
