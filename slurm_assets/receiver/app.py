@@ -8,6 +8,7 @@ builds an app for given settings; the module-level ``app`` reads
 
 import contextlib
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from slurm_assets.receiver.ingest import (
     ingest_json,
     ingest_native,
     spool_body,
+    sweep_incoming,
 )
 from slurm_assets.receiver.models import (
     ErrorResponse,
@@ -40,6 +42,8 @@ from slurm_assets.storage.paths import CLUSTER_NAME_RE
 
 NATIVE_TYPE = "application/x-slurm-usage-drop"
 JSON_TYPE = "application/json"
+
+log = logging.getLogger(__name__)
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",
@@ -188,9 +192,15 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        runtime(
-            app
-        )  # bad API_KEYS or settings stop the server at startup, with the reason
+        # Bad API_KEYS or settings stop the server at startup, with the reason.
+        rt = runtime(app)
+        try:
+            if removed := sweep_incoming(rt.data_dir):
+                log.warning(
+                    "removed %d stale partial upload(s) from landing/.incoming", removed
+                )
+        except OSError as err:
+            log.warning("cannot clean landing/.incoming: %s", err)
         yield
 
     app = FastAPI(

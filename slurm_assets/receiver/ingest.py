@@ -23,6 +23,7 @@ import io
 import json
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,27 @@ def storage_error(err: OSError, where: str) -> IngestError:
 
 def incoming_dir(data_dir: Path) -> Path:
     return paths.landing_root(data_dir) / INCOMING_DIR
+
+
+def sweep_incoming(data_dir: Path, older_than_s: float = 3600.0) -> int:
+    """Remove spooled bodies left by a crashed receiver (older than ``older_than_s``); return how many.
+
+    Only old files go: another receiver process may share the landing zone and be
+    receiving right now.
+    """
+    folder = incoming_dir(data_dir)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    cutoff = time.time() - older_than_s
+    for part in folder.glob("upload-*.part"):
+        try:
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 async def drain(chunks: AsyncIterator[bytes], budget: int = DRAIN_BYTES) -> None:

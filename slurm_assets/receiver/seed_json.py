@@ -23,6 +23,8 @@ from slurm_assets.storage import paths
 DAY_FIELDS = ("End", "Start", "Submit")
 MISSING_TIMES = frozenset({"", "unknown", "none", "n/a"})
 FORBIDDEN_CHARS = ("|", "\n", "\r")
+# sacct times are after the Unix epoch; the upper bound keeps day + 1 representable.
+MIN_YEAR, MAX_YEAR = 1970, 9998
 
 
 class SeedJsonError(ValueError):
@@ -67,12 +69,16 @@ def _utc_day(value: str, where: str) -> str | None:
         text = text[:-1] + "+00:00"
     try:
         stamp = dt.datetime.fromisoformat(text)
-    except ValueError as err:
+        if stamp.tzinfo is not None:
+            stamp = stamp.astimezone(dt.UTC)
+    except (ValueError, OverflowError) as err:
         raise SeedJsonError(
             f"{where}: {value[:80]!r} is not a timestamp (expected YYYY-MM-DDTHH:MM:SS, UTC)"
         ) from err
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(dt.UTC)
+    if not MIN_YEAR <= stamp.year <= MAX_YEAR:
+        raise SeedJsonError(
+            f"{where}: {value[:80]!r} is outside the years {MIN_YEAR}-{MAX_YEAR}"
+        )
     return stamp.date().isoformat()
 
 

@@ -498,3 +498,16 @@ def test_stored_json_drop_parses_like_a_native_one(client, tmp_path):
         json.loads(ref.manifest_path.read_text())["received_key_id"]
         == hashlib.sha256(SHARED_KEY.encode()).hexdigest()[:8]
     )
+
+
+def test_startup_removes_only_stale_partial_uploads(tmp_path):
+    incoming = tmp_path / "data" / "landing" / ".incoming"
+    incoming.mkdir(parents=True)
+    stale, fresh = incoming / "upload-old.part", incoming / "upload-new.part"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(stale, (0, 0))  # left by a receiver that crashed long ago
+    with client_for(tmp_path / "data") as client:  # the context manager runs the lifespan
+        assert client.get(HEALTH).status_code == 200
+    assert not stale.exists() and fresh.exists()
+    assert landing.list_drops(tmp_path / "data") == []

@@ -92,6 +92,18 @@ def test_identical_bodies_give_identical_text():
         ([{"End": "2024-05-01T00:00:00", "List": [1]}], "jobs[0].List"),
         ([{"JobID": "1", "End": "Unknown"}], "jobs[0]: no End, Start or Submit"),
         ([{"End": "01/05/2024"}], "jobs[0].End: '01/05/2024' is not a timestamp"),
+        (
+            [{"End": "0001-01-01T00:00:00+05:00"}],
+            "jobs[0].End: '0001-01-01T00:00:00+05:00' is not a timestamp",
+        ),
+        (
+            [{"End": "9999-12-31T23:00:00"}],
+            "jobs[0].End: '9999-12-31T23:00:00' is outside the years",
+        ),
+        (
+            [{"Submit": "1969-12-31T23:00:00"}],
+            "jobs[0].Submit: '1969-12-31T23:00:00' is outside the years",
+        ),
         (["1"], "jobs[0] must be an object"),
     ],
 )
