@@ -100,6 +100,8 @@ def fmt_cpu(s: float) -> str:
         m, ms = divmod(ms, 60000)
         if m >= 60:
             return _hms_table()[3600]
+        if not ms:
+            return "00:00:00"  # sacct prints zero CPU time as 00:00:00, not 00:00.000
         return f"{m:02d}:{ms // 1000:02d}.{ms % 1000:03d}"
     return fmt_duration(int(s))
 
@@ -287,7 +289,8 @@ class _DayGen:
             submit=submit, eligible=submit, start=None, end=None, state="COMPLETED", exit="0:0", derived="0:0",
             timelimit=tl, cpus=cpus, nodes=nodes, nodelist=hostlist(group.prefix, first, nodes), mem_mb=mem_mb,
             gpus=gpus, gpu_type=gpu_type, gpumem_gb=(80 * gpus if gpus and r.random() < 0.2 else 0), steps=[],
-            flags="SchedMain" if r.random() < 0.6 else "SchedBackfill", priority=1000 + int(r.random() * 9000),
+            flags="SchedMain,StartRecieved" if r.random() < 0.6 else "SchedBackfill,StartRecieved",
+            priority=4294901760 - int(r.random() * 60000),
         )
 
     def _finish(self, job: Job, state: str | None = None, wait_cap: int | None = None) -> None:
@@ -316,11 +319,15 @@ class _DayGen:
         else:
             run = max(1, min(tl - 1, int(tl * min(1.0, r.lognormvariate(-1.8, 1.3)))))
         job.end = job.start + run
-        job.exit = {"COMPLETED": "0:0", "FAILED": _FAIL_EXIT[int(r.random() * 6)], "CANCELLED": "0:15",
+        # Job rows: CANCELLED/TIMEOUT keep 0:0 (the 0:15 is on the steps), a
+        # batch-script OOM is 0:125 with DerivedExitCode 0:0 (testbed capture).
+        job.exit = {"COMPLETED": "0:0", "FAILED": _FAIL_EXIT[int(r.random() * 6)],
                     "OUT_OF_MEMORY": "0:125"}.get(state, "0:0")
-        job.derived = "0:125" if state == "OUT_OF_MEMORY" else ("0:0" if state != "FAILED" else job.exit)
+        job.derived = "0:0"
         if state != "BOOT_FAIL":
             self._steps(job)
+            if state == "FAILED" and job.steps[-1].suffix[1:].isdigit():
+                job.derived = job.exit  # a failed srun step sets DerivedExitCode too
 
     def _steps(self, job: Job) -> None:
         r = self.rng
@@ -389,6 +396,8 @@ class _DayGen:
             self._finish(job, state=_pick(_STATE_CUM[:5], r.random()) if r.random() < 0.3 else "COMPLETED",
                          wait_cap=0)
             lane_free = heapq.heappop(lanes)
+            if throttle and i >= throttle:
+                job.eligible = lane_free  # a throttled task becomes eligible when a slot frees
             shift = lane_free - job.start
             job.start += shift
             job.end += shift
@@ -481,6 +490,8 @@ def _remainder(tasks: list[Job]) -> Job:
     rem.raw_id = head.array_id
     rem.task_id = None
     rem.start = None
+    # A throttled remainder has never been eligible (Eligible=Unknown, testbed capture).
+    rem.eligible = None if head.throttle else head.submit
     return rem
 
 
@@ -592,7 +603,15 @@ class Renderer:
         req_tres = self._tres(job, job.cpus, job.nodes, job.mem_mb * job.nodes)
         alloc_tres = req_tres if started else ""
         req_mem = self._mem_mb(job.mem_mb)
-        submit_s, elig_s = fmt_ts(job.submit), fmt_ts(job.eligible)
+        submit_s = fmt_ts(job.submit)
+        elig_s = "Unknown" if job.eligible is None else fmt_ts(job.eligible)
+        if started:
+            reserved = fmt_duration(job.start - job.eligible)
+        elif pending and job.eligible is not None:
+            reserved = fmt_duration(max(0, now - job.eligible))
+        else:
+            reserved = "Unknown" if pending else "INVALID"
+        interactive = bool(steps) and steps[0].suffix == ".extern"
         cputime = job.cpus * elapsed
         exit_code = "0:0" if (pending or running) else job.exit
         row = [
@@ -600,16 +619,17 @@ class Renderer:
             fmt_duration(cputime) if self._cputime else "", str(cputime),
             "0:0" if (pending or running) else job.derived,
             fmt_duration(elapsed), str(elapsed), elig_s, end_s, exit_code,
-            job.flags if started else "", self._gid[job.account], job.account, job.job_id, str(job.raw_id),
+            job.flags if started else "StartRecieved", uid, job.user, job.job_id, str(job.raw_id),
             job.name, "", "", "", str(job.cpus), str(job.nodes), job.nodelist if started else "None assigned",
-            "", job.partition, "0" if not pending else str(job.priority), job.qos,
-            str(catalog.QOS_IDS[job.qos]), "Priority" if pending else "None", str(job.cpus), req_mem,
+            "", job.partition, str(job.priority), job.qos,
+            str(catalog.QOS_IDS[job.qos]), "Resources" if pending else "None", str(job.cpus), req_mem,
             str(job.nodes), req_tres,
-            (fmt_duration(job.start - job.eligible) if started else ("Unknown" if pending else "INVALID"))
-            if self._reserved else "",
+            reserved if self._reserved else "",
             start_s, state, submit_s, "00:00:00", fmt_cpu(total_cpu * 0.08) if self._syscpu else "", tl_s,
             tl_raw, fmt_cpu(total_cpu), "", uid, job.user,
-            fmt_cpu(total_cpu * 0.92) if self._usercpu else "", f"/home/{job.user}", f"sbatch {job.name}", "",
+            fmt_cpu(total_cpu * 0.92) if self._usercpu else "", f"/home/{job.user}",
+            f"srun --pty -p {job.partition} bash" if interactive
+            else f"sbatch --parsable -A {job.account} -p {job.partition} -J {job.name} {job.name}.sh", "",
         ]
         out = ["|".join(self._pick(row))]
         for st in steps:
@@ -617,6 +637,7 @@ class Renderer:
         return out
 
     def _step_line(self, job: Job, st: Step, running: bool, job_row: list) -> str:
+        """A step row: User/UID/Group/Partition/QOS/Timelimit/ReqMem/ReqTRES empty (real 22.05 capture)."""
         if running and st.end > self.now:
             state, exit_code, end_s = "RUNNING", "0:0", "Unknown"
             elapsed = max(0, self.now - st.start)
@@ -630,7 +651,9 @@ class Renderer:
                      f"vmem={vmem}") if self._usage else ""
         mem_mb = job.mem_mb * st.nnodes
         tres = f"cpu={st.cpus},mem={self._mem_mb(mem_mb)},node={st.nnodes}"
-        if job.gpus and st.suffix != ".extern":
+        if st.suffix == ".extern":  # the extern step carries the job's AllocTRES, billing included
+            tres = job_row[_SLOT["AllocTRES"]]
+        elif job.gpus:
             tres = (f"cpu={st.cpus},gres/gpu:{job.gpu_type}={job.gpus},gres/gpu={job.gpus},"
                     f"mem={self._mem_mb(mem_mb)},node={st.nnodes}")
         start_s = job_row[_START] if st.start == job.start else fmt_ts(st.start)
@@ -641,9 +664,10 @@ class Renderer:
             "", fmt_duration(elapsed), str(elapsed), start_s, end_s, exit_code, "",
             "", "", job.job_id + st.suffix, f"{job.raw_id}{st.suffix}", st.name, rss, rss, vmem, str(st.cpus),
             str(st.nnodes), st.nodelist, str(st.ntasks),
-            "", "", "", "", "", str(st.cpus), job_row[_SLOT["ReqMem"]], str(st.nnodes), "", "", start_s, state,
+            "", "", "", "", "", str(st.cpus), "", str(st.nnodes), "", "", start_s, state,
             start_s, "00:00:00", fmt_cpu(cpu_s * 0.08) if self._syscpu else "", "", "", fmt_cpu(cpu_s), usage,
-            "", "", fmt_cpu(cpu_s * 0.92) if self._usercpu else "", "", "", "",
+            "", "", fmt_cpu(cpu_s * 0.92) if self._usercpu else "", "",
+            f"srun {st.name}" if st.suffix[1:].isdigit() else "", "",
         ]
         return "|".join(self._pick(row))
 
