@@ -100,7 +100,7 @@ ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "CONFIGURING", "COMPLET
 
 
 def log(msg):
-    print("[jobmix %s] %s" % (dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S"), msg),
+    print(f"[jobmix {dt.datetime.now(dt.UTC):%H:%M:%S}] {msg}",
           file=sys.stderr, flush=True)
 
 
@@ -115,16 +115,16 @@ def run(argv, user=None, stdin=None):
     else:
         env["HOME"] = "/root"
         cwd = "/"
-    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, cwd=cwd)
+    proc = subprocess.run(argv, check=False, input=stdin, capture_output=True, text=True, env=env, cwd=cwd)
     if proc.returncode != 0:
-        raise RuntimeError("%s failed (exit %d): %s" % (" ".join(argv), proc.returncode, proc.stderr.strip()))
+        raise RuntimeError(f"{' '.join(argv)} failed (exit {proc.returncode}): {proc.stderr.strip()}")
     return proc.stdout
 
 
 def submit(name, user, args, script):
     out = run(["sbatch", "--parsable"] + args, user=user, stdin=script)
     job_id = out.strip().split(";")[0]
-    log("submitted %-18s as %-5s -> %s" % (name, user, job_id))
+    log(f"submitted {name:<18} as {user:<5} -> {job_id}")
     return job_id
 
 
@@ -137,7 +137,7 @@ def wait_until(what, predicate, timeout_s):
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
-            raise RuntimeError("timed out after %ds waiting for %s; see %s/log/" % (timeout_s, what, TB))
+            raise RuntimeError(f"timed out after {timeout_s}s waiting for {what}; see {TB}/log/")
         time.sleep(0.5)
 
 
@@ -163,9 +163,9 @@ def finished_recorded(ids):
 
 def main():
     if os.geteuid() != 0:
-        sys.exit("jobmix.py: must run as root (submits as alice/bob/carol via runuser); uid %d" % os.geteuid())
+        sys.exit(f"jobmix.py: must run as root (submits as alice/bob/carol via runuser); uid {os.geteuid()}")
     # Whole seconds, rounded down, so every job of the mix has Submit >= start.
-    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
     time.sleep(1)
     ids = {}
     for name, user, args, script in MIX:
@@ -183,18 +183,18 @@ def main():
     run(["scancel", ids["cancel_pending"]], user="alice")
     run(["scancel", ids["cancel_held"]])
 
-    log("waiting (<= %ds) for the finished jobs to be recorded (TIMEOUT takes ~90 s)" % WAIT_FINISHED_S)
+    log(f"waiting (<= {WAIT_FINISHED_S}s) for the finished jobs to be recorded (TIMEOUT takes ~90 s)")
     wait_until("finished jobs in sacct", lambda: finished_recorded(ids), WAIT_FINISHED_S)
 
     states = sacct_states([ids[n] for n in EXPECTED_FINAL])
     wrong = {n: states.get(ids[n]) for n, want in EXPECTED_FINAL.items() if states.get(ids[n]) != want}
     if wrong:
-        log("WARNING: final states differ from the expected ones: %s" % wrong)
+        log(f"WARNING: final states differ from the expected ones: {wrong}")
 
     state = {
         "cluster": CLUSTER,
         "start": start.isoformat(),
-        "ready_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "ready_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "users": USERS,
         "accounts": ACCOUNTS,
         "partitions": PARTITIONS,
@@ -209,7 +209,7 @@ def main():
     tmp = TB / "state.json.tmp"
     tmp.write_text(json.dumps(state, indent=2) + "\n")
     os.replace(tmp, TB / "state.json")
-    log("testbed ready; state in %s" % (TB / "state.json"))
+    log(f"testbed ready; state in {TB / 'state.json'}")
     return 0
 
 
