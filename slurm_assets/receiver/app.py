@@ -8,13 +8,14 @@ builds an app for given settings; the module-level ``app`` reads
 
 import contextlib
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Security
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from starlette.requests import ClientDisconnect
 
@@ -37,6 +38,7 @@ from slurm_assets.receiver.models import (
     IngestResponse,
     StoredDropModel,
 )
+from slurm_assets.receiver.seed_json import TIMESTAMP_PATTERN
 from slurm_assets.settings import ReceiverSettings
 from slurm_assets.storage.paths import CLUSTER_NAME_RE
 
@@ -50,6 +52,11 @@ api_key_header = APIKeyHeader(
     auto_error=False,
     description="an API key from the server's API_KEYS (401 if missing or unknown)",
 )
+
+_TIME_FIELDS = ("End", "Start", "Submit")
+TS_RE = f"^{TIMESTAMP_PATTERN}$"
+TS_OR_MISSING_RE = f"^(?:{TIMESTAMP_PATTERN}|Unknown|None|)$"
+_NO_BAR = r"^[^|\r\n]*$"  # sacct -P text cannot carry '|' or line breaks
 
 INGEST_BODY = {
     "required": True,
@@ -70,15 +77,35 @@ INGEST_BODY = {
                     "hostname": {
                         "type": "string",
                         "pattern": CLUSTER_NAME_RE.pattern,
+                        "not": {"pattern": r"\.\."},
                         "description": "cluster",
                     },
                     "jobs": {
                         "type": "array",
                         "items": {
                             "type": "object",
-                            "description": "sacct field: value; End, else Start, else Submit (UTC) picks the day",
+                            "description": "sacct field: value. The first of End, Start, Submit that holds a "
+                            "time (UTC unless it has an offset) picks the day the job is filed under.",
+                            "anyOf": [
+                                {
+                                    "required": [name],
+                                    "properties": {
+                                        name: {"type": "string", "pattern": TS_RE}
+                                    },
+                                }
+                                for name in _TIME_FIELDS
+                            ],
+                            "properties": {
+                                name: {
+                                    "type": ["string", "null"],
+                                    "pattern": TS_OR_MISSING_RE,
+                                }
+                                for name in _TIME_FIELDS
+                            },
+                            "propertyNames": {"pattern": r"^[^|\r\n]+$"},
                             "additionalProperties": {
-                                "type": ["string", "number", "null"]
+                                "type": ["string", "number", "null"],
+                                "pattern": _NO_BAR,
                             },
                         },
                     },
@@ -120,8 +147,10 @@ def runtime(app: FastAPI) -> Runtime:
     return current
 
 
-def _error(err: IngestError) -> JSONResponse:
-    return JSONResponse({"detail": err.detail}, status_code=err.status)
+def _error(err: IngestError) -> Response:
+    # ASCII-escaped JSON: a detail quoting request text (even a lone surrogate) always encodes.
+    body = json.dumps({"detail": err.detail}, ensure_ascii=True)
+    return Response(body, status_code=err.status, media_type="application/json")
 
 
 def _content_length(request: Request) -> int | None:

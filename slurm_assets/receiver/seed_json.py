@@ -8,7 +8,7 @@ Body: ``{"hostname": "<cluster>", "jobs": [{"<sacct field>": value, ...}, ...]}`
   A ``|``, newline or carriage return in a key or value is refused (422): ``sacct -P``
   output cannot represent it, so writing it would shift columns or split a row.
 * Day: the UTC day of ``End``, else ``Start``, else ``Submit`` (timestamps without an
-  offset are UTC, as the agent runs sacct with ``TZ=UTC``; ``Unknown``/``None``/empty
+  offset are UTC, as the agent runs sacct with ``TZ=UTC``; ``Unknown``/``None``/empty/``null``
   count as missing). A job without any of the three is refused (422).
 * One drop per day, rows in body order, so an identical resent body gives identical
   text and therefore the same sha256 (the receiver answers ``duplicate``).
@@ -16,15 +16,22 @@ Body: ``{"hostname": "<cluster>", "jobs": [{"<sacct field>": value, ...}, ...]}`
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 
 from slurm_assets.storage import paths
 
 DAY_FIELDS = ("End", "Start", "Submit")
-MISSING_TIMES = frozenset({"", "unknown", "none", "n/a"})
+# How sacct prints a missing time; anything else in End/Start/Submit must be a timestamp.
+MISSING_TIMES = frozenset({"", "Unknown", "None"})
+# sacct's ISO time (years 1970-2999), optionally with fractions and a UTC offset; the OpenAPI
+# schema uses the same pattern, so what it calls valid is what the receiver accepts.
+TIMESTAMP_PATTERN = (
+    r"(?:19[7-9]\d|2\d{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?"
+)
+TIMESTAMP_RE = re.compile(f"^{TIMESTAMP_PATTERN}$")
 FORBIDDEN_CHARS = ("|", "\n", "\r")
-# sacct times are after the Unix epoch; the upper bound keeps day + 1 representable.
-MIN_YEAR, MAX_YEAR = 1970, 9998
 
 
 class SeedJsonError(ValueError):
@@ -45,14 +52,24 @@ class SeedBody:
     days: tuple[SeedDay, ...]
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _field_text(value: object, where: str) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise SeedJsonError(
-            f"{where}: value {value!r} has type {type(value).__name__}; expected string or number"
+            f"{where}: value {repr(value)[:80]} has type {type(value).__name__}; expected string or number"
         )
     text = value if isinstance(value, str) else json.dumps(value)
+    if not _encodable(text):
+        raise SeedJsonError(f"{where}: value {text[:80]!r} is not valid Unicode (a lone surrogate escape)")
     if any(c in text for c in FORBIDDEN_CHARS):
         raise SeedJsonError(
             f"{where}: value {text[:80]!r} contains '|' or a line break, which sacct --parsable2 text "
@@ -62,32 +79,32 @@ def _field_text(value: object, where: str) -> str:
 
 
 def _utc_day(value: str, where: str) -> str | None:
-    if value.strip().lower() in MISSING_TIMES:
+    if value in MISSING_TIMES:
         return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
     try:
-        stamp = dt.datetime.fromisoformat(text)
+        if not TIMESTAMP_RE.match(value):
+            raise ValueError(value)
+        stamp = dt.datetime.fromisoformat(value)  # Python 3.11 reads "Z" and offsets
         if stamp.tzinfo is not None:
             stamp = stamp.astimezone(dt.UTC)
-    except (ValueError, OverflowError) as err:
+    except ValueError as err:  # no match, or no such date (2024-02-30)
         raise SeedJsonError(
-            f"{where}: {value[:80]!r} is not a timestamp (expected YYYY-MM-DDTHH:MM:SS, UTC)"
+            f"{where}: {value[:80]!r} is not a timestamp (expected YYYY-MM-DDTHH:MM:SS[Z|+HH:MM], "
+            "UTC without an offset, years 1970-2999; or Unknown/None/empty)"
         ) from err
-    if not MIN_YEAR <= stamp.year <= MAX_YEAR:
-        raise SeedJsonError(
-            f"{where}: {value[:80]!r} is outside the years {MIN_YEAR}-{MAX_YEAR}"
-        )
     return stamp.date().isoformat()
 
 
 def _job_day(cells: dict[str, str], index: int) -> str:
-    for name in DAY_FIELDS:
-        if name in cells:
-            day = _utc_day(cells[name], f"jobs[{index}].{name}")
-            if day is not None:
-                return day
+    # Every present time field is checked, not only the one that decides the day.
+    days = [
+        _utc_day(cells[name], f"jobs[{index}].{name}")
+        for name in DAY_FIELDS
+        if name in cells
+    ]
+    for day in days:
+        if day is not None:
+            return day
     raise SeedJsonError(
         f"jobs[{index}]: no End, Start or Submit timestamp, so the job has no day to be filed under"
     )
@@ -122,9 +139,10 @@ def parse_seed_body(body: object) -> SeedBody:
             )
         cells: dict[str, str] = {}
         for name, value in job.items():
-            if not name or any(c in name for c in FORBIDDEN_CHARS):
+            if not name or not _encodable(name) or any(c in name for c in FORBIDDEN_CHARS):
                 raise SeedJsonError(
-                    f"jobs[{index}]: field name {name[:80]!r} is empty or contains '|' or a line break"
+                    f"jobs[{index}]: field name {name[:80]!r} is empty, not valid Unicode, "
+                    "or contains '|' or a line break"
                 )
             cells[name] = _field_text(value, f"jobs[{index}].{name}")
         by_day.setdefault(_job_day(cells, index), []).append(cells)

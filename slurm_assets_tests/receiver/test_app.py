@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from slurm_assets.receiver.app import create_app
 from slurm_assets.settings import ReceiverSettings
@@ -357,6 +359,11 @@ def test_malformed_native_drop_is_422_naming_the_problem(
             b'{"hostname": "alpha", "jobs": [{"End": "yesterday"}]}',
             "jobs[0].End: 'yesterday' is not a timestamp",
         ),
+        # lone surrogates are valid JSON escapes but no Unicode text: refused, and the answer still encodes
+        (b'{"hostname": "alpha", "jobs": [{"End": "2024-05-01T00:00:00", "N": "\\ud800"}]}', "jobs[0].N: value"),
+        (b'{"hostname": "alpha", "jobs": [{"End": "2024-05-01T00:00:00", "\\udc00": 1}]}', "not valid Unicode"),
+        (b'{"hostname": "\\ud800", "jobs": []}', "invalid cluster name"),
+        (b'{"hostname": "\\ud800\\u00e9|", "jobs": []}', "invalid cluster name"),
     ],
 )
 def test_malformed_json_is_422_naming_the_problem(client, tmp_path, body, message):
@@ -507,7 +514,33 @@ def test_startup_removes_only_stale_partial_uploads(tmp_path):
     stale.write_bytes(b"x")
     fresh.write_bytes(b"y")
     os.utime(stale, (0, 0))  # left by a receiver that crashed long ago
-    with client_for(tmp_path / "data") as client:  # the context manager runs the lifespan
+    with client_for(
+        tmp_path / "data"
+    ) as client:  # the context manager runs the lifespan
         assert client.get(HEALTH).status_code == 200
     assert not stale.exists() and fresh.exists()
     assert landing.list_drops(tmp_path / "data") == []
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    replaced=st.dictionaries(st.sampled_from(sorted(make_drop()[0])), _json_values, max_size=3),
+    tail=st.sampled_from(["gzip", "empty", "junk", "cut"]),
+)
+def test_any_manifest_mutation_gets_an_answer_never_a_500(tmp_path_factory, replaced, tail):
+    # Whatever a client puts in the manifest line, the answer is a 2xx/4xx with a detail.
+    manifest, gz = make_drop()
+    manifest.update(replaced)
+    data = {"gzip": gz, "empty": b"", "junk": b"\x1f\x8b junk", "cut": gz[: len(gz) // 2]}[tail]
+    client = client_for(tmp_path_factory.mktemp("fuzz") / "data")
+    response = client.post(INGEST, content=drop_body(manifest, data), headers=native_headers())
+    assert response.status_code in (200, 403, 413, 422), response.text
+    if response.status_code != 200:
+        assert response.json()["detail"]

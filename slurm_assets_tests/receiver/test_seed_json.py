@@ -33,6 +33,7 @@ def days(jobs):
             {"End": "", "Start": "None", "Submit": "2024-05-04T08:00:00"},
             "2024-05-04",
         ),  # pending: Submit
+        ({"End": "2024-05-01T10:00:00.250000"}, "2024-05-01"),  # fractions of a second
         (
             {"End": None, "Submit": "2024-05-05T08:00:00"},
             "2024-05-05",
@@ -96,14 +97,13 @@ def test_identical_bodies_give_identical_text():
             [{"End": "0001-01-01T00:00:00+05:00"}],
             "jobs[0].End: '0001-01-01T00:00:00+05:00' is not a timestamp",
         ),
-        (
-            [{"End": "9999-12-31T23:00:00"}],
-            "jobs[0].End: '9999-12-31T23:00:00' is outside the years",
-        ),
-        (
-            [{"Submit": "1969-12-31T23:00:00"}],
-            "jobs[0].Submit: '1969-12-31T23:00:00' is outside the years",
-        ),
+        ([{"End": "9999-12-31T23:00:00"}], "jobs[0].End: '9999-12-31T23:00:00' is not a timestamp"),  # years
+        ([{"Submit": "1969-12-31T23:00:00"}], "jobs[0].Submit: '1969-12-31T23:00:00' is not"),  # 1970-2999
+        ([{"End": "2024-02-30T00:00:00"}], "jobs[0].End: '2024-02-30T00:00:00' is not a timestamp"),  # no such day
+        ([{"End": "2024-05-01"}], "jobs[0].End: '2024-05-01' is not a timestamp"),  # a date is not a time
+        ([{"End": "unknown"}], "jobs[0].End: 'unknown' is not"),  # sacct writes Unknown
+        ([{"End": 1714521600}], "jobs[0].End: '1714521600' is not"),  # epoch numbers are not sacct times
+        ([{"End": "2024-05-01T00:00:00", "Start": "soon"}], "jobs[0].Start: 'soon'"),  # every time field checked
         (["1"], "jobs[0] must be an object"),
     ],
 )
