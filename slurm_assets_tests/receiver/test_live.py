@@ -6,10 +6,8 @@ oversized bodies and gzip bombs 413 with bounded server memory, schemathesis fin
 no 5xx, and TLS with a self-signed certificate verified by the client.
 """
 
-import datetime as dt
 import gzip
 import hashlib
-import ipaddress
 import json
 import os
 import re
@@ -34,6 +32,7 @@ from slurm_assets_tests.receiver.conftest import (
     native_headers,
     run_receiver,
     sacct_text,
+    self_signed_cert,
     stored_files,
 )
 
@@ -288,52 +287,8 @@ def test_schemathesis_finds_no_server_error(live_receiver, tmp_path):
     assert "status=500" not in live_receiver.log()
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, "slurm-usage-receiver test")]
-    )
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
-
-
 def test_tls_with_a_self_signed_certificate(tmp_path):
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     args = ("--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
     with run_receiver(tmp_path, *args, scheme="https", verify=str(cert)) as server:
         manifest, gz = make_drop(cluster="tls")
