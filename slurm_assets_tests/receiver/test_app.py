@@ -544,3 +544,15 @@ def test_any_manifest_mutation_gets_an_answer_never_a_500(tmp_path_factory, repl
     assert response.status_code in (200, 403, 413, 422), response.text
     if response.status_code != 200:
         assert response.json()["detail"]
+
+
+def test_app_without_settings_reads_the_environment_at_startup(tmp_path, monkeypatch):
+    from slurm_assets.receiver import app as app_module
+
+    monkeypatch.setenv("API_KEYS", "from-env:alpha")
+    monkeypatch.setenv("SLURM_USAGE_DATA_DIR", str(tmp_path / "env-data"))
+    with TestClient(create_app()) as client:
+        response = post_drop(client, *make_drop(), key="from-env")
+    assert response.status_code == 200
+    assert [r.cluster for r in landing.list_drops(tmp_path / "env-data")] == ["alpha"]
+    assert getattr(app_module.app.state, "runtime", None) is None  # importing read nothing
