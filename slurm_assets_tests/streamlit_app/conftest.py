@@ -69,3 +69,22 @@ def open_app(monkeypatch):
 
     yield run
     _clear_caches()
+
+
+@pytest.fixture(scope="session")
+def pipeline_warehouse(tmp_path_factory) -> Warehouse:
+    """A warehouse made by the real path: demo sacct -> agent drops -> `python -m slurm_assets process`."""
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("dash-pipeline")
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "slurm_assets.demo.stack", "--data-dir", str(root), "--no-serve", "--days", "4",
+         "--jobs-per-day", "30", "--clusters", "alpha,beta"],
+        cwd=APP.parents[1], env=env, capture_output=True, text=True, timeout=900, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    today = dt.datetime.now(dt.UTC).date()
+    return Warehouse(root, today - dt.timedelta(days=3), today)
