@@ -10,11 +10,8 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 
 from fastapi import FastAPI, Request, Security
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from starlette.requests import ClientDisconnect
@@ -23,13 +20,12 @@ from slurm_assets import __version__
 from slurm_assets.receiver import auth, health
 from slurm_assets.receiver.audit import AuditMiddleware
 from slurm_assets.receiver.ingest import (
-    DRAIN_BYTES,
+    JSON_TYPE,
+    NATIVE_TYPE,
     Audit,
     IngestError,
-    drain,
-    ingest_json,
-    ingest_native,
-    spool_body,
+    Runtime,
+    handle_ingest,
     sweep_incoming,
 )
 from slurm_assets.receiver.models import (
@@ -41,9 +37,6 @@ from slurm_assets.receiver.models import (
 from slurm_assets.receiver.seed_json import TIMESTAMP_PATTERN
 from slurm_assets.settings import ReceiverSettings
 from slurm_assets.storage.paths import CLUSTER_NAME_RE
-
-NATIVE_TYPE = "application/x-slurm-usage-drop"
-JSON_TYPE = "application/json"
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +119,6 @@ ERRORS = {
 }
 
 
-@dataclass(frozen=True)
-class Runtime:
-    settings: ReceiverSettings
-    keys: tuple[auth.KeyEntry, ...]
-    data_dir: Path
-
-
 def runtime(app: FastAPI) -> Runtime:
     """Settings and parsed keys, read once per app (at startup, or at the first request without lifespan)."""
     current = getattr(app.state, "runtime", None)
@@ -151,69 +137,6 @@ def _error(err: IngestError) -> Response:
     # ASCII-escaped JSON: a detail quoting request text (even a lone surrogate) always encodes.
     body = json.dumps({"detail": err.detail}, ensure_ascii=True)
     return Response(body, status_code=err.status, media_type="application/json")
-
-
-def _content_length(request: Request) -> int | None:
-    try:
-        return int(request.headers["content-length"])
-    except (KeyError, ValueError):
-        return None
-
-
-async def _read_limited(chunks, limit: int) -> bytes:
-    body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            await drain(chunks)
-            raise IngestError(
-                413,
-                f"JSON body is over the limit of {limit} bytes (SLURM_USAGE_MAX_JSON_BYTES); "
-                "split it, or use the agent's native drops",
-            )
-    return bytes(body)
-
-
-async def _ingest(
-    request: Request, presented_key: str | None, rt: Runtime, audit: Audit
-):
-    chunks = request.stream()
-    match = auth.check_key(rt.keys, presented_key)
-    if match is None:
-        await drain(chunks)
-        if not rt.keys:
-            raise IngestError(
-                401,
-                "the receiver has no API keys configured (set API_KEYS on the server)",
-            )
-        if not presented_key:
-            raise IngestError(401, "missing X-API-Key header")
-        raise IngestError(401, f"unknown API key (id {auth.key_id(presented_key)})")
-    audit.key_id = match.key_id
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in (NATIVE_TYPE, JSON_TYPE):
-        await drain(chunks)
-        raise IngestError(
-            415,
-            f"Content-Type {media_type or '(none)'!r} is not {NATIVE_TYPE} or {JSON_TYPE}",
-        )
-    s = rt.settings
-    limit = s.max_json_bytes if media_type == JSON_TYPE else s.max_body_bytes
-    declared = _content_length(request)
-    if declared is not None and declared > limit + DRAIN_BYTES:
-        raise IngestError(
-            413, f"Content-Length {declared} is over the limit of {limit} bytes"
-        )
-    if media_type == JSON_TYPE:
-        body = await _read_limited(chunks, limit)
-        return await run_in_threadpool(ingest_json, body, rt.data_dir, match, audit)
-    spool = await spool_body(chunks, rt.data_dir, limit)
-    try:
-        return await run_in_threadpool(
-            ingest_native, spool, rt.data_dir, s.max_text_bytes, match, audit
-        )
-    finally:
-        spool.unlink(missing_ok=True)
 
 
 def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
@@ -256,7 +179,7 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
     ):
         audit = request.scope.get("state", {}).get("audit") or Audit()
         try:
-            drops = await _ingest(request, x_api_key, runtime(request.app), audit)
+            drops = await handle_ingest(request, x_api_key, runtime(request.app), audit)
         except IngestError as err:
             return _error(err)
         except ClientDisconnect:

@@ -28,8 +28,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slurm_assets.receiver import seed_json
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+
+from slurm_assets.receiver import auth, seed_json
 from slurm_assets.receiver.auth import KeyMatch
+from slurm_assets.settings import ReceiverSettings
 from slurm_assets.storage import landing, paths
 
 INCOMING_DIR = ".incoming"  # under landing/; never a cluster name (those start with a letter or digit)
@@ -37,6 +41,17 @@ INCOMING_DIR = ".incoming"  # under landing/; never a cluster name (those start 
 # so an ordinary client reads the 413 instead of a connection reset.
 DRAIN_BYTES = 64 * 1024 * 1024
 JSON_AGENT_VERSION = "receiver-seed-json"
+NATIVE_TYPE = "application/x-slurm-usage-drop"
+JSON_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a running app was configured with (read once, at startup)."""
+
+    settings: ReceiverSettings
+    keys: tuple[auth.KeyEntry, ...]
+    data_dir: Path
 
 
 class IngestError(Exception):
@@ -273,3 +288,67 @@ def ingest_json(
 
 def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _content_length(request: Request) -> int | None:
+    try:
+        return int(request.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
+async def _read_limited(chunks, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            await drain(chunks)
+            raise IngestError(
+                413,
+                f"JSON body is over the limit of {limit} bytes (SLURM_USAGE_MAX_JSON_BYTES); "
+                "split it, or use the agent's native drops",
+            )
+    return bytes(body)
+
+
+async def handle_ingest(
+    request: Request, presented_key: str | None, rt: Runtime, audit: Audit
+) -> list[StoredDrop]:
+    """The whole ingest of one request: key, content type, size limits, then the native or JSON path."""
+    chunks = request.stream()
+    match = auth.check_key(rt.keys, presented_key)
+    if match is None:
+        await drain(chunks)
+        if not rt.keys:
+            raise IngestError(
+                401,
+                "the receiver has no API keys configured (set API_KEYS on the server)",
+            )
+        if not presented_key:
+            raise IngestError(401, "missing X-API-Key header")
+        raise IngestError(401, f"unknown API key (id {auth.key_id(presented_key)})")
+    audit.key_id = match.key_id
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in (NATIVE_TYPE, JSON_TYPE):
+        await drain(chunks)
+        raise IngestError(
+            415,
+            f"Content-Type {media_type or '(none)'!r} is not {NATIVE_TYPE} or {JSON_TYPE}",
+        )
+    s = rt.settings
+    limit = s.max_json_bytes if media_type == JSON_TYPE else s.max_body_bytes
+    declared = _content_length(request)
+    if declared is not None and declared > limit + DRAIN_BYTES:
+        raise IngestError(
+            413, f"Content-Length {declared} is over the limit of {limit} bytes"
+        )
+    if media_type == JSON_TYPE:
+        body = await _read_limited(chunks, limit)
+        return await run_in_threadpool(ingest_json, body, rt.data_dir, match, audit)
+    spool = await spool_body(chunks, rt.data_dir, limit)
+    try:
+        return await run_in_threadpool(
+            ingest_native, spool, rt.data_dir, s.max_text_bytes, match, audit
+        )
+    finally:
+        spool.unlink(missing_ok=True)
