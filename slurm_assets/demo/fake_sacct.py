@@ -23,8 +23,8 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from slurm_assets import settings
 from slurm_assets.demo import catalog, generate
@@ -46,7 +46,7 @@ def parse_sacct_time(text: str, now: int) -> int:
         return int(value)
     for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
         try:
-            moment = dt.datetime.strptime(value, fmt).replace(tzinfo=dt.timezone.utc)
+            moment = dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
         except ValueError:
             continue
         return int(moment.timestamp())
@@ -62,11 +62,11 @@ def demo_config(cluster: str, env: Mapping[str, str]) -> generate.DemoConfig:
         now = int(now_text)
     else:
         try:
-            moment = dt.datetime.fromisoformat(now_text.replace("Z", "+00:00"))
+            moment = dt.datetime.fromisoformat(now_text)  # 3.11 reads a trailing Z
         except ValueError as err:
             raise UsageError(f"SLURM_DEMO_NOW={now_text!r}: expected ISO time (2026-11-25T12:00:00Z) or epoch") from err
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
+            moment = moment.replace(tzinfo=dt.UTC)
         now = int(moment.timestamp())
     try:
         seed = int(env.get("SLURM_DEMO_SEED", "0") or 0)

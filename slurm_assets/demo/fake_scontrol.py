@@ -5,7 +5,7 @@ The node inventory comes from ``catalog.cluster_layout`` for ``SLURM_DEMO_CLUSTE
 """
 
 import sys
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from slurm_assets import settings
 from slurm_assets.demo import catalog

@@ -35,9 +35,10 @@ import heapq
 import math
 import random
 from bisect import bisect
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 from slurm_assets.demo import catalog
 
@@ -96,7 +97,7 @@ def fmt_duration(s: int) -> str:
 def fmt_cpu(s: float) -> str:
     """Seconds as sacct prints TotalCPU/UserCPU/SystemCPU: ``MM:SS.mmm`` under an hour, else (D-)HH:MM:SS."""
     if s < 3600:
-        ms = int(round(s * 1000))
+        ms = round(s * 1000)
         m, ms = divmod(ms, 60000)
         if m >= 60:
             return _hms_table()[3600]
@@ -138,8 +139,22 @@ def day_start(day: dt.date) -> int:
 class Step:
     """One step row (``.batch``, ``.extern``, ``.0``, ``.interactive``) of a job allocation."""
 
-    __slots__ = ("suffix", "name", "nnodes", "nodelist", "cpus", "ntasks", "state", "exit", "start", "end",
-                 "rss_kb", "vmem_kb", "cpu_s", "disk")
+    __slots__ = (
+        "cpu_s",
+        "cpus",
+        "disk",
+        "end",
+        "exit",
+        "name",
+        "nnodes",
+        "nodelist",
+        "ntasks",
+        "rss_kb",
+        "start",
+        "state",
+        "suffix",
+        "vmem_kb",
+    )
 
     def __init__(self, suffix, name, nnodes, nodelist, cpus, ntasks, state, exit_code, start, end, rss_kb,
                  vmem_kb, cpu_s, disk):
@@ -151,9 +166,36 @@ class Step:
 class Job:
     """One job allocation as its final accounting record says (before ``now`` is applied)."""
 
-    __slots__ = ("raw_id", "job_id", "array_id", "task_id", "throttle", "user", "account", "partition", "qos",
-                 "name", "submit", "eligible", "start", "end", "state", "exit", "derived", "timelimit", "cpus",
-                 "nodes", "nodelist", "mem_mb", "gpus", "gpu_type", "gpumem_gb", "steps", "flags", "priority")
+    __slots__ = (
+        "account",
+        "array_id",
+        "cpus",
+        "derived",
+        "eligible",
+        "end",
+        "exit",
+        "flags",
+        "gpu_type",
+        "gpumem_gb",
+        "gpus",
+        "job_id",
+        "mem_mb",
+        "name",
+        "nodelist",
+        "nodes",
+        "partition",
+        "priority",
+        "qos",
+        "raw_id",
+        "start",
+        "state",
+        "steps",
+        "submit",
+        "task_id",
+        "throttle",
+        "timelimit",
+        "user",
+    )
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -498,12 +540,14 @@ def _remainder(tasks: list[Job]) -> Job:
 # --------------------------------------------------------------------------- rendering
 
 # Fields the generator fills; every other sacct field prints empty.
-_FILLED = (
-    "Account AllocCPUS AllocNodes AllocTRES Cluster CPUTime CPUTimeRAW DerivedExitCode Elapsed ElapsedRaw "
-    "Eligible End ExitCode Flags GID Group JobID JobIDRaw JobName MaxRSS AveRSS MaxVMSize NCPUS NNodes NodeList "
-    "NTasks Partition Priority QOS QOSRAW Reason ReqCPUS ReqMem ReqNodes ReqTRES Reserved Start State Submit "
-    "Suspended SystemCPU Timelimit TimelimitRaw TotalCPU TRESUsageInTot UID User UserCPU WorkDir SubmitLine"
-).split()
+_FILLED = [
+    "Account", "AllocCPUS", "AllocNodes", "AllocTRES", "Cluster", "CPUTime", "CPUTimeRAW", "DerivedExitCode",
+    "Elapsed", "ElapsedRaw", "Eligible", "End", "ExitCode", "Flags", "GID", "Group", "JobID", "JobIDRaw",
+    "JobName", "MaxRSS", "AveRSS", "MaxVMSize", "NCPUS", "NNodes", "NodeList", "NTasks", "Partition",
+    "Priority", "QOS", "QOSRAW", "Reason", "ReqCPUS", "ReqMem", "ReqNodes", "ReqTRES", "Reserved", "Start",
+    "State", "Submit", "Suspended", "SystemCPU", "Timelimit", "TimelimitRaw", "TotalCPU", "TRESUsageInTot",
+    "UID", "User", "UserCPU", "WorkDir", "SubmitLine",
+]
 _SLOT = {name: i for i, name in enumerate(_FILLED)}
 _EMPTY_SLOT = len(_FILLED)
 _START, _END = _SLOT["Start"], _SLOT["End"]
@@ -633,6 +677,8 @@ class Renderer:
         ]
         out = ["|".join(self._pick(row))]
         for st in steps:
+            if running and st.start > now:
+                break  # later srun steps of a running job do not exist yet
             out.append(self._step_line(job, st, running, row))
         return out
 

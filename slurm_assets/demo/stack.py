@@ -93,7 +93,7 @@ def generate_drops(args: argparse.Namespace, data_dir: Path, env: dict[str, str]
         return True
     bin_dir = data_dir / "demo-bin"
     fakes = install_fake_slurm(bin_dir)
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     today = now.date()
     first = today - dt.timedelta(days=args.days - 1)
     for cluster in todo:
@@ -112,7 +112,8 @@ def generate_drops(args: argparse.Namespace, data_dir: Path, env: dict[str, str]
         log(f"agent: {cluster} {first} .. {today} ({args.jobs_per_day} jobs/day, seed {args.seed}) -> "
             f"{paths.landing_root(data_dir)}")
         began = time.monotonic()
-        proc = subprocess.run(argv, env=cenv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(argv, env=cenv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              check=False)
         if proc.returncode != 0:
             log(f"agent for {cluster} failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}")
             return False
@@ -128,7 +129,8 @@ def run_pipeline(data_dir: Path, env: dict[str, str], skipped: list[str]) -> boo
         return True
     log(f"pipeline: python -m slurm_assets process --data-dir {data_dir}")
     began = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data_dir)], env=env)
+    proc = subprocess.run([sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data_dir)],
+                          env=env, check=False)
     if proc.returncode != 0:
         log(f"pipeline failed (exit {proc.returncode}); see the output above")
         return False
@@ -225,13 +227,10 @@ def plan_services(args: argparse.Namespace, data_dir: Path, env: dict[str, str],
 
 
 def start(service: Service) -> None:
-    out = open(service.log_path, "ab")
-    try:
+    with open(service.log_path, "ab") as out:
         # A new session per service: its whole process group can be signalled at once.
         service.proc = subprocess.Popen(service.argv, env=service.env, stdout=out, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO_ROOT)
-    finally:
-        out.close()
     log(f"started {service.name} (pid {service.proc.pid}), log {service.log_path}")
 
 
