@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slurm-usage-receiver",
         description="Receive SLURM usage drops (POST /api/data/ingest) into DATA_DIR/landing/.",
-        epilog="Keys come from API_KEYS (environment or .env). Exit codes: 0 ok, 2 usage/configuration error.",
+        epilog="Keys come from API_KEYS (environment or .env). "
+        "Exit codes: 0 ok, 2 usage/configuration error.",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="bind address (default 127.0.0.1)"

@@ -133,7 +133,7 @@ async def drain(chunks: AsyncIterator[bytes], budget: int = DRAIN_BYTES) -> None
 
 
 async def spool_body(chunks: AsyncIterator[bytes], data_dir: Path, limit: int) -> Path:
-    """Write the body to a temp file under ``landing/.incoming/``; 413 (after draining) past ``limit`` bytes."""
+    """Write the body to a temp file in ``landing/.incoming/``; 413 (after draining) past ``limit`` bytes."""
     folder = incoming_dir(data_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -220,7 +220,8 @@ def ingest_native(
         if digest.rows != manifest["rows"]:
             raise IngestError(
                 422,
-                f"{where}: the data has {digest.rows} rows after the header, manifest says {manifest['rows']}",
+                f"{where}: the data has {digest.rows} rows after the header, "
+                f"manifest says {manifest['rows']}",
             )
         audit.rows = digest.rows
         stored = dict(manifest, received_at=_utc_now(), received_key_id=key.key_id)

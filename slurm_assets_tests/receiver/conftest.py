@@ -27,7 +27,8 @@ NATIVE = "application/x-slurm-usage-drop"
 SHARED_KEY = "shared-key-0123456789"
 ALPHA_KEY = "alpha-only-key-abcdef"
 HASHED_KEY = "hashed-key-zyxw"
-API_KEYS = f"{SHARED_KEY},{ALPHA_KEY}:alpha,sha256:{hashlib.sha256(HASHED_KEY.encode()).hexdigest()}:beta+gamma"
+HASHED_ENTRY = f"sha256:{hashlib.sha256(HASHED_KEY.encode()).hexdigest()}:beta+gamma"
+API_KEYS = f"{SHARED_KEY},{ALPHA_KEY}:alpha,{HASHED_ENTRY}"
 # Small limits so the 413 tests stay small and fast.
 MAX_BODY = 2 * 1024 * 1024
 MAX_TEXT = 8 * 1024 * 1024
@@ -95,7 +96,7 @@ def free_port() -> int:
 
 
 def self_signed_cert(folder: Path) -> tuple[Path, Path]:
-    """(cert.pem, key.pem) in ``folder``: a self-signed CA certificate for localhost / 127.0.0.1, valid 1 day."""
+    """(cert.pem, key.pem) in ``folder``: self-signed CA certificate for localhost/127.0.0.1, 1 day."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

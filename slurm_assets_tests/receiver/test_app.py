@@ -360,8 +360,8 @@ def test_malformed_native_drop_is_422_naming_the_problem(
             "jobs[0].End: 'yesterday' is not a timestamp",
         ),
         # lone surrogates are valid JSON escapes but no Unicode text: refused, and the answer still encodes
-        (b'{"hostname": "alpha", "jobs": [{"End": "2024-05-01T00:00:00", "N": "\\ud800"}]}', "jobs[0].N: value"),
-        (b'{"hostname": "alpha", "jobs": [{"End": "2024-05-01T00:00:00", "\\udc00": 1}]}', "not valid Unicode"),
+        (b'{"hostname": "a", "jobs": [{"End": "2024-05-01T00:00:00", "N": "\\ud800"}]}', "jobs[0].N: value"),
+        (b'{"hostname": "a", "jobs": [{"End": "2024-05-01T00:00:00", "\\udc00": 1}]}', "not valid Unicode"),
         (b'{"hostname": "\\ud800", "jobs": []}', "invalid cluster name"),
         (b'{"hostname": "\\ud800\\u00e9|", "jobs": []}', "invalid cluster name"),
     ],

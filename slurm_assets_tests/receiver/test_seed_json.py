@@ -1,4 +1,4 @@
-"""Protects the seed JSON -> sacct text conversion: header, values, UTC day split, refusals naming job and field."""
+"""Protects the seed JSON -> sacct text conversion: header, values, UTC day split, named refusals."""
 
 import pytest
 
@@ -99,11 +99,11 @@ def test_identical_bodies_give_identical_text():
         ),
         ([{"End": "9999-12-31T23:00:00"}], "jobs[0].End: '9999-12-31T23:00:00' is not a timestamp"),  # years
         ([{"Submit": "1969-12-31T23:00:00"}], "jobs[0].Submit: '1969-12-31T23:00:00' is not"),  # 1970-2999
-        ([{"End": "2024-02-30T00:00:00"}], "jobs[0].End: '2024-02-30T00:00:00' is not a timestamp"),  # no such day
+        ([{"End": "2024-02-30T00:00:00"}], "jobs[0].End: '2024-02-30T00:00:00' is not"),  # no such day
         ([{"End": "2024-05-01"}], "jobs[0].End: '2024-05-01' is not a timestamp"),  # a date is not a time
         ([{"End": "unknown"}], "jobs[0].End: 'unknown' is not"),  # sacct writes Unknown
         ([{"End": 1714521600}], "jobs[0].End: '1714521600' is not"),  # epoch numbers are not sacct times
-        ([{"End": "2024-05-01T00:00:00", "Start": "soon"}], "jobs[0].Start: 'soon'"),  # every time field checked
+        ([{"End": "2024-05-01T00:00:00", "Start": "soon"}], "jobs[0].Start: 'soon'"),  # every time field
         (["1"], "jobs[0] must be an object"),
     ],
 )
