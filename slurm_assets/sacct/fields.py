@@ -5,6 +5,8 @@ bytes. Each Parquet file holds all of its columns (cluster and date included):
 the hive-style folders are for layout and pruning, not the only copy of a value.
 """
 
+from dataclasses import dataclass
+
 import pyarrow as pa
 
 TS = pa.timestamp("us", tz="UTC")
@@ -134,3 +136,89 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE_SCHEMA,
     "drops": DROPS_SCHEMA,
 }
+
+
+# --- sacct input fields (the drop text's header names) ------------------------------------------
+# Header-driven parsing: names are matched case-insensitively, in any order; fields not listed
+# here are ignored, listed fields missing from the header are NULL.
+
+# Each entry: one or more alternative header names; the drop is unusable without one of them.
+REQUIRED_FIELD_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("JobIDRaw", "JobID"),
+    ("State",),
+    ("Submit",),
+    ("Start",),
+    ("End",),
+    ("AllocCPUS", "NCPUS"),
+)
+
+# Free text that sacct -P prints without escaping '|' (a `--wrap 'a | b'` job has one extra
+# field in SubmitLine; `--constraint 'a|b'` is valid Slurm); only these may absorb the extra
+# fields of a too-long line. When several repairs read equally well (they differ in free text
+# only), the field listed first wins.
+FREE_TEXT_FIELDS: tuple[str, ...] = (
+    "SubmitLine", "Constraints", "JobName", "Comment", "AdminComment", "SystemComment", "WorkDir",
+)
+
+# Every input field the parser reads, by kind (what the value looks like in sacct output).
+INPUT_FIELDS: dict[str, str] = {
+    "JobID": "jobid",  # 5, 5_7, 5_[1-3%2], 123+0, 5.batch, 5_7.0, 123+0.extern
+    "JobIDRaw": "jobid",  # 5, 5.batch
+    "JobName": "text",
+    "User": "text",
+    "Account": "text",
+    "Partition": "text",
+    "QOS": "text",
+    "State": "state",  # "CANCELLED by 1000" on job rows
+    "ExitCode": "text",
+    "NodeList": "text",  # hostlist ranges kept as printed; "None assigned" -> NULL
+    "Submit": "time",  # YYYY-MM-DDTHH:MM:SS, UTC (the agent runs sacct with TZ=UTC)
+    "Eligible": "time",
+    "Start": "time",
+    "End": "time",
+    "Elapsed": "duration",  # [D-]HH:MM:SS
+    "ElapsedRaw": "int",  # seconds
+    "Timelimit": "duration",  # also UNLIMITED, Partition_Limit
+    "TimelimitRaw": "int",  # minutes
+    "TotalCPU": "duration",  # MM:SS.mmm, HH:MM:SS, D-HH:MM:SS
+    "NNodes": "int",
+    "AllocNodes": "int",
+    "AllocCPUS": "int",
+    "NCPUS": "int",
+    "ReqMem": "mem",  # 256M, 1G, older Slurm 4000Mn (per node) / 1000Mc (per CPU)
+    "MaxRSS": "mem",  # 12376K, or bytes with --noconvert
+    "AllocTRES": "tres",  # billing=4,cpu=4,gres/gpu:a100=2,gres/gpu=2,mem=2G,node=1
+    "AllocGRES": "gres",  # Slurm <= 20.x: gpu:2, gpu:tesla:2(IDX:0-1)
+    "TRESUsageInTot": "tres",  # cpu=00:01:02,...: CPU time where TotalCPU is 0 (newer Slurm)
+    "TRESUsageInMax": "tres",  # mem=12376K,...: max RSS where MaxRSS is empty
+}
+
+# Job states (first word of State) after which a job never runs again. REQUEUED and RESIZING
+# rows are earlier segments of a job that ran and used resources: they are finished rows.
+FINISHED_STATES: frozenset[str] = frozenset(
+    {
+        "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
+        "DEADLINE", "OUT_OF_MEMORY", "REQUEUED", "RESIZING", "REVOKED",
+    }
+)
+# States of jobs that are queued or still running (the running_jobs snapshot).
+ACTIVE_STATES: frozenset[str] = frozenset(
+    {
+        "PENDING", "RUNNING", "SUSPENDED", "REQUEUING", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING",
+        "COMPLETING", "SIGNALING", "STAGE_OUT", "STOPPED", "SPECIAL_EXIT", "RESV_DEL_HOLD",
+        "POWER_UP_NODE", "UPDATE_DB", "LAUNCH_FAILED",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ParsedDrop:
+    """One drop's text parsed: finished jobs, not-yet-finished jobs, quarantined lines.
+
+    ``jobs`` and ``unfinished`` follow JOBS_SCHEMA (steps folded into their job);
+    ``quarantine`` follows QUARANTINE_SCHEMA.
+    """
+
+    jobs: pa.Table
+    unfinished: pa.Table
+    quarantine: pa.Table
