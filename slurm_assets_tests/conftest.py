@@ -97,12 +97,13 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _pid_alive(pid_file: Path) -> bool:
+def daemon_running(state_dir: Path, name: str) -> bool:
+    """True when run/<name>.pid names a live process that is still `name` (PIDs of a killed testbed get reused)."""
     try:
-        os.kill(int(pid_file.read_text().strip()), 0)
+        pid = int((state_dir / "run" / f"{name}.pid").read_text().strip())
+        return Path(f"/proc/{pid}/comm").read_text().strip() == name
     except (OSError, ValueError):
         return False
-    return True
 
 
 def read_state(state_dir: Path) -> dict | None:
@@ -111,7 +112,7 @@ def read_state(state_dir: Path) -> dict | None:
         state = json.loads((state_dir / "state.json").read_text())
     except (OSError, ValueError):
         return None
-    if not all(_pid_alive(state_dir / "run" / f"{d}.pid") for d in TESTBED_DAEMONS):
+    if not all(daemon_running(state_dir, d) for d in TESTBED_DAEMONS):
         return None
     ping = subprocess.run(["scontrol", "ping"], check=False, capture_output=True, text=True, timeout=30)
     return state if ping.returncode == 0 and "UP" in ping.stdout else None

@@ -30,7 +30,8 @@ wait_for() {
   done
 }
 
-pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# daemon_running NAME: the pid file names a live process that is still NAME (PIDs get reused).
+daemon_running() { [ -s "$TB/run/$1.pid" ] && [ "$(cat "/proc/$(cat "$TB/run/$1.pid")/comm" 2>/dev/null)" = "$1" ]; }
 
 # ---- packages -------------------------------------------------------------------------------
 PKGS=(slurm-wlm slurmdbd mariadb-server munge openssh-server)
@@ -47,7 +48,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # ---- refuse to clobber a running cluster ------------------------------------------------------
-if pid_alive "$TB/run/slurmctld.pid"; then
+if daemon_running slurmctld; then
   die "a testbed slurmctld is already running (pid $(cat "$TB/run/slurmctld.pid")); run stop-cluster.sh first"
 fi
 for f in slurm.conf slurmdbd.conf cgroup.conf gres.conf; do
@@ -184,7 +185,7 @@ EOF
 # ---- slurmdbd + accounting objects ----------------------------------------------------------
 /usr/sbin/slurmdbd
 wait_for 60 slurmdbd sacctmgr -n show cluster
-pid_alive "$TB/run/slurmdbd.pid" || die "slurmdbd exited; see $TB/log/slurmdbd.log"
+daemon_running slurmdbd || die "slurmdbd exited; see $TB/log/slurmdbd.log"
 
 for u in alice bob carol; do
   id "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash "$u"
@@ -210,5 +211,5 @@ sacctmgr -i add user carol account=bio,physics defaultaccount=bio cluster="$CLUS
 wait_for 30 slurmctld scontrol ping
 /usr/sbin/slurmd -N "$HOST"
 wait_for 30 "node $HOST" sh -c "sinfo -h -n '$HOST' -o %T | grep -qx idle"
-pid_alive "$TB/run/slurmd.pid" || die "slurmd exited; see $TB/log/slurmd.log"
+daemon_running slurmd || die "slurmd exited; see $TB/log/slurmd.log"
 log "cluster $CLUSTER up"

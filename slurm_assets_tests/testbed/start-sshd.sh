@@ -14,7 +14,7 @@ die() { log "ERROR: $*"; exit 1; }
 [ -x /usr/sbin/sshd ] || die "/usr/sbin/sshd missing; run start-cluster.sh first (it installs openssh-server)"
 id "$USER_NAME" >/dev/null 2>&1 || die "user $USER_NAME does not exist; run start-cluster.sh first"
 
-if [ -s "$TB/run/sshd.pid" ] && kill -0 "$(cat "$TB/run/sshd.pid")" 2>/dev/null; then
+if [ -s "$TB/run/sshd.pid" ] && [ "$(cat "/proc/$(cat "$TB/run/sshd.pid")/comm" 2>/dev/null)" = sshd ]; then
   log "sshd already running (pid $(cat "$TB/run/sshd.pid"))"
   exit 0
 fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Stop the testbed started by start-cluster.sh / start-sshd.sh: cancel every job, then SIGTERM each
-# daemon by the PID in $SLURM_TESTBED_DIR/run/<name>.pid (only daemons the testbed started have one),
-# then kill slurmstepd processes left behind (they outlive a stopped slurmd).
-# Keeps the Unix users and the config files; removes state.json so nobody reuses a dead testbed.
+# daemon by the PID in $SLURM_TESTBED_DIR/run/<name>.pid (only daemons the testbed started have one,
+# and a PID counts only while /proc/PID/comm still names that daemon: PIDs of a killed testbed get
+# reused), then kill slurmstepd processes left behind (they outlive a stopped slurmd).
+# Keeps the Unix users, configs and ssh keys; removes state.json so nobody reuses a dead testbed.
 set -uo pipefail
 
 TB="${SLURM_TESTBED_DIR:-/var/lib/slurm-testbed}"
@@ -12,11 +13,15 @@ log() { printf '[stop-cluster %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 [ "$(id -u)" = 0 ] || { log "ERROR: must run as root; current uid $(id -u)"; exit 1; }
 rm -f "$TB/state.json"
 
-pid_of() { [ -s "$TB/run/$1.pid" ] && cat "$TB/run/$1.pid"; }
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+# daemon_pid NAME: the PID from NAME's pid file if that process is still NAME, else nothing.
+daemon_pid() {
+  local pid
+  [ -s "$TB/run/$1.pid" ] || return 1
+  pid="$(cat "$TB/run/$1.pid")"
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] && echo "$pid"
+}
 
-ctld="$(pid_of slurmctld || true)"
-if alive "$ctld"; then
+if daemon_pid slurmctld >/dev/null; then
   jobs="$(squeue -h -o %A 2>/dev/null | tr '\n' ' ')"
   if [ -n "${jobs// /}" ]; then
     log "cancelling jobs: $jobs"
@@ -29,22 +34,28 @@ if alive "$ctld"; then
   fi
 fi
 
-# stop_daemon NAME: SIGTERM, wait up to 20 s, then SIGKILL.
-stop_daemon() {
-  local name=$1 pid
-  pid="$(pid_of "$name" || true)"
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.2; done
-    if alive "$pid"; then log "$name (pid $pid) ignored SIGTERM; SIGKILL"; kill -KILL "$pid" 2>/dev/null; fi
-    log "stopped $name (pid $pid)"
-  fi
-  rm -f "$TB/run/$name.pid"
+# stop_daemons NAME...: SIGTERM them together, wait up to 20 s, then SIGKILL what is left.
+stop_daemons() {
+  local name pid pids=()
+  for name in "$@"; do
+    if pid="$(daemon_pid "$name")"; then
+      kill -TERM "$pid" 2>/dev/null && pids+=("$pid") && log "stopping $name (pid $pid)"
+    fi
+    rm -f "$TB/run/$name.pid"
+  done
+  for _ in $(seq 1 100); do
+    local left=()
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left+=("$pid"); done
+    [ "${#left[@]}" -eq 0 ] && return 0
+    sleep 0.2
+  done
+  for pid in "${left[@]}"; do log "pid $pid ignored SIGTERM; SIGKILL"; kill -KILL "$pid" 2>/dev/null; done
 }
 
-for d in sshd slurmd slurmctld slurmdbd mariadbd munged; do
-  stop_daemon "$d"
-done
+# slurmctld before slurmdbd (it flushes job records to it), slurmdbd before MariaDB, munge last.
+stop_daemons sshd slurmd slurmctld
+stop_daemons slurmdbd
+stop_daemons mariadbd munged
 
 for pid in $(pgrep -x slurmstepd || true); do
   log "killing leftover slurmstepd pid $pid"
