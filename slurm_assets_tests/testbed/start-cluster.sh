@@ -4,7 +4,7 @@
 # Needs root. Installs the Debian packages only when they are missing. Every daemon this script
 # starts leaves its PID in $SLURM_TESTBED_DIR/run/<name>.pid; stop-cluster.sh stops exactly those.
 # Each run starts from an empty accounting DB and an empty StateSaveLocation, so job ids start at 1.
-# Facts behind the settings: /work/shared/SLURM_TESTBED.md (copied into docs as needed).
+# Why each setting: see README.md here and the comments below.
 set -euo pipefail
 
 TB="${SLURM_TESTBED_DIR:-/var/lib/slurm-testbed}"
