@@ -5,7 +5,7 @@ reuses a testbed that is already running (``$SLURM_TESTBED_DIR/state.json`` pres
 alive), so every engineer's test run on one machine shares one machine-wide testbed. Otherwise it starts
 one with the scripts in ``slurm_assets_tests/testbed/`` (about 1.5 min, mostly waiting for the mix's
 TIMEOUT job); the start begins in a background thread as soon as collection finds a ``slurm_live`` test,
-so other tests run meanwhile. A testbed started by this session is stopped when the session ends, unless
+and the live tests are moved to the end of the run, so the other tests run meanwhile. A testbed started by this session is stopped when the session ends, unless
 ``SLURM_TESTBED_KEEP=1`` or another process holds the shared lock ``<dir>.users.lock`` (every pytest
 session using the testbed holds it; ``flock -s /var/lib/slurm-testbed.users.lock sleep 1d`` keeps it
 up for development). Where the machine cannot run SLURM (not root, or no SLURM binaries and no apt-get
@@ -235,6 +235,11 @@ class TestbedSession:
 
 
 _TESTBED = TestbedSession(testbed_dir())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Live tests run last (stable order otherwise) so the testbed start overlaps every other test.
+    items.sort(key=lambda item: item.get_closest_marker("slurm_live") is not None)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
