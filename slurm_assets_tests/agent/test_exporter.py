@@ -521,7 +521,7 @@ def test_watermark_survives_a_crash_mid_run(agent, fake_slurm, tmp_path):
     assert not [p for p in (tmp_path / "state").iterdir() if p.name.startswith(".tmp")]
     assert not list((tmp_path / "d").glob("alpha/2024-05-09/*"))  # the crashed day left no visible file
     fake_slurm.log.unlink(missing_ok=True)
-    later = dt.datetime(2024, 5, 20, 12, 0, tzinfo=dt.timezone.utc)
+    later = dt.datetime(2024, 5, 12, 12, 0, tzinfo=dt.timezone.utc)
     assert agent.main(["--config", str(config)], now=lambda: later) == 0
     assert fake_slurm.windows()[0] == ("2024-05-09T00:00:00", "2024-05-10T00:00:00")  # resumes at the gap
 

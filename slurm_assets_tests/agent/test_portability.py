@@ -67,13 +67,21 @@ def test_help_documents_every_mode_and_exit_code():
 
 def test_docs_mention_only_existing_flags(agent):
     known = {opt for action in agent.build_parser()._actions for opt in action.option_strings}
+    command = re.compile(r"slurm-usage-history-exporter(?:\.py)?((?: +(?:--?[\w-]+|[^\s|<>&;]+))*)")
+    checked = 0
     for doc in ("README.md", "QUICKSTART.md"):
-        text = (AGENT_DIR / doc).read_text()
-        # flags in commands of the exporter (install.sh has its own, listed in its --help)
-        for line in text.splitlines():
-            if "slurm-usage-history-exporter" in line and "install.sh" not in line:
-                for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", line):
+        in_code = False
+        for line in (AGENT_DIR / doc).read_text().splitlines():
+            if line.startswith("```"):
+                in_code = not in_code
+                continue
+            if not in_code or "install.sh" in line:
+                continue
+            for match in command.finditer(line):
+                for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", match.group(1)):
                     assert flag in known, f"{doc}: {flag} in {line!r} is not an exporter option"
+                    checked += 1
+    assert checked > 10
 
 
 def test_install_help_lists_its_options():
