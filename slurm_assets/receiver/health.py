@@ -34,6 +34,13 @@ def cluster_status(data_dir: Path) -> dict[str, dict[str, str | None]]:
     """
     root = paths.landing_root(data_dir)
     status: dict[str, dict[str, str | None]] = {}
+    try:
+        return _scan(root, status)
+    except OSError:
+        return status  # unreadable landing zone: what was found so far; check_writable reports the cause
+
+
+def _scan(root: Path, status: dict[str, dict[str, str | None]]) -> dict[str, dict[str, str | None]]:
     if not root.is_dir():
         return status
     for cluster_dir in sorted(root.iterdir()):

@@ -345,11 +345,19 @@ async def handle_ingest(
         )
     if media_type == JSON_TYPE:
         body = await _read_limited(chunks, limit)
-        return await run_in_threadpool(ingest_json, body, rt.data_dir, match, audit)
+        try:
+            return await run_in_threadpool(ingest_json, body, rt.data_dir, match, audit)
+        except OSError as err:  # any other I/O failure is still an answer, not a 500
+            raise storage_error(err, "landing") from err
     spool = await spool_body(chunks, rt.data_dir, limit)
     try:
         return await run_in_threadpool(
             ingest_native, spool, rt.data_dir, s.max_text_bytes, match, audit
         )
+    except OSError as err:
+        raise storage_error(err, "landing") from err
     finally:
-        spool.unlink(missing_ok=True)
+        try:
+            spool.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only remount after spooling; sweep_incoming removes it later
