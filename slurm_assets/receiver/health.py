@@ -48,6 +48,8 @@ def _scan(root: Path, status: dict[str, dict[str, str | None]]) -> dict[str, dic
             paths.check_cluster_name(cluster_dir.name)
         except paths.InvalidNameError:
             continue  # .incoming and other non-cluster names
+        if not cluster_dir.is_dir():
+            continue
         latest_day, last = None, None
         for day_dir in cluster_dir.iterdir():
             try:
