@@ -150,7 +150,7 @@ class Service:
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen | None = None
-    family: set[int] = field(default_factory=set)
+    family: dict[int, int | None] = field(default_factory=dict)
 
 
 def _children_of(pids: set[int]) -> set[int]:
@@ -174,6 +174,28 @@ def _children_of(pids: set[int]) -> set[int]:
                 found.add(pid)
                 grew = True
     return {p for p in found if p in parent_of}
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def kill_family(family: dict[int, int | None]) -> None:
+    """SIGKILL each pid still alive in the session it had when recorded (a reused pid is left alone)."""
+    for pid, sid in family.items():
+        if _alive(pid) and _session_of(pid) == sid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def family_of(pid: int) -> dict[int, int | None]:
+    """``pid`` and its descendants, each with its session id."""
+    return {p: _session_of(p) for p in _children_of({pid})}
 
 
 def _answers(url: str) -> bool:
@@ -256,7 +278,7 @@ def stop_all(services: list[Service]) -> bool:
     for s in services:
         if s.proc is None:
             continue
-        s.family |= _children_of({s.proc.pid})
+        s.family.update(family_of(s.proc.pid))
         try:
             os.killpg(s.proc.pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -269,11 +291,7 @@ def stop_all(services: list[Service]) -> bool:
             s.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             pass
-    alive: set[int] = set()
-    while time.monotonic() < deadline:
-        alive = {p for s in services for p in s.family if _alive(p)}
-        if not alive:
-            break
+    while time.monotonic() < deadline and any(_alive(p) for s in services for p in s.family):
         time.sleep(0.2)
     for s in services:
         if s.proc is not None and s.proc.poll() is None:
@@ -281,11 +299,7 @@ def stop_all(services: list[Service]) -> bool:
                 os.killpg(s.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    for pid in alive:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_family(s.family)
     for s in services:
         if s.proc is not None:
             s.proc.wait()

@@ -1,0 +1,130 @@
+"""Protects `make demo` (slurm_assets.demo.stack): demo data lands through the real agent for every
+cluster, a second run reuses it, each service that exists in the tree answers on its port
+(Dagster /server_info), and SIGINT stops every process the stack started."""
+
+import importlib.util
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from slurm_assets.demo import stack
+from slurm_assets.storage import landing
+
+READY_TIMEOUT_S = 420  # pipeline + three cold starts on a busy 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def expected_services() -> set[str]:
+    names = set()
+    if importlib.util.find_spec("slurm_assets.definitions") is not None:
+        names.add("dagster")
+    if importlib.util.find_spec("slurm_assets.receiver.cli") is not None:
+        names.add("receiver")
+    if stack.STREAMLIT_APP.exists():
+        names.add("streamlit")
+    return names
+
+
+def _reader(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.status, resp.read()
+
+
+def test_second_data_step_reuses_the_landing_zone(tmp_path, capsys):
+    if not stack.AGENT.exists():
+        pytest.skip(f"{stack.AGENT} not in the tree yet")
+    args = stack.parse_args(["--data-dir", str(tmp_path), "--clusters", "alpha,beta", "--days", "2",
+                             "--jobs-per-day", "10"])
+    env = {**os.environ, "TZ": "UTC"}
+    assert stack.generate_drops(args, tmp_path, env, [])
+    first = landing.list_drops(tmp_path)
+    assert {d.cluster for d in first} == {"alpha", "beta"} and len({d.day for d in first}) == 2
+    capsys.readouterr()
+    assert stack.generate_drops(args, tmp_path, env, [])
+    assert "reusing them" in capsys.readouterr().out
+    assert landing.list_drops(tmp_path) == first
+
+
+def test_stack_serves_everything_that_exists_and_stops_it_on_sigint(tmp_path):
+    wanted = expected_services()
+    if not wanted:
+        pytest.skip("no service of the stack is in the tree yet")
+    ports = {"dagster": free_port(), "receiver": free_port(), "streamlit": free_port()}
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_DEMO_") and k != "API_KEYS"}
+    env["DAGSTER_HOME"] = str(home)
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "slurm_assets.demo.stack", "--data-dir", str(data), "--days", "2",
+         "--clusters", "alpha,beta", "--jobs-per-day", "10", "--dagster-port", str(ports["dagster"]),
+         "--receiver-port", str(ports["receiver"]), "--streamlit-port", str(ports["streamlit"]),
+         "--ready-timeout", str(READY_TIMEOUT_S)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
+    output: list[str] = []
+    family: dict[int, int | None] = {}
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S + 300
+        while not any(line.startswith("[demo] data: ") for line in output):
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail("stack not ready in time:\n" + "".join(output[-60:]))
+            if line is None:
+                pytest.fail(f"stack exited ({proc.wait()}) before it was ready:\n" + "".join(output[-60:]))
+            output.append(line)
+        text = "".join(output)
+        if stack.AGENT.exists():
+            assert {d.cluster for d in landing.list_drops(data)} == {"alpha", "beta"}
+        urls = {}
+        for line in output:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] in ports and parts[1].startswith("http://"):
+                urls[parts[0]] = parts[1]
+        assert set(urls) == wanted, text
+        checks = {"dagster": "/server_info", "receiver": "/api/dashboard/health", "streamlit": "/_stcore/health"}
+        for name, url in urls.items():
+            assert url == f"http://127.0.0.1:{ports[name]}"
+            status, body = _get(url + checks[name])
+            assert status == 200, (name, body[:300])
+        if "dagster" in urls:
+            assert b"dagster_webserver_version" in _get(urls["dagster"] + "/server_info")[1]
+        assert "API_KEYS=demo-key" in text
+        family = stack.family_of(proc.pid)
+        assert len(family) > len(wanted)  # the stack and its services (with their own children)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=90) == 0, "".join(output[-30:])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(stack._alive(p) for p in family):
+            time.sleep(0.2)
+        assert not [p for p in family if stack._alive(p)], "processes left after SIGINT"
+    finally:
+        # Never leave what this test started running, whatever failed above.
+        if proc.poll() is None:
+            family.update(stack.family_of(proc.pid))
+        stack.kill_family(family)
+        proc.wait(timeout=30)
+    logs = data / "logs"
+    assert {p.stem for p in Path(logs).glob("*.log")} == wanted
