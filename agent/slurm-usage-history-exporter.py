@@ -95,16 +95,67 @@ EXIT_LOCKED = 5
 # '|' that --parsable2 does not escape, and a parser can then still read every
 # other column by position.
 WANTED_FIELDS = (
-    "JobID", "JobIDRaw", "Cluster", "User", "UID", "Group", "Account", "Partition", "QOS",
-    "State", "ExitCode", "DerivedExitCode", "Reason", "Submit", "Eligible", "Start", "End",
-    "Elapsed", "ElapsedRaw", "Timelimit", "TimelimitRaw", "Suspended", "NNodes", "NodeList",
-    "AllocCPUS", "NCPUS", "ReqCPUS", "ReqMem", "ReqNodes", "ReqTRES", "AllocTRES",
-    "TotalCPU", "UserCPU", "SystemCPU", "CPUTimeRAW", "MaxRSS", "AveRSS", "MaxVMSize",
-    "TRESUsageInTot", "TRESUsageInMax", "ConsumedEnergyRaw", "Priority", "Reservation",
-    "Constraints", "Flags", "WCKey", "NTasks", "JobName",
+    "JobID",
+    "JobIDRaw",
+    "Cluster",
+    "User",
+    "UID",
+    "Group",
+    "Account",
+    "Partition",
+    "QOS",
+    "State",
+    "ExitCode",
+    "DerivedExitCode",
+    "Reason",
+    "Submit",
+    "Eligible",
+    "Start",
+    "End",
+    "Elapsed",
+    "ElapsedRaw",
+    "Timelimit",
+    "TimelimitRaw",
+    "Suspended",
+    "NNodes",
+    "NodeList",
+    "AllocCPUS",
+    "NCPUS",
+    "ReqCPUS",
+    "ReqMem",
+    "ReqNodes",
+    "ReqTRES",
+    "AllocTRES",
+    "TotalCPU",
+    "UserCPU",
+    "SystemCPU",
+    "CPUTimeRAW",
+    "MaxRSS",
+    "AveRSS",
+    "MaxVMSize",
+    "TRESUsageInTot",
+    "TRESUsageInMax",
+    "ConsumedEnergyRaw",
+    "Priority",
+    "Reservation",
+    "Constraints",
+    "Flags",
+    "WCKey",
+    "NTasks",
+    "JobName",
 )
 # Without these a drop cannot be parsed or counted: refuse to extract.
-REQUIRED_FIELDS = ("JobID", "JobIDRaw", "State", "Submit", "Start", "End", "Elapsed", "AllocCPUS", "AllocTRES")
+REQUIRED_FIELDS = (
+    "JobID",
+    "JobIDRaw",
+    "State",
+    "Submit",
+    "Start",
+    "End",
+    "Elapsed",
+    "AllocCPUS",
+    "AllocTRES",
+)
 
 # key -> (accepted types, default, one-line help). Unknown keys are an error.
 CONFIG_KEYS = {
@@ -217,11 +268,21 @@ def choose_fields(known: Iterable[str]) -> List[str]:
     return fields
 
 
-def build_sacct_argv(sacct: str, fields: Sequence[str], start: dt.datetime, end: dt.datetime,
-                     cluster: Optional[str]) -> List[str]:
+def build_sacct_argv(
+    sacct: str, fields: Sequence[str], start: dt.datetime, end: dt.datetime, cluster: Optional[str]
+) -> List[str]:
     """The one sacct command line every mode uses (docs/DROP_FORMAT.md)."""
-    argv = [sacct, "--allusers", "--duplicates", "--parsable2", "--format=" + ",".join(fields),
-            "-S", sacct_time(start), "-E", sacct_time(end)]
+    argv = [
+        sacct,
+        "--allusers",
+        "--duplicates",
+        "--parsable2",
+        "--format=" + ",".join(fields),
+        "-S",
+        sacct_time(start),
+        "-E",
+        sacct_time(end),
+    ]
     if cluster:
         # --clusters makes the drop's label and its content agree on a multi-cluster slurmdbd.
         argv += ["--clusters", cluster]
@@ -269,7 +330,7 @@ def tres_gpus(tres: str) -> Tuple[int, Dict[str, int]]:
         if key == "gres/gpu":
             untyped = _count(value)
         elif key.startswith("gres/gpu:"):
-            gpu_type = key[len("gres/gpu:"):]
+            gpu_type = key[len("gres/gpu:") :]
             typed[gpu_type] = typed.get(gpu_type, 0) + _count(value)
     total = untyped if untyped is not None else sum(typed.values())
     return total, typed
@@ -324,9 +385,13 @@ class UsageSummary:
         if self._index is None:
             names = line.split("|")
             self._index = {name: i for i, name in enumerate(names)}
-            missing = [n for n in ("JobID", "State", "AllocCPUS", "Elapsed", "AllocTRES") if n not in self._index]
+            missing = [
+                n for n in ("JobID", "State", "AllocCPUS", "Elapsed", "AllocTRES") if n not in self._index
+            ]
             if line and missing:
-                raise AgentError("sacct output header lacks {}: {!r}".format(", ".join(missing), line[:200]), EXIT_SACCT)
+                raise AgentError(
+                    "sacct output header lacks {}: {!r}".format(", ".join(missing), line[:200]), EXIT_SACCT
+                )
             self._width = max(self._index.values()) + 1 if line else 0
             return
         if not line:
@@ -363,8 +428,10 @@ class UsageSummary:
         }
 
 
-_NODE_KEY_RE = {key: re.compile(rf"(?:^|\s){key}=(\S*)")
-                for key in ("NodeName", "CPUTot", "RealMemory", "Gres", "State", "Partitions", "CfgTRES")}
+_NODE_KEY_RE = {
+    key: re.compile(rf"(?:^|\s){key}=(\S*)")
+    for key in ("NodeName", "CPUTot", "RealMemory", "Gres", "State", "Partitions", "CfgTRES")
+}
 
 
 def _split_gres(gres: str) -> List[str]:
@@ -416,14 +483,16 @@ def parse_node_inventory(text: str, collected_at: dt.datetime) -> Dict[str, Any]
         if not gpus and found.get("Gres"):
             gpus = gres_gpus(found["Gres"])
         partitions = found.get("Partitions", "")
-        nodes.append({
-            "node": found["NodeName"],
-            "partitions": [p for p in partitions.split(",") if p and p != "(null)"],
-            "cpus": _count(found.get("CPUTot", "0")),
-            "mem_bytes": _count(found.get("RealMemory", "0")) * 1024 * 1024,
-            "gpus": dict(sorted(gpus.items())),
-            "state": found.get("State", ""),
-        })
+        nodes.append(
+            {
+                "node": found["NodeName"],
+                "partitions": [p for p in partitions.split(",") if p and p != "(null)"],
+                "cpus": _count(found.get("CPUTot", "0")),
+                "mem_bytes": _count(found.get("RealMemory", "0")) * 1024 * 1024,
+                "gpus": dict(sorted(gpus.items())),
+                "state": found.get("State", ""),
+            }
+        )
     return {"collected_at": format_utc(collected_at), "nodes": nodes}
 
 
@@ -433,9 +502,18 @@ def parse_cluster_name(scontrol_config: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
-def build_manifest(cluster: str, window: Tuple[dt.datetime, dt.datetime], collected_at: dt.datetime,
-                   sacct_version: str, fields: Sequence[str], rows: int, sha256: str, gzip_size: int,
-                   source: str, inventory: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+def build_manifest(
+    cluster: str,
+    window: Tuple[dt.datetime, dt.datetime],
+    collected_at: dt.datetime,
+    sacct_version: str,
+    fields: Sequence[str],
+    rows: int,
+    sha256: str,
+    gzip_size: int,
+    source: str,
+    inventory: Optional[Dict[str, Any]],
+) -> Dict[str, Any]:
     return {
         "format": DROP_FORMAT,
         "cluster": cluster,
@@ -489,9 +567,14 @@ class Config:
                 )
             types = CONFIG_KEYS[key][0]
             if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-                names = " or ".join("null" if t is type(None) else {"str": "string", "int": "integer",
-                                                                     "float": "number", "bool": "true/false"}[t.__name__]
-                                    for t in types)
+                names = " or ".join(
+                    "null"
+                    if t is type(None)
+                    else {"str": "string", "int": "integer", "float": "number", "bool": "true/false"}[
+                        t.__name__
+                    ]
+                    for t in types
+                )
                 raise AgentError(f"{where}: key {key!r} must be {names}, got {value!r}", EXIT_USAGE)
         config = cls(raw)
         checks = (
@@ -504,8 +587,9 @@ class Config:
         )
         for key, ok, expected in checks:
             if not ok:
-                raise AgentError(f"{where}: key {key!r} must be {expected}, got {getattr(config, key)!r}",
-                                 EXIT_USAGE)
+                raise AgentError(
+                    f"{where}: key {key!r} must be {expected}, got {getattr(config, key)!r}", EXIT_USAGE
+                )
         if config.cluster_name is not None:
             check_cluster_name(config.cluster_name)
         return config
@@ -527,8 +611,10 @@ def run_command(argv: Sequence[str], timeout: Optional[float] = None) -> Iterato
     try:
         proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     except FileNotFoundError:
-        raise CommandError(f"{argv[0]} not found: install Slurm's client commands or set sacct_path/scontrol_path "
-                           f"(or --sacct / {SACCT_ENV})")
+        raise CommandError(
+            f"{argv[0]} not found: install Slurm's client commands or set sacct_path/scontrol_path "
+            f"(or --sacct / {SACCT_ENV})"
+        )
     except PermissionError:
         raise CommandError(f"{argv[0]} is not executable by this user (permission denied)")
     stderr_tail = bytearray()
@@ -568,14 +654,17 @@ def run_command(argv: Sequence[str], timeout: Optional[float] = None) -> Iterato
         reader.join(5)
     command = " ".join(argv[:2]) + (" ..." if len(argv) > 2 else "")
     if timed_out.is_set():
-        raise CommandError(f"{command} timed out after {timeout} s and was killed (slurmdbd slow or down? raise sacct_timeout)"
-                           )
+        raise CommandError(
+            f"{command} timed out after {timeout} s and was killed (slurmdbd slow or down? raise sacct_timeout)"
+        )
     if returncode != 0:
         detail = stderr_tail.decode("utf-8", "replace").strip() or "(no stderr)"
         hint = ""
         if "permission" in detail.lower() or "access denied" in detail.lower():
-            hint = ("; the service user may not read other users' jobs (PrivateData): grant it "
-                    "`sacctmgr modify user <user> set adminlevel=operator` or run as SlurmUser")
+            hint = (
+                "; the service user may not read other users' jobs (PrivateData): grant it "
+                "`sacctmgr modify user <user> set adminlevel=operator` or run as SlurmUser"
+            )
         elif "slurmdbd" in detail.lower() or "connection" in detail.lower():
             hint = "; is slurmdbd running and reachable from this host?"
         raise CommandError(f"{command} failed (exit {returncode}): {detail[-2000:]}{hint}")
@@ -668,8 +757,14 @@ class Drop:
         return "{} {} drop {}".format(self.manifest["cluster"], self.manifest["day"], self.drop_id)
 
 
-def extract_drop(runner: Runner, argv: Sequence[str], timeout: Optional[float], folder: str,
-                 manifest_fields: Dict[str, Any], now: Callable[[], dt.datetime]) -> Drop:
+def extract_drop(
+    runner: Runner,
+    argv: Sequence[str],
+    timeout: Optional[float],
+    folder: str,
+    manifest_fields: Dict[str, Any],
+    now: Callable[[], dt.datetime],
+) -> Drop:
     """Run sacct for one window, streaming into a gzip temp file in ``folder``; return the Drop.
 
     The caller moves ``data_path`` into place and writes the manifest last.
@@ -688,8 +783,13 @@ def extract_drop(runner: Runner, argv: Sequence[str], timeout: Optional[float], 
     except BaseException:
         os.unlink(tmp)
         raise
-    manifest = build_manifest(rows=encoder.rows, sha256=encoder.sha.hexdigest(), gzip_size=encoder.gzip_size,
-                              collected_at=collected_at, **manifest_fields)
+    manifest = build_manifest(
+        rows=encoder.rows,
+        sha256=encoder.sha.hexdigest(),
+        gzip_size=encoder.gzip_size,
+        collected_at=collected_at,
+        **manifest_fields,
+    )
     return Drop(manifest, tmp)
 
 
@@ -706,7 +806,9 @@ def publish_drop(drop: Drop, folder: str, name: str) -> Drop:
     os.chmod(drop.data_path, 0o640)
     os.replace(drop.data_path, data_path)
     fsync_dir(folder)
-    write_atomic(manifest_path, json.dumps(drop.manifest, sort_keys=True, indent=1).encode("utf-8") + b"\n", 0o640)
+    write_atomic(
+        manifest_path, json.dumps(drop.manifest, sort_keys=True, indent=1).encode("utf-8") + b"\n", 0o640
+    )
     return Drop(drop.manifest, data_path)
 
 
@@ -728,7 +830,9 @@ def spooled_drops(spool_dir: str) -> List[Drop]:
             continue
         if os.path.exists(data_path):
             drops.append(Drop(manifest, data_path))
-    return sorted(drops, key=lambda d: (d.manifest.get("collected_at", ""), d.manifest.get("day", ""), d.drop_id))
+    return sorted(
+        drops, key=lambda d: (d.manifest.get("collected_at", ""), d.manifest.get("day", ""), d.drop_id)
+    )
 
 
 def remove_spooled(drop: Drop) -> None:
@@ -791,8 +895,11 @@ class Pusher:
             try:
                 context = ssl.create_default_context(cafile=config.ca_bundle)
             except (OSError, ssl.SSLError) as err:
-                raise AgentError(f"ca_bundle {config.ca_bundle!r} cannot be loaded: {err}; point it at a PEM file of CA "
-                                 "certificates", EXIT_USAGE)
+                raise AgentError(
+                    f"ca_bundle {config.ca_bundle!r} cannot be loaded: {err}; point it at a PEM file of CA "
+                    "certificates",
+                    EXIT_USAGE,
+                )
             handlers.append(urllib.request.HTTPSHandler(context=context))
         self.opener = urllib.request.build_opener(*handlers)
 
@@ -821,7 +928,9 @@ class Pusher:
                 if isinstance(err.reason, ssl.SSLError):
                     raise DeliveryError(
                         f"TLS to {self.url} failed: {err.reason}; if the server uses a private CA or a self-signed certificate, "
-                        "set ca_bundle to its PEM file", fatal=True)
+                        "set ca_bundle to its PEM file",
+                        fatal=True,
+                    )
                 problem = f"cannot connect to {self.url}: {err.reason}"
             except (OSError, http.client.HTTPException, socket.timeout) as err:
                 problem = f"connection to {self.url} failed: {err}"
@@ -830,8 +939,15 @@ class Pusher:
                     body.close()
             if attempt == attempts:
                 raise DeliveryError(f"{problem} (after {attempts} attempts)")
-            delay = max(retry_after, backoff_delay(attempt, self.config.retry_backoff_seconds,
-                                                   self.config.retry_max_backoff_seconds, self.rng))
+            delay = max(
+                retry_after,
+                backoff_delay(
+                    attempt,
+                    self.config.retry_backoff_seconds,
+                    self.config.retry_max_backoff_seconds,
+                    self.rng,
+                ),
+            )
             delay = min(delay, max(self.config.retry_max_backoff_seconds, 0))
             LOG.warning("%s; retry %d/%d in %.1f s", problem, attempt, attempts - 1, delay)
             self.sleep(delay)
@@ -840,8 +956,10 @@ class Pusher:
     def health(self) -> None:
         status, payload = self._request("GET", HEALTH_PATH, None)
         if status != 200:
-            raise DeliveryError(f"health check {self.url}{HEALTH_PATH} answered HTTP {status} {_detail(payload)}; is api_url the slurm-usage-history "
-                                "receiver?")
+            raise DeliveryError(
+                f"health check {self.url}{HEALTH_PATH} answered HTTP {status} {_detail(payload)}; is api_url the slurm-usage-history "
+                "receiver?"
+            )
         LOG.debug("health check ok: %s", _detail(payload))
 
     def push(self, drop: Drop) -> Dict[str, Any]:
@@ -854,22 +972,32 @@ class Pusher:
             except ValueError:
                 return {}
         if status == 401:
-            raise DeliveryError(f"HTTP 401 from {self.url}: the API key is missing or unknown ({detail}); set api_key, "
-                                f"api_key_file or {API_KEY_ENV} to a key the server lists in API_KEYS"
-                                , fatal=True, status=401)
+            raise DeliveryError(
+                f"HTTP 401 from {self.url}: the API key is missing or unknown ({detail}); set api_key, "
+                f"api_key_file or {API_KEY_ENV} to a key the server lists in API_KEYS",
+                fatal=True,
+                status=401,
+            )
         if status == 403:
-            raise DeliveryError(f"HTTP 403 from {self.url}: this API key may not send cluster {cluster!r} ({detail}); ask the server "
-                                f"admin to bind the key to {cluster!r} (API_KEYS=key:{cluster}) or fix cluster_name"
-                                , fatal=True, status=403)
+            raise DeliveryError(
+                f"HTTP 403 from {self.url}: this API key may not send cluster {cluster!r} ({detail}); ask the server "
+                f"admin to bind the key to {cluster!r} (API_KEYS=key:{cluster}) or fix cluster_name",
+                fatal=True,
+                status=403,
+            )
         if status == 413:
-            raise DeliveryError(f"HTTP 413 from {self.url}: {drop.label} is larger than the server accepts ({detail}); raise the "
-                                "receiver's size limit", status=413)
+            raise DeliveryError(
+                f"HTTP 413 from {self.url}: {drop.label} is larger than the server accepts ({detail}); raise the "
+                "receiver's size limit",
+                status=413,
+            )
         if status == 422:
-            raise DeliveryError(f"HTTP 422 from {self.url}: the server refused {drop.label} as malformed: {detail}"
-                                , status=422)
+            raise DeliveryError(
+                f"HTTP 422 from {self.url}: the server refused {drop.label} as malformed: {detail}",
+                status=422,
+            )
         hint = "; api_url redirects: set it to the final URL" if 300 <= status < 400 else ""
-        raise DeliveryError(f"HTTP {status} from {self.url} for {drop.label}: {detail}{hint}",
-                            status=status)
+        raise DeliveryError(f"HTTP {status} from {self.url} for {drop.label}: {detail}{hint}", status=status)
 
 
 def _retry_after(value: Optional[str]) -> float:
@@ -927,11 +1055,17 @@ def load_config(path: str) -> Config:
         with open(path, "rb") as fh:
             raw = json.loads(fh.read().decode("utf-8"))
     except FileNotFoundError:
-        raise AgentError(f"config file {path} not found: copy config.json.example there (install.sh does), pass "
-                         "--config PATH, or run with --no-config", EXIT_USAGE)
+        raise AgentError(
+            f"config file {path} not found: copy config.json.example there (install.sh does), pass "
+            "--config PATH, or run with --no-config",
+            EXIT_USAGE,
+        )
     except PermissionError:
-        raise AgentError(f"config file {path} is not readable by this user (uid {os.getuid()}); run as the service user or "
-                         "fix its owner", EXIT_USAGE)
+        raise AgentError(
+            f"config file {path} is not readable by this user (uid {os.getuid()}); run as the service user or "
+            "fix its owner",
+            EXIT_USAGE,
+        )
     except ValueError as err:
         raise AgentError(f"config file {path} is not valid JSON: {err}", EXIT_USAGE)
     config = Config.from_dict(raw, path)
@@ -947,13 +1081,17 @@ def resolve_api_key(config: Config) -> Optional[str]:
     if config.api_key_file:
         try:
             if os.stat(config.api_key_file).st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                LOG.warning("api_key_file %s is readable by others; run: chmod 600 %s",
-                            config.api_key_file, config.api_key_file)
+                LOG.warning(
+                    "api_key_file %s is readable by others; run: chmod 600 %s",
+                    config.api_key_file,
+                    config.api_key_file,
+                )
             with open(config.api_key_file, "rb") as fh:
                 lines = fh.read().decode("utf-8").splitlines()
         except OSError as err:
-            raise AgentError(f"api_key_file {config.api_key_file!r} cannot be read: {err.strerror}",
-                             EXIT_USAGE)
+            raise AgentError(
+                f"api_key_file {config.api_key_file!r} cannot be read: {err.strerror}", EXIT_USAGE
+            )
         key = lines[0].strip() if lines else ""
         if not key:
             raise AgentError(f"api_key_file {config.api_key_file!r} is empty", EXIT_USAGE)
@@ -974,8 +1112,11 @@ class Lock:
                 os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
                 self.fh = open(self.path, "ab")
             except OSError as err:
-                raise AgentError(f"cannot create {self.path} ({err.strerror}); run as the service user or set spool_dir/state_file to "
-                                 "a writable place", EXIT_USAGE)
+                raise AgentError(
+                    f"cannot create {self.path} ({err.strerror}); run as the service user or set spool_dir/state_file to "
+                    "a writable place",
+                    EXIT_USAGE,
+                )
             try:
                 fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -1004,40 +1145,68 @@ def build_parser() -> argparse.ArgumentParser:
             "5 another run is active."
         ),
     )
-    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH, metavar="PATH",
-                        help="JSON config file (default: %(default)s)")
-    parser.add_argument("--no-config", action="store_true",
-                        help="use defaults, read no config file and keep no state (SSH pull, demos)")
-    parser.add_argument("--start-date", metavar="YYYY-MM-DD", help="first UTC day, e.g. --start-date 2024-05-01")
-    parser.add_argument("--end-date", metavar="YYYY-MM-DD",
-                        help="last UTC day, inclusive (default: today), e.g. --end-date 2024-05-31")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print jobs, CPU-hours, GPU-hours and states for the period; ship nothing")
-    parser.add_argument("--json", action="store_true", help="with --dry-run: print the summary as one JSON object")
-    parser.add_argument("--output-dir", metavar="DIR",
-                        help="write drops to DIR/<cluster>/<day>/ instead of pushing, e.g. --output-dir /srv/drops")
-    parser.add_argument("--stdout", action="store_true",
-                        help="write the drops as one drop stream to stdout (SSH pull mode)")
-    parser.add_argument("--cluster", metavar="NAME", help="cluster name (overrides cluster_name), e.g. --cluster alpha")
-    parser.add_argument("--sacct", metavar="PATH", help="sacct executable (overrides sacct_path and " + SACCT_ENV + ")")
+    parser.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG_PATH,
+        metavar="PATH",
+        help="JSON config file (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-config",
+        action="store_true",
+        help="use defaults, read no config file and keep no state (SSH pull, demos)",
+    )
+    parser.add_argument(
+        "--start-date", metavar="YYYY-MM-DD", help="first UTC day, e.g. --start-date 2024-05-01"
+    )
+    parser.add_argument(
+        "--end-date",
+        metavar="YYYY-MM-DD",
+        help="last UTC day, inclusive (default: today), e.g. --end-date 2024-05-31",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print jobs, CPU-hours, GPU-hours and states for the period; ship nothing",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="with --dry-run: print the summary as one JSON object"
+    )
+    parser.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="write drops to DIR/<cluster>/<day>/ instead of pushing, e.g. --output-dir /srv/drops",
+    )
+    parser.add_argument(
+        "--stdout", action="store_true", help="write the drops as one drop stream to stdout (SSH pull mode)"
+    )
+    parser.add_argument(
+        "--cluster", metavar="NAME", help="cluster name (overrides cluster_name), e.g. --cluster alpha"
+    )
+    parser.add_argument(
+        "--sacct", metavar="PATH", help="sacct executable (overrides sacct_path and " + SACCT_ENV + ")"
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return parser
 
 
-def plan_windows(args: argparse.Namespace, config: Config, state: StateFile, cluster: str,
-                 now: dt.datetime) -> Tuple[List[Tuple[dt.datetime, dt.datetime]], bool]:
+def plan_windows(
+    args: argparse.Namespace, config: Config, state: StateFile, cluster: str, now: dt.datetime
+) -> Tuple[List[Tuple[dt.datetime, dt.datetime]], bool]:
     """The UTC-day windows to extract and whether the watermark follows them."""
     if args.start_date:
         start = day_start(parse_day(args.start_date, "--start-date"))
         last = parse_day(args.end_date, "--end-date") if args.end_date else now.date()
         if last < start.date():
-            raise AgentError(f"--end-date {args.end_date} is before --start-date {args.start_date}",
-                             EXIT_USAGE)
+            raise AgentError(
+                f"--end-date {args.end_date} is before --start-date {args.start_date}", EXIT_USAGE
+            )
         end = min(day_start(last + dt.timedelta(days=1)), now)
         if end <= start:
-            raise AgentError(f"--start-date {args.start_date} is in the future (now {format_utc(now)})",
-                             EXIT_USAGE)
+            raise AgentError(
+                f"--start-date {args.start_date} is in the future (now {format_utc(now)})", EXIT_USAGE
+            )
         return utc_day_windows(start, end), False
     if args.end_date:
         raise AgentError("--end-date needs --start-date", EXIT_USAGE)
@@ -1049,8 +1218,9 @@ def plan_windows(args: argparse.Namespace, config: Config, state: StateFile, clu
     return utc_day_windows(start, now), True
 
 
-def print_summary(summary: UsageSummary, cluster: str, window: Tuple[dt.datetime, dt.datetime],
-                  as_json: bool, out: IO[str]) -> None:
+def print_summary(
+    summary: UsageSummary, cluster: str, window: Tuple[dt.datetime, dt.datetime], as_json: bool, out: IO[str]
+) -> None:
     first, last = window[0].date(), (window[1] - dt.timedelta(seconds=1)).date()
     result = dict(cluster=cluster, start=first.isoformat(), end=last.isoformat(), **summary.as_dict())
     result["window_start"], result["window_end"] = format_utc(window[0]), format_utc(window[1])
@@ -1067,9 +1237,13 @@ def print_summary(summary: UsageSummary, cluster: str, window: Tuple[dt.datetime
         out.write(f"  {name}: {count}\n")
 
 
-def main(argv: Optional[Sequence[str]] = None, runner: Optional[Runner] = None,
-         now: Optional[Callable[[], dt.datetime]] = None, sleep: Callable[[float], None] = time.sleep,
-         stdout: Optional[IO[bytes]] = None) -> int:
+def main(
+    argv: Optional[Sequence[str]] = None,
+    runner: Optional[Runner] = None,
+    now: Optional[Callable[[], dt.datetime]] = None,
+    sleep: Callable[[float], None] = time.sleep,
+    stdout: Optional[IO[bytes]] = None,
+) -> int:
     """Run the exporter; return the exit code. ``runner``, ``now``, ``sleep`` and ``stdout`` are for tests."""
     args = build_parser().parse_args(argv)
     # One handler on the current stderr (journald under systemd); nothing to the root logger.
@@ -1081,8 +1255,13 @@ def main(argv: Optional[Sequence[str]] = None, runner: Optional[Runner] = None,
     LOG.propagate = False
     LOG.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
-        return _run(args, runner or run_command, now or utc_now, sleep,
-                    stdout if stdout is not None else sys.stdout.buffer)
+        return _run(
+            args,
+            runner or run_command,
+            now or utc_now,
+            sleep,
+            stdout if stdout is not None else sys.stdout.buffer,
+        )
     except AgentError as err:
         LOG.error("%s", err)
         return err.code
@@ -1091,8 +1270,13 @@ def main(argv: Optional[Sequence[str]] = None, runner: Optional[Runner] = None,
         return EXIT_ERROR
 
 
-def _run(args: argparse.Namespace, runner: Runner, now: Callable[[], dt.datetime],
-         sleep: Callable[[float], None], stdout: IO[bytes]) -> int:
+def _run(
+    args: argparse.Namespace,
+    runner: Runner,
+    now: Callable[[], dt.datetime],
+    sleep: Callable[[float], None],
+    stdout: IO[bytes],
+) -> int:
     if sum(bool(x) for x in (args.dry_run, args.output_dir, args.stdout)) > 1:
         raise AgentError("choose one of --dry-run, --output-dir, --stdout", EXIT_USAGE)
     if args.json and not args.dry_run:
@@ -1108,17 +1292,28 @@ def _run(args: argparse.Namespace, runner: Runner, now: Callable[[], dt.datetime
     api_key = None
     if mode == "push":
         if not config.api_url:
-            raise AgentError(f"no api_url in {args.config}: set api_url to push, or use --output-dir DIR / --stdout / "
-                             "--dry-run", EXIT_USAGE)
+            raise AgentError(
+                f"no api_url in {args.config}: set api_url to push, or use --output-dir DIR / --stdout / "
+                "--dry-run",
+                EXIT_USAGE,
+            )
         if not config.api_url.lower().startswith(("https://", "http://")):
             raise AgentError(f"api_url {config.api_url!r} must start with https://", EXIT_USAGE)
-        if (config.api_url.lower().startswith("http://") and not config.allow_insecure_http
-                and not is_local_url(config.api_url)):
-            raise AgentError(f"api_url {config.api_url} is plain http: the API key would cross the network in clear text; use "
-                             "https:// or set allow_insecure_http to true", EXIT_USAGE)
+        if (
+            config.api_url.lower().startswith("http://")
+            and not config.allow_insecure_http
+            and not is_local_url(config.api_url)
+        ):
+            raise AgentError(
+                f"api_url {config.api_url} is plain http: the API key would cross the network in clear text; use "
+                "https:// or set allow_insecure_http to true",
+                EXIT_USAGE,
+            )
         api_key = resolve_api_key(config)
         if not api_key or api_key == PLACEHOLDER_KEY:
-            raise AgentError(f"no API key: set api_key or api_key_file in {args.config} or env {API_KEY_ENV}", EXIT_USAGE)
+            raise AgentError(
+                f"no API key: set api_key or api_key_file in {args.config} or env {API_KEY_ENV}", EXIT_USAGE
+            )
         if not config.spool_dir:
             raise AgentError("push mode needs spool_dir (undelivered drops wait there)", EXIT_USAGE)
 
@@ -1127,10 +1322,13 @@ def _run(args: argparse.Namespace, runner: Runner, now: Callable[[], dt.datetime
         try:
             cluster = parse_cluster_name(run_text(runner, [config.scontrol_path, "show", "config"], 60))
         except CommandError as err:
-            raise AgentError(f"cannot learn the cluster name ({err}); set cluster_name or --cluster",
-                             EXIT_USAGE)
+            raise AgentError(
+                f"cannot learn the cluster name ({err}); set cluster_name or --cluster", EXIT_USAGE
+            )
         if not cluster:
-            raise AgentError("scontrol show config prints no ClusterName; set cluster_name or --cluster", EXIT_USAGE)
+            raise AgentError(
+                "scontrol show config prints no ClusterName; set cluster_name or --cluster", EXIT_USAGE
+            )
     check_cluster_name(cluster)
 
     lock_path = None
@@ -1144,8 +1342,15 @@ def _run(args: argparse.Namespace, runner: Runner, now: Callable[[], dt.datetime
         windows, follow_watermark = plan_windows(args, config, state, cluster, moment)
         sacct_version = run_text(runner, [sacct, "--version"], 60).strip() or "unknown"
         fields = choose_fields(parse_helpformat(run_text(runner, [sacct, "--helpformat"], 60)))
-        LOG.info("cluster %s, %s, %s, %d window(s) %s .. %s", cluster, sacct_version, mode, len(windows),
-                 format_utc(windows[0][0]), format_utc(windows[-1][1]))
+        LOG.info(
+            "cluster %s, %s, %s, %d window(s) %s .. %s",
+            cluster,
+            sacct_version,
+            mode,
+            len(windows),
+            format_utc(windows[0][0]),
+            format_utc(windows[-1][1]),
+        )
         LOG.debug("sacct fields: %s", ",".join(fields))
 
         if mode == "dry-run":
@@ -1157,11 +1362,18 @@ def _run(args: argparse.Namespace, runner: Runner, now: Callable[[], dt.datetime
                 summary.feed(chunk)
             summary.close()
             if summary.malformed:
-                LOG.warning("%d sacct line(s) had fewer fields than the header (a job name with a newline?) "
-                            "and were not counted", summary.malformed)
+                LOG.warning(
+                    "%d sacct line(s) had fewer fields than the header (a job name with a newline?) "
+                    "and were not counted",
+                    summary.malformed,
+                )
             if summary.jobs == 0:
-                LOG.warning("sacct returned 0 jobs for cluster %s in this period; check cluster_name "
-                            "(sacct --clusters %s) and that this user may see all jobs", cluster, cluster)
+                LOG.warning(
+                    "sacct returned 0 jobs for cluster %s in this period; check cluster_name "
+                    "(sacct --clusters %s) and that this user may see all jobs",
+                    cluster,
+                    cluster,
+                )
             text_out = _TextOut(stdout)
             print_summary(summary, cluster, window, args.json, text_out)
             LOG.info("dry run: nothing was shipped")
@@ -1171,7 +1383,8 @@ def _run(args: argparse.Namespace, runner: Runner, now: Callable[[], dt.datetime
         if config.collect_inventory:
             try:
                 inventory = parse_node_inventory(
-                    run_text(runner, [config.scontrol_path, "show", "node", "--oneliner"], 120), now())
+                    run_text(runner, [config.scontrol_path, "show", "node", "--oneliner"], 120), now()
+                )
                 LOG.info("inventory: %d node(s)", len(inventory["nodes"]))
             except CommandError as err:
                 LOG.warning("no capacity snapshot this run: %s", err)
@@ -1198,15 +1411,35 @@ def _run(args: argparse.Namespace, runner: Runner, now: Callable[[], dt.datetime
             argv = build_sacct_argv(sacct, fields, window[0], window[1], cluster)
             LOG.debug("running %s", " ".join(argv))
             day = window[0].strftime("%Y-%m-%d")
-            folder = (os.path.join(output_dir, cluster, day) if mode == "drop"
-                      else work_dir or tempfile.gettempdir())
-            drop = extract_drop(runner, argv, timeout, folder, {
-                "cluster": cluster, "window": window, "sacct_version": sacct_version, "fields": fields,
-                "source": source, "inventory": inventory if window[0].date() >= recent else None}, now)
+            folder = (
+                os.path.join(output_dir, cluster, day)
+                if mode == "drop"
+                else work_dir or tempfile.gettempdir()
+            )
+            drop = extract_drop(
+                runner,
+                argv,
+                timeout,
+                folder,
+                {
+                    "cluster": cluster,
+                    "window": window,
+                    "sacct_version": sacct_version,
+                    "fields": fields,
+                    "source": source,
+                    "inventory": inventory if window[0].date() >= recent else None,
+                },
+                now,
+            )
             full_day = window[1] - window[0] >= dt.timedelta(days=1)
             if drop.manifest["rows"] == 0 and full_day:
-                LOG.warning("%s %s: sacct returned 0 jobs for the whole day; wrong cluster_name (sacct --clusters "
-                            "%s) or no access to other users' jobs?", cluster, day, cluster)
+                LOG.warning(
+                    "%s %s: sacct returned 0 jobs for the whole day; wrong cluster_name (sacct --clusters "
+                    "%s) or no access to other users' jobs?",
+                    cluster,
+                    day,
+                    cluster,
+                )
             if mode == "stdout":
                 try:
                     write_stream(drop, stdout)
@@ -1217,8 +1450,13 @@ def _run(args: argparse.Namespace, runner: Runner, now: Callable[[], dt.datetime
                 # adds cluster and day, because two empty days have the same text and id.
                 name = drop.drop_id if mode == "drop" else f"{cluster}.{day}.{drop.drop_id}"
                 drop = publish_drop(drop, folder, name)
-            LOG.info("%s: %d rows, window %s .. %s", drop.label, drop.manifest["rows"],
-                     drop.manifest["window_start"], drop.manifest["window_end"])
+            LOG.info(
+                "%s: %d rows, window %s .. %s",
+                drop.label,
+                drop.manifest["rows"],
+                drop.manifest["window_start"],
+                drop.manifest["window_end"],
+            )
             if follow_watermark:
                 state.save_watermark(cluster, window[1])
             if pusher is not None and pending_error is None:
@@ -1227,10 +1465,14 @@ def _run(args: argparse.Namespace, runner: Runner, now: Callable[[], dt.datetime
                 except DeliveryError as err:
                     pending_error = err
                     LOG.error("%s", err)
-                    LOG.warning("%s and later drops stay in %s for the next run", drop.label, config.spool_dir)
+                    LOG.warning(
+                        "%s and later drops stay in %s for the next run", drop.label, config.spool_dir
+                    )
         if pending_error is not None:
             waiting = len(spooled_drops(config.spool_dir))
-            raise AgentError(f"delivery failed; {waiting} drop(s) wait in {config.spool_dir}: {pending_error}", EXIT_PUSH)
+            raise AgentError(
+                f"delivery failed; {waiting} drop(s) wait in {config.spool_dir}: {pending_error}", EXIT_PUSH
+            )
         if rejected is not None:
             raise AgentError(f"the server refused a drop for good: {rejected}", EXIT_PUSH)
     return EXIT_OK

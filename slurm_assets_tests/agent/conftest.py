@@ -25,7 +25,7 @@ ALPHA_ONLY_KEY = "alpha-only-key-9876543210"
 # A stand-in for sacct: serves a crafted --parsable2 text, keeping the rows active in [-S, -E)
 # (as sacct does) and only the requested --format columns (JobName last absorbs extra '|').
 # Every call is appended to $FAKE_SACCT_LOG as a JSON argv list.
-FAKE_SACCT = r'''#!/usr/bin/env python3
+FAKE_SACCT = r"""#!/usr/bin/env python3
 import json, os, sys, time
 args = sys.argv[1:]
 log = os.environ.get("FAKE_SACCT_LOG")
@@ -59,9 +59,9 @@ for line in lines[1:]:
     if (parent, row["Submit"]) in keep:
         out.append("|".join(row.get(f, "") for f in fmt))
 sys.stdout.write("\n".join(out) + "\n")
-'''
+"""
 
-FAKE_SCONTROL = r'''#!/usr/bin/env python3
+FAKE_SCONTROL = r"""#!/usr/bin/env python3
 import os, sys
 args = sys.argv[1:]
 if args[:2] == ["show", "config"]:
@@ -70,7 +70,7 @@ if args[:2] == ["show", "config"]:
 if args[:2] == ["show", "node"]:
     sys.stdout.write(open(os.environ["FAKE_SCONTROL_NODES"]).read()); sys.exit(0)
 sys.exit(2)
-'''
+"""
 
 
 def load_agent():
@@ -147,15 +147,29 @@ class Receiver:
         env = dict(os.environ, API_KEYS=f"{KEY},{ALPHA_ONLY_KEY}:beta")
         env.pop("SLURM_USAGE_DATA_DIR", None)
         self.log_path = self.data_dir.parent / f"receiver-{self.port}.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [str(RECEIVER_BIN), "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir),
-             *self.extra_args],
-            env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, cwd=self.data_dir.parent,
+            [
+                str(RECEIVER_BIN),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                *self.extra_args,
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.data_dir.parent,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"receiver exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"receiver exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
+                )
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
                     return self
@@ -171,6 +185,9 @@ class Receiver:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        if getattr(self, "_log", None):
+            self._log.close()
+            self._log = None
 
     def landed(self) -> list[Path]:
         return sorted((self.data_dir / "landing").glob("*/*/*.manifest.json"))

@@ -23,7 +23,7 @@ from slurm_assets.storage import landing
 from slurm_assets_tests.agent.conftest import AGENT_DIR, AGENT_FILE, CRAFTED, DATA
 
 REAL_CAPTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sacct_22.05_alpha.psv"
-NOW = dt.datetime(2024, 5, 3, 12, 30, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2024, 5, 3, 12, 30, 0, tzinfo=dt.UTC)
 
 
 def independent_totals(text: str) -> dict:
@@ -40,17 +40,17 @@ def independent_totals(text: str) -> dict:
 
     rows = con.execute(f"""
         WITH alloc AS (
-            SELECT DISTINCT {col('JobIDRaw')} AS raw_id, {col('Submit')} AS submit,
-                   regexp_replace({col('State')}, ' by .*$', '') AS state,
-                   CAST({col('AllocCPUS')} AS BIGINT) AS cpus,
-                   CAST({col('ElapsedRaw')} AS BIGINT) AS secs,
+            SELECT DISTINCT {col("JobIDRaw")} AS raw_id, {col("Submit")} AS submit,
+                   regexp_replace({col("State")}, ' by .*$', '') AS state,
+                   CAST({col("AllocCPUS")} AS BIGINT) AS cpus,
+                   CAST({col("ElapsedRaw")} AS BIGINT) AS secs,
                    coalesce(
-                       CAST(nullif(regexp_extract({col('AllocTRES')}, '(^|,)gres/gpu=([0-9]+)', 2), '') AS BIGINT),
+                       CAST(nullif(regexp_extract({col("AllocTRES")}, '(^|,)gres/gpu=([0-9]+)', 2), '') AS BIGINT),
                        list_sum(list_transform(
-                           regexp_extract_all({col('AllocTRES')}, 'gres/gpu:[^=,]+=([0-9]+)', 1),
+                           regexp_extract_all({col("AllocTRES")}, 'gres/gpu:[^=,]+=([0-9]+)', 1),
                            x -> CAST(x AS BIGINT))),
                        0) AS gpus
-            FROM raw WHERE NOT contains({col('JobID')}, '.')
+            FROM raw WHERE NOT contains({col("JobID")}, '.')
         )
         SELECT state, count(*) AS jobs,
                sum(CASE WHEN state = 'PENDING' THEN 0 ELSE cpus * secs END) AS cpu_s,
@@ -73,8 +73,17 @@ def run_main(agent, argv, **kwargs):
 
 def fake_text(start: str, end: str, fields=None, source: Path = CRAFTED) -> str:
     """What the fake sacct prints for this window (same code path as the agent's call)."""
-    argv = [os.environ["PATH"].split(os.pathsep)[0] + "/sacct", "--allusers", "--duplicates", "--parsable2",
-            "--format=" + ",".join(fields), "-S", start, "-E", end]
+    argv = [
+        os.environ["PATH"].split(os.pathsep)[0] + "/sacct",
+        "--allusers",
+        "--duplicates",
+        "--parsable2",
+        "--format=" + ",".join(fields),
+        "-S",
+        start,
+        "-E",
+        end,
+    ]
     env = dict(os.environ, FAKE_SACCT_TEXT=str(source), FAKE_SACCT_LOG="")
     return subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
 
@@ -116,16 +125,23 @@ def test_tres_gpus(agent, tres, total, types):
 
 @pytest.mark.parametrize(
     ("state", "normal"),
-    [("CANCELLED by 1001", "CANCELLED"), ("CANCELLED by 0", "CANCELLED"), ("CANCELLED", "CANCELLED"),
-     ("COMPLETED", "COMPLETED"), ("", "UNKNOWN")],
+    [
+        ("CANCELLED by 1001", "CANCELLED"),
+        ("CANCELLED by 0", "CANCELLED"),
+        ("CANCELLED", "CANCELLED"),
+        ("COMPLETED", "COMPLETED"),
+        ("", "UNKNOWN"),
+    ],
 )
 def test_normalize_state(agent, state, normal):
     assert agent.normalize_state(state) == normal
 
 
 def test_utc_day_windows_split_at_midnight_and_end_partial(agent):
-    utc = dt.timezone.utc
-    windows = agent.utc_day_windows(dt.datetime(2024, 2, 28, tzinfo=utc), dt.datetime(2024, 3, 1, 6, tzinfo=utc))
+    utc = dt.UTC
+    windows = agent.utc_day_windows(
+        dt.datetime(2024, 2, 28, tzinfo=utc), dt.datetime(2024, 3, 1, 6, tzinfo=utc)
+    )
     assert [(agent.format_utc(a), agent.format_utc(b)) for a, b in windows] == [
         ("2024-02-28T00:00:00Z", "2024-02-29T00:00:00Z"),
         ("2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z"),  # leap day
@@ -144,11 +160,27 @@ def test_choose_fields_keeps_known_fields_in_order_and_refuses_without_required(
 
 
 def test_sacct_argv_is_explicit(agent):
-    utc = dt.timezone.utc
-    argv = agent.build_sacct_argv("sacct", ["JobID", "State"], dt.datetime(2024, 5, 1, tzinfo=utc),
-                                  dt.datetime(2024, 5, 2, tzinfo=utc), "alpha")
-    assert argv == ["sacct", "--allusers", "--duplicates", "--parsable2", "--format=JobID,State",
-                    "-S", "2024-05-01T00:00:00", "-E", "2024-05-02T00:00:00", "--clusters", "alpha"]
+    utc = dt.UTC
+    argv = agent.build_sacct_argv(
+        "sacct",
+        ["JobID", "State"],
+        dt.datetime(2024, 5, 1, tzinfo=utc),
+        dt.datetime(2024, 5, 2, tzinfo=utc),
+        "alpha",
+    )
+    assert argv == [
+        "sacct",
+        "--allusers",
+        "--duplicates",
+        "--parsable2",
+        "--format=JobID,State",
+        "-S",
+        "2024-05-01T00:00:00",
+        "-E",
+        "2024-05-02T00:00:00",
+        "--clusters",
+        "alpha",
+    ]
 
 
 def test_node_inventory_from_real_capture_and_edge_lines(agent):
@@ -157,14 +189,33 @@ def test_node_inventory_from_real_capture_and_edge_lines(agent):
         "Reason=broken fan State=IDLE [root@2024-05-01T00:00:00]\n"
         "NodeName=n3 CPUTot=8 RealMemory=1000 Gres=(null) State=IDLE\n"
     )
-    inv = agent.parse_node_inventory(text, dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc))
+    inv = agent.parse_node_inventory(text, dt.datetime(2024, 5, 1, tzinfo=dt.UTC))
     assert inv["collected_at"] == "2024-05-01T00:00:00Z"
     assert inv["nodes"] == [
-        {"node": "vm", "partitions": ["cpu", "gpu", "debug"], "cpus": 16, "mem_bytes": 16777216000,
-         "gpus": {"a100": 2, "v100": 2}, "state": "MIXED"},
-        {"node": "n2", "partitions": ["big"], "cpus": 64, "mem_bytes": 256000 * 1024 * 1024,
-         "gpus": {"": 4}, "state": "DOWN+DRAIN"},  # untyped GPUs: type ""; first State= wins over Reason's
-        {"node": "n3", "partitions": [], "cpus": 8, "mem_bytes": 1000 * 1024 * 1024, "gpus": {}, "state": "IDLE"},
+        {
+            "node": "vm",
+            "partitions": ["cpu", "gpu", "debug"],
+            "cpus": 16,
+            "mem_bytes": 16777216000,
+            "gpus": {"a100": 2, "v100": 2},
+            "state": "MIXED",
+        },
+        {
+            "node": "n2",
+            "partitions": ["big"],
+            "cpus": 64,
+            "mem_bytes": 256000 * 1024 * 1024,
+            "gpus": {"": 4},
+            "state": "DOWN+DRAIN",
+        },  # untyped GPUs: type ""; first State= wins over Reason's
+        {
+            "node": "n3",
+            "partitions": [],
+            "cpus": 8,
+            "mem_bytes": 1000 * 1024 * 1024,
+            "gpus": {},
+            "state": "IDLE",
+        },
     ]
 
 
@@ -194,7 +245,10 @@ def write_config(tmp_path: Path, **values) -> Path:
     [
         ({"api_urll": "https://x"}, "unknown key 'api_urll'"),  # typo: named, with the known keys
         ({"timeout": "60"}, "key 'timeout' must be integer or number"),  # wrong type
-        ({"collection_window_days": True}, "key 'collection_window_days' must be integer"),  # bool is not an int
+        (
+            {"collection_window_days": True},
+            "key 'collection_window_days' must be integer",
+        ),  # bool is not an int
         ({"allow_insecure_http": "yes"}, "key 'allow_insecure_http' must be true/false"),
         ({"collection_window_days": -1}, "collection_window_days' must be between 0"),
         ({"cluster_name": "../etc"}, "invalid cluster name"),  # would become a path on the server
@@ -227,16 +281,23 @@ def test_missing_config_says_what_to_do(agent, tmp_path, capsys):
     ],
 )
 def test_insecure_urls_are_refused(agent, tmp_path, fake_slurm, capsys, url, extra, message):
-    config = write_config(tmp_path, api_url=url, api_key="k", spool_dir=str(tmp_path / "spool"),
-                          state_file=str(tmp_path / "state.json"), **extra)
+    config = write_config(
+        tmp_path,
+        api_url=url,
+        api_key="k",
+        spool_dir=str(tmp_path / "spool"),
+        state_file=str(tmp_path / "state.json"),
+        **extra,
+    )
     assert agent.main(["--config", str(config)]) == agent.EXIT_USAGE
     assert message in capsys.readouterr().err
     assert fake_slurm.calls() == []  # refused before any extraction
 
 
 def test_placeholder_key_is_refused(agent, tmp_path, fake_slurm, capsys):
-    config = write_config(tmp_path, api_url="https://usage.example.org", api_key="CHANGE-ME",
-                          spool_dir=str(tmp_path / "spool"))
+    config = write_config(
+        tmp_path, api_url="https://usage.example.org", api_key="CHANGE-ME", spool_dir=str(tmp_path / "spool")
+    )
     assert agent.main(["--config", str(config)]) == agent.EXIT_USAGE
     assert "no API key" in capsys.readouterr().err
 
@@ -244,7 +305,9 @@ def test_placeholder_key_is_refused(agent, tmp_path, fake_slurm, capsys):
 def test_group_readable_config_with_key_warns(agent, tmp_path, fake_slurm, capsys):
     config = write_config(tmp_path, api_key="secret-value-1", cluster_name="alpha")
     config.chmod(0o644)
-    agent.main(["--config", str(config), "--dry-run", "--start-date", "2024-05-01", "--end-date", "2024-05-01"])
+    agent.main(
+        ["--config", str(config), "--dry-run", "--start-date", "2024-05-01", "--end-date", "2024-05-01"]
+    )
     err = capsys.readouterr().err
     assert f"chmod 600 {config}" in err and "secret-value-1" not in err
 
@@ -253,12 +316,17 @@ def test_group_readable_config_with_key_warns(agent, tmp_path, fake_slurm, capsy
 
 
 def test_dry_run_json_equals_independent_computation_on_crafted_text(agent, fake_slurm):
-    code, out = run_main(agent, ["--no-config", "--dry-run", "--json", "--start-date", "2024-05-01",
-                                 "--end-date", "2024-05-01"], now=lambda: NOW)
+    code, out = run_main(
+        agent,
+        ["--no-config", "--dry-run", "--json", "--start-date", "2024-05-01", "--end-date", "2024-05-01"],
+        now=lambda: NOW,
+    )
     assert code == 0
     summary = json.loads(out)
-    fields = [c for c in fake_slurm.calls() if "-S" in c][0]
-    fields = fields[[i for i, a in enumerate(fields) if a.startswith("--format=")][0]][len("--format="):].split(",")
+    fields = next(c for c in fake_slurm.calls() if "-S" in c)
+    fields = fields[next(i for i, a in enumerate(fields) if a.startswith("--format="))][
+        len("--format=") :
+    ].split(",")
     text = fake_text("2024-05-01T00:00:00", "2024-05-02T00:00:00", fields)
     expected = independent_totals(text)
     assert summary["jobs"] == expected["jobs"]
@@ -267,8 +335,21 @@ def test_dry_run_json_equals_independent_computation_on_crafted_text(agent, fake
     assert summary["gpu_hours"] == pytest.approx(expected["gpu_hours"], rel=1e-12)
     # The crafted day holds every state once normalized, arrays as separate jobs and a requeued job twice.
     assert set(summary["states"]) == {
-        "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PENDING",
-        "PREEMPTED", "REQUEUED", "REVOKED", "RUNNING", "SUSPENDED", "TIMEOUT"}
+        "BOOT_FAIL",
+        "CANCELLED",
+        "COMPLETED",
+        "DEADLINE",
+        "FAILED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PENDING",
+        "PREEMPTED",
+        "REQUEUED",
+        "REVOKED",
+        "RUNNING",
+        "SUSPENDED",
+        "TIMEOUT",
+    }
     assert summary["jobs"] == 27 and summary["states"]["COMPLETED"] == 11
     assert (summary["cluster"], summary["start"], summary["end"]) == ("alpha", "2024-05-01", "2024-05-01")
     # GPU-hours by hand: 2x1.0083h (a100 TIMEOUT) + 1x(20 min) untyped + 1x26.05h typed-only running
@@ -281,7 +362,7 @@ def test_dry_run_on_real_capture_equals_independent_computation(agent, fake_slur
     summary = agent.UsageSummary()
     raw = REAL_CAPTURE.read_bytes()
     for i in range(0, len(raw), 777):  # any chunking gives the same totals
-        summary.feed(raw[i:i + 777])
+        summary.feed(raw[i : i + 777])
     result = summary.close().as_dict()
     expected = independent_totals(raw.decode())
     assert result["jobs"] == expected["jobs"] and result["states"] == expected["states"]
@@ -291,8 +372,11 @@ def test_dry_run_on_real_capture_equals_independent_computation(agent, fake_slur
 
 
 def test_dry_run_text_has_the_seed_lines(agent, fake_slurm):
-    code, out = run_main(agent, ["--no-config", "--dry-run", "--start-date", "2024-05-01",
-                                 "--end-date", "2024-05-01"], now=lambda: NOW)
+    code, out = run_main(
+        agent,
+        ["--no-config", "--dry-run", "--start-date", "2024-05-01", "--end-date", "2024-05-01"],
+        now=lambda: NOW,
+    )
     text = out.decode()
     assert code == 0
     for line in ("Cluster: alpha", "Jobs: 27", "Total CPU-hours: ", "Total GPU-hours: ", "  PENDING: 2"):
@@ -301,7 +385,9 @@ def test_dry_run_text_has_the_seed_lines(agent, fake_slurm):
 
 def test_newline_in_job_name_is_counted_not_hidden(agent):
     summary = agent.UsageSummary()
-    summary.feed(b"JobID|State|AllocCPUS|Elapsed|AllocTRES|JobName\n1|COMPLETED|2|00:01:00|cpu=2|two\nlines\n")
+    summary.feed(
+        b"JobID|State|AllocCPUS|Elapsed|AllocTRES|JobName\n1|COMPLETED|2|00:01:00|cpu=2|two\nlines\n"
+    )
     result = summary.close()
     assert (result.jobs, result.malformed, result.cpu_seconds) == (1, 1, 120)
 
@@ -311,12 +397,26 @@ def test_newline_in_job_name_is_counted_not_hidden(agent):
 
 def test_output_dir_drops_round_trip_through_the_landing_reader(agent, fake_slurm, tmp_path):
     out_dir = tmp_path / "drops"
-    a_month_later = dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)
-    code, _ = run_main(agent, ["--no-config", "--output-dir", str(out_dir), "--start-date", "2024-05-01",
-                               "--end-date", "2024-05-02"], now=lambda: a_month_later)
+    a_month_later = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+    code, _ = run_main(
+        agent,
+        [
+            "--no-config",
+            "--output-dir",
+            str(out_dir),
+            "--start-date",
+            "2024-05-01",
+            "--end-date",
+            "2024-05-02",
+        ],
+        now=lambda: a_month_later,
+    )
     assert code == 0
     manifests = sorted(out_dir.glob("*/*/*.manifest.json"))
-    assert [p.parent.relative_to(out_dir).as_posix() for p in manifests] == ["alpha/2024-05-01", "alpha/2024-05-02"]
+    assert [p.parent.relative_to(out_dir).as_posix() for p in manifests] == [
+        "alpha/2024-05-01",
+        "alpha/2024-05-02",
+    ]
     for path in manifests:
         manifest = landing.validate_manifest(json.loads(path.read_text()))
         data = path.with_name(path.name.replace(".manifest.json", ".psv.gz"))
@@ -337,7 +437,9 @@ def test_output_dir_drops_round_trip_through_the_landing_reader(agent, fake_slur
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "landing").symlink_to(out_dir)
     assert [(r.cluster, r.day) for r in landing.list_drops(tmp_path / "data")] == [
-        ("alpha", "2024-05-01"), ("alpha", "2024-05-02")]
+        ("alpha", "2024-05-01"),
+        ("alpha", "2024-05-02"),
+    ]
 
 
 def test_stdout_stream_carries_the_same_bytes_as_output_dir(agent, fake_slurm, tmp_path):
@@ -358,9 +460,22 @@ def test_stdout_mode_runs_from_stdin_under_python38(fake_slurm, tmp_path):
     py38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
     python = str(py38) if py38.exists() else sys.executable
     proc = subprocess.run(
-        [python, "-", "--no-config", "--stdout", "--cluster", "alpha", "--start-date", "2024-05-01",
-         "--end-date", "2024-05-01"],
-        input=AGENT_FILE.read_bytes(), capture_output=True, env=fake_slurm.env, check=False,
+        [
+            python,
+            "-",
+            "--no-config",
+            "--stdout",
+            "--cluster",
+            "alpha",
+            "--start-date",
+            "2024-05-01",
+            "--end-date",
+            "2024-05-01",
+        ],
+        input=AGENT_FILE.read_bytes(),
+        capture_output=True,
+        env=fake_slurm.env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr.decode()
     [(manifest, gz)] = list(landing.iter_drop_stream(io.BytesIO(proc.stdout)))
@@ -372,8 +487,19 @@ def test_zero_jobs_for_a_whole_day_is_a_warning(agent, fake_slurm, tmp_path, mon
     empty = tmp_path / "empty.psv"
     empty.write_text(CRAFTED.read_text().splitlines()[0] + "\n")
     monkeypatch.setenv("FAKE_SACCT_TEXT", str(empty))
-    code, _ = run_main(agent, ["--no-config", "--output-dir", str(tmp_path / "d"), "--start-date", "2024-05-01",
-                               "--end-date", "2024-05-02"], now=lambda: NOW)
+    code, _ = run_main(
+        agent,
+        [
+            "--no-config",
+            "--output-dir",
+            str(tmp_path / "d"),
+            "--start-date",
+            "2024-05-01",
+            "--end-date",
+            "2024-05-02",
+        ],
+        now=lambda: NOW,
+    )
     assert code == 0
     err = capsys.readouterr().err
     assert "WARNING - alpha 2024-05-01: sacct returned 0 jobs for the whole day" in err
@@ -384,10 +510,13 @@ def test_zero_jobs_for_a_whole_day_is_a_warning(agent, fake_slurm, tmp_path, mon
 
 def test_cluster_name_comes_from_scontrol(agent, fake_slurm, monkeypatch, tmp_path):
     monkeypatch.setenv("FAKE_CLUSTER", "gamma")
-    code, out = run_main(agent, ["--no-config", "--dry-run", "--json", "--start-date", "2024-05-01",
-                                 "--end-date", "2024-05-01"], now=lambda: NOW)
+    code, out = run_main(
+        agent,
+        ["--no-config", "--dry-run", "--json", "--start-date", "2024-05-01", "--end-date", "2024-05-01"],
+        now=lambda: NOW,
+    )
     assert code == 0 and json.loads(out)["cluster"] == "gamma"
-    call = [c for c in fake_slurm.calls() if "-S" in c][0]
+    call = next(c for c in fake_slurm.calls() if "-S" in c)
     assert call[-2:] == ["--clusters", "gamma"]
 
 
@@ -396,8 +525,19 @@ def test_cluster_name_comes_from_scontrol(agent, fake_slurm, monkeypatch, tmp_pa
 
 def test_sacct_failure_is_reported_with_its_stderr(agent, fake_slurm, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("FAKE_SACCT_FAIL", "sacct: error: Problem talking to the database: Connection refused")
-    code, _ = run_main(agent, ["--no-config", "--output-dir", str(tmp_path / "d"), "--start-date", "2024-05-01",
-                               "--end-date", "2024-05-01"], now=lambda: NOW)
+    code, _ = run_main(
+        agent,
+        [
+            "--no-config",
+            "--output-dir",
+            str(tmp_path / "d"),
+            "--start-date",
+            "2024-05-01",
+            "--end-date",
+            "2024-05-01",
+        ],
+        now=lambda: NOW,
+    )
     assert code == agent.EXIT_SACCT
     err = capsys.readouterr().err
     assert "Problem talking to the database" in err and "slurmdbd" in err
@@ -412,8 +552,11 @@ def test_sacct_permission_denied_explains_the_fix(agent, fake_slurm, monkeypatch
 
 
 def test_missing_sacct_binary(agent, fake_slurm, tmp_path, capsys):
-    code, _ = run_main(agent, ["--no-config", "--dry-run", "--sacct", str(tmp_path / "no-sacct"),
-                               "--start-date", "2024-05-01"], now=lambda: NOW)
+    code, _ = run_main(
+        agent,
+        ["--no-config", "--dry-run", "--sacct", str(tmp_path / "no-sacct"), "--start-date", "2024-05-01"],
+        now=lambda: NOW,
+    )
     assert code == agent.EXIT_SACCT
     assert "not found" in capsys.readouterr().err
 
@@ -421,8 +564,9 @@ def test_missing_sacct_binary(agent, fake_slurm, tmp_path, capsys):
 def test_hanging_sacct_is_killed_after_sacct_timeout(agent, fake_slurm, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("FAKE_SACCT_SLEEP", "120")
     config = write_config(tmp_path, sacct_timeout=1, cluster_name="alpha")
-    code, _ = run_main(agent, ["--config", str(config), "--dry-run", "--start-date", "2024-05-01"],
-                       now=lambda: NOW)
+    code, _ = run_main(
+        agent, ["--config", str(config), "--dry-run", "--start-date", "2024-05-01"], now=lambda: NOW
+    )
     assert code == agent.EXIT_SACCT
     assert "timed out after 1 s" in capsys.readouterr().err
 
@@ -445,10 +589,21 @@ def test_inventory_goes_with_recent_drops_only(agent, fake_slurm, tmp_path):
     code, stream = run_main(agent, ["--no-config", "--stdout", "--start-date", "2024-04-28"], now=lambda: NOW)
     assert code == 0
     drops = {m["day"]: m for m, _ in landing.iter_drop_stream(io.BytesIO(stream))}
-    assert sorted(drops) == ["2024-04-28", "2024-04-29", "2024-04-30", "2024-05-01", "2024-05-02", "2024-05-03"]
+    assert sorted(drops) == [
+        "2024-04-28",
+        "2024-04-29",
+        "2024-04-30",
+        "2024-05-01",
+        "2024-05-02",
+        "2024-05-03",
+    ]
     # collection_window_days (3) back from today: the days whose capacity this snapshot describes.
-    assert [d for d, m in sorted(drops.items()) if m["inventory"]] == ["2024-04-30", "2024-05-01", "2024-05-02",
-                                                                       "2024-05-03"]
+    assert [d for d, m in sorted(drops.items()) if m["inventory"]] == [
+        "2024-04-30",
+        "2024-05-01",
+        "2024-05-02",
+        "2024-05-03",
+    ]
     node = drops["2024-05-03"]["inventory"]["nodes"][0]
     assert (node["node"], node["cpus"], node["gpus"]) == ("vm", 16, {"a100": 2, "v100": 2})
     assert drops["2024-05-03"]["window_end"] == "2024-05-03T12:30:00Z"  # today's window stops at now
@@ -458,13 +613,19 @@ def test_inventory_goes_with_recent_drops_only(agent, fake_slurm, tmp_path):
 
 
 def drop_mode_config(tmp_path: Path, days: int = 2) -> Path:
-    return write_config(tmp_path, cluster_name="alpha", collection_window_days=days, output_dir=str(tmp_path / "d"),
-                        state_file=str(tmp_path / "state" / "state.json"), spool_dir=str(tmp_path / "spool"))
+    return write_config(
+        tmp_path,
+        cluster_name="alpha",
+        collection_window_days=days,
+        output_dir=str(tmp_path / "d"),
+        state_file=str(tmp_path / "state" / "state.json"),
+        spool_dir=str(tmp_path / "spool"),
+    )
 
 
 def test_incremental_runs_recollect_only_the_overlap_window(agent, fake_slurm, tmp_path):
     config = drop_mode_config(tmp_path, days=2)
-    first = dt.datetime(2024, 5, 10, 2, 15, tzinfo=dt.timezone.utc)
+    first = dt.datetime(2024, 5, 10, 2, 15, tzinfo=dt.UTC)
     assert agent.main(["--config", str(config)], now=lambda: first) == 0
     assert fake_slurm.windows() == [
         ("2024-05-08T00:00:00", "2024-05-09T00:00:00"),  # collection_window_days back on the first run
@@ -475,7 +636,7 @@ def test_incremental_runs_recollect_only_the_overlap_window(agent, fake_slurm, t
     assert state["watermarks"] == {"alpha": "2024-05-10T02:15:00Z"}
     fake_slurm.log.unlink()
     # Next day: only the last two days again (late finishers) plus the new part.
-    second = dt.datetime(2024, 5, 11, 2, 5, tzinfo=dt.timezone.utc)
+    second = dt.datetime(2024, 5, 11, 2, 5, tzinfo=dt.UTC)
     assert agent.main(["--config", str(config)], now=lambda: second) == 0
     assert fake_slurm.windows() == [
         ("2024-05-09T00:00:00", "2024-05-10T00:00:00"),
@@ -484,7 +645,7 @@ def test_incremental_runs_recollect_only_the_overlap_window(agent, fake_slurm, t
     ]
     fake_slurm.log.unlink()
     # Off for five days: resume from the watermark, not just the window.
-    third = dt.datetime(2024, 5, 16, 2, 0, tzinfo=dt.timezone.utc)
+    third = dt.datetime(2024, 5, 16, 2, 0, tzinfo=dt.UTC)
     assert agent.main(["--config", str(config)], now=lambda: third) == 0
     assert fake_slurm.windows()[0] == ("2024-05-11T00:00:00", "2024-05-12T00:00:00")
     assert fake_slurm.windows()[-1] == ("2024-05-16T00:00:00", "2024-05-16T02:00:00")
@@ -492,8 +653,13 @@ def test_incremental_runs_recollect_only_the_overlap_window(agent, fake_slurm, t
 
 def test_explicit_dates_leave_the_watermark_alone(agent, fake_slurm, tmp_path):
     config = drop_mode_config(tmp_path)
-    assert agent.main(["--config", str(config), "--start-date", "2024-05-01", "--end-date", "2024-05-01"],
-                      now=lambda: NOW) == 0
+    assert (
+        agent.main(
+            ["--config", str(config), "--start-date", "2024-05-01", "--end-date", "2024-05-01"],
+            now=lambda: NOW,
+        )
+        == 0
+    )
     assert not (tmp_path / "state" / "state.json").exists()
 
 
@@ -513,7 +679,7 @@ def test_watermark_survives_a_crash_mid_run(agent, fake_slurm, tmp_path):
                 raise Crash()
         yield from agent.run_command(argv, timeout)
 
-    moment = dt.datetime(2024, 5, 10, 12, 0, tzinfo=dt.timezone.utc)
+    moment = dt.datetime(2024, 5, 10, 12, 0, tzinfo=dt.UTC)
     with pytest.raises(Crash):
         agent.main(["--config", str(config)], runner=crashing_runner, now=lambda: moment)
     state = json.loads((tmp_path / "state" / "state.json").read_text())  # still valid JSON
@@ -521,7 +687,7 @@ def test_watermark_survives_a_crash_mid_run(agent, fake_slurm, tmp_path):
     assert not [p for p in (tmp_path / "state").iterdir() if p.name.startswith(".tmp")]
     assert not list((tmp_path / "d").glob("alpha/2024-05-09/*"))  # the crashed day left no visible file
     fake_slurm.log.unlink(missing_ok=True)
-    later = dt.datetime(2024, 5, 12, 12, 0, tzinfo=dt.timezone.utc)
+    later = dt.datetime(2024, 5, 12, 12, 0, tzinfo=dt.UTC)
     assert agent.main(["--config", str(config)], now=lambda: later) == 0
     assert fake_slurm.windows()[0] == ("2024-05-09T00:00:00", "2024-05-10T00:00:00")  # resumes at the gap
 
@@ -545,7 +711,9 @@ def test_a_big_extraction_streams_in_bounded_memory(tmp_path, fake_slurm):
     """~160 MB of sacct text through --stdout: peak RSS of the agent stays under 100 MB."""
     big = tmp_path / "bin" / "sacct"
     big.parent.mkdir()
-    line = "1|1|alice|physics|cpu|COMPLETED|2024-05-01T00:00:00|2024-05-01T01:00:00|01:00:00|3600|4|cpu=4|x" * 1
+    line = (
+        "1|1|alice|physics|cpu|COMPLETED|2024-05-01T00:00:00|2024-05-01T01:00:00|01:00:00|3600|4|cpu=4|x" * 1
+    )
     big.write_text(
         "#!/bin/sh\n"
         'case "$1" in --version) echo "slurm 22.05.8"; exit 0;; --helpformat) cat "$FAKE_SACCT_HELPFORMAT"; exit 0;;'
@@ -565,14 +733,33 @@ def test_a_big_extraction_streams_in_bounded_memory(tmp_path, fake_slurm):
         "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", script, str(out), python, str(AGENT_FILE), "--no-config", "--stdout", "--cluster",
-         "alpha", "--sacct", str(big), "--start-date", "2024-05-01", "--end-date", "2024-05-01"],
-        capture_output=True, text=True, env=fake_slurm.env, check=True,
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(out),
+            python,
+            str(AGENT_FILE),
+            "--no-config",
+            "--stdout",
+            "--cluster",
+            "alpha",
+            "--sacct",
+            str(big),
+            "--start-date",
+            "2024-05-01",
+            "--end-date",
+            "2024-05-01",
+        ],
+        capture_output=True,
+        text=True,
+        env=fake_slurm.env,
+        check=True,
     )
     code, max_rss_kib = map(int, proc.stdout.split())
     assert code == 0, proc.stderr
     with open(out, "rb") as fh:
-        [(manifest, gz)] = list(landing.iter_drop_stream(fh))
+        [(manifest, _gz)] = list(landing.iter_drop_stream(fh))
     assert manifest["rows"] == 1800000
     assert manifest["gzip_size"] < 20 * 1024 * 1024
     assert max_rss_kib < 100 * 1024, f"peak RSS {max_rss_kib} KiB for {1800000 * len(line) >> 20} MB of text"

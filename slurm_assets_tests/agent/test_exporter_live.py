@@ -36,8 +36,11 @@ def test_dry_run_totals_equal_an_independent_computation(agent, slurm_testbed):
     seen = []
     out = io.BytesIO()
     start = slurm_testbed.start.date().isoformat()
-    code = agent.main(["--no-config", "--dry-run", "--json", "--cluster", slurm_testbed.cluster, "--start-date",
-                       start], runner=teeing_runner(agent, seen), stdout=out)
+    code = agent.main(
+        ["--no-config", "--dry-run", "--json", "--cluster", slurm_testbed.cluster, "--start-date", start],
+        runner=teeing_runner(agent, seen),
+        stdout=out,
+    )
     assert code == 0
     summary = json.loads(out.getvalue())
     [(argv, text)] = seen  # one sacct call over the whole period
@@ -58,8 +61,18 @@ def test_output_dir_drops_round_trip(agent, slurm_testbed, tmp_path):
     out_dir = tmp_path / "drops"
     start = (slurm_testbed.start.date() - dt.timedelta(days=1)).isoformat()
     seen = []
-    code = agent.main(["--no-config", "--output-dir", str(out_dir), "--cluster", slurm_testbed.cluster,
-                       "--start-date", start], runner=teeing_runner(agent, seen))
+    code = agent.main(
+        [
+            "--no-config",
+            "--output-dir",
+            str(out_dir),
+            "--cluster",
+            slurm_testbed.cluster,
+            "--start-date",
+            start,
+        ],
+        runner=teeing_runner(agent, seen),
+    )
     assert code == 0
     manifests = sorted(out_dir.glob(f"{slurm_testbed.cluster}/*/*.manifest.json"))
     assert len(manifests) == len(seen) >= 2  # the day before (empty) and the testbed's day(s)
@@ -70,7 +83,7 @@ def test_output_dir_drops_round_trip(agent, slurm_testbed, tmp_path):
         assert manifest["gzip_size"] == len(gz)
         digest = landing.digest_gzip_text(io.BytesIO(gz), 1 << 30)
         assert (digest.sha256, digest.rows) == (manifest["sha256"], manifest["rows"])
-        assert digest.header == "|".join(manifest["fields"]) == argv[4][len("--format="):].replace(",", "|")
+        assert digest.header == "|".join(manifest["fields"]) == argv[4][len("--format=") :].replace(",", "|")
         assert manifest["window_start"] == argv[argv.index("-S") + 1] + "Z"
         assert manifest["sacct_version"].endswith("22.05.8")
         assert "ReqGRES" not in manifest["fields"] and "AllocTRES" in manifest["fields"]
@@ -84,18 +97,43 @@ def test_output_dir_drops_round_trip(agent, slurm_testbed, tmp_path):
 def test_real_extraction_pushed_over_https_lands_intact(agent, slurm_testbed, receiver_factory, tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     rec = receiver_factory("https", ("--ssl-certfile", str(cert), "--ssl-keyfile", str(key))).start()
     from slurm_assets_tests.agent.conftest import KEY
 
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({
-        "api_url": rec.url, "api_key": KEY, "ca_bundle": str(cert), "cluster_name": slurm_testbed.cluster,
-        "spool_dir": str(tmp_path / "spool"), "state_file": str(tmp_path / "state.json"),
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "api_url": rec.url,
+                "api_key": KEY,
+                "ca_bundle": str(cert),
+                "cluster_name": slurm_testbed.cluster,
+                "spool_dir": str(tmp_path / "spool"),
+                "state_file": str(tmp_path / "state.json"),
+            }
+        )
+    )
     config.chmod(0o600)
     seen = []
     start = slurm_testbed.start.date().isoformat()

@@ -11,13 +11,14 @@ import json
 import subprocess
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from slurm_assets.storage import landing
 from slurm_assets_tests.agent.conftest import ALPHA_ONLY_KEY, KEY
 
-NOW = dt.datetime(2024, 5, 3, 12, 30, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2024, 5, 3, 12, 30, 0, tzinfo=dt.UTC)
 DAYS = ["2024-05-01", "2024-05-02", "2024-05-03"]
 
 
@@ -62,7 +63,8 @@ def test_push_delivers_every_day_once(agent, fake_slurm, receiver, tmp_path, cap
     assert spooled(tmp_path) == []  # delivered drops leave the spool
     refs = landing.list_drops(receiver.data_dir)
     for ref in refs:  # what landed is what sacct printed, byte for byte
-        assert landing.digest_gzip_text(open(ref.data_path, "rb"), 1 << 30).sha256 == ref.manifest()["sha256"]
+        with open(ref.data_path, "rb") as fh:
+            assert landing.digest_gzip_text(fh, 1 << 30).sha256 == ref.manifest()["sha256"]
     err = capsys.readouterr().err
     assert "delivered alpha 2024-05-01" in err and KEY not in err
     # Same moment again: the overlap is re-sent, the receiver answers duplicate, nothing is stored twice.
@@ -93,8 +95,9 @@ def test_key_bound_to_another_cluster_is_403_with_the_fix(agent, fake_slurm, rec
     assert receiver.landed() == [] and len(spooled(tmp_path)) == 3
 
 
-def test_receiver_down_spools_then_next_run_delivers_exactly_once(agent, fake_slurm, receiver_factory, tmp_path,
-                                                                  capsys):
+def test_receiver_down_spools_then_next_run_delivers_exactly_once(
+    agent, fake_slurm, receiver_factory, tmp_path, capsys
+):
     rec = receiver_factory()  # not started: the port refuses connections
     config = push_config(tmp_path, rec.url)
     assert run(agent, config) == agent.EXIT_PUSH
@@ -118,7 +121,7 @@ def test_receiver_killed_between_runs_keeps_later_drops(agent, fake_slurm, recei
     config = push_config(tmp_path, receiver.url)
     assert run(agent, config) == 0
     receiver.stop()
-    later = dt.datetime(2024, 5, 4, 1, 0, tzinfo=dt.timezone.utc)
+    later = dt.datetime(2024, 5, 4, 1, 0, tzinfo=dt.UTC)
     assert agent.main(["--config", str(config)], now=lambda: later, sleep=lambda s: None) == agent.EXIT_PUSH
     waiting = {json.loads(p.read_text())["day"] for p in spooled(tmp_path)}
     assert waiting == {"2024-05-02", "2024-05-03", "2024-05-04"}
@@ -137,15 +140,33 @@ def test_receiver_killed_between_runs_keeps_later_drops(agent, fake_slurm, recei
 def self_signed(tmp_path) -> tuple[Path, Path]:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
 
-def test_https_with_self_signed_certificate_needs_ca_bundle(agent, fake_slurm, receiver_factory, self_signed,
-                                                            tmp_path, capsys):
+def test_https_with_self_signed_certificate_needs_ca_bundle(
+    agent, fake_slurm, receiver_factory, self_signed, tmp_path, capsys
+):
     cert, key = self_signed
     rec = receiver_factory("https", ("--ssl-certfile", str(cert), "--ssl-keyfile", str(key))).start()
     config = push_config(tmp_path, rec.url)
@@ -158,8 +179,9 @@ def test_https_with_self_signed_certificate_needs_ca_bundle(agent, fake_slurm, r
     assert sorted(m["day"] for m in landed_manifests(rec)) == DAYS and spooled(tmp_path) == []
 
 
-def test_allow_insecure_http_lets_a_non_local_http_url_through(agent, fake_slurm, receiver_factory, tmp_path,
-                                                               capsys):
+def test_allow_insecure_http_lets_a_non_local_http_url_through(
+    agent, fake_slurm, receiver_factory, tmp_path, capsys
+):
     rec = receiver_factory()
     url = rec.url.replace("127.0.0.1", "127.0.0.2")  # loopback, but not "localhost" to the agent
     assert run(agent, push_config(tmp_path, url)) == agent.EXIT_USAGE
@@ -174,8 +196,8 @@ def test_allow_insecure_http_lets_a_non_local_http_url_through(agent, fake_slurm
 class StandIn(http.server.BaseHTTPRequestHandler):
     """Health 200; ingest answers the scripted statuses in order, then 200."""
 
-    script: list = []
-    posts: list = []
+    script: ClassVar[list] = []
+    posts: ClassVar[list] = []
 
     def log_message(self, *args):
         pass
@@ -187,8 +209,11 @@ class StandIn(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).posts.append((self.headers["X-API-Key"], self.headers["Content-Type"], body))
         status, headers = type(self).script.pop(0) if type(self).script else (200, {})
-        self._answer(status, {"status": "ok", "duplicate": False} if status == 200 else {"detail": f"scripted {status}"},
-                     headers)
+        self._answer(
+            status,
+            {"status": "ok", "duplicate": False} if status == 200 else {"detail": f"scripted {status}"},
+            headers,
+        )
 
     def _answer(self, status, payload, headers=None):
         data = json.dumps(payload).encode()
@@ -214,10 +239,15 @@ def stand_in():
 def test_429_and_5xx_are_retried_with_growing_jittered_backoff(agent, fake_slurm, stand_in, tmp_path):
     url, handler = stand_in
     handler.script = [(503, {}), (502, {}), (429, {"Retry-After": "7"})]
-    config = push_config(tmp_path, url, retry_attempts=5, retry_backoff_seconds=1, retry_max_backoff_seconds=60)
+    config = push_config(
+        tmp_path, url, retry_attempts=5, retry_backoff_seconds=1, retry_max_backoff_seconds=60
+    )
     delays = []
-    code = agent.main(["--config", str(config), "--start-date", "2024-05-01", "--end-date", "2024-05-01"],
-                      now=lambda: NOW, sleep=delays.append)
+    code = agent.main(
+        ["--config", str(config), "--start-date", "2024-05-01", "--end-date", "2024-05-01"],
+        now=lambda: NOW,
+        sleep=delays.append,
+    )
     assert code == 0
     assert len(handler.posts) == 4  # three refusals, then delivered
     assert 0.5 <= delays[0] <= 1 and 1 <= delays[1] <= 2  # exponential with jitter
@@ -234,24 +264,35 @@ def test_client_errors_are_never_retried(agent, fake_slurm, stand_in, tmp_path, 
     url, handler = stand_in
     handler.script = [(status, {})] * 10
     config = push_config(tmp_path, url, retry_attempts=5)
-    code = agent.main(["--config", str(config), "--start-date", "2024-05-01", "--end-date", "2024-05-01"],
-                      now=lambda: NOW, sleep=lambda s: None)
+    code = agent.main(
+        ["--config", str(config), "--start-date", "2024-05-01", "--end-date", "2024-05-01"],
+        now=lambda: NOW,
+        sleep=lambda s: None,
+    )
     assert code == agent.EXIT_PUSH
     assert len(handler.posts) == 1
     err = capsys.readouterr().err
     assert f"HTTP {status}" in err and f"scripted {status}" in err
     if status in (413, 422):  # refused for good: kept aside in spool/rejected, not resent forever
-        assert spooled(tmp_path) == [] and len(list((tmp_path / "spool" / "rejected").glob("*.manifest.json"))) == 1
+        assert (
+            spooled(tmp_path) == []
+            and len(list((tmp_path / "spool" / "rejected").glob("*.manifest.json"))) == 1
+        )
     else:  # fix the key or its binding, and the next run delivers
         assert len(spooled(tmp_path)) == 1
 
 
-def test_persistent_5xx_gives_up_after_retry_attempts_and_spools(agent, fake_slurm, stand_in, tmp_path, capsys):
+def test_persistent_5xx_gives_up_after_retry_attempts_and_spools(
+    agent, fake_slurm, stand_in, tmp_path, capsys
+):
     url, handler = stand_in
     handler.script = [(503, {})] * 10
     config = push_config(tmp_path, url, retry_attempts=3)
-    code = agent.main(["--config", str(config), "--start-date", "2024-05-01", "--end-date", "2024-05-02"],
-                      now=lambda: NOW, sleep=lambda s: None)
+    code = agent.main(
+        ["--config", str(config), "--start-date", "2024-05-01", "--end-date", "2024-05-02"],
+        now=lambda: NOW,
+        sleep=lambda s: None,
+    )
     assert code == agent.EXIT_PUSH
     assert len(handler.posts) == 3  # the first drop's attempts; the second waits in the spool untried
     assert len(spooled(tmp_path)) == 2

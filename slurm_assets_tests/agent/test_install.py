@@ -32,8 +32,13 @@ def staged_root(tmp_path: Path) -> Path:
 
 
 def run_install(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["bash", str(INSTALL), *args], env={**os.environ, "DESTDIR": str(root), **(env or {})},
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["bash", str(INSTALL), *args],
+        env={**os.environ, "DESTDIR": str(root), **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
@@ -85,7 +90,9 @@ def test_installed_wrapper_runs_the_agent(tmp_path):
     run_install(root)
     wrapper = (root / f"usr/local/bin/{NAME}").read_text().replace(f"/opt/{NAME}", f"{root}/opt/{NAME}")
     (tmp_path / "wrapper").write_text(wrapper)
-    proc = subprocess.run(["sh", str(tmp_path / "wrapper"), "--version"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        ["sh", str(tmp_path / "wrapper"), "--version"], capture_output=True, text=True, check=True
+    )
     assert proc.stdout.startswith(NAME)
 
 
@@ -118,8 +125,17 @@ def test_units_pass_systemd_analyze_verify_and_are_hardened(tmp_path):
         exe.chmod(0o755)
     try:
         proc = subprocess.run(
-            ["systemd-analyze", "verify", "--man=no", str(unit_dir / f"{NAME}.service"), str(unit_dir / f"{NAME}.timer")],
-            capture_output=True, text=True, check=False, env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"},
+            [
+                "systemd-analyze",
+                "verify",
+                "--man=no",
+                str(unit_dir / f"{NAME}.service"),
+                str(unit_dir / f"{NAME}.timer"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"},
         )
     finally:
         if created:
@@ -127,8 +143,15 @@ def test_units_pass_systemd_analyze_verify_and_are_hardened(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stderr.strip() == "", proc.stderr  # no warnings either
     service = (unit_dir / f"{NAME}.service").read_text()
-    for line in ("User=slurm-usage", "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
-                 f"ReadWritePaths=/var/lib/{NAME} /var/spool/{NAME}", "CapabilityBoundingSet=\n", "Type=oneshot"):
+    for line in (
+        "User=slurm-usage",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        f"ReadWritePaths=/var/lib/{NAME} /var/spool/{NAME}",
+        "CapabilityBoundingSet=\n",
+        "Type=oneshot",
+    ):
         assert line in service, line
     timer = (unit_dir / f"{NAME}.timer").read_text()
     for line in ("OnCalendar=*-*-* 02:00:00", "Persistent=true", "RandomizedDelaySec="):
@@ -156,9 +179,11 @@ def test_user_mode_installs_under_home_and_prints_the_crontab_line(tmp_path):
     assert values["spool_dir"] == f"{home}/.local/state/{NAME}/spool"
     assert values["state_file"] == f"{home}/.local/state/{NAME}/state.json"
     assert (base / f".local/bin/{NAME}").exists()
-    line = [x for x in proc.stdout.splitlines() if x.startswith("17 2 * * * ")][0]
-    assert line == f"17 2 * * * {home}/.local/bin/{NAME} --config {home}/.config/{NAME}/config.json " \
-                   f">>{home}/.local/state/{NAME}/cron.log 2>&1"
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("17 2 * * * "))
+    assert (
+        line == f"17 2 * * * {home}/.local/bin/{NAME} --config {home}/.config/{NAME}/config.json "
+        f">>{home}/.local/state/{NAME}/cron.log 2>&1"
+    )
 
 
 def test_uninstall_keeps_data_and_purge_removes_everything(tmp_path):
@@ -181,6 +206,11 @@ def test_install_refuses_an_old_python(tmp_path):
     old = Path("/root/.pyenv/versions/3.7.16/bin/python3.7")
     if not old.exists():
         pytest.skip("no Python 3.7 on this machine to play the old python3")
-    proc = subprocess.run(["bash", str(INSTALL), "--python", str(old)], env={**os.environ, "DESTDIR": str(root)},
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["bash", str(INSTALL), "--python", str(old)],
+        env={**os.environ, "DESTDIR": str(root)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode != 0 and "Python >= 3.8" in proc.stderr

@@ -21,8 +21,12 @@ RUFF = Path(sys.executable).parent / "ruff"
 def test_ruff_py38_target_passes():
     if not RUFF.exists():
         pytest.skip(f"ruff not installed in {RUFF.parent}")
-    proc = subprocess.run([str(RUFF), "check", "--target-version", "py38", str(AGENT_FILE)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [str(RUFF), "check", "--target-version", "py38", str(AGENT_FILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -40,28 +44,64 @@ def test_imports_only_the_standard_library():
             assert node.level == 0, "relative import in a standalone file"
             modules.add(node.module.split(".")[0])
     assert modules, "no imports found"
-    assert not modules - set(sys.stdlib_module_names), f"not standard library: {modules - set(sys.stdlib_module_names)}"
+    assert not modules - set(sys.stdlib_module_names), (
+        f"not standard library: {modules - set(sys.stdlib_module_names)}"
+    )
 
 
 @pytest.mark.skipif(not PY38.exists(), reason=f"{PY38} missing (pyenv 3.8.18 not installed on this machine)")
 def test_runs_under_python38_without_site_packages(fake_slurm):
     # -I -S: isolated, no site-packages at all, so a third-party import would fail here.
-    proc = subprocess.run([str(PY38), "-I", "-S", "-W", "error", str(AGENT_FILE), "--version"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [str(PY38), "-I", "-S", "-W", "error", str(AGENT_FILE), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("slurm-usage-history-exporter "), proc.stderr
     proc = subprocess.run(
-        [str(PY38), "-I", "-S", str(AGENT_FILE), "--no-config", "--dry-run", "--json", "--start-date", "2024-05-01",
-         "--end-date", "2024-05-01", "--sacct", str(fake_slurm.sacct)],
-        capture_output=True, text=True, check=False, env=fake_slurm.env,
+        [
+            str(PY38),
+            "-I",
+            "-S",
+            str(AGENT_FILE),
+            "--no-config",
+            "--dry-run",
+            "--json",
+            "--start-date",
+            "2024-05-01",
+            "--end-date",
+            "2024-05-01",
+            "--sacct",
+            str(fake_slurm.sacct),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=fake_slurm.env,
     )
     assert proc.returncode == 0, proc.stderr
     assert '"jobs": 27' in proc.stdout
 
 
 def test_help_documents_every_mode_and_exit_code():
-    proc = subprocess.run([sys.executable, str(AGENT_FILE), "--help"], capture_output=True, text=True, check=True)
-    for text in ("--output-dir", "--stdout", "--dry-run", "--json", "--start-date", "--end-date", "--no-config",
-                 "--cluster", "--sacct", "--version", "exit codes", "e.g."):
+    proc = subprocess.run(
+        [sys.executable, str(AGENT_FILE), "--help"], capture_output=True, text=True, check=True
+    )
+    for text in (
+        "--output-dir",
+        "--stdout",
+        "--dry-run",
+        "--json",
+        "--start-date",
+        "--end-date",
+        "--no-config",
+        "--cluster",
+        "--sacct",
+        "--version",
+        "exit codes",
+        "e.g.",
+    ):
         assert text in proc.stdout, text
 
 
@@ -85,7 +125,8 @@ def test_docs_mention_only_existing_flags(agent):
 
 
 def test_install_help_lists_its_options():
-    proc = subprocess.run(["bash", str(AGENT_DIR / "install.sh"), "--help"], capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run(
+        ["bash", str(AGENT_DIR / "install.sh"), "--help"], capture_output=True, text=True, check=True
+    )
     for flag in ("--user", "--no-systemd", "--uninstall", "--purge", "--prefix", "DESTDIR"):
         assert flag in proc.stdout, flag
