@@ -35,7 +35,7 @@ import heapq
 import math
 import random
 from bisect import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import BinaryIO
@@ -507,20 +507,32 @@ def iter_window(cfg: DemoConfig, start: int, end: int, *, duplicates: bool = Fal
     for day, streams in _window_days(start, end, now):
         for stream in streams:
             for unit in iter_units(cfg, day, stream):
-                pending_tasks = []
-                for job in unit:
-                    status = _status(job, now)
-                    if status is None:
-                        continue
-                    if job.state == "REQUEUED" and not duplicates and status == FINAL:
-                        continue
-                    if status == PENDING and job.task_id is not None:
-                        pending_tasks.append(job)
-                        continue
-                    if job.eligible < end and (status != FINAL or job.end >= start):
+                for job, status in _candidates(unit, now, duplicates):
+                    if _in_window(job, status, start, end):
                         yield job, status
-                if pending_tasks and pending_tasks[0].submit < end:
-                    yield _remainder(pending_tasks), PENDING
+
+
+def _candidates(unit: list[Job], now: int, duplicates: bool) -> Iterator[tuple[Job, int]]:
+    """The records of one unit that exist at ``now``, before any window applies."""
+    pending_tasks = []
+    for job in unit:
+        status = _status(job, now)
+        if status is None:
+            continue
+        if job.state == "REQUEUED" and not duplicates and status == FINAL:
+            continue
+        if status == PENDING and job.task_id is not None:
+            pending_tasks.append(job)
+            continue
+        yield job, status
+    if pending_tasks:
+        yield _remainder(pending_tasks), PENDING
+
+
+def _in_window(job: Job, status: int, start: int, end: int) -> bool:
+    if job.eligible is None:  # the throttled array remainder: kept from its submit on
+        return job.submit < end
+    return job.eligible < end and (status != FINAL or job.end >= start)
 
 
 def _remainder(tasks: list[Job]) -> Job:
@@ -746,3 +758,117 @@ def write_sacct(out: BinaryIO, cfgs: Iterable[DemoConfig], start: int, end: int,
             out.write(("\n".join(buf) + "\n").encode())
             n += len(buf)
     return n
+
+
+def write_days(cfg: DemoConfig, first: dt.date, last: dt.date, fields: tuple[str, ...],
+               open_day: Callable[[dt.date], BinaryIO], *, duplicates: bool = False, noconvert: bool = False,
+               allocations_only: bool = False, header: bool = True) -> dict[dt.date, int]:
+    """One file per UTC day ``first..last``, byte-identical to ``write_sacct`` with ``-S d -E d+1`` per day.
+
+    Each job is generated and rendered once, however many day windows it spans
+    (a per-day loop regenerates up to ``MAX_LIFE_DAYS`` of history for every
+    day). ``open_day(d)`` returns a binary file; it is closed here when day
+    ``d`` is complete, at most ``MAX_LIFE_DAYS + 2`` are open at once. Returns
+    data lines per day.
+    """
+    renderer = Renderer(cfg.cluster, fields, noconvert=noconvert, now=cfg.now, allocations_only=allocations_only)
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    windows = {d: (day_start(d), day_start(d) + DAY) for d in days}
+    plans = {d: {(sd, st) for sd, streams in _window_days(*windows[d], cfg.now) for st in streams} for d in days}
+    submit_days = sorted({sd for plan in plans.values() for sd, _ in plan})
+    last_needed = {d: max((sd for sd, _ in plans[d]), default=first) for d in days}
+    head = (header_line(fields) + "\n").encode()
+    files: dict[dt.date, BinaryIO] = {}
+    bufs: dict[dt.date, list[str]] = {}
+    counts = dict.fromkeys(days, 0)
+
+    def flush(d: dt.date) -> None:
+        if bufs[d]:
+            files[d].write(("\n".join(bufs[d]) + "\n").encode())
+            counts[d] += len(bufs[d])
+            bufs[d].clear()
+
+    for sd in submit_days:
+        for stream in ("short", "long"):
+            targets = [d for d in days if (sd, stream) in plans[d]]
+            if not targets:
+                continue
+            for d in targets:
+                if d not in files:
+                    files[d] = open_day(d)
+                    bufs[d] = []
+                    if header:
+                        files[d].write(head)
+            for unit in iter_units(cfg, sd, stream):
+                for job, status in _candidates(unit, cfg.now, duplicates):
+                    lines = None
+                    for d in targets:
+                        if _in_window(job, status, *windows[d]):
+                            if lines is None:
+                                lines = renderer.lines(job, status)
+                            buf = bufs[d]
+                            buf.extend(lines)
+                            if len(buf) >= CHUNK_LINES:
+                                flush(d)
+        for d in [d for d in files if last_needed[d] <= sd]:
+            flush(d)
+            files.pop(d).close()
+    for d in days:  # a window no submit day can reach still gets its (header-only) file
+        if not plans[d]:
+            files[d], bufs[d] = open_day(d), []
+            if header:
+                files[d].write(head)
+    for d in list(files):
+        flush(d)
+        files.pop(d).close()
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m slurm_assets.demo.generate``: write demo sacct text to a file or per-day files."""
+    import argparse
+    import sys
+    import time
+
+    p = argparse.ArgumentParser(prog="python -m slurm_assets.demo.generate", description=main.__doc__)
+    p.add_argument("--cluster", default="alpha")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs-per-day", type=int, default=300)
+    p.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last UTC day, YYYY-MM-DD (inclusive)")
+    p.add_argument("--now", help="ISO UTC time deciding RUNNING/PENDING (default: end of --end)")
+    p.add_argument("--format", default=None, help="sacct --format list (default: sacct's default)")
+    p.add_argument("--duplicates", action="store_true")
+    p.add_argument("--out", type=argparse.FileType("wb"), help="one file for the whole range ('-' = stdout)")
+    p.add_argument("--out-dir", help="one <day>.psv per day, as the agent's -S d -E d+1 windows see them")
+    args = p.parse_args(argv)
+    first, last = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    end = day_start(last) + DAY
+    now = int(dt.datetime.fromisoformat(args.now).replace(tzinfo=dt.UTC).timestamp()) if args.now else end
+    cfg = DemoConfig(args.cluster, now=now, seed=args.seed, jobs_per_day=args.jobs_per_day)
+    try:
+        fields = resolve_fields(args.format)
+    except ValueError as err:
+        p.error(str(err))
+    began = time.monotonic()
+    if args.out_dir:
+        import pathlib
+
+        folder = pathlib.Path(args.out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        def open_day(d: dt.date) -> BinaryIO:
+            return open(folder / f"{d.isoformat()}.psv", "wb")  # write_days closes it
+
+        n = sum(write_days(cfg, first, last, fields, open_day, duplicates=args.duplicates).values())
+    elif args.out:
+        n = write_sacct(args.out, [cfg], day_start(first), end, fields, duplicates=args.duplicates)
+        args.out.flush()
+    else:
+        p.error("give --out FILE or --out-dir DIR")
+    elapsed = time.monotonic() - began
+    print(f"{n} lines in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.0f} lines/s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,6 +3,7 @@ every job state and the sacct quirks parsers must meet, real sacct's -S/-E windo
 (a job appears identically in every window it was active in), and streaming (bounded memory)."""
 
 import datetime as dt
+import io
 import re
 import tracemalloc
 
@@ -184,6 +185,27 @@ def test_a_job_appears_identically_in_every_day_window_it_was_active_in(agent_fi
     assert long_jobs >= 3  # jobs spanning 3+ day windows were checked too
     for d in days:  # and nothing in a day window that the whole window lacks
         assert set(per_day[d].splitlines()[1:]) <= whole_set
+
+
+class _Kept(io.BytesIO):
+    closed_by_writer = False
+
+    def close(self) -> None:  # keep the bytes readable after write_days closes the file
+        self.closed_by_writer = True
+
+
+def test_write_days_is_byte_identical_to_one_query_per_day(agent_fields):
+    cfg = generate.DemoConfig("alpha", now=NOW_S, seed=4, jobs_per_day=80)
+    first, last = NOW.date() - dt.timedelta(days=6), NOW.date() + dt.timedelta(days=1)  # past, today, future
+    files: dict[dt.date, _Kept] = {}
+    counts = generate.write_days(cfg, first, last, agent_fields, lambda d: files.setdefault(d, _Kept()),
+                                 duplicates=True)
+    assert sorted(files) == sorted(counts) and len(files) == 8
+    for d, fh in files.items():
+        assert fh.closed_by_writer
+        expected = sacct_text(cfg, day_s(d), day_s(d) + DAY, agent_fields, duplicates=True)
+        assert fh.getvalue().decode() == expected, d
+        assert counts[d] == len(expected.splitlines()) - 1
 
 
 def test_life_of_short_and_long_jobs_stays_within_the_lookback():
