@@ -835,6 +835,16 @@ def spooled_drops(spool_dir: str) -> List[Drop]:
     )
 
 
+def remove_stale_temps(folder: str) -> None:
+    """Delete ``.tmp-*`` files a killed run left in ``folder`` (call with the lock held)."""
+    if not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        if name.startswith(".tmp-"):
+            LOG.debug("removing %s left by an interrupted run", name)
+            os.unlink(os.path.join(folder, name))
+
+
 def remove_spooled(drop: Drop) -> None:
     base = drop.data_path[: -len(".psv.gz")]
     os.unlink(base + ".manifest.json")  # first: a drop without manifest is ignored
@@ -1394,6 +1404,7 @@ def _run(
         pending_error = None  # type: Optional[DeliveryError]
         rejected = None  # type: Optional[DeliveryError]
         if mode == "push":
+            remove_stale_temps(config.spool_dir)
             pusher = Pusher(config, api_key, sleep, random.Random())
             try:
                 pusher.health()

@@ -107,8 +107,10 @@ def test_receiver_down_spools_then_next_run_delivers_exactly_once(
     assert len(first) == 3
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["watermarks"]["alpha"] == "2024-05-03T12:30:00Z"  # the data is safe in the spool
+    (tmp_path / "spool" / ".tmp-killed-run.psv.gz").write_bytes(b"half")  # a run killed mid-extraction
     rec.start()
     assert run(agent, config) == 0
+    assert not (tmp_path / "spool" / ".tmp-killed-run.psv.gz").exists()
     err = capsys.readouterr().err
     assert err.index("sending spooled") < err.index("alpha 2024-05-01 drop")  # spool goes first
     assert spooled(tmp_path) == []
