@@ -106,7 +106,12 @@ def daemon_running(state_dir: Path, name: str) -> bool:
         return False
 
 
-def read_state(state_dir: Path) -> dict | None:
+def session_env() -> dict[str, str]:
+    """os.environ + TZ=UTC, as it is now (callers snapshot it before tests can monkeypatch PATH)."""
+    return dict(os.environ, TZ="UTC")
+
+
+def read_state(state_dir: Path, env: dict[str, str] | None = None) -> dict | None:
     """The testbed's state.json when it exists and every testbed daemon is alive, else None."""
     try:
         state = json.loads((state_dir / "state.json").read_text())
@@ -114,12 +119,12 @@ def read_state(state_dir: Path) -> dict | None:
         return None
     if not all(daemon_running(state_dir, d) for d in TESTBED_DAEMONS):
         return None
-    ping = subprocess.run(["scontrol", "ping"], check=False, capture_output=True, text=True, timeout=30)
+    ping = subprocess.run(["scontrol", "ping"], check=False, capture_output=True, text=True, timeout=30,
+                          env=env or session_env())
     return state if ping.returncode == 0 and "UP" in ping.stdout else None
 
 
-def _run_script(argv: list[str], timeout_s: int) -> None:
-    env = dict(os.environ, TZ="UTC")
+def _run_script(argv: list[str], timeout_s: int, env: dict[str, str]) -> None:
     try:
         proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=timeout_s, env=env,
                               stdin=subprocess.DEVNULL)
@@ -130,22 +135,22 @@ def _run_script(argv: list[str], timeout_s: int) -> None:
         raise RuntimeError(f"{' '.join(argv)} failed (exit {proc.returncode}):\n{tail}")
 
 
-def start_testbed() -> None:
+def start_testbed(env: dict[str, str]) -> None:
     """Stop leftovers, start the cluster and sshd, submit the job mix and wait until it is recorded."""
-    _run_script(["bash", str(TESTBED_SCRIPTS / "stop-cluster.sh")], 120)
-    _run_script(["bash", str(TESTBED_SCRIPTS / "start-cluster.sh")], START_TIMEOUT_S)
-    _run_script(["bash", str(TESTBED_SCRIPTS / "start-sshd.sh")], 60)
-    _run_script([sys.executable, str(TESTBED_SCRIPTS / "jobmix.py")], SUBMIT_TIMEOUT_S)
+    stop_testbed(env)
+    _run_script(["bash", str(TESTBED_SCRIPTS / "start-cluster.sh")], START_TIMEOUT_S, env)
+    _run_script(["bash", str(TESTBED_SCRIPTS / "start-sshd.sh")], 60, env)
+    _run_script([sys.executable, str(TESTBED_SCRIPTS / "jobmix.py")], SUBMIT_TIMEOUT_S, env)
 
 
-def stop_testbed() -> None:
-    _run_script(["bash", str(TESTBED_SCRIPTS / "stop-cluster.sh")], 120)
+def stop_testbed(env: dict[str, str]) -> None:
+    _run_script(["bash", str(TESTBED_SCRIPTS / "stop-cluster.sh")], 120, env)
 
 
-def testbed_from_state(state: dict, state_dir: Path) -> SlurmTestbed:
+def testbed_from_state(state: dict, state_dir: Path, env: dict[str, str]) -> SlurmTestbed:
     return SlurmTestbed(
         cluster=state["cluster"],
-        env=dict(os.environ, TZ="UTC"),
+        env=dict(env),
         start=dt.datetime.fromisoformat(state["start"]).astimezone(dt.UTC),
         users=list(state["users"]),
         accounts=list(state["accounts"]),
@@ -166,6 +171,9 @@ class TestbedSession:
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
+        # Snapshot at conftest import: tests monkeypatch PATH (fake sacct/scontrol) while the start
+        # thread runs, and the testbed must only ever see the real binaries.
+        self.env = session_env()
         self.started = False
         self.state: dict | None = None
         self.error: str | None = None
@@ -191,19 +199,19 @@ class TestbedSession:
         try:
             with open(self._lock_path("start"), "a") as start_lock:
                 fcntl.flock(start_lock, fcntl.LOCK_EX)  # another session may be starting it right now
-                self.state = read_state(self.state_dir)
+                self.state = read_state(self.state_dir, self.env)
                 if self.state is not None:
                     return
                 self.started = True
-                start_testbed()
-                self.state = read_state(self.state_dir)
+                start_testbed(self.env)
+                self.state = read_state(self.state_dir, self.env)
                 if self.state is None:
                     raise RuntimeError("started, but state.json or a daemon is missing")
         except Exception as err:  # noqa: BLE001 (any failure is reported by wait() to the test needing it)
             self.error = f"could not start the SLURM testbed in {self.state_dir}: {err}"
             if self.started and not keep_testbed():
                 try:
-                    stop_testbed()
+                    stop_testbed(self.env)
                 except RuntimeError as stop_err:
                     self.error += f"\n(and stopping it failed too: {stop_err})"
 
@@ -214,7 +222,7 @@ class TestbedSession:
         if self.error:
             pytest.fail(self.error, pytrace=False)
         assert self.state is not None
-        return testbed_from_state(self.state, self.state_dir)
+        return testbed_from_state(self.state, self.state_dir, self.env)
 
     def finish(self) -> None:
         """Release the testbed; stop it if this session started it and nobody else uses it."""
@@ -229,7 +237,7 @@ class TestbedSession:
                 warnings.warn(f"leaving the SLURM testbed in {self.state_dir} running: another process holds "
                               f"{self._lock_path('users')}", stacklevel=1)
             else:
-                stop_testbed()
+                stop_testbed(self.env)
         self._users_lock.close()
         self._users_lock = None
 

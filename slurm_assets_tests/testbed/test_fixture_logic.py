@@ -68,7 +68,7 @@ def test_state_with_dead_daemons_is_not_reused(tmp_path):
 
 def test_testbed_object_from_captured_state():
     state = json.loads((FIXTURES / "testbed_state_22.05_alpha.json").read_text())
-    tb = conftest.testbed_from_state(state, Path("/var/lib/slurm-testbed"))
+    tb = conftest.testbed_from_state(state, Path("/var/lib/slurm-testbed"), conftest.session_env())
     assert tb.cluster == "alpha"
     assert tb.start == dt.datetime(2026, 11, 25, 17, 37, 24, tzinfo=dt.UTC)
     assert tb.env["TZ"] == "UTC"
@@ -82,3 +82,13 @@ def test_job_mix_names_are_consistent():
     assert len(names) == len(set(names))
     assert set(jobmix.EXPECTED_FINAL) <= set(names)
     assert names[0] == "timeout"  # the long pole is submitted first
+
+
+def test_session_keeps_the_environment_it_started_with(monkeypatch, tmp_path):
+    # The start thread runs while other tests put fake sacct/scontrol first on PATH; a testbed check
+    # with the fake scontrol once made a session restart (and so wipe) a healthy testbed.
+    session = conftest.TestbedSession(tmp_path)
+    real_path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", f"/tmp/fake-bin{os.pathsep}{real_path}")
+    assert session.env["PATH"] == real_path
+    assert session.env["TZ"] == "UTC"
