@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,13 @@ def test_session_keeps_the_environment_it_started_with(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", f"/tmp/fake-bin{os.pathsep}{real_path}")
     assert session.env["PATH"] == real_path
     assert session.env["TZ"] == "UTC"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the reasons below are the Linux ones")
+def test_reasons_the_machine_cannot_run_the_testbed(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert "needs root (uid is 1000)" in conftest.why_testbed_cannot_run()
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(conftest.shutil, "which", lambda *args, **kwargs: None)  # no SLURM, no apt-get
+    reason = conftest.why_testbed_cannot_run()
+    assert "SLURM binaries missing (sbatch, sacct" in reason and "no apt-get" in reason
