@@ -24,7 +24,8 @@ class InvalidNameError(ValueError):
 
 def check_cluster_name(name: str) -> str:
     """Return ``name`` if it is a safe cluster name (letters, digits, ``-_.``, 1-64 chars, no ``..``)."""
-    if not isinstance(name, str) or not CLUSTER_NAME_RE.match(name) or ".." in name:
+    # fullmatch, not match: "$" also matches before a trailing newline, so "alpha\n" passed.
+    if not isinstance(name, str) or not CLUSTER_NAME_RE.fullmatch(name) or ".." in name:
         raise InvalidNameError(
             f"invalid cluster name {name!r}: use 1-64 letters, digits, '-', '_' or '.', "
             "starting with a letter or digit, without '..'"
