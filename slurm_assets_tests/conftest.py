@@ -169,6 +169,8 @@ def testbed_from_state(state: dict, state_dir: Path, env: dict[str, str]) -> Slu
 class TestbedSession:
     """This pytest session's use of the machine-wide testbed: reuse or start (in a thread), then release."""
 
+    __test__ = False  # not a test class despite the name
+
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         # Snapshot at conftest import: tests monkeypatch PATH (fake sacct/scontrol) while the start
