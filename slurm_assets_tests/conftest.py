@@ -30,6 +30,8 @@ from typing import IO
 
 import pytest
 
+from slurm_assets_tests.testbed.jobmix import MIX_VERSION
+
 TESTBED_SCRIPTS = Path(__file__).resolve().parent / "testbed"
 SLURM_BINARIES = ("sbatch", "sacct", "sacctmgr", "scontrol", "slurmctld", "slurmd", "slurmdbd", "munged",
                   "mariadbd", "sshd")
@@ -116,6 +118,8 @@ def read_state(state_dir: Path, env: dict[str, str] | None = None) -> dict | Non
     try:
         state = json.loads((state_dir / "state.json").read_text())
     except (OSError, ValueError):
+        return None
+    if state.get("mix_version", 1) != MIX_VERSION:  # started by an older job mix: restart it
         return None
     if not all(daemon_running(state_dir, d) for d in TESTBED_DAEMONS):
         return None

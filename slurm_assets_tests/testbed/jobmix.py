@@ -28,6 +28,8 @@ USERS = ["alice", "bob", "carol"]
 ACCOUNTS = ["physics", "chemistry", "bio"]
 PARTITIONS = ["cpu", "gpu", "debug"]
 PY = "/usr/bin/python3"
+# Bump when MIX or the state.json keys change: the fixture restarts a testbed of another version.
+MIX_VERSION = 1
 WAIT_FINISHED_S = 240
 
 # python one-liners run inside jobs: touch N MB for real (bytes * n writes every page), hold it a while.
@@ -205,6 +207,7 @@ def main():
         "known_hosts_path": str(TB / "ssh" / "known_hosts"),
         "job_ids": ids,
         "expected_final_states": EXPECTED_FINAL,
+        "mix_version": MIX_VERSION,
     }
     tmp = TB / "state.json.tmp"
     tmp.write_text(json.dumps(state, indent=2) + "\n")
