@@ -13,10 +13,11 @@ import hashlib
 import json
 import shutil
 import zlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 from slurm_assets.storage import paths
 from slurm_assets.storage.atomic import atomic_writer, write_bytes_atomic

@@ -25,9 +25,9 @@ def test_agent_command_quotes_everything():
 
 
 def ssh_config(tb, **overrides) -> ClusterConfig:
-    values = dict(name=tb.cluster, mode="ssh", host=tb.ssh_host, port=tb.ssh_port, user=tb.ssh_user,
-                  key_path=str(tb.ssh_key_path), known_hosts=str(tb.known_hosts_path), connect_timeout_s=10,
-                  command_timeout_s=120)
+    values = {"name": tb.cluster, "mode": "ssh", "host": tb.ssh_host, "port": tb.ssh_port, "user": tb.ssh_user,
+              "key_path": str(tb.ssh_key_path), "known_hosts": str(tb.known_hosts_path), "connect_timeout_s": 10,
+              "command_timeout_s": 120}
     return ClusterConfig(**{**values, **overrides})
 
 
