@@ -1151,6 +1151,11 @@ def build_parser() -> argparse.ArgumentParser:
             "modes: push to api_url (default) | --output-dir DIR (drop files) | --stdout (SSH pull) | --dry-run\n"
             "without dates: from the saved watermark (or collection_window_days back) to now, re-collecting\n"
             f"the last collection_window_days days. Env: {API_KEY_ENV} (API key), {SACCT_ENV} (sacct path).\n"
+            "examples:\n"
+            "  %(prog)s --dry-run --start-date 2024-05-01 --end-date 2024-05-31\n"
+            "  %(prog)s --config /etc/slurm-usage-history-exporter/config.json --verbose\n"
+            "  %(prog)s --output-dir /srv/slurm-drops --start-date 2024-01-01\n"
+            "  python3 - --no-config --stdout --cluster alpha --start-date 2024-05-01 < exporter.py\n"
             "exit codes: 0 ok, 1 unexpected error, 2 usage/config, 3 sacct, 4 delivery (drops spooled),\n"
             "5 another run is active."
         ),

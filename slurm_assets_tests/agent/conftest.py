@@ -24,8 +24,8 @@ ALPHA_ONLY_KEY = "alpha-only-key-9876543210"
 
 # A stand-in for sacct: serves a crafted --parsable2 text, keeping the rows active in [-S, -E)
 # (as sacct does) and only the requested --format columns (JobName last absorbs extra '|').
-# Every call is appended to $FAKE_SACCT_LOG as a JSON argv list.
-FAKE_SACCT = r"""#!/usr/bin/env python3
+# Every call is appended to $FAKE_SACCT_LOG as a JSON argv list. (`-S`: no site import, a faster start.)
+FAKE_SACCT = r"""#!/usr/bin/python3 -S
 import json, os, sys, time
 args = sys.argv[1:]
 log = os.environ.get("FAKE_SACCT_LOG")
@@ -61,7 +61,7 @@ for line in lines[1:]:
 sys.stdout.write("\n".join(out) + "\n")
 """
 
-FAKE_SCONTROL = r"""#!/usr/bin/env python3
+FAKE_SCONTROL = r"""#!/usr/bin/python3 -S
 import os, sys
 args = sys.argv[1:]
 if args[:2] == ["show", "config"]:
