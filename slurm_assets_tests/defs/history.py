@@ -13,7 +13,7 @@ from pathlib import Path
 
 from slurm_assets.storage import landing
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 HEADER = (
     "JobID|JobIDRaw|JobName|User|Account|Partition|QOS|State|ExitCode|Submit|Eligible|Start|End|Elapsed|"
     "ElapsedRaw|Timelimit|NNodes|AllocCPUS|ReqMem|MaxRSS|TotalCPU|NodeList|AllocTRES"

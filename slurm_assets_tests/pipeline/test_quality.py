@@ -9,7 +9,7 @@ import pytest
 from slurm_assets.pipeline import quality
 from slurm_assets.sacct.fields import JOBS_SCHEMA, TABLE_SCHEMAS
 
-T0 = dt.datetime(2024, 5, 1, 10, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
 
 
 def jobs(*rows):

@@ -6,7 +6,11 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from slurm_assets.defs.jobs.assets import daily_tables, running_jobs
-from slurm_assets.defs.jobs.checks import jobs_durations_non_negative, jobs_keys_unique, quarantine_share_below_threshold
+from slurm_assets.defs.jobs.checks import (
+    jobs_durations_non_negative,
+    jobs_keys_unique,
+    quarantine_share_below_threshold,
+)
 from slurm_assets.defs.resources import StorageResource
 from slurm_assets.defs.usage.assets import usage_tables, warehouse_duckdb
 from slurm_assets.defs.usage.checks import usage_matches_jobs
