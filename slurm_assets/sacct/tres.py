@@ -25,6 +25,7 @@ def sql_gpu_parts(tres: str, gres: str) -> str:
 
     Cheap for rows without GPUs: the regexes only run where the text mentions a GPU.
     """
+    tres, gres = f"coalesce({tres}, '')", f"coalesce({gres}, '')"
     return f"""CASE
         WHEN contains({tres}, 'gres/gpu') AND regexp_matches({tres}, '(?:^|,)gres/gpu[:=]') THEN {{
             'typed': list_sort(list_transform(regexp_extract_all({tres}, '{_TRES_TYPED}', 1),

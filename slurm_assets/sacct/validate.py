@@ -1,0 +1,186 @@
+"""Typing and validation of sacct rows, as DuckDB SQL over the whole drop (one pass, no row loop).
+
+``typed_sql`` turns the field strings of every row into typed values and a
+``syn`` column: NULL, or ``[reason, detail]`` for the first unreadable field
+(``bad_job_id``, ``bad_time``, ``bad_number``, ``unknown_state``). ``job_checks_sql``
+adds ``sem`` for job rows that read well but cannot be right
+(``missing_job_id_raw``, ``missing_submit_time``, ``missing_alloc_cpus``,
+``negative_elapsed``, ``end_before_start``, ``end_before_submit``,
+``missing_end_time``). Both reasons are stable codes; details name the field
+and the value. A validator reports, it never raises: the parser quarantines.
+"""
+
+from slurm_assets.sacct import tres, units
+from slurm_assets.sacct.fields import ACTIVE_STATES, FINISHED_STATES, INPUT_FIELDS
+
+# JobID as printed: job, array task or pending array range, het component, then an optional step.
+JOBID_RE = r"^(\d{1,18})(?:_(\d{1,18}|\[[^\]]*\]))?(?:\+(\d{1,9}))?(?:\.(.+))?$"
+JOBIDRAW_RE = r"^(\d{1,18})(?:\.(.+))?$"
+
+# Text fields that go straight to the output (taken back by row id, never through SQL).
+TEXT_FIELDS = ("JobName", "User", "Account", "Partition", "QOS", "ExitCode", "NodeList")
+# Integer fields the parser does not use, checked only on repair candidates to rule out wrong splits.
+CANDIDATE_INT_FIELDS = ("NTasks", "UID", "GID", "ReqCPUS", "ReqNodes", "Priority", "CPUTimeRAW", "ConsumedEnergyRaw")
+
+# Fields checked for readability: field -> (kind, checked on step rows too).
+_CHECKS = {
+    "Submit": ("ts", False), "Eligible": ("ts", False), "Start": ("ts", True), "End": ("ts", True),
+    "ElapsedRaw": ("int", False), "Elapsed": ("dur", False), "Timelimit": ("dur", False),
+    "TimelimitRaw": ("int", False), "TotalCPU": ("dur", True), "NNodes": ("int", False),
+    "AllocNodes": ("int", False), "AllocCPUS": ("int", False), "NCPUS": ("int", False),
+    "ReqMem": ("mem", False), "MaxRSS": ("mem", True),
+}  # fmt: skip
+_KIND_WORDS = {
+    "ts": "a time YYYY-MM-DDTHH:MM:SS (or Unknown/None)",
+    "int": "an integer",
+    "dur": "a duration [D-]HH:MM:SS or MM:SS.mmm",
+    "mem": "a memory size like 1024K, 4000Mn or 1000Mc",
+}
+
+
+def sql_list(values) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values))
+
+
+def sql_fields(has) -> list[str]:
+    """The input fields read through SQL (all but TEXT_FIELDS), present in the header."""
+    return [f for f in (*INPUT_FIELDS, *CANDIDATE_INT_FIELDS) if f not in TEXT_FIELDS and has(f)]
+
+
+def typed_sql(has) -> str:
+    """SQL creating ``typed`` from ``src`` (columns rid, line_no, grp, prio, c_<field>); ``has(field)`` -> bool."""
+    u = units
+
+    def v(field: str) -> str:
+        return f"c_{field.lower()}" if has(field) else "CAST(NULL AS VARCHAR)"
+
+    def present(col: str) -> str:  # a value that is neither empty nor a sentinel
+        return f"({col} IS NOT NULL AND {col} NOT IN ({sql_list(u.SENTINELS)}))"
+
+    syn = []
+    if has("JobID"):
+        syn.append(
+            f"WHEN NOT regexp_matches(coalesce(c_jobid, ''), '{JOBID_RE}') THEN ['bad_job_id', "
+            "'JobID=' || coalesce(c_jobid, '') || ' is not a sacct job id (5, 5_7, 5_[1-3], 123+0, 5.batch)']"
+        )
+    if has("JobIDRaw"):
+        syn.append(
+            f"WHEN NOT regexp_matches(coalesce(c_jobidraw, ''), '{JOBIDRAW_RE}') THEN ['bad_job_id', "
+            "'JobIDRaw=' || coalesce(c_jobidraw, '') || ' is not a raw job id (5 or 5.batch)']"
+        )
+    syn.append(
+        f"WHEN NOT is_step AND state NOT IN ({sql_list(FINISHED_STATES | ACTIVE_STATES)}) THEN ['unknown_state', "
+        "'State=' || coalesce(c_state, '') || ' is not a Slurm job state']"
+    )
+    for field, (kind, steps_too) in _CHECKS.items():
+        if not has(field):
+            continue
+        col, typed = f"c_{field.lower()}", f"t_{field.lower()}"
+        cond = f"{present(col)} AND {typed} IS NULL"
+        if field in ("Timelimit", "TimelimitRaw"):
+            cond += f" AND {col} NOT IN ({sql_list(u.NO_LIMIT)})"
+        if not steps_too:
+            cond = f"NOT is_step AND {cond}"
+        reason = "bad_time" if kind == "ts" else "bad_number"
+        syn.append(f"WHEN {cond} THEN ['{reason}', '{field}=' || {col} || ' is not {_KIND_WORDS[kind]}']")
+    for field in CANDIDATE_INT_FIELDS:
+        if has(field):
+            col = f"c_{field.lower()}"
+            syn.append(
+                f"WHEN grp IS NOT NULL AND {present(col)} AND {u.sql_int(col)} IS NULL "
+                f"THEN ['bad_number', '{field}=' || {col} || ' is not an integer']"
+            )
+    if has("JobIDRaw"):
+        job_key = "split_part(c_jobidraw, '.', 1)"
+        job_id_raw = f"TRY_CAST({job_key} AS BIGINT)"
+    else:  # only a plain JobID is its own raw id; array/het components need JobIDRaw
+        job_key = "split_part(c_jobid, '.', 1)"
+        job_id_raw = f"CASE WHEN regexp_matches(c_jobid, '^\\d+(\\..*)?$') THEN TRY_CAST({job_key} AS BIGINT) END"
+    id_col = "c_jobid" if has("JobID") else "c_jobidraw"
+
+    def job_only(expr: str) -> str:
+        return f"CASE WHEN NOT is_step THEN {expr} END"
+
+    return f"""
+    CREATE OR REPLACE TEMP TABLE typed AS
+    WITH a AS (
+        SELECT *,
+            contains(coalesce({id_col}, ''), '.') AS is_step,
+            upper(rtrim(split_part(coalesce({v('State')}, ''), ' ', 1), '+')) AS state
+        FROM src
+    ), p AS (
+        SELECT *,
+            {u.sql_duration_parts(v('TotalCPU'))} AS p_totalcpu,
+            {u.sql_memory_parts(v('MaxRSS'))} AS p_maxrss,
+            {u.sql_duration_parts(u.sql_tres_get(v('TRESUsageInTot'), 'cpu'))} AS p_trescpu,
+            {u.sql_memory_parts(u.sql_tres_get(v('TRESUsageInMax'), 'mem'))} AS p_tresmem,
+            {job_only(u.sql_duration_parts(v('Elapsed')))} AS p_elapsed,
+            {job_only(u.sql_duration_parts(v('Timelimit')))} AS p_timelimit,
+            {job_only(u.sql_memory_parts(v('ReqMem')))} AS p_reqmem
+        FROM a
+    ), t AS (
+        SELECT *,
+            {job_only(u.sql_ts(v('Submit')))} AS t_submit,
+            {job_only(u.sql_ts(v('Eligible')))} AS t_eligible,
+            {u.sql_ts(v('Start'))} AS t_start,
+            {u.sql_ts(v('End'))} AS t_end,
+            {job_only(u.sql_int(v('ElapsedRaw')))} AS t_elapsedraw,
+            {u.sql_duration_seconds('p_elapsed')} AS t_elapsed,
+            {u.sql_duration_seconds('p_timelimit')} AS t_timelimit,
+            {job_only(u.sql_int(v('TimelimitRaw')))} AS t_timelimitraw,
+            {u.sql_duration_seconds('p_totalcpu')} AS t_totalcpu,
+            {job_only(u.sql_int(v('NNodes')))} AS t_nnodes,
+            {job_only(u.sql_int(v('AllocNodes')))} AS t_allocnodes,
+            {job_only(u.sql_int(v('AllocCPUS')))} AS t_alloccpus,
+            {job_only(u.sql_int(v('NCPUS')))} AS t_ncpus,
+            {u.sql_memory_bytes('p_reqmem')} AS t_reqmem,
+            {u.sql_memory_scope('p_reqmem')} AS t_reqmem_scope,
+            {u.sql_memory_bytes('p_maxrss')} AS t_maxrss,
+            {u.sql_duration_seconds('p_trescpu')} AS t_trescpu,
+            {u.sql_memory_bytes('p_tresmem')} AS t_tresmem
+        FROM p
+    )
+    SELECT rid, line_no, grp, prio, is_step, state,
+        t_submit, t_eligible, t_start, t_end, t_elapsedraw, t_elapsed, t_timelimit, t_timelimitraw,
+        t_totalcpu, t_nnodes, t_allocnodes, t_alloccpus, t_ncpus, t_reqmem, t_reqmem_scope, t_maxrss,
+        t_trescpu, t_tresmem,
+        {job_only(f"regexp_extract(coalesce({v('JobID')}, ''), '{JOBID_RE}', ['job', 'task', 'het', 'step'])")}
+            AS idp,
+        {job_only(tres.sql_gpu_parts(v('AllocTRES'), v('AllocGRES')))} AS gp,
+        CASE {' '.join(syn)} END AS syn,
+        {job_key} AS job_key,
+        {job_id_raw} AS job_id_raw
+    FROM t
+    """
+
+
+def job_checks_sql() -> str:
+    """SQL creating ``job_rows`` (readable job rows of ``chosen``, derived durations, ``sem``)."""
+    return f"""
+    CREATE OR REPLACE TEMP TABLE job_rows AS
+    WITH j AS (
+        SELECT *,
+            coalesce(t_elapsedraw, CAST(t_elapsed AS BIGINT),
+                     CASE WHEN t_start IS NOT NULL AND t_end IS NOT NULL
+                          THEN date_diff('second', t_start, t_end) END) AS elapsed_s,
+            TRY_CAST(coalesce(t_timelimit, t_timelimitraw * 60.0) AS BIGINT) AS timelimit_s,
+            coalesce(t_nnodes, t_allocnodes) AS nodes_n,
+            coalesce(t_alloccpus, t_ncpus) AS cpus_n
+        FROM chosen
+        WHERE NOT is_step AND syn IS NULL
+    )
+    SELECT *,
+        CASE
+            WHEN job_id_raw IS NULL THEN ['missing_job_id_raw', 'JobID ' || job_key ||
+                '...: array and het jobs need JobIDRaw to be keyed; upgrade the agent so that sacct --format has it']
+            WHEN t_submit IS NULL THEN ['missing_submit_time',
+                'Submit is empty or Unknown: a job row needs its submit time (part of the job key)']
+            WHEN cpus_n IS NULL THEN ['missing_alloc_cpus', 'AllocCPUS/NCPUS empty: CPU-hours cannot be computed']
+            WHEN elapsed_s < 0 THEN ['negative_elapsed', 'elapsed ' || elapsed_s || ' s < 0']
+            WHEN t_end < t_start THEN ['end_before_start', 'End ' || t_end || ' < Start ' || t_start]
+            WHEN t_end < t_submit THEN ['end_before_submit', 'End ' || t_end || ' < Submit ' || t_submit]
+            WHEN state IN ({sql_list(FINISHED_STATES)}) AND t_end IS NULL THEN ['missing_end_time',
+                'State ' || state || ' is final but End is Unknown']
+        END AS sem
+    FROM j
+    """
