@@ -16,7 +16,7 @@ from typing import ClassVar
 import pytest
 
 from slurm_assets.storage import landing
-from slurm_assets_tests.agent.conftest import ALPHA_ONLY_KEY, KEY
+from slurm_assets_tests.agent.conftest import AGENT_FILE, ALPHA_ONLY_KEY, KEY
 
 NOW = dt.datetime(2024, 5, 3, 12, 30, 0, tzinfo=dt.UTC)
 DAYS = ["2024-05-01", "2024-05-02", "2024-05-03"]
@@ -299,3 +299,32 @@ def test_persistent_5xx_gives_up_after_retry_attempts_and_spools(
     assert len(handler.posts) == 3  # the first drop's attempts; the second waits in the spool untried
     assert len(spooled(tmp_path)) == 2
     assert "after 3 attempts" in capsys.readouterr().err
+
+
+PY38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
+
+
+@pytest.mark.skipif(not PY38.exists(), reason=f"{PY38} missing (pyenv 3.8.18 not installed on this machine)")
+def test_push_under_python38_as_a_login_node_would_run_it(fake_slurm, receiver, tmp_path):
+    config = push_config(tmp_path, receiver.url)
+    proc = subprocess.run(
+        [
+            str(PY38),
+            "-I",
+            "-S",
+            str(AGENT_FILE),
+            "--config",
+            str(config),
+            "--start-date",
+            "2024-05-01",
+            "--end-date",
+            "2024-05-02",
+        ],
+        capture_output=True,
+        text=True,
+        env=fake_slurm.env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(m["day"] for m in landed_manifests(receiver)) == ["2024-05-01", "2024-05-02"]
+    assert KEY not in proc.stderr
