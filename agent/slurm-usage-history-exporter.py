@@ -663,7 +663,7 @@ def run_command(argv: Sequence[str], timeout: Optional[float] = None) -> Iterato
         if "permission" in detail.lower() or "access denied" in detail.lower():
             hint = (
                 "; the service user may not read other users' jobs (PrivateData): grant it "
-                "`sacctmgr modify user <user> set adminlevel=operator` or run as SlurmUser"
+                "`sacctmgr -i add user <user> account=root adminlevel=Operator`"
             )
         elif "slurmdbd" in detail.lower() or "connection" in detail.lower():
             hint = "; is slurmdbd running and reachable from this host?"

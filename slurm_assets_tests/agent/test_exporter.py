@@ -548,7 +548,7 @@ def test_sacct_permission_denied_explains_the_fix(agent, fake_slurm, monkeypatch
     monkeypatch.setenv("FAKE_SACCT_FAIL", "sacct: error: Access/permission denied")
     code, _ = run_main(agent, ["--no-config", "--dry-run", "--start-date", "2024-05-01"], now=lambda: NOW)
     assert code == agent.EXIT_SACCT
-    assert "adminlevel=operator" in capsys.readouterr().err
+    assert "adminlevel=Operator" in capsys.readouterr().err
 
 
 def test_missing_sacct_binary(agent, fake_slurm, tmp_path, capsys):
