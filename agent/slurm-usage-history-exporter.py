@@ -79,7 +79,7 @@ CHUNK = 1 << 20
 # gzip level 1: sacct text compresses ~10x even at level 1, and a year of a busy
 # cluster (about 1 GB of text) must ship at close to `gzip -1` speed.
 GZIP_LEVEL = 1
-CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+CLUSTER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: no trailing newline
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 EXIT_OK = 0
@@ -290,7 +290,7 @@ def build_sacct_argv(
 
 
 def check_cluster_name(name: str) -> str:
-    if not CLUSTER_NAME_RE.match(name) or ".." in name:
+    if not CLUSTER_NAME_RE.fullmatch(name) or ".." in name:
         raise AgentError(
             f"invalid cluster name {name!r}: use 1-64 letters, digits, '-', '_' or '.', starting with a letter "
             "or digit, without '..' (set cluster_name or --cluster)",

@@ -252,6 +252,7 @@ def write_config(tmp_path: Path, **values) -> Path:
         ({"allow_insecure_http": "yes"}, "key 'allow_insecure_http' must be true/false"),
         ({"collection_window_days": -1}, "collection_window_days' must be between 0"),
         ({"cluster_name": "../etc"}, "invalid cluster name"),  # would become a path on the server
+        ({"cluster_name": "alpha\n"}, "invalid cluster name"),  # `$` alone would accept a trailing newline
     ],
 )
 def test_bad_config_is_refused_naming_the_key(agent, tmp_path, capsys, values, message):
