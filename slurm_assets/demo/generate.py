@@ -311,7 +311,7 @@ class _DayGen:
         per_cpu_mb = (1024, 2048, 4000, 4096, 8192)[int(r.random() * 5)]
         if partition == "bigmem":
             per_cpu_mb *= 8
-        mem_mb = min(group.mem_mb, per_cpu_mb * -(-cpus // nodes))  # ReqMem is per node
+        mem_mb = min(group.mem_mb, per_cpu_mb * -(-cpus // nodes))  # memory per node (--mem)
         if r.random() < 0.1:
             mem_mb = 500  # the odd small request: prints as 500M
         if partition == "debug":
@@ -391,13 +391,13 @@ class _DayGen:
         if interactive:
             steps.append(Step(".extern", "extern", job.nodes, job.nodelist, job.cpus, job.nodes, "COMPLETED", "0:0",
                               start, end, 900 + job.raw_id % 300, 4400 + job.raw_id % 700, 0.001, 0))
-            rss = 1 + int(mem_kb * job.nodes * rss_frac) + int(r.random() * 1000)
+            rss = min(mem_kb, 1 + int(mem_kb * rss_frac) + int(r.random() * 1000))
             steps.append(Step(".0", "bash", job.nodes, job.nodelist, job.cpus, job.nodes, batch_state, batch_exit,
                               start + 1, end, rss, rss * 3, steps_cpu, int(r.random() * 5e8)))
             return
         nsrun = (0, 0, 1, 1, 1, 2, 3)[int(r.random() * 7)]
         batch_cpu = steps_cpu if nsrun == 0 else steps_cpu * 0.02
-        rss_b = 1 + int(mem_kb * rss_frac * (1.0 if nsrun == 0 else 0.1)) + int(r.random() * 1000)
+        rss_b = min(mem_kb, 1 + int(mem_kb * rss_frac * (1.0 if nsrun == 0 else 0.1)) + int(r.random() * 1000))
         if state == "OUT_OF_MEMORY":
             rss_b = 2000 + int(r.random() * 8000)  # killed between samples: tiny MaxRSS (testbed fact)
         steps.append(Step(".batch", "batch", 1, first, per_node, 1, batch_state, batch_exit, start, end, rss_b,
@@ -410,7 +410,7 @@ class _DayGen:
         for i in range(nsrun):
             s_end = end if i == nsrun - 1 else min(end, t + int(span / nsrun))
             last = i == nsrun - 1
-            rss = 1 + int(mem_kb * rss_frac) + int(r.random() * 1000)
+            rss = min(mem_kb, 1 + int(mem_kb * rss_frac) + int(r.random() * 1000))
             steps.append(Step(f".{i}", prog, job.nodes, job.nodelist, job.cpus, job.cpus,
                               batch_state if last else "COMPLETED", batch_exit if last else "0:0", t, s_end, rss,
                               rss * 2, steps_cpu / nsrun, int(r.random() * 1e9)))
@@ -658,7 +658,9 @@ class Renderer:
             tl_s, tl_raw = "Partition_Limit", "Partition_Limit"
         req_tres = self._tres(job, job.cpus, job.nodes, job.mem_mb * job.nodes)
         alloc_tres = req_tres if started else ""
-        req_mem = self._mem_mb(job.mem_mb)
+        # ReqMem is the whole job's request since Slurm 21.08 (per-node and per-CPU requests multiplied
+        # out, no n/c suffix), the same figure as mem= in ReqTRES.
+        req_mem = self._mem_mb(job.mem_mb * job.nodes)
         submit_s = fmt_ts(job.submit)
         elig_s = "Unknown" if job.eligible is None else fmt_ts(job.eligible)
         if started:

@@ -255,3 +255,19 @@ def test_memory_does_not_grow_with_the_number_of_jobs(monkeypatch):
     big_peak, big_rows = _peak(10_000)
     assert big_rows > 8 * small_rows  # ~10x the jobs ...
     assert big_peak < 2 * small_peak + 512 * 1024, (small_peak, big_peak)  # ... not ~10x the memory
+
+
+def _bytes(value: str) -> int:
+    return int(value[:-1]) * 1024 ** (" KMGT".index(value[-1]))
+
+
+def test_reqmem_is_the_job_total_and_no_step_uses_more(sixty_days):
+    job = None
+    for r in sixty_days:
+        if "." not in r["JobID"]:
+            job = r
+            # Since Slurm 21.08 ReqMem is the whole job's request, the same as mem= in ReqTRES.
+            assert f"mem={r['ReqMem']}," in r["ReqTRES"] + ",", r
+        elif r["MaxRSS"]:
+            assert r["JobID"].startswith(job["JobID"] + ".")
+            assert _bytes(r["MaxRSS"]) <= _bytes(job["ReqMem"]), (job, r)
