@@ -652,6 +652,30 @@ def test_incremental_runs_recollect_only_the_overlap_window(agent, fake_slurm, t
     assert fake_slurm.windows()[-1] == ("2024-05-16T00:00:00", "2024-05-16T02:00:00")
 
 
+def test_windows_are_utc_days_whatever_the_local_zone_and_dst(agent, fake_slurm, tmp_path, monkeypatch):
+    import time
+
+    tz_log = tmp_path / "tz.txt"
+    wrapper = tmp_path / "tz-sacct"
+    wrapper.write_text(f'#!/bin/sh\necho "$TZ" >> {tz_log}\nexec {fake_slurm.sacct} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("TZ", "America/New_York")  # 2024-03-10 is a 23-hour day there
+    time.tzset()
+    try:
+        args = ["--no-config", "--stdout", "--sacct", str(wrapper), "--start-date", "2024-03-09"]
+        code, _ = run_main(agent, [*args, "--end-date", "2024-03-11"], now=lambda: NOW)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert code == 0
+    assert fake_slurm.windows() == [
+        ("2024-03-09T00:00:00", "2024-03-10T00:00:00"),
+        ("2024-03-10T00:00:00", "2024-03-11T00:00:00"),
+        ("2024-03-11T00:00:00", "2024-03-12T00:00:00"),
+    ]
+    assert set(tz_log.read_text().split()) == {"UTC"}  # every sacct call, probes included
+
+
 def test_explicit_dates_leave_the_watermark_alone(agent, fake_slurm, tmp_path):
     config = drop_mode_config(tmp_path)
     assert (
