@@ -52,6 +52,15 @@ def report_checks(result: dg.ExecuteInProcessResult) -> int:
     return failed
 
 
+def still_processed(data_dir: Path, listing: list[tuple[str, str, str]]) -> dict[str, str]:
+    """The processed-days state, minus days whose ``drops`` files are gone (a deleted warehouse is rebuilt)."""
+    processed = state.read_processed(data_dir)
+    return {
+        day: digest for day, digest in processed.items()
+        if all(paths.partition_file(data_dir, "drops", cluster, d).exists() for cluster, d, _id in listing if d == day)
+    }
+
+
 def process(data_dir: Path, start: str | None, end: str | None, force: bool) -> int:
     from slurm_assets.definitions import (
         defs as load_defs,  # loading Dagster definitions is the slow part
@@ -60,7 +69,7 @@ def process(data_dir: Path, start: str | None, end: str | None, force: bool) -> 
     listing = [(d.cluster, d.day, d.drop_id) for d in landing.list_drops(data_dir)
                if (start is None or d.day >= start) and (end is None or d.day <= end)]
     current = landing.day_digests(listing)
-    todo = sorted(current) if force else landing.days_with_new_drops(current, state.read_processed(data_dir))
+    todo = sorted(current) if force else landing.days_with_new_drops(current, still_processed(data_dir, listing))
     batches = landing.batch_days(todo, daily_backfill_policy.max_partitions_per_run or 100)
     print(f"{data_dir}: {len(listing)} drops on {len(current)} days; {len(todo)} days to process "
           f"in {len(batches)} run(s)")
