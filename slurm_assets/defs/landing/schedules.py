@@ -9,6 +9,7 @@ from slurm_assets.defs.partitions import daily_partitions
 ssh_pull_job = dg.define_asset_job(
     "ssh_pull_job", selection=dg.AssetSelection.assets("landing_pull"), partitions_def=daily_partitions,
     description="Run the agent over SSH on every ssh-mode cluster for a range of days.",
+    executor_def=dg.in_process_executor,
 )
 
 

@@ -11,10 +11,12 @@ DAILY_TABLES = ["jobs", "quarantine", "drops", "capacity_daily", "usage_daily", 
 daily_tables_job = dg.define_asset_job(
     "daily_tables_job", selection=dg.AssetSelection.assets(*DAILY_TABLES), partitions_def=daily_partitions,
     description="Per-day tables for a range of days (one run per range; checks included).",
+    executor_def=dg.in_process_executor,  # few coarse steps: one process per run, not one per step
 )
 warehouse_job = dg.define_asset_job(
     "warehouse_job", selection=dg.AssetSelection.assets("running_jobs", "warehouse_duckdb"),
     description="Latest running-jobs snapshot and the DuckDB views (the single DuckDB writer).",
+    executor_def=dg.in_process_executor,
 )
 
 
