@@ -4,11 +4,13 @@
         [--jobs-per-day 300] [--seed 0] [--dagster-port 3000] [--receiver-port 8080]
         [--streamlit-port 8501] [--no-serve]
 
-1. Data: for each cluster without drops in ``DIR/landing``, run the real agent
+1. Data: for each cluster whose drops in ``DIR/landing`` stop before today, run the real agent
    (``agent/slurm-usage-history-exporter.py --no-config --output-dir DIR/landing``)
    against the stand-in ``sacct``/``scontrol`` (``fake_sacct.install_fake_slurm``),
-   for the last ``--days`` UTC days up to today. ``SLURM_DEMO_NOW`` is fixed for
-   the whole run so every window sees the same RUNNING/PENDING jobs.
+   for the last ``--days`` UTC days up to today (a new cluster), or from the last
+   landed day to today (a known cluster, on a later day); clusters side by side.
+   ``SLURM_DEMO_NOW`` is fixed for the whole run so every window sees the same
+   RUNNING/PENDING jobs.
 2. ``python -m slurm_assets process --data-dir DIR``: real Dagster runs for the
    days not processed yet (a second ``make demo`` finds nothing to do).
 3. Services, each in its own process group with its log in ``DIR/logs/``:
@@ -80,45 +82,63 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- data
 
 
+def plan_collection(latest: dict[str, dt.date], clusters: list[str], today: dt.date,
+                    days: int) -> dict[str, tuple[dt.date, dt.date]]:
+    """Days to collect per cluster: ``days`` up to today for a new cluster; from its latest landed day
+    (re-collected: it was partial) to today for a known one; nothing for a cluster already up to today."""
+    plan = {}
+    for cluster in clusters:
+        last = latest.get(cluster)
+        if last is None:
+            plan[cluster] = (today - dt.timedelta(days=days - 1), today)
+        elif last < today:
+            plan[cluster] = (last, today)
+    return plan
+
+
 def generate_drops(args: argparse.Namespace, data_dir: Path, env: dict[str, str], skipped: list[str]) -> bool:
-    """Run the real agent per cluster lacking drops; False if a run failed."""
-    have = {d.cluster for d in landing.list_drops(data_dir)}
-    todo = [c for c in args.cluster_list if c not in have]
-    if not todo:
-        log(f"landing zone already has drops for {', '.join(args.cluster_list)}: reusing them")
+    """Run the real agent (drop mode) for the clusters and days the landing zone lacks; False if one failed."""
+    latest: dict[str, dt.date] = {}
+    for drop in landing.list_drops(data_dir):
+        latest[drop.cluster] = max(latest.get(drop.cluster, dt.date.min), dt.date.fromisoformat(drop.day))
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    plan = plan_collection(latest, args.cluster_list, now.date(), args.days)
+    if not plan:
+        log(f"landing zone already has drops up to today for {', '.join(args.cluster_list)}: reusing them")
         return True
     if not AGENT.exists():
         skipped.append(f"demo data: {AGENT.relative_to(REPO_ROOT)} does not exist yet")
         log(f"SKIP data generation: {AGENT} not found")
         return True
-    bin_dir = data_dir / "demo-bin"
-    fakes = install_fake_slurm(bin_dir)
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    today = now.date()
-    first = today - dt.timedelta(days=args.days - 1)
-    for cluster in todo:
+    fakes = install_fake_slurm(data_dir / "demo-bin")
+    running = []
+    for cluster, (first, last) in plan.items():
         cenv = dict(env)
         cenv.update(
-            PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+            PATH=f"{fakes['sacct'].parent}{os.pathsep}{env.get('PATH', '')}",
             TZ="UTC",
             SLURM_DEMO_CLUSTER=cluster,
             SLURM_DEMO_SEED=str(args.seed),
             SLURM_DEMO_JOBS_PER_DAY=str(args.jobs_per_day),
+            # One `now` for every window of this run: the same jobs are RUNNING in all of them.
             SLURM_DEMO_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
         argv = [sys.executable, str(AGENT), "--no-config", "--cluster", cluster, "--sacct", str(fakes["sacct"]),
                 "--output-dir", str(paths.landing_root(data_dir)), "--start-date", first.isoformat(),
-                "--end-date", today.isoformat()]
-        log(f"agent: {cluster} {first} .. {today} ({args.jobs_per_day} jobs/day, seed {args.seed}) -> "
+                "--end-date", last.isoformat()]
+        log(f"agent: {cluster} {first} .. {last} ({args.jobs_per_day} jobs/day, seed {args.seed}) -> "
             f"{paths.landing_root(data_dir)}")
-        began = time.monotonic()
-        proc = subprocess.run(argv, env=cenv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              check=False)
+        running.append((cluster, time.monotonic(), subprocess.Popen(
+            argv, env=cenv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+    ok = True
+    for cluster, began, proc in running:  # the clusters' agents run side by side
+        output, _ = proc.communicate()
         if proc.returncode != 0:
-            log(f"agent for {cluster} failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}")
-            return False
-        log(f"agent: {cluster} done in {time.monotonic() - began:.1f} s")
-    return True
+            log(f"agent for {cluster} failed (exit {proc.returncode}):\n{output[-4000:]}")
+            ok = False
+        else:
+            log(f"agent: {cluster} done in {time.monotonic() - began:.1f} s")
+    return ok
 
 
 def run_pipeline(data_dir: Path, env: dict[str, str], skipped: list[str]) -> bool:

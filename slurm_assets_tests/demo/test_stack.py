@@ -2,6 +2,7 @@
 cluster, a second run reuses it, each service that exists in the tree answers on its port
 (Dagster /server_info), and SIGINT stops every process the stack started."""
 
+import datetime as dt
 import importlib.util
 import os
 import queue
@@ -61,8 +62,23 @@ def test_second_data_step_reuses_the_landing_zone(tmp_path, capsys):
     assert {d.cluster for d in first} == {"alpha", "beta"} and len({d.day for d in first}) == 2
     capsys.readouterr()
     assert stack.generate_drops(args, tmp_path, env, [])
-    assert "reusing them" in capsys.readouterr().out
+    assert "up to today" in capsys.readouterr().out
     assert landing.list_drops(tmp_path) == first
+
+
+@pytest.mark.parametrize(
+    "latest, expected",
+    [
+        ({}, {"alpha": ("2026-10-27", "2026-11-25"), "beta": ("2026-10-27", "2026-11-25")}),  # fresh: 30 days
+        ({"alpha": "2026-11-25"}, {"beta": ("2026-10-27", "2026-11-25")}),  # alpha is up to date
+        ({"alpha": "2026-11-22", "beta": "2026-11-25"}, {"alpha": ("2026-11-22", "2026-11-25")}),  # top up,
+        # re-collecting alpha's last (partial) day
+    ],
+)
+def test_plan_collection(latest, expected):
+    plan = stack.plan_collection({c: dt.date.fromisoformat(d) for c, d in latest.items()}, ["alpha", "beta"],
+                                 dt.date(2026, 11, 25), 30)
+    assert {c: (a.isoformat(), b.isoformat()) for c, (a, b) in plan.items()} == expected
 
 
 def test_stack_serves_everything_that_exists_and_stops_it_on_sigint(tmp_path):
