@@ -61,9 +61,9 @@ def open_app(monkeypatch):
         at = AppTest.from_file(str(APP), default_timeout=60)
         for key, value in params.items():
             at.query_params[key] = value
+        if page:  # st.Page url paths are the file names, so the page resolves before the first run
+            at.switch_page(f"views/{page}.py")
         at.run()
-        if page:
-            at.switch_page(f"views/{page}.py").run()
         assert not at.exception, [e.value for e in at.exception]
         return at
 

@@ -8,8 +8,10 @@ from slurm_assets_tests.streamlit_app.views.test_empty import PAGES
 
 
 def test_every_page_renders(pipeline_warehouse, open_app):
+    at = open_app(pipeline_warehouse, range="all")
     for page in PAGES:
-        at = open_app(pipeline_warehouse, page, range="all")
+        at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, (page, [e.value for e in at.exception])
         assert not at.error, (page, [e.value for e in at.error])
         assert at.dataframe or at.metric, page
 
