@@ -11,7 +11,8 @@ vectorized pass. Conventions:
 * durations and memory sizes are parsed in two steps: ``*_parts`` (one regex
   pass giving a struct, computed once per row in its own projection) and then
   the arithmetic on that struct (regex group extraction is the costly part);
-* digit runs are bounded, so no input overflows to infinity.
+* values longer than MAX_NUMBER_LENGTH characters do not parse, so no input overflows to
+  infinity; integers past int64 are NULL.
 
 The array helpers (``duration_seconds`` and friends) run the same SQL over a
 pyarrow array: for tests and for callers outside the parser.
@@ -26,11 +27,12 @@ SENTINELS = ("", "Unknown", "None", "INVALID", "N/A")
 NO_LIMIT = ("UNLIMITED", "Partition_Limit", "NONE")
 
 # [D-][HH:]MM:SS[.mmm]: Elapsed, Timelimit, TotalCPU/UserCPU/SystemCPU, TRES cpu= usage.
-DURATION_RE = r"^(?:(\d{1,9})-)?(?:(\d{1,9}):)?(\d{1,9}):(\d{1,9}(?:\.\d{1,9})?)$"
+DURATION_RE = r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$"
 # 12376K, 1.50G, 4000Mn (per node), 1000Mc (per CPU), 1073741824 (bytes).
-MEMORY_RE = r"^(\d{1,15}(?:\.\d{1,9})?)([KMGTPEkmgtpe]?)([nc]?)$"
-INTEGER_RE = r"^-?\d{1,18}$"
+MEMORY_RE = r"^(\d+(?:\.\d+)?)([KMGTPEkmgtpe]?)([nc]?)$"
+INTEGER_RE = r"^-?\d+$"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+MAX_NUMBER_LENGTH = 40
 
 
 def _sql_strings(values) -> str:
@@ -59,7 +61,10 @@ def sql_int(col: str) -> str:
 
 def sql_duration_parts(col: str) -> str:
     """Struct {d, h, m, s} of a duration; m = '' when it does not match."""
-    return f"regexp_extract({col}, '{DURATION_RE}', ['d', 'h', 'm', 's'])"
+    return (
+        f"CASE WHEN length({col}) <= {MAX_NUMBER_LENGTH} "
+        f"THEN regexp_extract({col}, '{DURATION_RE}', ['d', 'h', 'm', 's']) END"
+    )
 
 
 def sql_duration_seconds(parts: str) -> str:
@@ -74,7 +79,10 @@ def sql_duration_seconds(parts: str) -> str:
 
 def sql_memory_parts(col: str) -> str:
     """Struct {n, u, s} of a memory size (number, unit letter, per-node/per-CPU suffix); n = '' if no match."""
-    return f"regexp_extract({col}, '{MEMORY_RE}', ['n', 'u', 's'])"
+    return (
+        f"CASE WHEN length({col}) <= {MAX_NUMBER_LENGTH} "
+        f"THEN regexp_extract({col}, '{MEMORY_RE}', ['n', 'u', 's']) END"
+    )
 
 
 def sql_memory_bytes(parts: str) -> str:

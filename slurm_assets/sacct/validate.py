@@ -14,8 +14,8 @@ from slurm_assets.sacct import tres, units
 from slurm_assets.sacct.fields import ACTIVE_STATES, FINISHED_STATES, INPUT_FIELDS
 
 # JobID as printed: job, array task or pending array range, het component, then an optional step.
-JOBID_RE = r"^(\d{1,18})(?:_(\d{1,18}|\[[^\]]*\]))?(?:\+(\d{1,9}))?(?:\.(.+))?$"
-JOBIDRAW_RE = r"^(\d{1,18})(?:\.(.+))?$"
+JOBID_RE = r"^(\d+)(?:_(\d+|\[[^\]]*\]))?(?:\+(\d+))?(?:\.(.+))?$"
+JOBIDRAW_RE = r"^(\d+)(?:\.(.+))?$"
 
 # Text fields that go straight to the output (taken back by row id, never through SQL).
 TEXT_FIELDS = ("JobName", "User", "Account", "Partition", "QOS", "ExitCode", "NodeList")
@@ -72,11 +72,19 @@ def typed_sql(has) -> str:
         f"WHEN NOT is_step AND state NOT IN ({sql_list(FINISHED_STATES | ACTIVE_STATES)}) THEN ['unknown_state', "
         "'State=' || coalesce(c_state, '') || ' is not a Slurm job state']"
     )
+    # Readability is tested on the text (a cheap full match), not on the typed column: a reference to a
+    # typed column would repeat its whole expression in this CASE (DuckDB inlines the CTEs).
+    unreadable = {
+        "ts": lambda c: f"{u.sql_ts(c)} IS NULL",
+        "int": lambda c: f"NOT regexp_matches({c}, '{u.INTEGER_RE}')",
+        "dur": lambda c: f"(length({c}) > {u.MAX_NUMBER_LENGTH} OR NOT regexp_matches({c}, '{u.DURATION_RE}'))",
+        "mem": lambda c: f"(length({c}) > {u.MAX_NUMBER_LENGTH} OR NOT regexp_matches({c}, '{u.MEMORY_RE}'))",
+    }
     for field, (kind, steps_too) in _CHECKS.items():
         if not has(field):
             continue
-        col, typed = f"c_{field.lower()}", f"t_{field.lower()}"
-        cond = f"{present(col)} AND {typed} IS NULL"
+        col = f"c_{field.lower()}"
+        cond = f"{present(col)} AND {unreadable[kind](col)}"
         if field in ("Timelimit", "TimelimitRaw"):
             cond += f" AND {col} NOT IN ({sql_list(u.NO_LIMIT)})"
         if not steps_too:
@@ -87,7 +95,7 @@ def typed_sql(has) -> str:
         if has(field):
             col = f"c_{field.lower()}"
             syn.append(
-                f"WHEN grp IS NOT NULL AND {present(col)} AND {u.sql_int(col)} IS NULL "
+                f"WHEN grp IS NOT NULL AND {present(col)} AND NOT regexp_matches({col}, '{u.INTEGER_RE}') "
                 f"THEN ['bad_number', '{field}=' || {col} || ' is not an integer']"
             )
     if has("JobIDRaw"):
@@ -160,7 +168,7 @@ def job_checks_sql() -> str:
     CREATE OR REPLACE TEMP TABLE job_rows AS
     WITH j AS (
         SELECT *,
-            coalesce(t_elapsedraw, CAST(t_elapsed AS BIGINT),
+            coalesce(t_elapsedraw, TRY_CAST(t_elapsed AS BIGINT),
                      CASE WHEN t_start IS NOT NULL AND t_end IS NOT NULL
                           THEN date_diff('second', t_start, t_end) END) AS elapsed_s,
             TRY_CAST(coalesce(t_timelimit, t_timelimitraw * 60.0) AS BIGINT) AS timelimit_s,

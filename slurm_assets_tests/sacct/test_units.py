@@ -25,7 +25,7 @@ UTC = dt.UTC
         ("", None),  # empty (step rows)
         (None, None),  # missing field
         ("1:2:3:4", None),  # garbage
-        ("9" * 30 + ":00", None),  # absurdly long digit run: NULL, never infinity
+        ("9" * 60 + ":00", None),  # absurdly long digit run: NULL, never infinity
         ("-1:00", None),  # negative durations do not exist in sacct output
     ],
 )
@@ -51,6 +51,7 @@ def test_duration_seconds(value, seconds):
         ("Unknown", None, None),  # sentinel
         ("12X", None, None),  # unknown unit
         ("999999999999999E", None, ""),  # beyond int64: NULL, not an overflow
+        ("9" * 60 + "K", None, None),  # absurdly long: not read at all
     ],
 )
 def test_memory(value, size, scope):
