@@ -1,0 +1,78 @@
+"""``make bench`` (``python -m bench [--quick]``): every scenario beside its limit; JSON + Markdown results."""
+
+import argparse
+import datetime as dt
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import report, scenarios
+from bench import workload as wl
+
+HERE = Path(__file__).resolve().parent
+
+
+def workloads(quick: bool) -> dict[str, wl.Workload]:
+    if quick:
+        return {
+            "year": wl.Workload("quick-year", ("alpha",), 20_000, 365),
+            "scale": [wl.Workload(f"quick-scale-{n}", ("alpha",), n, 365) for n in (5_000, 20_000, 50_000)],
+        }
+    return {
+        "year": wl.Workload("year-1m", ("alpha",), 1_000_000, 365),
+        "scale": [wl.Workload(f"scale-{n}", ("alpha",), n, 365) for n in (100_000, 1_000_000, 10_000_000)],
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="reduced sizes, under 3 minutes")
+    p.add_argument("--cache", type=Path, default=HERE / ".cache", help="generated workloads (reused)")
+    p.add_argument("--results", type=Path, default=HERE / "results")
+    p.add_argument("--only", nargs="*", help="scenario numbers to run, e.g. --only 1 3")
+    args = p.parse_args(argv)
+    only = set(args.only or ["1", "2", "3", "4", "5"])
+    plan = workloads(args.quick)
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="slurm-bench-") as tmp:
+        scratch = Path(tmp)
+        year = plan["year"]
+        print(f"building workload {year.name} (cached in {args.cache}) ...", flush=True)
+        folder = wl.build(year, args.cache)
+        row, data_dir = scenarios.agent(folder, year, "alpha", scratch / "agent")
+        if "1" in only:
+            rows.append(_show(row))
+        if "2" in only:
+            rows.append(_show(scenarios.receiver(data_dir, scratch / "receiver", row["size"])))
+        if "3" in only:
+            rows.append(_show(scenarios.pipeline(data_dir, folder, year, scratch / "pipeline")))
+        if "4" in only:
+            from bench import dashboard
+
+            rows.extend(_show(r) for r in dashboard.run(args.quick, args.cache, scratch / "dashboard"))
+        if "5" in only:
+            for work in plan["scale"]:
+                print(f"building workload {work.name} ...", flush=True)
+                wfolder = wl.build(work, args.cache)
+                _, wdata = scenarios.agent(wfolder, work, "alpha", scratch / work.name)
+                rows.append(_show(scenarios.pipeline(wdata, wfolder, work, scratch / work.name, "5 scaling")))
+            rows.extend(report.scaling_rows(rows))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    suffix = "-quick" if args.quick else ""
+    args.results.mkdir(parents=True, exist_ok=True)
+    result = {"date": stamp, "quick": args.quick, "machine": report.machine(), "rows": rows}
+    (args.results / f"{stamp}{suffix}.json").write_text(json.dumps(result, indent=1) + "\n")
+    table = report.markdown(result)
+    (args.results / f"{stamp}{suffix}.md").write_text(table)
+    print(table)
+    return 0
+
+
+def _show(row: dict) -> dict:
+    print(report.one_line(row), flush=True)
+    return row
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The bench scenarios, each measured beside its bare limit in the same run (issue 7)."""
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from bench import workload as wl
+from bench.harness import Measurement, measure
+
+PY = sys.executable
+
+
+def _row(scenario: str, size: str, ours: Measurement, limit: Measurement, target_ratio: float,
+         extra: dict | None = None, rss_target_mib: float | None = None) -> dict:
+    ratio = ours.wall_s / limit.wall_s if limit.wall_s > 0 else None
+    met = ratio is not None and ratio <= target_ratio
+    if rss_target_mib is not None:
+        met = met and ours.peak_rss_mib <= rss_target_mib
+    return {
+        "scenario": scenario, "size": size, "ours": ours.as_dict(), "limit": limit.as_dict(),
+        "ratio": round(ratio, 2) if ratio else None, "target_ratio": target_ratio,
+        "rss_target_mib": rss_target_mib, "met": met, **(extra or {}),
+    }
+
+
+def agent(folder: Path, work: wl.Workload, cluster: str, scratch: Path) -> tuple[dict, Path]:
+    """Scenario 1: the agent extracts and writes a year of drops vs ``gzip -1`` over the same text."""
+    bin_dir = scratch / "bin"
+    wl.install_cat_sacct(bin_dir, folder, cluster)
+    env = wl.bench_env(bin_dir)
+    files = " ".join(str(p) for p in wl.day_files(folder, cluster))
+    limit = measure("gzip -1", ["sh", "-c", f"cat {files} | gzip -1 > /dev/null"], env=env)
+    data_dir = scratch / "data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    days = work.day_list
+    ours = measure("agent --output-dir", [PY, str(wl.AGENT_PATH), "--no-config", "--cluster", cluster,
+                                          "--output-dir", str(data_dir / "landing"),
+                                          "--start-date", days[0].isoformat(), "--end-date", days[-1].isoformat()],
+                   env=env)
+    return _row("1 agent: extract + gzip drops", _size(folder, work), ours, limit, 1.5, rss_target_mib=100), data_dir
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def receiver(data_dir: Path, scratch: Path, size: str) -> dict:
+    """Scenario 2: 4 concurrent clients upload the year's drops vs writing the same bytes with fsync."""
+    limit = measure("write+fsync", [PY, "-m", "bench.fsync_write", str(data_dir), str(scratch / "fsync")])
+    shutil.rmtree(scratch / "fsync", ignore_errors=True)
+    recv_dir = scratch / "receiver-data"
+    shutil.rmtree(recv_dir, ignore_errors=True)
+    port = _free_port()
+    env = wl.bench_env(scratch, API_KEYS="benchkey")
+    server = subprocess.Popen([str(Path(PY).parent / "slurm-usage-receiver"), "--port", str(port),
+                               "--data-dir", str(recv_dir), "--log-level", "warning"], env=env)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/api/dashboard/health", 30)
+        out = scratch / "upload.json"
+        with open(out, "wb") as fh:
+            ours = measure("4 clients -> receiver", [PY, "-m", "bench.upload", f"http://127.0.0.1:{port}",
+                                                     "benchkey", str(data_dir), "--threads", "4"], stdout=fh)
+        result = json.loads(out.read_text())
+        server_rss = _vm_hwm_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait(30)
+    lat = result["latencies_s"]
+    extra = {"requests": result["requests"], "p50_ms": round(1000 * lat[len(lat) // 2], 1),
+             "p99_ms": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1),
+             "receiver_peak_rss_mib": server_rss}
+    return _row("2 receiver: 4 concurrent uploads", size, ours, limit, 2.0, extra)
+
+
+def pipeline(data_dir: Path, folder: Path, work: wl.Workload, scratch: Path, label: str = "3 pipeline") -> dict:
+    """Scenario 3: ``python -m slurm_assets process`` vs DuckDB's bare read_csv -> Parquet of the same text."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    glob = str(folder / "*" / "*.psv")
+    sql = (f"COPY (SELECT * FROM read_csv('{glob}', delim='|', header=true, quote='', escape='', "
+           f"all_varchar=true, null_padding=true, ignore_errors=true)) TO '{scratch / 'bare.parquet'}' (FORMAT parquet)")
+    limit = measure("duckdb read_csv->parquet", [PY, "-c", f"import duckdb; duckdb.sql({sql!r})"])
+    for sub in ("warehouse", "slurm_usage.duckdb", ".process-state.json"):
+        target = data_dir / sub
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    env = wl.bench_env(scratch, DAGSTER_HOME=str(_dagster_home(scratch)))
+    ours = measure("process", [PY, "-m", "slurm_assets", "process", "--data-dir", str(data_dir)], env=env)
+    row = _row(f"{label}: landing -> tables + DuckDB", _size(folder, work), ours, limit, 3.0, rss_target_mib=1536)
+    row["under_60s"] = ours.wall_s < 60
+    return row
+
+
+def _dagster_home(scratch: Path) -> Path:
+    home = scratch / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    src = wl.ROOT / "deploy" / "dagster.local.yaml"
+    if src.exists():
+        shutil.copy(src, home / "dagster.yaml")
+    return home
+
+
+def _size(folder: Path, work: wl.Workload) -> str:
+    stats = json.loads((folder / "stats.json").read_text())
+    lines = sum(s["lines"] for s in stats.values())
+    mib = sum(s["bytes"] for s in stats.values()) / 2**20
+    return f"{work.jobs_per_year * len(work.clusters) * work.days // 365:,} jobs, {lines:,} lines, {mib:,.0f} MiB"
+
+
+def _wait_http(url: str, timeout_s: float) -> None:
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _vm_hwm_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
