@@ -245,3 +245,18 @@ def read_days(data_dir: Path, table: str, days: list[str]) -> pa.Table:
     ]
     schema = TABLE_SCHEMAS[table]
     return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def missing_drops(data_dir: Path, days: list[str]) -> dict[str, list[str]]:
+    """``{cluster: [days]}``: days of ``days`` on which a cluster known to the landing zone has no drop.
+
+    A cluster is known from its first landing day on, so a new cluster is not "missing" its history.
+    """
+    have: dict[str, set[str]] = {}
+    for ref in landing.list_drops(data_dir):
+        have.setdefault(ref.cluster, set()).add(ref.day)
+    return {
+        cluster: gaps
+        for cluster, seen in sorted(have.items())
+        if (gaps := [d for d in days if d >= min(seen) and d not in seen])
+    }

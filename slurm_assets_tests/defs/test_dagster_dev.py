@@ -36,12 +36,12 @@ def dagster_dev(tmp_path, landed):
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "SLURM_USAGE_DATA_DIR": str(landed)}
     env.pop("SLURM_USAGE_CLUSTERS_FILE", None)
-    log = open(tmp_path / "dagster_dev.log", "wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "slurm_assets.definitions",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    with open(tmp_path / "dagster_dev.log", "wb") as log:  # the child keeps its own copy of the fd
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "slurm_assets.definitions",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -61,7 +61,6 @@ def dagster_dev(tmp_path, landed):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-        log.close()
 
 
 def test_partition_range_run_via_graphql_succeeds(dagster_dev):

@@ -42,6 +42,7 @@ def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     yield dg.MaterializeResult(asset_key="jobs", metadata={
         **common, "dagster/row_count": rows["jobs"].num_rows,
         "by_cluster": quality.cluster_summary(rows["jobs"], rows["quarantine"]),
+        "missing_drops": daily.missing_drops(data_dir, list(context.partition_keys)),
     })
     for name in ("quarantine", "drops", "capacity_daily"):
         yield dg.MaterializeResult(asset_key=name, metadata={

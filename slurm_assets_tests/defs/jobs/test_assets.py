@@ -46,6 +46,7 @@ def test_range_is_one_run_with_per_cluster_metadata(landed):
         "rows": 3, "cpu_hours": 4 * 2 + 8 * 4 + 2 * 2, "gpu_hours": 4.0,
         "jobs_by_state": {"COMPLETED": 2, "FAILED": 1}, "quarantined": 0}
     assert meta["by_cluster"].value["beta"]["rows"] == 1
+    assert meta["missing_drops"].value == {}
     assert "dagster/column_schema" in daily_tables.specs_by_key[dg.AssetKey("jobs")].metadata
     assert all(e.passed for e in result.get_asset_check_evaluations())
     # usage: job 2's 4 h split over the two days, stored with the job under its end day
@@ -64,14 +65,16 @@ def test_rematerializing_gives_identical_files(landed):
 
 def test_a_recollection_updates_and_a_vanished_cluster_is_removed(landed):
     run_range(landed, "2024-05-01", "2024-05-02")
-    for path in (landed / "landing" / "beta").glob("2024-05-01/*"):
+    for path in (landed / "landing" / "beta").glob("2024-05-02/*"):
         path.unlink()
     # alpha 05-02 re-collected a day later: a second drop, the same finished jobs (job 4 runs until 05-09)
     land(landed, "alpha", "2024-05-02", render_window(HISTORY["alpha"], "2024-05-02", at("2024-05-04T00:00:00")),
          at("2024-05-04T00:00:00"))
-    run_range(landed, "2024-05-01", "2024-05-02")
+    result = run_range(landed, "2024-05-01", "2024-05-02")
     for table in ("jobs", "drops", "quarantine", "usage_daily"):
-        assert not paths.partition_file(landed, table, "beta", "2024-05-01").exists(), table
+        assert not paths.partition_file(landed, table, "beta", "2024-05-02").exists(), table
+    meta = {m.asset_key.to_user_string(): m.materialization.metadata for m in result.get_asset_materialization_events()}
+    assert meta["jobs"]["missing_drops"].value == {"beta": ["2024-05-02"]}
     drops = pq.read_table(paths.partition_file(landed, "drops", "alpha", "2024-05-02"))
     assert drops.num_rows == 2
     assert pq.read_table(paths.partition_file(landed, "jobs", "alpha", "2024-05-02")).num_rows == 2
