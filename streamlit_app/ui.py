@@ -64,12 +64,23 @@ def download(df: pd.DataFrame, name: str) -> None:
     )
 
 
+def _date_columns(df: pd.DataFrame) -> dict:
+    """Show UTC day columns (DuckDB DATE arrives as midnight datetimes) as plain dates."""
+    config = {}
+    for col in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[col]) and getattr(df[col].dt, "tz", None) is None:
+            values = df[col].dropna()
+            if (values == values.dt.normalize()).all():
+                config[col] = st.column_config.DateColumn(col, format="YYYY-MM-DD")
+    return config
+
+
 def table(df: pd.DataFrame, name: str, *, empty_what: str | None = None, column_config: dict | None = None) -> bool:
     """Show ``df`` with a CSV download; an empty frame shows the explained empty state. Returns whether shown."""
     if df.empty:
         empty(empty_what or name.lower())
         return False
-    st.dataframe(df, hide_index=True, width="stretch", column_config=column_config)
+    st.dataframe(df, hide_index=True, width="stretch", column_config=_date_columns(df) | (column_config or {}))
     download(df, name)
     return True
 
@@ -79,7 +90,7 @@ def chart(fig, df: pd.DataFrame, name: str, *, hovermode: str = "x unified") -> 
     fig.update_layout(margin={"t": 50, "l": 10, "r": 10, "b": 10}, legend_title_text="", hovermode=hovermode)
     st.plotly_chart(fig, width="stretch", key=f"chart-{_slug(name)}")
     with st.expander(f"Data: {name}"):
-        st.dataframe(df, hide_index=True, width="stretch")
+        st.dataframe(df, hide_index=True, width="stretch", column_config=_date_columns(df))
         download(df, name)
 
 

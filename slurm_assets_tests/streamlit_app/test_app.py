@@ -90,9 +90,9 @@ def browser():
 def _settle(page, title: str) -> None:
     """Wait until the page's title is drawn and the script run finished."""
     page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=60_000)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && !document.querySelector('[data-testid=\"stSkeleton\"]')",
+    page.wait_for_function(  # the app root reports the script run state (running, notRunning, ...)
+        "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
+        " === 'notRunning'",
         timeout=60_000,
     )
 

@@ -13,6 +13,9 @@ DEFINITIONS = """
 * Group values are ratios of sums (big jobs weigh more), not means of per-job ratios.
 """
 
+LABELS = {"wasted_cpu_hours": "Wasted CPU-hours", "cpu_efficiency_pct": "CPU efficiency (%)",
+          "mem_efficiency_pct": "Memory efficiency (%)"}
+
 f = filters.current()
 ui.header("Efficiency", f, "jobs that ended in the period")
 with st.expander("Definitions", expanded=False):
@@ -44,8 +47,8 @@ else:
         df = data.efficiency_by(f, entity, min_jobs=int(min_jobs), order=order)
         if ui.table(df, f"Efficiency by {entity}", empty_what=f"{title.lower()} with at least {min_jobs} jobs",
                     column_config=config):
-            ui.bar_chart(df.head(20), x=entity, y=order, title=f"{title}: {order.replace('_', ' ')}",
-                         x_label=entity.capitalize(), y_label=config[order].get("label", order) if isinstance(
-                             config[order], dict) else order)
+            label = LABELS[order]
+            ui.bar_chart(df.head(20), x=entity, y=order, title=f"{title}: {label} (top 20)",
+                         x_label=entity.capitalize(), y_label=label)
     st.subheader("Jobs with the most wasted CPU-hours")
     ui.table(data.wasteful_jobs(f), "Most wasteful jobs", column_config=config)
