@@ -203,6 +203,7 @@ class AgentSetup:
     config_path: Path
     bin_dir: Path
     jobs_per_day: int = 40
+    demo_now: str = DEMO_NOW  # the stand-in sacct's "now": jobs after it do not exist yet, running ones run
 
     @property
     def spool(self) -> Path:
@@ -215,7 +216,7 @@ class AgentSetup:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_DEMO_", "SLURM_USAGE_"))}
         env.update({
             "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "SLURM_DEMO_NOW": DEMO_NOW, "SLURM_DEMO_SEED": "7", "SLURM_DEMO_CLUSTER": self.cluster,
+            "SLURM_DEMO_NOW": self.demo_now, "SLURM_DEMO_SEED": "7", "SLURM_DEMO_CLUSTER": self.cluster,
             "SLURM_DEMO_JOBS_PER_DAY": str(self.jobs_per_day), "TZ": "UTC",
         })
         return env
@@ -270,3 +271,69 @@ def landed(data_dir: Path) -> list[dict]:
 def tree(root: Path) -> set[str]:
     """Every path under ``root`` (files and folders), relative, as strings."""
     return {str(p.relative_to(root)) for p in Path(root).rglob("*")}
+
+
+# ---- pipeline -----------------------------------------------------------------------------------
+
+
+def process_command(data_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data_dir), *args]
+
+
+def process_env(tmp_root: Path) -> dict:
+    """``process`` with its own (not the developer's) Dagster instance."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_USAGE_")}
+    env.pop("DAGSTER_HOME", None)
+    return env
+
+
+def run_process(data_dir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run(process_command(data_dir, *args), env=process_env(data_dir), capture_output=True,
+                            timeout=timeout, check=False)
+    assert result.returncode == 0, (result.stdout.decode()[-3000:], result.stderr.decode()[-5000:])
+    return result
+
+
+def snapshot(data_dir: Path) -> dict[str, tuple[int, str]]:
+    """{table: (rows, sha256 of the sorted rows)} through the dashboard's read-only connection."""
+    from slurm_assets.sacct.fields import TABLE_SCHEMAS
+    from slurm_assets.storage.warehouse import connect_readonly
+
+    con = connect_readonly(data_dir)
+    try:
+        result = {}
+        for table in TABLE_SCHEMAS:
+            cursor = con.execute(f'SELECT * FROM "{table}"')
+            names = [d[0] for d in cursor.description]
+            rows = sorted(repr(sorted(zip(names, r, strict=True))) for r in cursor.fetchall())
+            result[table] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16])
+        return result
+    finally:
+        con.close()
+
+
+def job_keys(data_dir: Path) -> list[tuple]:
+    """(cluster, job_id_raw, submit_time) of every row of the ``jobs`` table (duplicates kept)."""
+    from slurm_assets.storage.warehouse import connect_readonly
+
+    con = connect_readonly(data_dir)
+    try:
+        return [tuple(r) for r in con.execute("SELECT cluster, job_id_raw, submit_time FROM jobs").fetchall()]
+    finally:
+        con.close()
+
+
+def finished_job_keys_in_drops(data_dir: Path) -> set[tuple[str, int, str]]:
+    """Independent count: (cluster, JobIDRaw, Submit) of allocation lines whose End falls on their drop's day."""
+    keys = set()
+    for ref in landing.list_drops(data_dir):
+        lines = landing.read_drop_text(ref).decode("utf-8", "replace").splitlines()
+        names = lines[0].split("|")
+        jid, raw, submit, end = (names.index(n) for n in ("JobID", "JobIDRaw", "Submit", "End"))
+        for line in lines[1:]:
+            fields = line.split("|")
+            if len(fields) != len(names) or "." in fields[jid]:
+                continue
+            if fields[end].startswith(ref.day):
+                keys.add((ref.cluster, int(fields[raw]), fields[submit]))
+    return keys
