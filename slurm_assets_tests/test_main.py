@@ -1,8 +1,13 @@
 """Protects ``python -m slurm_assets process``: it processes exactly the days with unprocessed drops (one run
 per batch), is a no-op when nothing is new, publishes DuckDB, and uses distinct exit codes for bad input."""
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
 
 from slurm_assets.__main__ import EXIT_OK, EXIT_USAGE, main
 from slurm_assets.storage import paths, state, warehouse
@@ -10,6 +15,12 @@ from slurm_assets_tests.defs import conftest as defs_conftest
 from slurm_assets_tests.defs.history import at, land
 
 landed = defs_conftest.landed  # the fixture the asset tests use
+
+
+@pytest.fixture(autouse=True)
+def no_dagster_home(monkeypatch):
+    """Runs go to a temporary instance unless a test sets DAGSTER_HOME (make test exports one)."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
 
 
 def test_process_new_days_then_nothing_then_one_new_day(landed, capsys):
@@ -50,3 +61,15 @@ def test_module_entry_point(tmp_path):
                           check=False, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr
     assert "0 drops on 0 days" in proc.stdout
+
+
+def test_runs_are_recorded_in_dagster_home(landed, tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert main(["process", "--data-dir", str(landed)]) == EXIT_OK
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert sorted(r.job_name for r in runs) == ["daily_tables_job", "warehouse_job"]
+        assert all(r.is_success for r in runs)
