@@ -197,7 +197,9 @@ def process_usage_day(data_dir: Path, day: str) -> dict[str, dict[str, pa.Table]
 
 def latest_snapshot_drop(refs: list[landing.DropRef]) -> landing.DropRef:
     """The drop holding a cluster's latest view of running jobs: most recent day, then collected_at, then id."""
-    return max(refs, key=lambda r: (r.day, str(r.manifest().get("collected_at", "")), r.drop_id))
+    last_day = max(r.day for r in refs)  # read only the last day's manifests, not years of them
+    return max((r for r in refs if r.day == last_day),
+               key=lambda r: (str(r.manifest().get("collected_at", "")), r.drop_id))
 
 
 def build_running_jobs(data_dir: Path) -> dict[str, tuple[str, pa.Table]]:
