@@ -6,7 +6,8 @@ the nodes were in at the snapshot (one instant says little about a whole day):
 per partition, node count and the sums of CPUs, memory and GPUs;
 ``cpu_hours_available = cpus * 24`` and ``gpu_hours_available = gpus * 24``. A
 node in several partitions counts in each of them, so partitions must not be
-summed into a cluster total. Malformed entries (not an object, no partitions,
+summed into a cluster total. ``gpu_types`` is ``type:count`` sorted by type, untyped GPUs
+under the type ``''`` (``:4,a100:2``), as in the inventory. Malformed entries (not an object, no partitions,
 non-numeric counts) are skipped or count as 0; this never raises.
 """
 

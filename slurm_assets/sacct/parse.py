@@ -109,11 +109,11 @@ def _parse_rows(con, header, body, rows: pa.Table, bad: list[dict], *, cluster, 
     good = len(rows) - len(candidates)
     src = rows.select(["line_no"] + [f"c_{f.lower()}" for f in validate.sql_fields(header.has)])
     src = src.append_column("rid", pa.array(np.arange(len(rows), dtype=np.int64)))
-    src = src.append_column("grp", pa.array([None] * good + [c.group for c in candidates], pa.int64()))
-    src = src.append_column("prio", pa.array([None] * good + [c.prio for c in candidates], pa.int64()))
+    for name, values in (("grp", [c.group for c in candidates]), ("prio", [c.prio for c in candidates])):
+        src = src.append_column(name, pa.concat_arrays([pa.nulls(good, pa.int64()), pa.array(values, pa.int64())]))
     con.register("src", src)
     con.execute(validate.typed_sql(header.has))
-    chosen = _choose(con, rows, candidates, good, header)
+    chosen = _choose(con, candidates, good, header)
     con.execute(validate.job_checks_sql())
     con.execute(_FOLD_SQL)
     flagged = con.execute(
@@ -135,7 +135,7 @@ def _parse_rows(con, header, body, rows: pa.Table, bad: list[dict], *, cluster, 
     )
 
 
-def _choose(con, rows: pa.Table, candidates: list[read.Candidate], good: int, header) -> list[int]:
+def _choose(con, candidates: list[read.Candidate], good: int, header: read.Header) -> list[int]:
     """Create the ``chosen`` view: every good row, plus for each repaired line its one acceptable candidate.
 
     Acceptable: no unreadable field. Among several, the one of the preferred free-text
