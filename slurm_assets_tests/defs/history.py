@@ -123,3 +123,39 @@ def land(data_dir: Path, cluster: str, day: str, text: bytes, collected_at: dt.d
 
 def at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+# --- An independent reading of real sacct text (for comparing the pipeline with plain string code) ---
+
+UNFINISHED = {"PENDING", "RUNNING", "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED", "REQUEUING", "CONFIGURING",
+              "COMPLETING", "SIGNALING", "STAGE_OUT", "STOPPED"}
+
+
+def gpus_of(alloc_tres: str) -> int:
+    """GPUs of an AllocTRES string: gres/gpu=N, else the sum of gres/gpu:TYPE=N (never gres/gpumem)."""
+    parts = dict(p.split("=", 1) for p in alloc_tres.split(",") if "=" in p)
+    if "gres/gpu" in parts:
+        return int(parts["gres/gpu"])
+    return sum(int(v) for k, v in parts.items() if k.startswith("gres/gpu:"))
+
+
+def allocation_rows(text: str) -> list[dict]:
+    """Job allocation rows (no steps) of sacct --parsable2 text, as dicts keyed by the header."""
+    lines = text.splitlines()
+    header = lines[0].split("|")
+    rows = [dict(zip(header, line.split("|"))) for line in lines[1:]]
+    return [r for r in rows if len(r) == len(header) and "." not in r["JobIDRaw"]]
+
+
+def is_finished(row: dict) -> bool:
+    return row["End"] != "Unknown" and row["State"].split()[0] not in UNFINISHED
+
+
+def expected_jobs(text: str, day: str) -> dict[tuple[int, str], tuple[float, float]]:
+    """``{(JobIDRaw, Submit): (cpu_hours, gpu_hours)}`` of the finished allocations that ended on ``day``."""
+    return {
+        (int(r["JobIDRaw"]), r["Submit"]): (int(r["AllocCPUS"]) * int(r["ElapsedRaw"]) / 3600,
+                                            gpus_of(r["AllocTRES"]) * int(r["ElapsedRaw"]) / 3600)
+        for r in allocation_rows(text)
+        if is_finished(r) and r["End"][:10] == day
+    }

@@ -4,6 +4,7 @@ drops loses its files, and corrupt lines are quarantined and reported by the che
 
 import dagster as dg
 import pyarrow.parquet as pq
+import pytest
 
 from slurm_assets.defs.jobs.assets import daily_tables, running_jobs
 from slurm_assets.defs.jobs.checks import (
@@ -109,3 +110,29 @@ def test_running_jobs_and_duckdb_views(landed):
     file_con = duckdb.connect(str(paths.duckdb_path(landed)), read_only=True)
     assert file_con.execute("SELECT count(*) FROM jobs").fetchone() == (4,)
     file_con.close()
+
+
+def test_real_sacct_capture_matches_an_independent_count(tmp_path):
+    """The unedited Slurm 22.05 capture (fixtures/README.md): every check passes, nothing is quarantined,
+    and the jobs of its day equal a plain reading of the text."""
+    from pathlib import Path
+
+    from slurm_assets_tests.defs.history import expected_jobs
+
+    text = (Path(__file__).resolve().parents[2] / "fixtures" / "sacct_22.05_alpha.psv").read_bytes()
+    day = text.splitlines()[1].split(b"|")[13][:10].decode()  # Submit of the first job
+    land(tmp_path, "alpha", day, text, at(day + "T23:59:00"))
+    result = run_range(tmp_path, day, day)
+    assert result.success
+    assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()} == {
+        "jobs_keys_unique": True, "jobs_durations_non_negative": True,
+        "quarantine_share_below_threshold": True, "usage_matches_jobs": True}
+    assert not paths.partition_file(tmp_path, "quarantine", "alpha", day).exists() or pq.read_table(
+        paths.partition_file(tmp_path, "quarantine", "alpha", day)).num_rows == 0
+    jobs = pq.read_table(paths.partition_file(tmp_path, "jobs", "alpha", day)).to_pylist()
+    got = {(j["job_id_raw"], j["submit_time"].strftime("%Y-%m-%dT%H:%M:%S")): (j["cpu_hours"], j["gpu_hours"])
+           for j in jobs}
+    expected = expected_jobs(text.decode(), day)
+    assert sorted(got) == sorted(expected)
+    for key, (cpu, gpu) in expected.items():
+        assert got[key][0] == pytest.approx(cpu) and got[key][1] == pytest.approx(gpu), key
