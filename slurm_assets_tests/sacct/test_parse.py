@@ -340,3 +340,14 @@ def test_never_raises_on_mangled_sacct_text(lines, cut, insert):
     body = body[:cut] + insert + body[cut:]
     data = ("|".join(FIELDS) + "\n" + body).encode("utf-8", errors="surrogateescape")
     _check_invariants(parse(data))
+
+
+def test_line_numbers_count_blank_lines():
+    # Line numbers are physical (1-based, header = its own line), blank lines included.
+    bad = line(JobID="200", JobIDRaw="200", Submit="soon")
+    data = b"\n\n" + text(line(), "", "", bad, "", "100|100|short").replace(b"\n", b"\r\n", 3)
+    q = parse(data).quarantine.to_pylist()
+    assert [(r["line_no"], r["reason"], r["raw_line"]) for r in q] == [
+        (7, "bad_time", bad),
+        (9, "bad_field_count", "100|100|short"),
+    ]
