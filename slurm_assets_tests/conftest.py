@@ -36,7 +36,7 @@ TESTBED_SCRIPTS = Path(__file__).resolve().parent / "testbed"
 SLURM_BINARIES = ("sbatch", "sacct", "sacctmgr", "scontrol", "slurmctld", "slurmd", "slurmdbd", "munged",
                   "mariadbd", "sshd")
 # Daemons whose PID files the scripts write; all must be alive for a testbed to be reused.
-TESTBED_DAEMONS = ("slurmctld", "slurmd", "slurmdbd", "sshd")
+TESTBED_DAEMONS = ("mariadbd", "slurmctld", "slurmd", "slurmdbd", "sshd")
 START_TIMEOUT_S = 300
 SUBMIT_TIMEOUT_S = 420
 
