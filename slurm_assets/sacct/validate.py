@@ -179,8 +179,10 @@ def job_checks_sql() -> str:
     )
     SELECT *,
         CASE
+            WHEN job_id_raw IS NULL AND regexp_matches(job_key, '^[0-9]+$') THEN ['bad_job_id',
+                'job id ' || job_key || ' does not fit in 64 bits']
             WHEN job_id_raw IS NULL THEN ['missing_job_id_raw', 'JobID ' || job_key ||
-                '...: array and het jobs need JobIDRaw to be keyed; upgrade the agent so that sacct --format has it']
+                ': array and het jobs need JobIDRaw to be keyed; upgrade the agent so that sacct --format has it']
             WHEN t_submit IS NULL THEN ['missing_submit_time',
                 'Submit is empty or Unknown: a job row needs its submit time (part of the job key)']
             WHEN cpus_n IS NULL THEN ['missing_alloc_cpus', 'AllocCPUS/NCPUS empty: CPU-hours cannot be computed']

@@ -351,3 +351,42 @@ def test_line_numbers_count_blank_lines():
         (7, "bad_time", bad),
         (9, "bad_field_count", "100|100|short"),
     ]
+
+
+CORRUPTIONS = {
+    "ok": {},
+    "bad_time": {"Start": "2024-05-01T99:00:00"},
+    "bad_number": {"AllocCPUS": "x"},
+    "negative": {"ElapsedRaw": "-1"},
+    "pipe_in_qos": {"QOS": "nor|mal"},  # wrong field count, no free text to hold it
+    "pipe_in_name": {"JobName": "a|b"},  # repaired
+    "running": {"State": "RUNNING", "End": "Unknown"},
+    "cancelled_by": {"State": "CANCELLED by 1001"},
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(sorted(CORRUPTIONS)), st.booleans(), st.booleans()), max_size=25))
+def test_every_job_line_is_a_job_or_quarantined(spec):
+    # No line is lost: each job line ends up in jobs/unfinished or in quarantine, never both, never neither.
+    lines, job_lines = [], []
+    for i, (kind, truncate, with_step) in enumerate(spec):
+        jid = str(1000 + i)
+        row = line(**{"JobID": jid, "JobIDRaw": jid, **CORRUPTIONS[kind]})
+        lines.append(row[: len(row) // 2] if truncate else row)
+        job_lines.append(len(lines) + 1)  # +1: the header is line 1
+        if with_step:
+            lines.append(line(JobID=jid + ".batch", JobIDRaw=jid + ".batch", User="", MaxRSS="10K"))
+    p = parse(text(*lines))
+    quarantined = set(p.quarantine.column("line_no").to_pylist())
+    assert len(p.quarantine) == len(quarantined)  # one reason per line
+    assert len(p.jobs) + len(p.unfinished) + len(quarantined & set(job_lines)) == len(job_lines)
+    keys = list(zip(p.jobs["job_id_raw"].to_pylist(), p.jobs["submit_time"].to_pylist(), strict=True))
+    assert len(keys) == len(set(keys))
+
+
+def test_job_id_beyond_64_bits_is_quarantined():
+    big = "9" * 25
+    p = parse(text(line(JobID=big, JobIDRaw=big)))
+    assert p.quarantine.column("reason").to_pylist() == ["bad_job_id"]
+    assert len(p.jobs) == 0
