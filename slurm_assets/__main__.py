@@ -18,7 +18,7 @@ import dagster as dg
 from dagster._core.errors import DagsterHomeNotSetError
 
 from slurm_assets import settings
-from slurm_assets.defs.partitions import daily_backfill_policy
+from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.storage import landing, paths, state
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
@@ -68,7 +68,12 @@ def process(data_dir: Path, start: str | None, end: str | None, force: bool) -> 
 
     listing = [(d.cluster, d.day, d.drop_id) for d in landing.list_drops(data_dir)
                if (start is None or d.day >= start) and (end is None or d.day <= end)]
-    current = landing.day_digests(listing)
+    known = set(daily_partitions.get_partition_keys())
+    outside = sorted({day for _, day, _ in listing if day not in known})
+    if outside:
+        print(f"warning: landing days outside the daily partitions are skipped: {', '.join(outside[:10])}",
+              file=sys.stderr)
+    current = landing.day_digests([item for item in listing if item[1] in known])
     todo = sorted(current) if force else landing.days_with_new_drops(current, still_processed(data_dir, listing))
     batches = landing.batch_days(todo, daily_backfill_policy.max_partitions_per_run or 100)
     print(f"{data_dir}: {len(listing)} drops on {len(current)} days; {len(todo)} days to process "

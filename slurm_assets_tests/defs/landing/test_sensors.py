@@ -49,3 +49,10 @@ def test_replayed_listing_gives_the_same_run_keys(landed):
 
 def test_empty_landing_zone(tmp_path):
     assert evaluate(tmp_path) == ([], '{"days":{}}')
+
+
+def test_days_outside_the_partitions_are_skipped(landed):
+    land(landed, "alpha", "2019-12-31", b"JobIDRaw|State\n", at("2020-01-01T00:10:00"))  # before the start
+    requests, cursor = evaluate(landed)
+    assert [r.tags.get(RANGE_START) for r in requests] == ["2024-05-01", None]
+    assert "2019-12-31" not in cursor
