@@ -7,7 +7,7 @@ DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 PYTEST_ARGS ?=
 QUICK ?=
 
-.PHONY: install test demo bench lint reliability clean
+.PHONY: install test demo bench lint reliability clean testbed-up testbed-down receiver
 
 # Idempotent: the venv is created once; the project is (re)installed only when
 # pyproject.toml changed since the last install.
@@ -38,6 +38,17 @@ reliability: install
 lint: install
 	$(BIN)/ruff check slurm_assets slurm_assets_tests streamlit_app bench
 	$(BIN)/ruff check --target-version py38 agent/slurm-usage-history-exporter.py
+	shellcheck agent/install.sh
+
+# Development helpers: keep the real SLURM testbed running between test runs.
+testbed-up: install
+	SLURM_TESTBED_KEEP=1 $(BIN)/python -m pytest slurm_assets_tests/testbed -q
+
+testbed-down:
+	bash slurm_assets_tests/testbed/stop-cluster.sh
+
+receiver: install
+	API_KEYS=$${API_KEYS:?set API_KEYS, e.g. API_KEYS=secret} $(BIN)/slurm-usage-receiver --data-dir $(DATA_DIR)
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) $(DAGSTER_HOME)
