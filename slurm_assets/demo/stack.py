@@ -28,6 +28,7 @@ tree is skipped with a message. Exit codes: 0 stopped cleanly, 1 a step failed,
 import argparse
 import datetime as dt
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -226,6 +227,44 @@ def _answers(url: str) -> bool:
         return False
 
 
+LOCATIONS_QUERY = (
+    "{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus "
+    "locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+)
+
+
+def dagster_locations(base_url: str) -> list[tuple[str, str, str | None]]:
+    """``(name, loadStatus, error message or None)`` per code location, from the webserver's GraphQL API."""
+    request = urllib.request.Request(f"{base_url}/graphql", data=json.dumps({"query": LOCATIONS_QUERY}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        workspace = json.loads(resp.read())["data"]["workspaceOrError"]
+    out = []
+    for entry in workspace.get("locationEntries", []):
+        error = entry.get("locationOrLoadError") or {}
+        out.append((entry["name"], entry["loadStatus"], error.get("message") if error.get("message") else None))
+    return out
+
+
+def wait_locations_loaded(base_url: str, timeout: float, stop_flag: list[bool]) -> list[str]:
+    """Wait until no code location is loading; return one problem line per location that failed."""
+    deadline = time.monotonic() + timeout
+    while not stop_flag:
+        try:
+            locations = dagster_locations(base_url)
+        except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
+            locations = []
+        if locations and all(status == "LOADED" for _, status, _ in locations):
+            for name, _, error in locations:
+                log(f"dagster code location {name}: " + ("loaded" if error is None else "FAILED to load"))
+            return [f"Dagster code location {name} failed to load: {error.strip().splitlines()[-1]}"
+                    for name, _, error in locations if error]
+        if time.monotonic() > deadline:
+            return [f"Dagster code locations still loading after {timeout:.0f} s: {locations}"]
+        time.sleep(1.0)
+    return []
+
+
 def _tool(name: str) -> list[str] | None:
     """A console script next to this interpreter, else on PATH."""
     local = Path(sys.executable).parent / name
@@ -395,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{bad.name} {why}; last log lines:\n{_tail(bad.log_path)}")
             code = 1
         elif not stop_flag:
+            dagster = [s for s in services if s.name == "dagster"]
+            if dagster:
+                skipped[:0] = wait_locations_loaded(dagster[0].url, args.ready_timeout, stop_flag)
             log("ready:")
             for s in services:
                 extra = f"   ({api_key_note}; POST /api/data/ingest)" if s.name == "receiver" else ""

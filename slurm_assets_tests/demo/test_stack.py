@@ -127,6 +127,9 @@ def test_stack_serves_everything_that_exists_and_stops_it_on_sigint(tmp_path):
             assert status == 200, (name, body[:300])
         if "dagster" in urls:
             assert b"dagster_webserver_version" in _get(urls["dagster"] + "/server_info")[1]
+            # The UI lists the code location, loaded without errors.
+            assert stack.dagster_locations(urls["dagster"]) == [("slurm_assets.definitions", "LOADED", None)]
+            assert "code location slurm_assets.definitions: loaded" in text
         assert "API_KEYS=demo-key" in text
         family = stack.family_of(proc.pid)
         assert len(family) > len(wanted)  # the stack and its services (with their own children)
