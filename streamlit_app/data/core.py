@@ -102,9 +102,19 @@ def _cached_version(root: str) -> tuple[int, int, int]:
 
 def _build_connection(root: Path) -> duckdb.DuckDBPyConnection:
     con = warehouse.connect_readonly(root)
+    con.execute("SET GLOBAL parquet_metadata_cache = true")  # footers read once per connection (= data version)
     for table in SMALL_TABLES:
         con.execute(f'CREATE OR REPLACE TABLE "mat_{table}" AS SELECT * FROM "{table}"')
         con.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM "mat_{table}"')
+    # jobs: the files of this version listed once (no glob per query), with the folder day as a hive column
+    # ``date`` (= end_date) so a date filter skips whole files without opening them.
+    files = sorted(str(p) for p in paths.table_dir(root, "jobs").glob("cluster=*/date=*/*.parquet"))
+    if files:
+        select = (f"SELECT * FROM read_parquet({files!r}, hive_partitioning = true, union_by_name = true,"
+                  " hive_types = {'date': DATE, 'cluster': VARCHAR})")
+    else:
+        select = f"SELECT *, CAST(NULL AS DATE) AS \"date\" FROM ({warehouse.table_select(root, 'jobs')})"
+    con.execute(f"CREATE OR REPLACE VIEW jobs AS {select}")
     return con
 
 
@@ -163,6 +173,9 @@ def where(f: Filters, *, date_col: str, state: bool = False, dims: tuple[str, ..
     """(SQL condition, params) for the filters on a table whose day column is ``date_col``."""
     conds = [f'"{date_col}" BETWEEN ? AND ?']
     params: list = [f.start, f.end]
+    if date_col == "end_date":  # jobs: prune files by their folder day (the partition is the end day)
+        conds.append('"date" BETWEEN ? AND ?')
+        params += [f.start, f.end]
     selected = {
         "cluster": f.clusters,
         "account": f.accounts,

@@ -7,6 +7,7 @@ TotalCPU, 0) / 3600, over jobs whose TotalCPU is known.
 
 import pandas as pd
 
+from slurm_assets.sacct.fields import JOBS_SCHEMA
 from streamlit_app.data.core import Filters, period, query, scalar_row, where
 from streamlit_app.data.metrics import METRICS
 
@@ -14,6 +15,7 @@ _CPU, _MEM = METRICS["cpu_efficiency"], METRICS["mem_efficiency"]
 WASTED_CPU_HOURS = "CASE WHEN total_cpu_s IS NOT NULL THEN greatest(alloc_cpus * elapsed_s - total_cpu_s, 0) / 3600.0 END"
 JOB_STATES_OF_INTEREST = ("FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL")
 SEARCH_COLUMNS = ("job_id", "name", "user", "account", "partition", "node_list")
+_JOB_COLUMNS = ", ".join(f'"{name}"' for name in JOBS_SCHEMA.names)
 SORTS = {
     "end_time": "end_time DESC NULLS LAST",
     "cpu_hours": "cpu_hours DESC NULLS LAST",
@@ -138,7 +140,7 @@ def jobs_page(f: Filters, search: str = "", *, page: int = 1, page_size: int = 1
     cond, params = _search(f, search)
     offset = max(page - 1, 0) * page_size
     return query(
-        f"SELECT * FROM jobs WHERE {cond} ORDER BY {SORTS[sort]}, cluster, job_id_raw, submit_time"
+        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {cond} ORDER BY {SORTS[sort]}, cluster, job_id_raw, submit_time"
         f" LIMIT {int(page_size)} OFFSET {int(offset)}",
         params,
     )
