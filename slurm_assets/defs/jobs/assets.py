@@ -30,12 +30,14 @@ DESCRIPTIONS = {
 )
 def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     """Parse, deduplicate and write each day in the run's partition range."""
-    data_dir, per_table = storage.path(), {name: [] for name in daily.DAY_TABLES}
+    data_dir, per_table, by_day = storage.path(), {name: [] for name in daily.DAY_TABLES}, {}
     for day in context.partition_keys:
-        for tables in daily.process_day(data_dir, day).values():
+        built = daily.process_day(data_dir, day)
+        for tables in built.values():
             for name in daily.DAY_TABLES:
                 per_table[name].append(tables[name])
-        context.log.info(f"{day}: written")
+        by_day[day] = {cluster: tables["jobs"].num_rows for cluster, tables in built.items()}
+        context.log.info(f"{day}: jobs per cluster {by_day[day]}")
     rows = {name: quality.concat(tables, name) for name, tables in per_table.items()}
     common = {"days": len(context.partition_keys), "first_day": context.partition_keys[0],
               "last_day": context.partition_keys[-1]}
@@ -43,6 +45,7 @@ def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
         **common, "dagster/row_count": rows["jobs"].num_rows,
         "by_cluster": quality.cluster_summary(rows["jobs"], rows["quarantine"]),
         "missing_drops": daily.missing_drops(data_dir, list(context.partition_keys)),
+        "jobs_by_day": by_day,  # a range run records the same metadata on each of its partitions
     })
     for name in ("quarantine", "drops", "capacity_daily"):
         yield dg.MaterializeResult(asset_key=name, metadata={

@@ -48,6 +48,7 @@ def test_range_is_one_run_with_per_cluster_metadata(landed):
         "jobs_by_state": {"COMPLETED": 2, "FAILED": 1}, "quarantined": 0}
     assert meta["by_cluster"].value["beta"]["rows"] == 1
     assert meta["missing_drops"].value == {}
+    assert meta["jobs_by_day"].value == {"2024-05-01": {"alpha": 1, "beta": 1}, "2024-05-02": {"alpha": 2, "beta": 0}}
     assert "dagster/column_schema" in daily_tables.specs_by_key[dg.AssetKey("jobs")].metadata
     assert all(e.passed for e in result.get_asset_check_evaluations())
     # usage: job 2's 4 h split over the two days, stored with the job under its end day
