@@ -115,9 +115,8 @@ def _write_url(preset: str, f: data.Filters) -> None:
     for key, values in zip(MULTI, (f.clusters, f.accounts, f.users, f.partitions, f.qos, f.states)):
         if values:
             params[key] = list(values)
-    if st.query_params.to_dict() != {k: (v[-1] if isinstance(v, list) else v) for k, v in params.items()} or any(
-        isinstance(v, list) and st.query_params.get_all(k) != v for k, v in params.items()
-    ):
+    wanted = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+    if {k: st.query_params.get_all(k) for k in st.query_params} != wanted:  # only touch the URL on a change
         st.query_params.from_dict(params)
 
 
