@@ -98,3 +98,15 @@ def cluster_summary(jobs: pa.Table, quarantine: pa.Table) -> dict[str, dict]:
         }
         for c in sorted(set(rows) | set(quarantined))
     }
+
+
+def merge_counts(total: dict, part: dict) -> dict:
+    """Add nested per-cluster numbers (``cluster_summary``, ``count_by_cluster``, ``sum_by_cluster``) of one day
+    into a running total, so a 100-day run never holds 100 days of rows to describe them."""
+    merged = dict(total)
+    for key, value in part.items():
+        if isinstance(value, dict):
+            merged[key] = merge_counts(merged.get(key, {}), value)
+        else:
+            merged[key] = round(merged.get(key, 0) + value, 6) if isinstance(value, float) else merged.get(key, 0) + value
+    return dict(sorted(merged.items()))

@@ -61,3 +61,12 @@ def test_quarantine_shares():
     quarantine = pa.Table.from_pylist([{"cluster": "alpha"}, {"cluster": "beta"}], schema=TABLE_SCHEMAS["quarantine"])
     # beta: an unreadable drop with no readable lines is 100 % quarantined
     assert quality.quarantine_shares(quarantine, drops) == {"alpha": 0.005, "beta": 1.0}
+
+
+def test_merge_counts_adds_nested_numbers():
+    day1 = {"alpha": {"rows": 2, "cpu_hours": 1.5, "jobs_by_state": {"COMPLETED": 2}}}
+    day2 = {"alpha": {"rows": 1, "cpu_hours": 0.25, "jobs_by_state": {"FAILED": 1}}, "beta": {"rows": 4}}
+    assert quality.merge_counts(quality.merge_counts({}, day1), day2) == {
+        "alpha": {"cpu_hours": 1.75, "jobs_by_state": {"COMPLETED": 2, "FAILED": 1}, "rows": 3},
+        "beta": {"rows": 4},
+    }

@@ -30,27 +30,25 @@ DESCRIPTIONS = {
 )
 def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     """Parse, deduplicate and write each day in the run's partition range."""
-    data_dir, per_table, by_day = storage.path(), {name: [] for name in daily.DAY_TABLES}, {}
+    data_dir, summary, counts, by_day = storage.path(), {}, {name: {} for name in daily.DAY_TABLES}, {}
     for day in context.partition_keys:
         built = daily.process_day(data_dir, day)
         for tables in built.values():
+            summary = quality.merge_counts(summary, quality.cluster_summary(tables["jobs"], tables["quarantine"]))
             for name in daily.DAY_TABLES:
-                per_table[name].append(tables[name])
+                counts[name] = quality.merge_counts(counts[name], quality.count_by_cluster(tables[name]))
         by_day[day] = {cluster: tables["jobs"].num_rows for cluster, tables in built.items()}
         context.log.info(f"{day}: jobs per cluster {by_day[day]}")
-    rows = {name: quality.concat(tables, name) for name, tables in per_table.items()}
     common = {"days": len(context.partition_keys), "first_day": context.partition_keys[0],
               "last_day": context.partition_keys[-1]}
     yield dg.MaterializeResult(asset_key="jobs", metadata={
-        **common, "dagster/row_count": rows["jobs"].num_rows,
-        "by_cluster": quality.cluster_summary(rows["jobs"], rows["quarantine"]),
+        **common, "dagster/row_count": sum(counts["jobs"].values()), "by_cluster": summary,
         "missing_drops": daily.missing_drops(data_dir, list(context.partition_keys)),
         "jobs_by_day": by_day,  # a range run records the same metadata on each of its partitions
     })
     for name in ("quarantine", "drops", "capacity_daily"):
         yield dg.MaterializeResult(asset_key=name, metadata={
-            **common, "dagster/row_count": rows[name].num_rows, "by_cluster": quality.count_by_cluster(rows[name]),
-        })
+            **common, "dagster/row_count": sum(counts[name].values()), "by_cluster": counts[name]})
 
 
 @dg.asset(group_name="warehouse", kinds={"parquet"}, deps=["landing_pull"], metadata=column_schema("running_jobs"))

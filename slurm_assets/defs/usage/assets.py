@@ -30,20 +30,18 @@ DESCRIPTIONS = {
 )
 def usage_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     """Apportion each day's jobs over the days they ran."""
-    per_table = {name: [] for name in daily.USAGE_TABLES}
+    rows, cpu, gpu, gpu_rows, gpu_by_type = 0, {}, {}, 0, {}
     for day in context.partition_keys:
         for tables in daily.process_usage_day(storage.path(), day).values():
-            for name in daily.USAGE_TABLES:
-                per_table[name].append(tables[name])
-    usage, gpu = (quality.concat(per_table[n], n) for n in daily.USAGE_TABLES)
+            usage, by_type = tables["usage_daily"], tables["gpu_usage_daily"]
+            rows, gpu_rows = rows + usage.num_rows, gpu_rows + by_type.num_rows
+            cpu = quality.merge_counts(cpu, quality.sum_by_cluster(usage, "cpu_hours"))
+            gpu = quality.merge_counts(gpu, quality.sum_by_cluster(usage, "gpu_hours"))
+            gpu_by_type = quality.merge_counts(gpu_by_type, quality.sum_by_cluster(by_type, "gpu_hours"))
     yield dg.MaterializeResult(asset_key="usage_daily", metadata={
-        "dagster/row_count": usage.num_rows,
-        "cpu_hours_by_cluster": quality.sum_by_cluster(usage, "cpu_hours"),
-        "gpu_hours_by_cluster": quality.sum_by_cluster(usage, "gpu_hours"),
-    })
+        "dagster/row_count": rows, "cpu_hours_by_cluster": cpu, "gpu_hours_by_cluster": gpu})
     yield dg.MaterializeResult(asset_key="gpu_usage_daily", metadata={
-        "dagster/row_count": gpu.num_rows, "gpu_hours_by_cluster": quality.sum_by_cluster(gpu, "gpu_hours"),
-    })
+        "dagster/row_count": gpu_rows, "gpu_hours_by_cluster": gpu_by_type})
 
 
 @dg.asset(group_name="warehouse", kinds={"duckdb"}, deps=list(TABLE_SCHEMAS), pool="duckdb_writer")
