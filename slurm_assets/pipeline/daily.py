@@ -168,12 +168,11 @@ def process_day(data_dir: Path, day: str) -> dict[str, dict[str, pa.Table]]:
     return built
 
 
-def read_table_day(data_dir: Path, table: str, cluster: str, day: str) -> pa.Table:
-    """One (table, cluster, day) Parquet file, or an empty table with the schema."""
+def read_table_day(data_dir: Path, table: str, cluster: str, day: str, columns: list[str] | None = None) -> pa.Table:
+    """One (table, cluster, day) Parquet file (only ``columns`` if given), or an empty table with the schema."""
     path = paths.partition_file(data_dir, table, cluster, day)
-    if not path.exists():
-        return _empty(table)
-    return pq.read_table(path, schema=TABLE_SCHEMAS[table])
+    rows = pq.read_table(path, schema=TABLE_SCHEMAS[table], columns=columns) if path.exists() else _empty(table)
+    return rows.select(columns) if columns else rows
 
 
 def process_usage_day(data_dir: Path, day: str) -> dict[str, dict[str, pa.Table]]:
@@ -238,15 +237,14 @@ def write_running_jobs(data_dir: Path, snapshots: dict[str, tuple[str, pa.Table]
 
 
 
-def read_days(data_dir: Path, table: str, days: list[str]) -> pa.Table:
-    """All clusters' ``table`` rows of the given partition days (an empty table with the schema if none)."""
+def read_days(data_dir: Path, table: str, days: list[str], columns: list[str]) -> pa.Table:
+    """``columns`` of all clusters' ``table`` rows of the given partition days (checks read only what they test)."""
     parts = [
-        read_table_day(data_dir, table, cluster, day)
+        read_table_day(data_dir, table, cluster, day, columns)
         for day in days
         for cluster in sorted(clusters_with_files(data_dir, table, day))
     ]
-    schema = TABLE_SCHEMAS[table]
-    return pa.concat_tables(parts) if parts else schema.empty_table()
+    return pa.concat_tables(parts) if parts else _empty(table).select(columns)
 
 
 def missing_drops(data_dir: Path, days: list[str]) -> dict[str, list[str]]:

@@ -11,7 +11,7 @@ MAX_QUARANTINE_SHARE = 0.01
 
 @dg.asset_check(asset="jobs", description="Every (cluster, job_id_raw, submit_time) appears once.")
 def jobs_keys_unique(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
-    jobs = daily.read_days(storage.path(), "jobs", list(context.partition_keys))
+    jobs = daily.read_days(storage.path(), "jobs", list(context.partition_keys), quality.JOB_KEY)
     dupes = quality.duplicate_job_keys(jobs)
     return dg.AssetCheckResult(passed=not dupes, metadata={
         "duplicate_rows_by_cluster": dupes, "rows_by_cluster": quality.count_by_cluster(jobs)})
@@ -20,7 +20,8 @@ def jobs_keys_unique(context: dg.AssetCheckExecutionContext, storage: StorageRes
 @dg.asset_check(asset="jobs", description="end >= start, elapsed_s >= 0 and wait_s >= 0 for every job.")
 def jobs_durations_non_negative(context: dg.AssetCheckExecutionContext,
                                 storage: StorageResource) -> dg.AssetCheckResult:
-    bad = quality.bad_durations(daily.read_days(storage.path(), "jobs", list(context.partition_keys)))
+    columns = ["cluster", "start_time", "end_time", "elapsed_s", "wait_s"]
+    bad = quality.bad_durations(daily.read_days(storage.path(), "jobs", list(context.partition_keys), columns))
     return dg.AssetCheckResult(passed=not bad, metadata={"bad_rows_by_cluster": bad})
 
 
@@ -29,8 +30,8 @@ def jobs_durations_non_negative(context: dg.AssetCheckExecutionContext,
 def quarantine_share_below_threshold(context: dg.AssetCheckExecutionContext,
                                      storage: StorageResource) -> dg.AssetCheckResult:
     days = list(context.partition_keys)
-    quarantine = daily.read_days(storage.path(), "quarantine", days)
-    shares = quality.quarantine_shares(quarantine, daily.read_days(storage.path(), "drops", days))
+    quarantine = daily.read_days(storage.path(), "quarantine", days, ["cluster", "reason"])
+    shares = quality.quarantine_shares(quarantine, daily.read_days(storage.path(), "drops", days, ["cluster", "rows"]))
     reasons = quality.states_by_cluster(quarantine.rename_columns(
         ["state" if n == "reason" else n for n in quarantine.column_names]))
     return dg.AssetCheckResult(
