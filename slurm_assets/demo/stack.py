@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -307,6 +308,12 @@ def plan_services(args: argparse.Namespace, data_dir: Path, env: dict[str, str],
     return services
 
 
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
 def start(service: Service) -> None:
     with open(service.log_path, "ab") as out:
         # A new session per service: its whole process group can be signalled at once.
@@ -409,6 +416,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    services = [] if args.no_serve else plan_services(args, data_dir, env, skipped)
+    busy = [f"{s.name} port {s.url.rsplit(':', 1)[1]}" for s in services
+            if port_in_use(args.host, int(s.url.rsplit(":", 1)[1]))]
+    if busy:  # before minutes of data preparation, not after
+        log(f"{', '.join(busy)} already in use (another demo running?); stop it or pass "
+            "--dagster-port/--receiver-port/--streamlit-port")
+        return 1
     if not generate_drops(args, data_dir, env, skipped):
         return 1
     if not run_pipeline(data_dir, env, skipped):
@@ -423,7 +437,6 @@ def main(argv: list[str] | None = None) -> int:
         _report_skipped(skipped)
         return 0
 
-    services = plan_services(args, data_dir, env, skipped)
     code = 0
     try:
         for s in services:

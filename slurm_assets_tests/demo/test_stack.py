@@ -147,3 +147,19 @@ def test_stack_serves_everything_that_exists_and_stops_it_on_sigint(tmp_path):
         proc.wait(timeout=30)
     logs = data / "logs"
     assert {p.stem for p in Path(logs).glob("*.log")} == wanted
+
+
+def test_a_busy_port_stops_the_stack_before_any_work(tmp_path):
+    if "receiver" not in expected_services():
+        pytest.skip("the receiver is not in the tree yet")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "slurm_assets.demo.stack", "--data-dir", str(tmp_path), "--days", "1",
+             "--receiver-port", str(port), "--dagster-port", str(free_port()), "--streamlit-port", str(free_port())],
+            capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1
+    assert f"receiver port {port} already in use" in proc.stdout
+    assert not landing.list_drops(tmp_path)  # failed fast: no data was prepared
