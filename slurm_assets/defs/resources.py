@@ -39,15 +39,15 @@ class SshPullResource(dg.ConfigurableResource):
     def ssh_clusters(self) -> list[cluster_config.ClusterConfig]:
         return [c for c in self.clusters() if c.mode == "ssh"]
 
-    def agent_source(self) -> bytes:
-        path = Path(self.agent_path) if self.agent_path else DEFAULT_AGENT
+    def agent_source(self, cluster_agent_path: str = "") -> bytes:
+        path = Path(cluster_agent_path or self.agent_path or DEFAULT_AGENT)
         try:
             return path.read_bytes()
         except OSError as err:
-            raise ssh.PullError(f"cannot read the agent file {path}: {err}; set agent_path on the ssh resource") from err
+            raise ssh.PullError(f"cannot read the agent file {path}: {err}; set agent_path on the cluster or the ssh resource") from err
 
     def pull(self, cfg: cluster_config.ClusterConfig, start_date: str, end_date: str, data_dir: Path) -> list[ssh.LandedDrop]:
-        return ssh.pull_cluster(cfg, self.agent_source(), start_date, end_date, data_dir)
+        return ssh.pull_cluster(cfg, self.agent_source(cfg.agent_path), start_date, end_date, data_dir)
 
 
 @dg.definitions

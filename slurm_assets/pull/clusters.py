@@ -11,6 +11,7 @@
         allow_unknown_host_key: false                   # ...unless the operator explicitly allows it
         remote_python: python3
         sacct: /usr/bin/sacct                           # optional: passed to the agent as --sacct
+        agent_path: /opt/slurm-usage/agent.py           # optional: local agent file to pipe (default: agent/)
         connect_timeout_s: 20
         command_timeout_s: 900
 
@@ -45,13 +46,14 @@ class ClusterConfig:
     allow_unknown_host_key: bool = False
     remote_python: str = "python3"
     sacct: str = ""
+    agent_path: str = ""  # local file piped to the remote python; "" = the resource's (the repository's agent)
     connect_timeout_s: float = 20.0
     command_timeout_s: float = 900.0
 
 
 _TYPES = {
     "name": str, "mode": str, "host": str, "port": int, "user": str, "key_path": str, "known_hosts": str,
-    "allow_unknown_host_key": bool, "remote_python": str, "sacct": str,
+    "allow_unknown_host_key": bool, "remote_python": str, "sacct": str, "agent_path": str,
     "connect_timeout_s": (int, float), "command_timeout_s": (int, float),
 }
 _SSH_REQUIRED = ("host", "user", "key_path", "known_hosts")
