@@ -18,13 +18,17 @@ What it models (see ``catalog.py`` for the cluster layout):
   Slurm's MaxJobId), short jobs in the lower half, long jobs in the upper half,
   so ids increase within a stream but the two streams interleave in time;
 * array tasks ``A_i`` get their own raw ids, the last task to start keeps ``A``;
-  tasks not started by ``now`` are one pending row ``A_[lo-hi%t]`` (real 22.05
-  omits throttled remainders from -S/-E queries because their Eligible is 0; we
-  keep them, with Eligible = Submit, so parsers meet the row);
+  a throttled task becomes eligible when a slot frees; tasks not started by
+  ``now`` are one pending row ``A_[lo-hi%t]`` with JobIDRaw ``A``. Deliberate
+  deviation: real 22.05 omits a throttled remainder from -S/-E queries (its
+  Eligible is Unknown, shown only by ``-j``); we print it (Eligible=Unknown, as
+  in the ``-j`` capture) in every window from its submit on, so parsers meet it;
 * ``--duplicates``: a requeued job's earlier run is its own REQUEUED row (same
   JobIDRaw, its own steps); the final run's Submit is the requeue time.
 
-Output strings follow real captures: ``Unknown``/``None`` time sentinels,
+Output matches the real Slurm 22.05.8 captures in slurm_assets_tests/fixtures/
+(column by column: empty User/Partition/QOS/ReqMem on steps, Group = user,
+``SchedMain,StartRecieved`` flags, exit codes per state): ``Unknown``/``None`` time sentinels,
 ``None assigned`` node lists, ``CANCELLED by <uid>`` on job rows, sorted TRES
 strings with typed GRES, MaxRSS in K (bytes with ``--noconvert``), and TotalCPU
 as ``MM:SS.mmm`` / ``HH:MM:SS`` / ``D-HH:MM:SS``.
