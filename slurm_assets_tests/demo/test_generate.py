@@ -271,3 +271,18 @@ def test_reqmem_is_the_job_total_and_no_step_uses_more(sixty_days):
         elif r["MaxRSS"]:
             assert r["JobID"].startswith(job["JobID"] + ".")
             assert _bytes(r["MaxRSS"]) <= _bytes(job["ReqMem"]), (job, r)
+
+
+def test_the_project_parser_reads_every_generated_line(agent_fields):
+    """Generator and parser agree: nothing generated is quarantined, every job row becomes a job."""
+    from slurm_assets.sacct.parse import parse_sacct_text
+
+    cfg = generate.DemoConfig("alpha", now=NOW_S, seed=7, jobs_per_day=150)
+    text = sacct_text(cfg, NOW_S - 3 * DAY, NOW_S, agent_fields, duplicates=True)
+    parsed = parse_sacct_text(text.encode(), cluster="alpha", drop_id="0" * 16, day=NOW.date().isoformat())
+    assert parsed.quarantine.num_rows == 0, parsed.quarantine.to_pylist()[:3]
+    job_rows = [r for r in rows(text) if "." not in r["JobID"]]
+    assert parsed.jobs.num_rows + parsed.unfinished.num_rows == len(job_rows)
+    assert parsed.unfinished.num_rows > 0 and parsed.jobs.num_rows > 300
+    gpu_hours = sum(v for v in parsed.jobs.column("gpu_hours").to_pylist() if v)
+    assert gpu_hours > 0
