@@ -25,7 +25,8 @@ def test_every_definition_by_name(tmp_path, monkeypatch):
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
     assert {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys} == CHECKS
     assert {"daily_tables_job", "warehouse_job", "ssh_pull_job"} <= {j.name for j in defs.resolve_all_job_defs()}
-    assert defs.resolve_sensor_def("landing_sensor") and defs.resolve_schedule_def("ssh_pull_schedule")
+    assert defs.resolve_sensor_def("landing_sensor") and defs.resolve_sensor_def("warehouse_sensor")
+    assert defs.resolve_schedule_def("ssh_pull_schedule")
     assert set(defs.resources) == {"storage", "ssh"}
     assert list(tmp_path.iterdir()) == []
 

@@ -1,4 +1,5 @@
-"""Watch the landing zone: request runs for the days whose set of drops changed since the cursor."""
+"""Watch the landing zone: request runs for the days whose set of drops changed since the cursor; after each
+successful day-range run, refresh ``running_jobs`` and the DuckDB views."""
 
 import dagster as dg
 
@@ -20,10 +21,9 @@ warehouse_job = dg.define_asset_job(
 )
 
 
-@dg.sensor(jobs=[daily_tables_job, warehouse_job], minimum_interval_seconds=60,
-           default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=daily_tables_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource):
-    """One run per batch of days with new drops (range tags), then one warehouse refresh; JSON cursor."""
+    """One run per batch of days with new drops (range tags); JSON cursor ``{"days": {day: digest}}``."""
     known = set(daily_partitions.get_partition_keys())
     listing = [(d.cluster, d.day, d.drop_id) for d in landing.list_drops(storage.path())]
     outside = sorted({day for _, day, _ in listing if day not in known})
@@ -33,8 +33,13 @@ def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource
     span = daily_backfill_policy.max_partitions_per_run or 100
     decision = landing.decide_landing_runs(listing, context.cursor, span)
     for first, last, run_key in decision.ranges:
-        yield dg.RunRequest(run_key=run_key, job_name="daily_tables_job", tags={
+        yield dg.RunRequest(run_key=run_key, tags={
             "dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
-    if decision.ranges:
-        yield dg.RunRequest(run_key="warehouse:" + decision.ranges[-1][2], job_name="warehouse_job")
     context.update_cursor(decision.cursor)
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[daily_tables_job],
+                      request_job=warehouse_job, default_status=dg.DefaultSensorStatus.RUNNING)
+def warehouse_sensor(context: dg.RunStatusSensorContext):
+    """After the day tables changed: the running-jobs snapshot and the DuckDB views (which must see new tables)."""
+    return dg.RunRequest(run_key=f"warehouse-after:{context.dagster_run.run_id}")

@@ -1,5 +1,6 @@
-"""Protects ``landing_sensor``: new drops -> one range run plus a warehouse refresh; nothing new -> no run;
-a replayed listing (lost cursor) -> the same run keys, so Dagster does not launch duplicates."""
+"""Protects ``landing_sensor``: new drops -> one range run; nothing new -> no run; a replayed listing (lost
+cursor) -> the same run keys, so Dagster does not launch duplicates. And ``warehouse_sensor``: a successful
+day-range run is followed by exactly one warehouse refresh."""
 
 import json
 
@@ -20,9 +21,7 @@ def evaluate(data_dir, cursor=None):
 
 def test_new_drops_request_one_range_run(landed):
     requests, cursor = evaluate(landed)
-    daily = [r for r in requests if r.job_name == "daily_tables_job"]
-    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in daily] == [("2024-05-01", "2024-05-02")]
-    assert [r.job_name for r in requests if r not in daily] == ["warehouse_job"]
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [("2024-05-01", "2024-05-02")]
     assert set(json.loads(cursor)["days"]) == {"2024-05-01", "2024-05-02"}
 
 
@@ -36,8 +35,7 @@ def test_a_new_drop_requests_only_its_day(landed):
     _, cursor = evaluate(landed)
     land(landed, "gamma", "2024-05-02", b"JobIDRaw|State\n", at("2024-05-03T06:00:00"))
     requests, _ = evaluate(landed, cursor)
-    assert [(r.tags.get(RANGE_START), r.tags.get(RANGE_END)) for r in requests] == [
-        ("2024-05-02", "2024-05-02"), (None, None)]
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [("2024-05-02", "2024-05-02")]
 
 
 def test_replayed_listing_gives_the_same_run_keys(landed):
@@ -54,5 +52,22 @@ def test_empty_landing_zone(tmp_path):
 def test_days_outside_the_partitions_are_skipped(landed):
     land(landed, "alpha", "2019-12-31", b"JobIDRaw|State\n", at("2020-01-01T00:10:00"))  # before the start
     requests, cursor = evaluate(landed)
-    assert [r.tags.get(RANGE_START) for r in requests] == ["2024-05-01", None]
+    assert [r.tags[RANGE_START] for r in requests] == ["2024-05-01"]
     assert "2019-12-31" not in cursor
+
+
+def test_warehouse_refresh_follows_a_successful_day_run(landed):
+    from slurm_assets.definitions import defs as load_defs
+    from slurm_assets.defs.landing.sensors import warehouse_sensor
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = load_defs().resolve_job_def("daily_tables_job").execute_in_process(
+        instance=instance, run_config={"resources": {"storage": {"config": {"data_dir": str(landed)}}}},
+        tags={RANGE_START: "2024-05-01", RANGE_END: "2024-05-01"},
+    )
+    context = dg.build_run_status_sensor_context(
+        sensor_name="warehouse_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
+        dagster_event=result.get_run_success_event(),
+    )
+    request = warehouse_sensor(context)
+    assert request.run_key == f"warehouse-after:{result.run_id}"
