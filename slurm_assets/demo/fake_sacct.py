@@ -133,6 +133,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         else:  # sacct's default: since midnight today
             start = now - now % generate.DAY
         end = parse_sacct_time(args.endtime, now) if args.endtime else now
+        if start > end:
+            raise UsageError(f"Start time ({args.starttime}) requested is after end time ({args.endtime or 'now'}).")
     except (UsageError, ValueError) as err:
         sys.stderr.write(f"sacct: error: {err}\n")
         return 1

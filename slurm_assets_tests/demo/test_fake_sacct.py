@@ -88,6 +88,7 @@ def test_matches_the_generator(fake_bin):
         (["--format=JobID", *WINDOW], "only --parsable2"),  # fixed-width output is not imitated
         (["-P", "-S", "yesterday"], "invalid time 'yesterday'"),
         (["-P", "--state=CD", *WINDOW], "unrecognized arguments"),  # unsupported filters fail loudly
+        (["-P", "-S", "2026-11-21", "-E", "2026-11-20"], "requested is after end time"),  # as real sacct
     ],
 )
 def test_unsupported_queries_fail_with_a_reason(fake_bin, args, message):
