@@ -473,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report_skipped(skipped: list[str]) -> None:
     for item in skipped:
-        log(f"skipped: {item}")
+        log(f"note: {item}")
 
 
 if __name__ == "__main__":
