@@ -33,6 +33,8 @@ count x elapsed / 3600; ``req_mem_bytes`` multiplies per-node (``n``) and
 per-CPU (``c``) ReqMem out; ratios with a zero or unknown denominator are NULL.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -59,6 +61,53 @@ def parse_sacct_text(text: bytes, *, cluster: str, drop_id: str, day: str) -> Pa
     ``day`` (YYYY-MM-DD) is the drop's landing day, written to quarantine rows.
     Non-UTF-8 bytes are replaced (U+FFFD) and parsing goes on.
     """
+    return parse_sacct_texts([(text, cluster, drop_id, day)])[0]
+
+
+def parse_sacct_texts(drops: list[tuple[bytes, str, str, str]]) -> list[ParsedDrop]:
+    """Parse many drops ``(text, cluster, drop_id, day)`` at once; item i equals ``parse_sacct_text`` of drop i.
+
+    Drops with the same header go through DuckDB together (one connection, one
+    planning of each statement), every row tagged with its drop number, so steps
+    fold only into a job of their own drop and line numbers stay per drop. The
+    per-call cost of DuckDB dominates small daily drops: a batch of a year's
+    drops costs about what one drop does, plus the rows.
+    """
+    results: list[ParsedDrop | None] = [None] * len(drops)
+    by_header: dict[tuple[str, ...], list[tuple[int, _Prepared]]] = {}
+    for i, (text, cluster, drop_id, day) in enumerate(drops):
+        prepared = _prepare(text, cluster=cluster, drop_id=drop_id, day=day)
+        if isinstance(prepared, ParsedDrop):
+            results[i] = prepared
+        else:
+            by_header.setdefault(prepared.header.names, []).append((i, prepared))
+    if by_header:
+        con = units.connect()
+        try:
+            for items in by_header.values():
+                parsed = _parse_rows(con, [p for _, p in items])
+                for (i, _), one in zip(items, parsed, strict=True):
+                    results[i] = one
+        finally:
+            con.close()
+    return results
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One drop read into field strings (pyarrow), ready for the SQL pass."""
+
+    header: read.Header
+    body: read.Body
+    rows: pa.Table
+    bad: list
+    cluster: str
+    drop_id: str
+    day: str
+
+
+def _prepare(text: bytes, *, cluster: str, drop_id: str, day: str) -> "_Prepared | ParsedDrop":
+    """The drop's rows, or its final ParsedDrop when no SQL is needed (empty, unusable header, unreadable)."""
     split = read.split_header(read.clean_bytes(text))
     if split is None:
         return _empty()
@@ -74,11 +123,7 @@ def parse_sacct_text(text: bytes, *, cluster: str, drop_id: str, day: str) -> Pa
     except pa.ArrowException as err:  # e.g. a line longer than the reader's block: keep the drop visible
         detail = f"unreadable text ({err}); re-collect this drop"
         return _whole_drop_quarantined(body, header, detail, "unreadable_text", cluster, day, drop_id)
-    con = units.connect()
-    try:
-        return _parse_rows(con, header, body, rows, bad, cluster=cluster, drop_id=drop_id, day=day)
-    finally:
-        con.close()
+    return _Prepared(header, body, rows, bad, cluster, drop_id, day)
 
 
 def _header_problem(header: read.Header) -> str | None:
@@ -97,61 +142,93 @@ def _header_problem(header: read.Header) -> str | None:
     return None
 
 
-def _parse_rows(con, header, body, rows: pa.Table, bad: list[dict], *, cluster, drop_id, day) -> ParsedDrop:
-    candidates, groups = read.repair_candidates(bad, header)
-    wanted = [c[2:] for c in rows.column_names if c.startswith("c_")]
-    if candidates:
-        cand = {"line_no": pa.array([c.line_no for c in candidates], pa.int64())}
-        for name in wanted:
-            i = header.position[name]
-            cand[f"c_{name}"] = pa.array([c.fields[i] for c in candidates], pa.string())
-        rows = pa.concat_tables([rows, pa.table(cand, schema=rows.schema)])
-    good = len(rows) - len(candidates)
-    src = rows.select(["line_no"] + [f"c_{f.lower()}" for f in validate.sql_fields(header.has)])
-    src = src.append_column("rid", pa.array(np.arange(len(rows), dtype=np.int64)))
-    for name, values in (("grp", [c.group for c in candidates]), ("prio", [c.prio for c in candidates])):
-        src = src.append_column(name, pa.concat_arrays([pa.nulls(good, pa.int64()), pa.array(values, pa.int64())]))
-    con.register("src", src)
-    con.execute(validate.typed_sql(header.has))
-    chosen = _choose(con, candidates, good, header)
-    con.execute(validate.job_checks_sql())
-    con.execute(_FOLD_SQL)
-    flagged = con.execute(
-        "SELECT rid, line_no, syn[1] AS reason, syn[2] AS detail FROM chosen WHERE syn IS NOT NULL "
-        "UNION ALL SELECT rid, line_no, sem[1], sem[2] FROM job_rows WHERE sem IS NOT NULL"
-    ).to_arrow_table()
-    cand_raw = {good + i: c.raw for i, c in enumerate(candidates)}
-    resolved = {candidates[rid - good].group for rid in chosen}
-    quarantine = pa.concat_tables(
-        [_flagged_rows(flagged, body, cand_raw), _unrepaired(groups, resolved, len(header.names))]
-    )
-    final = con.execute(_FINAL_SQL).to_arrow_table()
-    jobs = _to_jobs(final, rows, cluster)
-    finished = final.column("finished")
-    return ParsedDrop(
-        jobs=jobs.filter(finished),
-        unfinished=jobs.filter(pc.invert(finished)),
-        quarantine=_to_quarantine(quarantine, cluster, day, drop_id),
-    )
+def _parse_rows(con, drops: list[_Prepared]) -> list[ParsedDrop]:
+    """The SQL pass over drops sharing one header: rows of drop k carry ``dno`` = k and global row ids."""
+    header = drops[0].header
+    srcs, texts, per_drop = [], [], []
+    cand: dict[int, tuple[int, read.Candidate]] = {}  # global rid -> (global group, candidate)
+    rid0 = group0 = 0
+    for dno, d in enumerate(drops):
+        candidates, groups = read.repair_candidates(d.bad, d.header)
+        rows = d.rows
+        wanted = [c[2:] for c in rows.column_names if c.startswith("c_")]
+        if candidates:
+            cols = {"line_no": pa.array([c.line_no for c in candidates], pa.int64())}
+            for name in wanted:
+                i = d.header.position[name]
+                cols[f"c_{name}"] = pa.array([c.fields[i] for c in candidates], pa.string())
+            rows = pa.concat_tables([rows, pa.table(cols, schema=rows.schema)])
+        good = len(rows) - len(candidates)
+        for k, c in enumerate(candidates):
+            cand[rid0 + good + k] = (group0 + c.group, c)
+        src = rows.select(["line_no"] + [f"c_{f.lower()}" for f in validate.sql_fields(header.has)])
+        src = src.append_column("rid", pa.array(np.arange(rid0, rid0 + len(rows), dtype=np.int64)))
+        for name, values in (("grp", [group0 + c.group for c in candidates]), ("prio", [c.prio for c in candidates])):
+            src = src.append_column(name, pa.concat_arrays([pa.nulls(good, pa.int64()), pa.array(values, pa.int64())]))
+        src = src.append_column("dno", pa.array(np.full(len(rows), dno, dtype=np.int64)))
+        srcs.append(src)
+        texts.append(rows)
+        per_drop.append((groups, group0))
+        rid0 += len(rows)
+        group0 += len(groups)
+    rows = pa.concat_tables(texts)
+    con.register("src", pa.concat_tables(srcs))
+    try:
+        con.execute(validate.typed_sql(header.has))
+        chosen = _choose(con, cand, header)
+        con.execute(validate.job_checks_sql())
+        con.execute(_FOLD_SQL)
+        flagged = con.execute(
+            "SELECT dno, rid, line_no, syn[1] AS reason, syn[2] AS detail FROM chosen WHERE syn IS NOT NULL "
+            "UNION ALL SELECT dno, rid, line_no, sem[1], sem[2] FROM job_rows WHERE sem IS NOT NULL"
+        ).to_arrow_table()
+        final = con.execute(_FINAL_SQL).to_arrow_table()
+    finally:
+        con.unregister("src")
+    flagged_by_drop: dict[int, list[dict]] = {}
+    for record in flagged.to_pylist():
+        flagged_by_drop.setdefault(record["dno"], []).append(record)
+    cand_raw = {rid: c.raw for rid, (_, c) in cand.items()}
+    resolved = {cand[rid][0] for rid in chosen}
+    dnos = final["dno"].to_numpy() if final.num_rows else np.array([], np.int64)
+    bounds = np.searchsorted(dnos, np.arange(len(drops) + 1))  # final is ordered by dno
+    out = []
+    for dno, d in enumerate(drops):
+        groups, base = per_drop[dno]
+        quarantine = pa.concat_tables([
+            _flagged_rows(flagged_by_drop.get(dno, []), d.body, cand_raw),
+            _unrepaired(groups, {g - base for g in resolved if base <= g < base + len(groups)},
+                        len(d.header.names)),
+        ])
+        mine = final.slice(bounds[dno], bounds[dno + 1] - bounds[dno])
+        jobs = _to_jobs(mine, rows, d.cluster)
+        finished = mine.column("finished")
+        out.append(ParsedDrop(
+            jobs=jobs.filter(finished),
+            unfinished=jobs.filter(pc.invert(finished)),
+            quarantine=_to_quarantine(quarantine, d.cluster, d.day, d.drop_id),
+        ))
+    return out
 
 
-def _choose(con, candidates: list[read.Candidate], good: int, header: read.Header) -> list[int]:
+def _choose(con, cand: dict[int, tuple[int, read.Candidate]], header: read.Header) -> list[int]:
     """Create the ``chosen`` view: every good row, plus for each repaired line its one acceptable candidate.
 
     Acceptable: no unreadable field. Among several, the one of the preferred free-text
     field (lowest prio) if they differ only in free text; otherwise none (quarantined).
+    ``cand`` maps a candidate's row id to (its group, unique over the batch, and the candidate).
     """
     picked: list[int] = []
-    if candidates:
+    if cand:
         ok = con.execute("SELECT rid FROM typed WHERE grp IS NOT NULL AND syn IS NULL").to_arrow_table()
         by_group: dict[int, list[int]] = {}
         for rid in ok.column("rid").to_pylist():
-            by_group.setdefault(candidates[rid - good].group, []).append(rid)
+            by_group.setdefault(cand[rid][0], []).append(rid)
         fixed = [header.index(f) for f in INPUT_FIELDS if header.has(f) and f not in FREE_TEXT_FIELDS]
         for rids in by_group.values():
-            readings = {tuple(candidates[r - good].fields[i] for i in fixed) for r in rids}
+            readings = {tuple(cand[r][1].fields[i] for i in fixed) for r in rids}
             if len(readings) == 1:
-                picked.append(min(rids, key=lambda r: candidates[r - good].prio))
+                picked.append(min(rids, key=lambda r: cand[r][1].prio))
     con.register("picked", pa.table({"rid": pa.array(picked, pa.int64())}))
     con.execute(
         "CREATE OR REPLACE TEMP VIEW chosen AS SELECT * FROM typed "
@@ -160,29 +237,29 @@ def _choose(con, candidates: list[read.Candidate], good: int, header: read.Heade
     return picked
 
 
-# Steps -> their job: max RSS, CPU time summed (job_rows.sem IS NULL rows only).
+# Steps -> their job of the same drop (dno): max RSS, CPU time summed (job_rows.sem IS NULL rows only).
 _FOLD_SQL = """
 CREATE OR REPLACE TEMP VIEW good_jobs AS SELECT * FROM job_rows WHERE sem IS NULL;
 
 CREATE OR REPLACE TEMP TABLE steps AS
-SELECT job_key, t_start AS start_time,
+SELECT dno, job_key, t_start AS start_time,
     coalesce(t_maxrss, t_tresmem) AS rss,
     CASE WHEN t_totalcpu > 0 THEN t_totalcpu ELSE coalesce(t_trescpu, t_totalcpu) END AS cpu
 FROM chosen WHERE is_step AND syn IS NULL;
 
-CREATE OR REPLACE TEMP TABLE key_count AS SELECT job_key, count(*) AS n FROM good_jobs GROUP BY job_key;
+CREATE OR REPLACE TEMP TABLE key_count AS SELECT dno, job_key, count(*) AS n FROM good_jobs GROUP BY dno, job_key;
 
 -- A key with one job row takes all its steps; requeued attempts (sacct --duplicates) share
 -- JobIDRaw, so their steps go to the attempt that started last before the step started.
 CREATE OR REPLACE TEMP TABLE step_agg AS
 WITH sj AS (
     SELECT s.rss, s.cpu, j.rid AS job_rid
-    FROM steps s JOIN key_count k USING (job_key) JOIN good_jobs j USING (job_key)
+    FROM steps s JOIN key_count k USING (dno, job_key) JOIN good_jobs j USING (dno, job_key)
     WHERE k.n = 1
     UNION ALL
     SELECT s.rss, s.cpu, j.rid
-    FROM (SELECT s.* FROM steps s JOIN key_count k USING (job_key) WHERE k.n > 1) s
-    ASOF JOIN good_jobs j ON s.job_key = j.job_key AND s.start_time >= j.t_start
+    FROM (SELECT s.* FROM steps s JOIN key_count k USING (dno, job_key) WHERE k.n > 1) s
+    ASOF JOIN good_jobs j ON s.dno = j.dno AND s.job_key = j.job_key AND s.start_time >= j.t_start
 )
 SELECT job_rid, max(rss) AS step_rss, sum(cpu) AS step_cpu FROM sj GROUP BY job_rid;
 """
@@ -206,6 +283,7 @@ WITH g AS (
     FROM good_jobs j LEFT JOIN step_agg a ON a.job_rid = j.rid
 )
 SELECT
+    dno,
     rid,
     line_no,
     state IN ({validate.sql_list(FINISHED_STATES)}) AND t_end IS NOT NULL AS finished,
@@ -238,7 +316,7 @@ SELECT
          THEN total_cpu_s / (cpus_n * CAST(elapsed_s AS DOUBLE)) END AS cpu_efficiency,
     CASE WHEN req_mem_bytes > 0 THEN max_rss_bytes / CAST(req_mem_bytes AS DOUBLE) END AS mem_efficiency
 FROM g
-ORDER BY line_no
+ORDER BY dno, line_no
 """
 
 
@@ -275,9 +353,8 @@ def _to_jobs(final: pa.Table, rows: pa.Table, cluster: str) -> pa.Table:
     return table.cast(JOBS_SCHEMA)
 
 
-def _flagged_rows(flagged: pa.Table, body: read.Body, cand_raw: dict[int, str]) -> pa.Table:
-    """Quarantine rows for rows that failed a check, each with its raw line (a repaired line's text)."""
-    records = flagged.to_pylist()
+def _flagged_rows(records: list[dict], body: read.Body, cand_raw: dict[int, str]) -> pa.Table:
+    """Quarantine rows for one drop's rows that failed a check, each with its raw line (a repaired line's text)."""
     plain = [r["line_no"] for r in records if r["rid"] not in cand_raw]
     texts = dict(zip(plain, body.lines(plain), strict=True)) if plain else {}
     out = [

@@ -48,7 +48,9 @@ def sql_fields(has) -> list[str]:
 
 
 def typed_sql(has) -> str:
-    """SQL creating ``typed`` from ``src`` (columns rid, line_no, grp, prio, c_<field>); ``has(field)`` -> bool."""
+    """SQL creating ``typed`` from ``src`` (columns rid, dno, line_no, grp, prio, c_<field>); ``has(field)`` -> bool.
+
+    ``dno`` numbers the drops of a batch and is passed through (job keys are per drop)."""
     u = units
 
     def v(field: str) -> str:
@@ -148,7 +150,7 @@ def typed_sql(has) -> str:
             {u.sql_memory_bytes('p_tresmem')} AS t_tresmem
         FROM p
     )
-    SELECT rid, line_no, grp, prio, is_step, state,
+    SELECT rid, dno, line_no, grp, prio, is_step, state,
         t_submit, t_eligible, t_start, t_end, t_elapsedraw, t_elapsed, t_timelimit, t_timelimitraw,
         t_totalcpu, t_nnodes, t_allocnodes, t_alloccpus, t_ncpus, t_reqmem, t_reqmem_scope, t_maxrss,
         t_trescpu, t_tresmem,
