@@ -59,6 +59,24 @@ REFERENCED = [
 ]
 
 
+# Issue 8's scenario order: the table lists rows in it.
+ORDER = ("test_receiver_killed", "test_pipeline_replay", "test_disk_full", "test_concurrency", "test_parser_fuzz",
+         "test_api_abuse", "test_ssh_pull_bounds", "test_agent_clock")
+
+# Bugs this suite found: (what was wrong, the fix, the regression test). Kept here so the document says it.
+FINDINGS = [
+    (("The receiver stored a drop for cluster `'alpha\\n'` (HTTP 200, folder name with a newline): "
+     "`paths.check_cluster_name` used `re.match` with `$`, which also matches before a trailing newline."),
+     "`fullmatch` in `slurm_assets/storage/paths.py`.",
+     "test_api_abuse.py::test_path_traversal_in_cluster_names_days_and_manifests"),
+    (("Deleting `warehouse/` and running `python -m slurm_assets process` rebuilt nothing (only running_jobs): "
+     "the processed-days state still listed every day."),
+     ("`process` treats a day whose `drops` partition files are missing as unprocessed "
+     "(`still_processed` in `slurm_assets/__main__.py`)."),
+     "test_pipeline_replay.py::test_deleting_the_warehouse_and_processing_again_rebuilds_identical_tables"),
+]
+
+
 def run_pytest(soak: bool, extra: list[str]) -> int:
     """Run the suite (and the referenced tests) with a fresh results folder; return pytest's exit code."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -97,7 +115,11 @@ def cell(value) -> str:
 
 
 def render(results_dir: Path, junit: dict[str, str]) -> str:
-    docs = sorted((json.loads(p.read_text()) for p in results_dir.glob("*.json")), key=lambda d: d["test"])
+    def rank(doc: dict) -> tuple:
+        name = doc["test"].split("/")[-1].split(".py")[0]
+        return (ORDER.index(name) if name in ORDER else len(ORDER), doc["test"])
+
+    docs = sorted((json.loads(p.read_text()) for p in results_dir.glob("*.json")), key=rank)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
                             check=False).stdout.strip() or "unknown"
     lines = [
@@ -141,6 +163,9 @@ def render(results_dir: Path, junit: dict[str, str]) -> str:
     dups = sum(d for _v, d in totals if isinstance(d, int))
     failed = [d["test"] for d in docs if d["result"] == "failed"]
     lines += ["", f"**Totals: {lost} lost, {dups} duplicated; {len(failed)} failed test(s).**", ""]
+    lines += ["## Bugs found by this suite", "", "| What was wrong | Fix | Regression test |", "|---|---|---|"]
+    lines += [f"| {cell(what)} | {cell(fix)} | `{test}` |" for what, fix, test in FINDINGS]
+    lines.append("")
     return "\n".join(lines)
 
 
