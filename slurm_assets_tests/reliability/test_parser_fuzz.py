@@ -21,7 +21,7 @@ HEADER, DATA = LINES[0], LINES[1:]
 NAMES = HEADER.decode().split("|")
 JOBID, SUBMIT = NAMES.index("JobID"), NAMES.index("Submit")
 REASON_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-FAST_EXAMPLES, SOAK_EXAMPLES = 25, 400
+FAST_EXAMPLES, SOAK_EXAMPLES = 25, 200
 
 
 def _truncate(line: bytes, at: int) -> bytes:
