@@ -9,18 +9,20 @@ the types of ``gpu_types`` by count; GPUs not covered by a typed entry are
 type ``''`` (untyped).
 """
 
+import numpy as np
 import pyarrow as pa
 
 from slurm_assets.sacct import units
 from slurm_assets.sacct.fields import GPU_USAGE_DAILY_SCHEMA, USAGE_DAILY_SCHEMA
 
-_DIMS = 'cluster, "date", "user", account, "partition", qos'
+# _grp: which input table of a batch the row comes from (results are split back per table).
+_DIMS = '_grp, cluster, "date", "user", account, "partition", qos'
 
 # One row per (job, day it ran in) with the share of the job that falls in that day.
 _JOB_DAYS = """
 CREATE OR REPLACE TEMP TABLE job_days AS
 WITH j AS (
-    SELECT row_number() OVER () AS jid, cluster, "user", account, "partition", qos,
+    SELECT row_number() OVER () AS jid, _grp, cluster, "user", account, "partition", qos,
         coalesce(cpu_hours, 0) AS cpu_hours, coalesce(gpu_hours, 0) AS gpu_hours,
         coalesce(node_hours, 0) AS node_hours, coalesce(alloc_gpus, 0) AS alloc_gpus, gpu_types,
         CAST(end_time AS TIMESTAMP) AS e,
@@ -82,15 +84,32 @@ def apportion_usage(jobs: pa.Table) -> tuple[pa.Table, pa.Table]:
 
     Jobs without an End are ignored (they are not finished). NULL hours count as 0.
     """
+    return apportion_usage_groups([jobs])[0]
+
+
+def apportion_usage_groups(tables: list[pa.Table]) -> list[tuple[pa.Table, pa.Table]]:
+    """``apportion_usage`` of each table, in one DuckDB pass (rows of different tables are never summed together).
+
+    The pipeline passes one table per (cluster, partition day) of a run.
+    """
+    parts = [
+        t.append_column("_grp", pa.array(np.full(len(t), g, dtype=np.int64))) for g, t in enumerate(tables)
+    ]
+    if not parts:
+        return []
     con = units.connect()
     try:
-        con.register("jobs", jobs)
+        con.register("jobs", pa.concat_tables(parts, promote_options="permissive"))
         con.execute(_JOB_DAYS)
         usage = con.execute(_USAGE).to_arrow_table()
         gpu = con.execute(_GPU_USAGE).to_arrow_table()
     finally:
         con.close()
-    return (
-        usage.select(USAGE_DAILY_SCHEMA.names).cast(USAGE_DAILY_SCHEMA),
-        gpu.select(GPU_USAGE_DAILY_SCHEMA.names).cast(GPU_USAGE_DAILY_SCHEMA),
-    )
+    out = []
+    ub = np.searchsorted(usage["_grp"].to_numpy(), np.arange(len(tables) + 1))
+    gb = np.searchsorted(gpu["_grp"].to_numpy(), np.arange(len(tables) + 1))
+    usage = usage.select(USAGE_DAILY_SCHEMA.names).cast(USAGE_DAILY_SCHEMA)
+    gpu = gpu.select(GPU_USAGE_DAILY_SCHEMA.names).cast(GPU_USAGE_DAILY_SCHEMA)
+    for g in range(len(tables)):
+        out.append((usage.slice(ub[g], ub[g + 1] - ub[g]), gpu.slice(gb[g], gb[g + 1] - gb[g])))
+    return out

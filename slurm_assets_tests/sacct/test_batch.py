@@ -1,10 +1,13 @@
-"""Protects parse_sacct_texts (the batch parser the pipeline uses for speed): parsing many drops in one pass
-gives, drop by drop, exactly what parse_sacct_text gives for each drop alone (steps never fold into another
-drop's job, line numbers and quarantine rows stay per drop, repairs never join lines of two drops)."""
+"""Protects the batch entry points the pipeline uses for speed (one DuckDB pass per run, not per day):
+parse_sacct_texts gives, drop by drop, exactly what parse_sacct_text gives for each drop alone (steps never
+fold into another drop's job, line numbers and quarantine rows stay per drop, repairs never join lines of two
+drops); dedupe_job_groups and apportion_usage_groups equal dedupe_jobs / apportion_usage of each group."""
 
 import pytest
 
+from slurm_assets.sacct.dedupe import dedupe_job_groups, dedupe_jobs
 from slurm_assets.sacct.parse import parse_sacct_text, parse_sacct_texts
+from slurm_assets.sacct.usage import apportion_usage, apportion_usage_groups
 from slurm_assets_tests.sacct.builders import FIXTURES, line, sample, text
 
 # A requeued job (two attempts share JobIDRaw 7) with steps: alone, each drop folds its steps into its attempts.
@@ -66,3 +69,24 @@ def test_steps_fold_within_their_own_drop():
 def test_small_batches(n):
     # no drop, and a single drop, are the trivial cases of the batch
     assert len(parse_sacct_texts(drops()[:n])) == n
+
+
+def test_dedupe_groups_never_mix():
+    parsed = parse_sacct_texts(drops())
+    # the same job (REQUEUED) in groups 0 and 2: deduplicated within each group only
+    groups = [([parsed[0].jobs, parsed[1].jobs], [(2, "a"), (1, "b")]), ([], []),
+              ([parsed[12].jobs, parsed[8].jobs, parsed[12].jobs], [(1, "x"), (1, "y"), (1, "x")])]
+    batch = dedupe_job_groups(groups)
+    assert [t.to_pylist() for t in batch] == [dedupe_jobs(*g).to_pylist() for g in groups]
+    assert len(batch[0]) == 2 and len(batch[1]) == 0
+
+
+def test_usage_groups_never_mix():
+    parsed = parse_sacct_texts(drops())
+    tables = [parsed[8].jobs, parsed[12].jobs, parsed[0].jobs.slice(0, 0), parsed[9].jobs, parsed[10].jobs]
+    batch = apportion_usage_groups(tables)
+    for table, (usage, gpu) in zip(tables, batch, strict=True):
+        alone = apportion_usage(table)
+        assert usage.to_pylist() == alone[0].to_pylist()
+        assert gpu.to_pylist() == alone[1].to_pylist()
+    assert sum(len(u) for u, _ in batch) > 0 and sum(len(g) for _, g in batch) > 0
