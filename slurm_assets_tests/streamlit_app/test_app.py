@@ -88,11 +88,12 @@ def browser():
 
 
 def _settle(page, title: str) -> None:
-    """Wait until the page's title is drawn and the script run finished."""
+    """Wait until the page's title is drawn, the script run finished and the charts are drawn."""
     page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=60_000)
     page.wait_for_function(  # the app root reports the script run state (running, notRunning, ...)
         "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
-        " === 'notRunning'",
+        " === 'notRunning' && [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+        ".every(e => e.querySelector('svg.main-svg'))",  # and every chart has drawn
         timeout=60_000,
     )
 

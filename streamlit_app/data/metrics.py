@@ -200,10 +200,10 @@ def utilization(f: Filters, by: str = "partition") -> pd.DataFrame:
                 SELECT {per} AS period, cluster{part}, sum(cpu_hours_available) AS cpu_hours_available,
                        sum(gpu_hours_available) AS gpu_hours_available
                 FROM capacity_daily WHERE {cond_c} GROUP BY ALL)
-            SELECT period, cluster{part}, cpu_hours_used, cpu_hours_available,
-                   cpu_hours_used * 100.0 / nullif(cpu_hours_available, 0) AS cpu_util_pct,
-                   gpu_hours_used, gpu_hours_available,
-                   gpu_hours_used * 100.0 / nullif(gpu_hours_available, 0) AS gpu_util_pct
+            SELECT period, cluster{part}, coalesce(cpu_hours_used, 0) AS cpu_hours_used, cpu_hours_available,
+                   coalesce(cpu_hours_used, 0) * 100.0 / nullif(cpu_hours_available, 0) AS cpu_util_pct,
+                   coalesce(gpu_hours_used, 0) AS gpu_hours_used, gpu_hours_available,
+                   coalesce(gpu_hours_used, 0) * 100.0 / nullif(gpu_hours_available, 0) AS gpu_util_pct
             FROM used FULL OUTER JOIN cap USING (period, cluster{part})
             ORDER BY period, cluster{part}""",
         p_u + p_c,

@@ -19,8 +19,9 @@ def test_used_vs_capacity_per_cluster_partition_day(warehouse, open_app):
                 c AS (SELECT date AS period, cluster, partition, sum(cpu_hours_available) AS cpu_hours_available,
                              sum(gpu_hours_available) AS gpu_hours_available
                       FROM capacity_daily WHERE date BETWEEN $1 AND $2 GROUP BY ALL)
-           SELECT period, cluster, partition, cpu_hours_used, cpu_hours_available,
-                  100.0 * cpu_hours_used / cpu_hours_available AS cpu_util_pct, gpu_hours_used, gpu_hours_available
+           SELECT period, cluster, partition, coalesce(cpu_hours_used, 0) AS cpu_hours_used, cpu_hours_available,
+                  100.0 * coalesce(cpu_hours_used, 0) / cpu_hours_available AS cpu_util_pct,
+                  coalesce(gpu_hours_used, 0) AS gpu_hours_used, gpu_hours_available
            FROM u FULL JOIN c USING (period, cluster, partition)""", bounds(p),
     )
     assert len(shown) == 20 * 3 * 3  # days x clusters x partitions
