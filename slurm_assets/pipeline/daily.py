@@ -1,4 +1,4 @@
-"""One UTC day's warehouse tables from the landing zone (DESIGN.md "Dagster"; brief interface 5).
+"""One UTC day's warehouse tables from the landing zone (DESIGN.md "Dagster", "Tables"; docs/PIPELINE.md).
 
 Partition D reads every cluster's drops whose landing folder is D, parses each
 with ``parse_sacct_text``, deduplicates jobs across drops (the version from the
@@ -12,6 +12,7 @@ re-materializing a day gives identical files.
 import datetime as dt
 import hashlib
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,10 @@ from slurm_assets.storage import landing, paths, warehouse
 DAY_TABLES = ("jobs", "quarantine", "drops", "capacity_daily")
 USAGE_TABLES = ("usage_daily", "gpu_usage_daily")
 JOBS_SORT = [("job_id_raw", "ascending"), ("submit_time", "ascending")]
+# A run's days are parsed (and apportioned) in batches this big: DuckDB's fixed cost per call is paid once
+# per batch instead of once per day, and memory stays bounded (issue 7, bench/README.md).
+BATCH_TEXT_BYTES = 64 * 2**20
+BATCH_JOB_ROWS = 500_000
 
 
 @dataclass(frozen=True)
@@ -125,10 +130,35 @@ def build_cluster_day(cluster: str, day: str, drops: list[LoadedDrop]) -> dict[s
     An unreadable drop is one quarantine row (reason ``unreadable_drop`` or
     ``sha256_mismatch``); its jobs come from the cluster's other drops, if any.
     """
-    readable = sorted((d for d in drops if d.text is not None), key=_rank)
-    parsed = [parse.parse_sacct_text(d.text, cluster=cluster, drop_id=d.drop_id, day=day) for d in readable]
+    return build_cluster_days([(cluster, day, drops)])[0]
+
+
+def build_cluster_days(items: list[tuple[str, str, list[LoadedDrop]]]) -> list[dict[str, pa.Table]]:
+    """``build_cluster_day`` of each ``(cluster, day, drops)``, with one parse and one dedupe pass for all.
+
+    DuckDB's per-call cost (~0.1-0.5 s) dwarfs a day's few hundred jobs, so a run
+    parses its days together; results are identical to one call per cluster-day.
+    """
+    readable = [sorted((d for d in drops if d.text is not None), key=_rank) for _, _, drops in items]
+    flat = parse.parse_sacct_texts(
+        [(d.text, cluster, d.drop_id, day) for (cluster, day, _), rs in zip(items, readable) for d in rs]
+    )
+    parsed, i = [], 0
+    for rs in readable:
+        parsed.append(flat[i : i + len(rs)])
+        i += len(rs)
+    deduped = dedupe.dedupe_job_groups(
+        [([p.jobs for p in ps], [_rank(d) for d in rs]) for ps, rs in zip(parsed, readable)]
+    )
+    return [
+        _cluster_day_tables(cluster, day, drops, rs, ps, jobs)
+        for (cluster, day, drops), rs, ps, jobs in zip(items, readable, parsed, deduped, strict=True)
+    ]
+
+
+def _cluster_day_tables(cluster: str, day: str, drops: list[LoadedDrop], readable: list[LoadedDrop],
+                        parsed: list, jobs: pa.Table) -> dict[str, pa.Table]:
     if parsed:
-        jobs = dedupe.dedupe_jobs([p.jobs for p in parsed], [_rank(d) for d in readable])
         jobs = jobs.filter(pc.equal(jobs["end_date"], pa.scalar(dt.date.fromisoformat(day), pa.date32())))
         jobs = jobs.select(TABLE_SCHEMAS["jobs"].names).cast(TABLE_SCHEMAS["jobs"]).sort_by(JOBS_SORT)
     else:
@@ -163,9 +193,35 @@ def write_tables(data_dir: Path, day: str, tables: dict[str, dict[str, pa.Table]
 
 def process_day(data_dir: Path, day: str) -> dict[str, dict[str, pa.Table]]:
     """Build and write the DAY_TABLES of ``day`` for every cluster; return ``{cluster: {table: rows}}``."""
-    built = {cluster: build_cluster_day(cluster, day, drops) for cluster, drops in load_day(data_dir, day).items()}
-    write_tables(data_dir, day, built, DAY_TABLES)
-    return built
+    return dict(process_days(data_dir, [day]))[day]
+
+
+def process_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[str, dict[str, dict[str, pa.Table]]]]:
+    """``process_day`` of each day, in order, parsing batches of days together; yields ``(day, built)``.
+
+    A batch closes once its drops hold BATCH_TEXT_BYTES of text, so memory stays
+    bounded whatever the range; each day's files are written when its batch is done.
+    """
+    pending: list[tuple[str, dict[str, list[LoadedDrop]]]] = []
+    size = 0
+    for day in days:
+        loaded = load_day(data_dir, day)
+        pending.append((day, loaded))
+        size += sum(len(d.text or b"") for drops in loaded.values() for d in drops)
+        if size >= BATCH_TEXT_BYTES:
+            yield from _process_batch(data_dir, pending)
+            pending, size = [], 0
+    if pending:
+        yield from _process_batch(data_dir, pending)
+
+
+def _process_batch(data_dir: Path, pending: list[tuple[str, dict[str, list[LoadedDrop]]]]):
+    items = [(cluster, day, drops) for day, loaded in pending for cluster, drops in loaded.items()]
+    built = iter(build_cluster_days(items))
+    for day, loaded in pending:
+        tables = {cluster: next(built) for cluster in loaded}
+        write_tables(data_dir, day, tables, DAY_TABLES)
+        yield day, tables
 
 
 def read_table_day(data_dir: Path, table: str, cluster: str, day: str, columns: list[str] | None = None) -> pa.Table:
@@ -181,17 +237,39 @@ def process_usage_day(data_dir: Path, day: str) -> dict[str, dict[str, pa.Table]
     Files sit under the end day's folder; the ``date`` column is the usage day, so
     summing ``usage_daily`` by ``date`` over all files gives usage per day.
     """
-    built = {}
-    for cluster in sorted(clusters_with_files(data_dir, "jobs", day)):
-        usage_rows, gpu_rows = usage.apportion_usage(read_table_day(data_dir, "jobs", cluster, day))
-        built[cluster] = {
-            "usage_daily": usage_rows.sort_by([(c, "ascending") for c in ("date", "user", "account", "partition", "qos")]),
-            "gpu_usage_daily": gpu_rows.sort_by(
-                [(c, "ascending") for c in ("date", "user", "account", "partition", "qos", "gpu_type")]
-            ),
-        }
-    write_tables(data_dir, day, built, USAGE_TABLES)
-    return built
+    return dict(process_usage_days(data_dir, [day]))[day]
+
+
+def process_usage_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[str, dict[str, dict[str, pa.Table]]]]:
+    """``process_usage_day`` of each day, in order, apportioning batches of days together; yields ``(day, built)``."""
+    pending: list[tuple[str, dict[str, pa.Table]]] = []
+    rows = 0
+    for day in days:
+        jobs = {c: read_table_day(data_dir, "jobs", c, day) for c in sorted(clusters_with_files(data_dir, "jobs", day))}
+        pending.append((day, jobs))
+        rows += sum(t.num_rows for t in jobs.values())
+        if rows >= BATCH_JOB_ROWS:
+            yield from _usage_batch(data_dir, pending)
+            pending, rows = [], 0
+    if pending:
+        yield from _usage_batch(data_dir, pending)
+
+
+def _usage_batch(data_dir: Path, pending: list[tuple[str, dict[str, pa.Table]]]):
+    results = iter(usage.apportion_usage_groups([t for _, jobs in pending for t in jobs.values()]))
+    for day, jobs in pending:
+        built = {}
+        for cluster in jobs:
+            usage_rows, gpu_rows = next(results)
+            built[cluster] = {
+                "usage_daily": usage_rows.sort_by(
+                    [(c, "ascending") for c in ("date", "user", "account", "partition", "qos")]),
+                "gpu_usage_daily": gpu_rows.sort_by(
+                    [(c, "ascending") for c in ("date", "user", "account", "partition", "qos", "gpu_type")]
+                ),
+            }
+        write_tables(data_dir, day, built, USAGE_TABLES)
+        yield day, built
 
 
 def latest_snapshot_drop(refs: list[landing.DropRef]) -> landing.DropRef:
