@@ -536,7 +536,7 @@ _FILLED = [
     "JobName", "MaxRSS", "AveRSS", "MaxVMSize", "NCPUS", "NNodes", "NodeList", "NTasks", "Partition",
     "Priority", "QOS", "QOSRAW", "Reason", "ReqCPUS", "ReqMem", "ReqNodes", "ReqTRES", "Reserved", "Start",
     "State", "Submit", "Suspended", "SystemCPU", "Timelimit", "TimelimitRaw", "TotalCPU", "TRESUsageInTot",
-    "UID", "User", "UserCPU", "WorkDir", "SubmitLine",
+    "UID", "User", "UserCPU", "WorkDir", "SubmitLine", "TRESUsageInMax",
 ]
 _SLOT = {name: i for i, name in enumerate(_FILLED)}
 _EMPTY_SLOT = len(_FILLED)
@@ -674,7 +674,7 @@ class Renderer:
             tl_raw, fmt_cpu(total_cpu), "", uid, job.user,
             fmt_cpu(total_cpu * 0.92) if self._usercpu else "", f"/home/{job.user}",
             f"srun --pty -p {job.partition} bash" if interactive
-            else f"sbatch --parsable -A {job.account} -p {job.partition} -J {job.name} {job.name}.sh", "",
+            else f"sbatch --parsable -A {job.account} -p {job.partition} -J {job.name} {job.name}.sh", "", "",
         ]
         out = ["|".join(self._pick(row))]
         for st in steps:
@@ -717,7 +717,9 @@ class Renderer:
             "", "", "", "", "", str(st.cpus), "", str(st.nnodes), "", "", start_s, state,
             start_s, "00:00:00", fmt_cpu(cpu_s * 0.08) if self._syscpu else "", "", "", fmt_cpu(cpu_s), usage,
             "", "", fmt_cpu(cpu_s * 0.92) if self._usercpu else "", "",
-            f"srun {st.name}" if st.suffix[1:].isdigit() else "", "",
+            f"srun {st.name}" if st.suffix[1:].isdigit() else "",
+            usage,  # TRESUsageInMax: one task per node here, so max = total (as in the capture)
+            "",
         ]
         return "|".join(self._pick(row))
 
