@@ -31,8 +31,7 @@ DESCRIPTIONS = {
 def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     """Parse, deduplicate and write each day in the run's partition range."""
     data_dir, summary, counts, by_day = storage.path(), {}, {name: {} for name in daily.DAY_TABLES}, {}
-    for day in context.partition_keys:
-        built = daily.process_day(data_dir, day)
+    for day, built in daily.process_days(data_dir, context.partition_keys):  # days parsed in batches
         for tables in built.values():
             summary = quality.merge_counts(summary, quality.cluster_summary(tables["jobs"], tables["quarantine"]))
             for name in daily.DAY_TABLES:

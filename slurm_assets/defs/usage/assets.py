@@ -31,8 +31,8 @@ DESCRIPTIONS = {
 def usage_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     """Apportion each day's jobs over the days they ran."""
     rows, cpu, gpu, gpu_rows, gpu_by_type = 0, {}, {}, 0, {}
-    for day in context.partition_keys:
-        for tables in daily.process_usage_day(storage.path(), day).values():
+    for _day, built in daily.process_usage_days(storage.path(), context.partition_keys):
+        for tables in built.values():
             usage, by_type = tables["usage_daily"], tables["gpu_usage_daily"]
             rows, gpu_rows = rows + usage.num_rows, gpu_rows + by_type.num_rows
             cpu = quality.merge_counts(cpu, quality.sum_by_cluster(usage, "cpu_hours"))
