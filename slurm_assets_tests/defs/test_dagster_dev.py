@@ -1,6 +1,7 @@
 """Protects the operator path: a real ``dagster dev`` (webserver + daemon, SQLite DAGSTER_HOME made from
 deploy/dagster.local.yaml) loads the code location and runs a partition-range run launched over GraphQL
-to SUCCESS through the queued run coordinator, writing the warehouse files."""
+to SUCCESS through the queued run coordinator, writing the warehouse files; and the daemon's sensors then
+publish the DuckDB file without anyone asking (landing_sensor / warehouse_sensor)."""
 
 import os
 import shutil
@@ -20,6 +21,7 @@ from slurm_assets.storage import paths
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 180
 RUN_TIMEOUT_S = 240
+SENSOR_TIMEOUT_S = 240  # the daemon evaluates sensors every 30-60 s
 
 
 def free_port() -> int:
@@ -89,3 +91,7 @@ def test_partition_range_run_via_graphql_succeeds(dagster_dev):
     for cluster, day in (("alpha", "2024-05-01"), ("alpha", "2024-05-02"), ("beta", "2024-05-01")):
         assert paths.partition_file(data_dir, "jobs", cluster, day).exists()
         assert paths.partition_file(data_dir, "usage_daily", cluster, day).exists()
+    deadline = time.monotonic() + SENSOR_TIMEOUT_S
+    while not paths.duckdb_path(data_dir).exists():
+        assert time.monotonic() < deadline, "no warehouse_job after the sensors ran: " + log.read_text()[-3000:]
+        time.sleep(2)
