@@ -6,6 +6,7 @@ DATA_DIR ?= $(CURDIR)/demo-data
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 PYTEST_ARGS ?=
 QUICK ?=
+DEMO_ARGS ?=
 
 .PHONY: install test demo bench lint reliability clean testbed-up testbed-down receiver
 
@@ -27,7 +28,7 @@ test: install $(DAGSTER_HOME)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
-	DAGSTER_HOME=$(DAGSTER_HOME) SLURM_USAGE_DATA_DIR=$(DATA_DIR) $(BIN)/python -m slurm_assets.demo.stack --data-dir $(DATA_DIR)
+	DAGSTER_HOME=$(DAGSTER_HOME) SLURM_USAGE_DATA_DIR=$(DATA_DIR) $(BIN)/python -m slurm_assets.demo.stack --data-dir $(DATA_DIR) $(DEMO_ARGS)
 
 bench: install
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
