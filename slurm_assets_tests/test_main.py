@@ -35,6 +35,10 @@ def test_process_new_days_then_nothing_then_one_new_day(landed, capsys):
     assert main(["process", "--data-dir", str(landed)]) == EXIT_OK
     assert "0 days to process in 0 run(s)" in capsys.readouterr().out
 
+    shutil.rmtree(landed / "warehouse" / "drops" / "cluster=beta")  # output lost: those days again
+    assert main(["process", "--data-dir", str(landed)]) == EXIT_OK
+    assert "2 days to process in 1 run(s)" in capsys.readouterr().out
+
     land(landed, "gamma", "2024-05-02", b"JobIDRaw|State|Submit|Start|End|AllocCPUS\n", at("2024-05-03T06:00:00"))
     assert main(["process", "--data-dir", str(landed)]) == EXIT_OK
     out = capsys.readouterr().out
