@@ -18,8 +18,9 @@ if status.empty:
         "Run the pipeline (`python -m slurm_assets process` or a Dagster backfill) after drops arrive."
     )
 else:
-    cols = st.columns(max(len(status), 1))
-    for col, row in zip(cols, status.to_dict(orient="records")):
+    shown = status.head(6)  # one tile per cluster for small sites; the table below has them all
+    cols = st.columns(len(shown))
+    for col, row in zip(cols, shown.to_dict(orient="records")):
         col.metric(f"{row['cluster']}: last day materialized", str(row["last_day_materialized"] or "none")[:10],
                    help=f"Last drop collected at {row['last_drop_collected_at']}")
     ui.table(status, "Cluster status")
