@@ -137,3 +137,19 @@ def test_real_sacct_capture_matches_an_independent_count(tmp_path):
     assert sorted(got) == sorted(expected)
     for key, (cpu, gpu) in expected.items():
         assert got[key][0] == pytest.approx(cpu) and got[key][1] == pytest.approx(gpu), key
+
+
+def test_capacity_from_the_newest_inventory_of_the_day(tmp_path):
+    node = {"node": "vm", "partitions": ["cpu", "gpu"], "cpus": 16, "mem_bytes": 16 * 2**30,
+            "gpus": {"a100": 2, "v100": 2}, "state": "IDLE"}
+    old = {"collected_at": "2024-05-01T06:00:00Z", "nodes": [{**node, "cpus": 8}]}
+    new = {"collected_at": "2024-05-02T00:30:00Z", "nodes": [node]}
+    text = render_window(HISTORY["alpha"], "2024-05-01", COLLECTED)
+    land(tmp_path, "alpha", "2024-05-01", text, COLLECTED, inventory=new)
+    land(tmp_path, "alpha", "2024-05-01", render_window(HISTORY["alpha"], "2024-05-01", at("2024-05-01T06:00:00")),
+         at("2024-05-01T06:00:00"), inventory=old)
+    assert run_range(tmp_path, "2024-05-01", "2024-05-01").success
+    capacity = pq.read_table(paths.partition_file(tmp_path, "capacity_daily", "alpha", "2024-05-01")).to_pylist()
+    by_partition = {c["partition"]: c for c in capacity}
+    assert set(by_partition) >= {"cpu", "gpu"}
+    assert by_partition["cpu"]["cpus"] == 16 and by_partition["cpu"]["cpu_hours_available"] == 16 * 24
