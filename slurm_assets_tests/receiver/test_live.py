@@ -162,7 +162,7 @@ def test_twenty_concurrent_uploads_all_land_intact(live_receiver):
         if r.cluster.startswith("conc")
     }
     assert len(stored) == 20
-    for manifest, gz in drops:
+    for manifest, _gz in drops:
         ref = stored[manifest["sha256"][:16]]
         assert (
             hashlib.sha256(gzip.decompress(ref.data_path.read_bytes())).hexdigest()
