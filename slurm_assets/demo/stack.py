@@ -396,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)  # passed through to the children
     env["SLURM_USAGE_DATA_DIR"] = str(data_dir)
+    # The dashboard's Data status page links to the Dagster UI this stack starts.
+    env["DAGSTER_UI_URL"] = f"http://127.0.0.1:{args.dagster_port}"
     if not env.get("DAGSTER_HOME"):
         home = data_dir / "dagster_home"
         home.mkdir(exist_ok=True)
