@@ -54,7 +54,7 @@ def test_silent_server_fails_within_connect_timeout(tmp_path, figures):
     finally:
         listener.close()
     figures.record("SSH pull: server accepts TCP but never speaks SSH", "connect_timeout_s=2",
-                   f"{type(err).__name__ if err else 'no error'} after {took:.1f} s: {str(err)[:160]}",
+                   f"{type(err).__name__ if err else 'no error'} after {took:.1f} s: {str(err).split(' (host keys')[0][:120]}",
                    lost=None, duplicates=None)
     assert not hung, "connect() still blocked after 60 s"
     assert isinstance(err, PullError) and "silent" in str(err)
