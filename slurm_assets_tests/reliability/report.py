@@ -60,7 +60,7 @@ REFERENCED = [
 
 
 # Issue 8's scenario order: the table lists rows in it.
-ORDER = ("test_receiver_killed", "test_pipeline_replay", "test_disk_full", "test_concurrency", "test_parser_fuzz",
+ORDER = ("test_receiver_killed", "test_receiver_crash_write", "test_pipeline_replay", "test_disk_full", "test_concurrency", "test_parser_fuzz",
          "test_api_abuse", "test_ssh_pull_bounds", "test_agent_clock")
 
 # Bugs this suite found: (what was wrong, the fix, the regression test). Kept here so the document says it.
@@ -87,8 +87,10 @@ OPEN_FINDINGS = [
      "$'alpha\\n'`); the receiver now refuses such drops with 422 and the agent moves them to spool/rejected.",
      "`agent/slurm-usage-history-exporter.py`: `CLUSTER_NAME_RE.fullmatch(name)`."),
     ("A `kill -9` of `process` can leave hidden `warehouse/**/.part-0.parquet.*.tmp` files (never read, never "
-     "swept), and a killed receiver leaves `landing/.incoming/upload-*.part` (swept at startup after 1 h).",
-     "sweep `.tmp` files older than a day at the start of `process` / the daily job."),
+     "swept); a killed receiver leaves `landing/.incoming/upload-*.part` (swept at startup after 1 h), hidden "
+     "`.<id>.psv.gz.*.tmp` files and, if killed between data and manifest, a `<id>.psv.gz` without manifest "
+     "(invisible to readers; replaced when the drop is resent, never swept otherwise).",
+     "sweep `.tmp` files (and manifest-less data files) older than a day at receiver startup and in `process`."),
     ("Deduplication ranks drops by the agent's `collected_at`: an agent whose clock jumps backwards makes a "
      "newer re-collection rank below an older drop (only finished jobs compete, so values rarely differ).",
      "rank by the receiver's `received_at` when present, else `collected_at`."),
