@@ -65,7 +65,8 @@ def build(workload: Workload, cache: Path) -> Path:
     """Write (once) ``cache/<name>/<cluster>/<day>.psv`` plus ``workload.json``; return the folder."""
     folder = cache / workload.name
     marker = folder / "workload.json"
-    if marker.exists() and json.loads(marker.read_text()) == asdict(workload):
+    # compared as JSON (a tuple of clusters reads back as a list): a matching cache is reused
+    if marker.exists() and json.loads(marker.read_text()) == json.loads(json.dumps(asdict(workload))):
         return folder
     fields = agent_fields()
     stats = {}

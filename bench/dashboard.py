@@ -1,0 +1,282 @@
+"""Scenario 4: every query behind every dashboard page, timed in a subprocess, beside a bare grouped query.
+
+The warehouse (quick: ~200k jobs, full: 10M jobs, 3 clusters) is written directly,
+not through agent + Dagster (that would cost hours for 10M jobs on 2 cores): for
+each cluster, TEMPLATE_DAYS days of the project's generator text are parsed by
+the real parser (``parse_sacct_texts``, jobs kept on their end day as the
+pipeline does), then every day of the range takes the jobs of one template day
+with all times shifted by whole days. ``usage_daily``/``gpu_usage_daily`` come
+from the real ``apportion_usage_groups``, ``capacity_daily`` from the agent's
+inventory of the stand-in ``scontrol`` and the real ``capacity_from_inventory``,
+``drops`` has one row per cluster-day. Job ids repeat across template copies
+(the key, which includes Submit, stays unique).
+
+The probe (``python -m bench.dashboard probe DATA OUT REPS``) imports
+``streamlit_app.data`` and calls, per page, the same data functions with the
+same defaults as ``streamlit_app/views/*.py``, for three filters (all clusters
+over 1 year, the busiest account over 90 days, the busiest user over 30 days),
+clearing the query cache before every page (the connection, built once per data
+version as in the app, is timed separately as "first load").
+"""
+
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bench import workload as wl
+from bench.harness import Measurement, measure
+from bench.scenarios import PY, _row
+
+TEMPLATE_DAYS = 14
+CLUSTERS = ("alpha", "beta", "gamma")
+P50_TARGET_S, P95_TARGET_S, RSS_TARGET_MIB = 0.3, 1.0, 1024
+TS_COLUMNS = ("submit_time", "eligible_time", "start_time", "end_time")
+
+
+def sizes(quick: bool) -> tuple[str, int, int]:
+    """(name, total jobs, days) of the dashboard warehouse."""
+    return ("dash-quick", 200_000, 365) if quick else ("dash-10m", 10_000_000, 3 * 365)
+
+
+def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str = "2026-01-01") -> Path:
+    """Write (once) ``cache/<name>/data/warehouse``; return the data dir."""
+    from slurm_assets.sacct import capacity, parse, usage
+    from slurm_assets.sacct.fields import TABLE_SCHEMAS
+    from slurm_assets.storage import paths
+
+    data_dir = cache / name / "data"
+    marker = cache / name / "warehouse.json"
+    spec = {"jobs_total": jobs_total, "days": days, "clusters": CLUSTERS, "end": end, "template_days": TEMPLATE_DAYS}
+    if marker.exists() and json.loads(marker.read_text()) == json.loads(json.dumps(spec)):
+        return data_dir
+    # the generator keeps ~90% of its jobs_per_day as jobs that end on the day (others run on or stay queued)
+    per_day = max(1, round(1.1 * jobs_total / (len(CLUSTERS) * days)))
+    work = wl.Workload(name, CLUSTERS, per_day * 365, days, end=end)
+    fields = wl.agent_fields()
+    agent = wl.load_agent()
+    all_days = work.day_list
+    written = 0
+    for ci, cluster in enumerate(CLUSTERS):
+        cfg = wl.generate.DemoConfig(cluster=cluster, now=work.config(cluster).now, seed=work.seed + ci,
+                                     jobs_per_day=per_day)
+        templates = all_days[-TEMPLATE_DAYS:]
+        texts = []
+        for day in templates:
+            start = int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp())
+            buf = _Buffer()
+            wl.generate.write_sacct(buf, [cfg], start, start + wl.DAY, fields, duplicates=True)
+            texts.append((buf.data(), cluster, f"bench-{day}", day.isoformat()))
+        parsed = parse.parse_sacct_texts(texts)
+        template_jobs = []
+        for day, p in zip(templates, parsed, strict=True):
+            jobs = p.jobs.filter(pc.equal(p.jobs["end_date"], pa.scalar(day, pa.date32())))
+            template_jobs.append(jobs.select(TABLE_SCHEMAS["jobs"].names).cast(TABLE_SCHEMAS["jobs"]))
+        nodes = "\n".join(wl.fake_scontrol.node_lines(cluster))
+        inventory = agent.parse_node_inventory(nodes, dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        batch: list[tuple[str, pa.Table]] = []
+        for i, day in enumerate(all_days):
+            k = (i - len(all_days)) % len(templates)  # the last days are the templates themselves
+            jobs = _shift(template_jobs[k], (day - templates[k]).days)
+            batch.append((day.isoformat(), jobs))
+            written += len(jobs)
+            _write(paths.partition_file(data_dir, "jobs", cluster, day.isoformat()), jobs, TABLE_SCHEMAS["jobs"])
+            _write(paths.partition_file(data_dir, "capacity_daily", cluster, day.isoformat()),
+                   capacity.capacity_from_inventory(inventory, cluster, day.isoformat()),
+                   TABLE_SCHEMAS["capacity_daily"])
+            _write(paths.partition_file(data_dir, "drops", cluster, day.isoformat()),
+                   _drop_row(cluster, day, len(jobs)), TABLE_SCHEMAS["drops"])
+            if sum(len(t) for _, t in batch) >= 500_000 or i == len(all_days) - 1:
+                for (d, _), (u, g) in zip(batch, usage.apportion_usage_groups([t for _, t in batch]), strict=True):
+                    _write(paths.partition_file(data_dir, "usage_daily", cluster, d), u, TABLE_SCHEMAS["usage_daily"])
+                    _write(paths.partition_file(data_dir, "gpu_usage_daily", cluster, d), g,
+                           TABLE_SCHEMAS["gpu_usage_daily"])
+                batch = []
+    marker.write_text(json.dumps({**spec, "jobs_written": written}))
+    return data_dir
+
+
+class _Buffer:
+    def __init__(self):
+        self.parts: list[bytes] = []
+
+    def write(self, b) -> int:
+        self.parts.append(bytes(b))
+        return len(b)
+
+    def data(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def _shift(jobs: pa.Table, days: int) -> pa.Table:
+    """The same jobs ``days`` later (every time and the end day shifted)."""
+    if days == 0:
+        return jobs
+    delta = pa.scalar(days * 86400 * 10**6, pa.int64())
+    for col in TS_COLUMNS:
+        i = jobs.schema.get_field_index(col)
+        typ = jobs.schema.field(col).type
+        shifted = pc.add(jobs[col].cast(pa.int64()), delta).cast(typ)
+        jobs = jobs.set_column(i, col, shifted)
+    i = jobs.schema.get_field_index("end_date")
+    end = pc.add(jobs["end_date"].cast(pa.int32()), pa.scalar(days, pa.int32())).cast(pa.date32())
+    return jobs.set_column(i, "end_date", end)
+
+
+def _drop_row(cluster: str, day: dt.date, rows: int) -> pa.Table:
+    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    return pa.Table.from_pylist([{
+        "cluster": cluster, "date": day, "drop_id": f"bench-{day}", "sha256": "0" * 64, "source": "bench",
+        "window_start": start, "window_end": start + dt.timedelta(days=1),
+        "collected_at": start + dt.timedelta(days=1, minutes=5), "rows": rows,
+        "sacct_version": "slurm 23.02.7", "agent_version": "bench",
+    }])
+
+
+def _write(path: Path, rows: pa.Table, schema: pa.Schema) -> None:
+    """Plain write: the bench warehouse is scratch data (the pipeline's own writes are atomic and fsynced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(rows.select(schema.names).cast(schema), path, compression="zstd")
+
+
+# --- the probe (runs in its own process) ------------------------------------------------------
+
+
+def pages(data, f) -> dict:
+    """Every page's data calls, with the views' default widget values (streamlit_app/views/*.py)."""
+    sort = next(iter(data.SORTS))
+    return {
+        "sidebar": lambda: (data.date_bounds(), data.filter_options()),
+        "overview": lambda: (data.kpis(f), data.kpis(f.previous()),
+                             [data.breakdown(f, "usage", m, "cluster", grain=f.grain) for m in ("cpu_hours", "gpu_hours")]),
+        "usage": lambda: (data.breakdown(f, "usage", "cpu_hours", "user", grain=f.grain, top_n=8),
+                          data.usage_shares(f, "user")),
+        "explorer": lambda: data.breakdown(f, data.explorer_source("cpu_hours", "cluster", f), "cpu_hours", "cluster",
+                                           grain=f.grain, top_n=10),
+        "users_accounts": lambda: [data.top_entities(f, e, "cpu_hours", 25) for e in ("user", "account")],
+        "efficiency": lambda: (data.efficiency_summary(f),
+                               [data.efficiency_by(f, e, min_jobs=5, order="wasted_cpu_hours") for e in ("user", "account")],
+                               data.wasteful_jobs(f)),
+        "queue": lambda: (data.running_now(f), data.wait_percentiles(f, by_partition=True),
+                          [data.breakdown(f, "jobs", "jobs", d)
+                           for d in ("wait_time", "job_size", "node_count", "gpu_count", "wall_time")],
+                          data.state_rates(f)),
+        "gpus": lambda: (data.gpu_job_share(f), data.breakdown(f, "gpu", "gpu_hours", "gpu_type", grain=f.grain),
+                         data.breakdown(f, "gpu", "gpu_hours", "partition", grain=f.grain), data.gpu_by_partition(f)),
+        "jobs": lambda: (data.jobs_count(f, ""), data.jobs_page(f, "", page=1, page_size=100, sort=sort)),
+        "utilization": lambda: data.utilization(f, "partition"),
+        "data_status": lambda: (data.cluster_status(f), data.gaps(f), data.quarantine_summary(f),
+                                data.quarantine_rows(f)),
+    }
+
+
+def probe(data_dir: Path, out: Path, reps: int) -> None:
+    import logging
+    import os
+
+    import duckdb
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    os.environ["SLURM_USAGE_DATA_DIR"] = str(data_dir)
+    began = time.perf_counter()
+    from streamlit_app import data
+    from streamlit_app.data import core
+
+    imported = time.perf_counter() - began
+    began = time.perf_counter()
+    data.date_bounds()  # builds the connection of this data version (the app's first page load)
+    first_load = time.perf_counter() - began
+    last = data.date_bounds()[1]
+    top = core.query("SELECT account, \"user\", sum(cpu_hours) AS h FROM usage_daily GROUP BY ALL ORDER BY h DESC LIMIT 1")
+    account, user = top["account"][0], top["user"][0]
+    filters = {
+        "all clusters / 1 year": data.Filters(start=last - dt.timedelta(days=364), end=last),
+        f"account {account} / 90 days": data.Filters(start=last - dt.timedelta(days=89), end=last, accounts=(account,)),
+        f"user {user} / 30 days": data.Filters(start=last - dt.timedelta(days=29), end=last, users=(user,)),
+    }
+    times: dict[str, list[float]] = {}
+    errors: dict[str, str] = {}
+    by_filter: dict[str, dict[str, list[float]]] = {}
+    for _ in range(reps):
+        for label, f in filters.items():
+            for page, call in pages(data, f).items():
+                core._cached_query.clear()  # every sample runs its SQL (st.cache_data bypassed)
+                began = time.perf_counter()
+                try:
+                    call()
+                except Exception as err:  # report, keep timing the other pages
+                    errors[page] = f"{type(err).__name__}: {err}"[:300]
+                    continue
+                took = time.perf_counter() - began
+                times.setdefault(page, []).append(took)
+                by_filter.setdefault(label, {}).setdefault(page, []).append(took)
+    glob = str(Path(data_dir) / "warehouse" / "jobs" / "*" / "*" / "*.parquet")
+    bare = []
+    for _ in range(max(3, reps)):
+        con = duckdb.connect()
+        began = time.perf_counter()
+        con.execute(f"SELECT cluster, account, sum(cpu_hours) FROM read_parquet('{glob}') GROUP BY ALL").fetchall()
+        bare.append(time.perf_counter() - began)
+        con.close()
+    out.write_text(json.dumps({"import_s": imported, "first_load_s": first_load, "filters": list(filters),
+                               "pages": times, "by_filter": by_filter, "errors": errors, "bare_s": bare}))
+
+
+# --- scenario ---------------------------------------------------------------------------------
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def run(quick: bool, cache: Path, scratch: Path) -> list[dict]:
+    """Scenario 4 rows: one per page (p50 as "ours", the bare grouped query's p50 as the limit)."""
+    name, jobs_total, days = sizes(quick)
+    print(f"building dashboard warehouse {name} ({jobs_total:,} jobs, {len(CLUSTERS)} clusters x {days} days) ...",
+          flush=True)
+    data_dir = build_warehouse(name, jobs_total, days, cache)
+    jobs_written = json.loads((cache / name / "warehouse.json").read_text())["jobs_written"]
+    scratch.mkdir(parents=True, exist_ok=True)
+    out = scratch / "probe.json"
+    reps = 3 if quick else 5
+    proc = measure("dashboard probe", [PY, "-m", "bench.dashboard", "probe", str(data_dir), str(out), str(reps)],
+                   env=wl.bench_env(scratch), cwd=wl.ROOT)
+    result = json.loads(out.read_text())
+    bare = statistics.median(result["bare_s"])
+    limit = Measurement("bare grouped CPU-hours on jobs Parquet (p50)", round(bare, 4), 0.0, 0)
+    size = f"{jobs_written:,} jobs, {len(CLUSTERS)} clusters x {days} days"
+    rows = []
+    for page, samples in result["pages"].items():
+        p50, p95 = statistics.median(samples), _pct(samples, 0.95)
+        ours = Measurement(f"page {page} (p50 of {len(samples)})", round(p50, 4), proc.peak_rss_mib, 0)
+        row = _row(f"4 dashboard: {page}", size, ours, limit, round(P50_TARGET_S / bare, 1),
+                   {"p50_ms": round(1000 * p50, 1), "p95_ms": round(1000 * p95, 1), "queries": len(samples)},
+                   rss_target_mib=RSS_TARGET_MIB)
+        row["met"] = p50 <= P50_TARGET_S and p95 <= P95_TARGET_S and proc.peak_rss_mib <= RSS_TARGET_MIB
+        rows.append(row)
+    rows.append({"scenario": "4 dashboard: first load", "met": result["first_load_s"] <= 1.0 + P95_TARGET_S,
+                 "note": f"import {result['import_s']:.2f} s, connection + small tables "
+                         f"{result['first_load_s']:.2f} s, probe peak RSS {proc.peak_rss_mib} MiB; "
+                         f"filters: {'; '.join(result['filters'])}"})
+    for page, err in result["errors"].items():
+        rows.append({"scenario": f"4 dashboard: {page}", "met": False, "note": f"FAILED: {err}"})
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[0] == "probe":
+        probe(Path(argv[1]), Path(argv[2]), int(argv[3]))
+        return 0
+    print("usage: python -m bench.dashboard probe DATA_DIR OUT.json REPS", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
