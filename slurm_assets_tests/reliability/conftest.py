@@ -10,6 +10,7 @@ Soak tests (``@pytest.mark.reliability_soak``) are skipped unless selected with
 Every test in this folder carries the ``reliability`` marker.
 """
 
+import collections
 import hashlib
 import json
 import math
@@ -337,3 +338,11 @@ def finished_job_keys_in_drops(data_dir: Path) -> set[tuple[str, int, str]]:
             if fields[end].startswith(ref.day):
                 keys.add((ref.cluster, int(fields[raw]), fields[submit]))
     return keys
+
+
+def exactly_once(data_dir: Path) -> tuple[int, int, int]:
+    """(jobs expected from the raw drops, lost, duplicated) for the warehouse ``jobs`` table."""
+    expected = finished_job_keys_in_drops(data_dir)
+    rows = [(c, raw, submit.strftime("%Y-%m-%dT%H:%M:%S")) for c, raw, submit in job_keys(data_dir)]
+    counts = collections.Counter(rows)
+    return len(expected), len(expected - set(counts)), sum(n - 1 for n in counts.values())

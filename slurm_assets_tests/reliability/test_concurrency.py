@@ -14,13 +14,13 @@ import pytest
 
 from slurm_assets_tests.receiver.conftest import drop_body, make_drop, sacct_text
 from slurm_assets_tests.reliability.conftest import (
+    exactly_once,
     make_agent,
     p99,
     process_command,
     process_env,
     run_process,
 )
-from slurm_assets_tests.reliability.test_pipeline_replay import exactly_once
 
 
 def _plus(day: str, days: int) -> str:

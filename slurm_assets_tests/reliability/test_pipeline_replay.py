@@ -5,7 +5,6 @@ tables; a ``kill -9`` of ``process`` at several points never leaves a Parquet fi
 yields the same tables as an uninterrupted run. Every finished job in the drops is in ``jobs`` exactly once.
 """
 
-import collections
 import shutil
 import subprocess
 import time
@@ -15,8 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from slurm_assets_tests.reliability.conftest import (
-    finished_job_keys_in_drops,
-    job_keys,
+    exactly_once,
     make_agent,
     process_command,
     process_env,
@@ -48,14 +46,6 @@ def landing_zone(tmp_path_factory, demo_slurm_bin) -> Path:
 def fresh_copy(landing_zone: Path, dest: Path) -> Path:
     shutil.copytree(landing_zone / "landing", dest / "landing")
     return dest
-
-
-def exactly_once(data_dir: Path) -> tuple[int, int, int]:
-    """(jobs expected from the raw drops, lost, duplicated) for the warehouse ``jobs`` table."""
-    expected = finished_job_keys_in_drops(data_dir)
-    rows = [(c, raw, submit.strftime("%Y-%m-%dT%H:%M:%S")) for c, raw, submit in job_keys(data_dir)]
-    counts = collections.Counter(rows)
-    return len(expected), len(expected - set(counts)), sum(n - 1 for n in counts.values())
 
 
 def readers_see_whole_files(data_dir: Path) -> tuple[int, int]:
