@@ -74,6 +74,11 @@ FINDINGS = [
      ("`process` treats a day whose `drops` partition files are missing as unprocessed "
      "(`still_processed` in `slurm_assets/__main__.py`)."),
      "test_pipeline_replay.py::test_deleting_the_warehouse_and_processing_again_rebuilds_identical_tables"),
+    ("`process` failed at once with DuckDB's `Could not set lock on file` when another process held the DuckDB "
+     "file for writing (two overlapping `process` runs, a daemon run, an operator's duckdb CLI): the Dagster "
+     "pool serializes runs of one instance only.",
+     "`storage/duckdb.py:connect_writer` waits for the lock (up to 120 s, backoff), then fails naming the fix.",
+     "test_concurrency.py::test_process_waits_for_another_duckdb_writer"),
 ]
 
 # Found and not fixed here (outside one small module, or a design choice for the owner): (finding, suggestion).

@@ -127,3 +127,31 @@ def test_agents_backfill_and_dashboard_at_once(size, tmp_path, receivers, demo_s
     assert stats["errors"] == []
     assert set(probe_statuses) == {200}
     assert (lost, dups) == (0, 0)
+
+
+def test_process_waits_for_another_duckdb_writer(tmp_path, demo_slurm_bin, figures):
+    # Another process holds the DuckDB file open for writing (a second `process`, a daemon run, an
+    # operator's duckdb CLI) while `process` reaches its DuckDB step: it waits instead of failing.
+    import duckdb
+
+    data_dir = tmp_path / "data"
+    agent = make_agent(tmp_path / "agent", "alpha", demo_slurm_bin, "http://127.0.0.1:9", "unused", jobs_per_day=30)
+    assert agent.run("--output-dir", str(data_dir / "landing"), "--start-date", "2024-05-01",
+                     "--end-date", "2024-05-02").returncode == 0
+    holder = duckdb.connect(str(data_dir / "slurm_usage.duckdb"))
+    began = time.monotonic()
+    proc = subprocess.Popen(process_command(data_dir), env=process_env(data_dir), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    state_file = data_dir / "state" / "processed_days.json"
+    while proc.poll() is None and not state_file.exists() and time.monotonic() - began < 600:
+        time.sleep(0.05)
+    time.sleep(2)  # `process` is now at (or past) its DuckDB step while the lock is held
+    still_running = proc.poll() is None
+    holder.close()
+    out = proc.communicate(timeout=600)[0].decode()
+    figures.record("Concurrency: `process` while another process holds the DuckDB file for writing",
+                   "1 run, lock held until 2 s after its day tables were written",
+                   f"exit {proc.returncode}; still waiting when the lock was released: {still_running}"
+                   + ("" if proc.returncode == 0 else f"; {out[-300:]}"),
+                   lost=None, duplicates=None)
+    assert proc.returncode == 0, out[-3000:]
