@@ -127,3 +127,11 @@ def test_probe_runs_every_page(tmp_path):
     assert set(result["pages"]) == {"sidebar", "overview", "usage", "explorer", "users_accounts", "efficiency",
                                     "queue", "gpus", "jobs", "utilization", "data_status"}
     assert all(len(v) == 3 for v in result["pages"].values())  # 3 filters x 1 repetition
+
+
+def test_run_seconds_reads_the_process_output():
+    out = ("/d: 365 drops on 365 days; 365 days to process in 2 run(s)\n"
+           "  2025-01-01..2025-04-10: done in 62.2 s (0 failed checks; run a)\n"
+           "  2025-04-11..2025-12-31: done in 7.5 s (1 failed checks; run b)\n"
+           "  running_jobs + DuckDB views: done (/d/slurm_usage.duckdb)\n")
+    assert scenarios.run_seconds(out) == [62.2, 7.5]
