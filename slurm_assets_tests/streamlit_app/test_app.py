@@ -93,7 +93,8 @@ def _settle(page, title: str) -> None:
     page.wait_for_function(  # the app root reports the script run state (running, notRunning, ...)
         "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
         " === 'notRunning' && [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
-        ".every(e => e.querySelector('svg.main-svg'))",  # and every chart has drawn
+        ".every(e => e.querySelector('svg.main-svg'))"  # and every chart has drawn
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')",  # no placeholder left (charts still to come)
         timeout=60_000,
     )
 
