@@ -1,0 +1,60 @@
+"""Protects issue 8 "Concurrency: the dashboard querying while the pipeline writes": when the pipeline moves a
+cluster's ``running_jobs`` snapshot to a newer day it deletes the old file, and a DuckDB query that listed
+the files (glob) just before cannot open it ("Cannot open file ... No such file"). Replaced day partitions
+(os.replace) never break a reader. Known open finding (docs/RELIABILITY.md): xfail until readers retry or
+the snapshot stops moving; the figures are recorded either way.
+"""
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+
+from slurm_assets.pipeline.daily import write_running_jobs
+from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.storage import warehouse
+
+MOVES, PAUSE_S = 40, 0.3
+
+
+@pytest.mark.xfail(reason="open finding: deleting the replaced running_jobs file races a reader's glob "
+                          "(see docs/RELIABILITY.md, Open findings)", strict=False)
+def test_moving_the_running_jobs_snapshot_never_breaks_a_reader(tmp_path, figures):
+    empty = TABLE_SCHEMAS["running_jobs"].empty_table()
+    jobs_rows = TABLE_SCHEMAS["jobs"].empty_table()
+    write_running_jobs(tmp_path, {"alpha": ("2024-05-01", empty)})
+    warehouse.write_partition(tmp_path, "jobs", "alpha", "2024-05-01", jobs_rows)
+    stop = threading.Event()
+
+    def pipeline():
+        # One snapshot move (a newer day's drop) and one day partition replaced per "run".
+        for i in range(1, MOVES + 1):
+            day = (dt.date(2024, 5, 1) + dt.timedelta(days=i)).isoformat()  # snapshots only move forward
+            write_running_jobs(tmp_path, {"alpha": (day, empty)})
+            warehouse.write_partition(tmp_path, "jobs", "alpha", "2024-05-01", jobs_rows)
+            time.sleep(PAUSE_S)
+        stop.set()
+
+    errors, queries = [], 0
+    writer = threading.Thread(target=pipeline)
+    writer.start()
+    while not stop.is_set():
+        try:
+            con = warehouse.connect_readonly(tmp_path)
+            try:
+                con.execute("SELECT count(*) FROM running_jobs").fetchall()
+                con.execute("SELECT count(*) FROM jobs").fetchall()
+            finally:
+                con.close()
+        except Exception as err:  # noqa: BLE001 - every reader error is the finding
+            errors.append(str(err).replace(str(tmp_path) + "/", "")[:160])
+        queries += 2
+    writer.join()
+    files = sorted(p.parent.name for p in (tmp_path / "warehouse" / "running_jobs").rglob("*.parquet"))
+    figures.record("Concurrency: dashboard queries while running_jobs snapshots move to a new day",
+                   f"{MOVES} snapshot moves and partition replacements, {PAUSE_S} s apart; {queries} queries",
+                   f"{len(errors)} reader errors" + (f" ({errors[0]})" if errors else "")
+                   + f"; running_jobs files kept: {len(files)}", lost=None, duplicates=None)
+    assert len(files) <= 2  # one current snapshot per cluster (two while a move is in progress)
+    assert errors == []
