@@ -15,7 +15,7 @@ from slurm_assets.pipeline.daily import write_running_jobs
 from slurm_assets.sacct.fields import TABLE_SCHEMAS
 from slurm_assets.storage import warehouse
 
-MOVES, PAUSE_S = 40, 0.3
+MOVES, PAUSE_S = 30, 0.3
 
 
 @pytest.mark.xfail(reason="open finding: deleting the replaced running_jobs file races a reader's glob "
