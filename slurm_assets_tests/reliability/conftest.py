@@ -47,7 +47,7 @@ def pytest_collection_modifyitems(config, items):
         "RELIABILITY_SOAK"
     ) == "1"
     for item in items:
-        if HERE not in Path(str(item.fspath)).resolve().parents:
+        if HERE not in Path(item.path).resolve().parents:
             continue
         item.add_marker(pytest.mark.reliability)
         if item.get_closest_marker("reliability_soak") and not soak_selected:
