@@ -1,10 +1,8 @@
 """Receiver test helpers: native drops built like the agent builds them, and a live server in a subprocess."""
 
 import datetime as dt
-import gzip
 import hashlib
 import ipaddress
-import json
 import os
 import socket
 import subprocess
@@ -17,10 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from slurm_assets.storage import landing
+from slurm_assets_tests.drops import HEADER, drop_body, make_drop, sacct_text  # noqa: F401 (re-exported)
 
 RECEIVER_BIN = Path(sys.executable).parent / "slurm-usage-receiver"
-HEADER = "JobID|JobIDRaw|User|Account|Partition|State|Submit|Start|End|Elapsed|AllocCPUS|AllocTRES"
 NATIVE = "application/x-slurm-usage-drop"
 # Keys for the live servers: one shared by every cluster (the seed's form), one bound to alpha,
 # one stored only as a sha256 hash.
@@ -33,46 +30,6 @@ API_KEYS = f"{SHARED_KEY},{ALPHA_KEY}:alpha,{HASHED_ENTRY}"
 MAX_BODY = 2 * 1024 * 1024
 MAX_TEXT = 8 * 1024 * 1024
 MAX_JSON = 1024 * 1024
-
-
-def sacct_text(n_jobs: int = 3, day: str = "2024-05-01", tag: str = "") -> bytes:
-    """``sacct --parsable2`` text with a header and ``n_jobs`` allocation lines ending on ``day``."""
-    lines = [HEADER]
-    for i in range(1, n_jobs + 1):
-        lines.append(
-            f"{i}|{i}|u{tag}{i % 3}|acct|cpu|COMPLETED|{day}T01:00:00|{day}T01:00:05|{day}T02:00:05|"
-            f"01:00:00|4|billing=4,cpu=4,mem=4G,node=1"
-        )
-    return ("\n".join(lines) + "\n").encode()
-
-
-def make_drop(text: bytes | None = None, **overrides) -> tuple[dict, bytes]:
-    """(manifest, gzip bytes) as the agent writes them (gzip mtime=0, docs/DROP_FORMAT.md)."""
-    text = sacct_text() if text is None else text
-    gz = gzip.compress(text, mtime=0)
-    manifest = {
-        "format": landing.DROP_FORMAT,
-        "cluster": "alpha",
-        "day": "2024-05-01",
-        "window_start": "2024-05-01T00:00:00Z",
-        "window_end": "2024-05-02T00:00:00Z",
-        "collected_at": "2024-05-02T02:00:00Z",
-        "sacct_version": "slurm 22.05.8",
-        "fields": HEADER.split("|"),
-        "rows": max(text.count(b"\n") - 1, 0),
-        "sha256": hashlib.sha256(text).hexdigest(),
-        "gzip_size": len(gz),
-        "agent_version": "test",
-        "source": "push",
-        "inventory": None,
-    }
-    manifest.update(overrides)
-    return manifest, gz
-
-
-def drop_body(manifest: dict, gz: bytes) -> bytes:
-    """A push body: the manifest as one JSON line, then the gzip bytes."""
-    return json.dumps(manifest).encode() + b"\n" + gz
 
 
 def native_headers(key: str | None = SHARED_KEY) -> dict:

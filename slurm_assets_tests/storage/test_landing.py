@@ -1,37 +1,19 @@
 """Protects the landing zone: drops verified, stored once, listed only when complete."""
 
 import gzip
-import hashlib
 import io
 import json
 
 import pytest
 
 from slurm_assets.storage import landing
+from slurm_assets_tests import drops
 
 TEXT = b"JobID|JobIDRaw|State\n1|1|COMPLETED\n2|2|FAILED\n"
 
 
 def make_drop(text: bytes = TEXT, **overrides) -> tuple[dict, bytes]:
-    gz = gzip.compress(text, mtime=0)
-    manifest = {
-        "format": landing.DROP_FORMAT,
-        "cluster": "alpha",
-        "day": "2024-05-01",
-        "window_start": "2024-05-01T00:00:00Z",
-        "window_end": "2024-05-02T00:00:00Z",
-        "collected_at": "2024-05-02T02:00:00Z",
-        "sacct_version": "slurm 22.05.8",
-        "fields": ["JobID", "JobIDRaw", "State"],
-        "rows": text.count(b"\n") - 1,
-        "sha256": hashlib.sha256(text).hexdigest(),
-        "gzip_size": len(gz),
-        "agent_version": "test",
-        "source": "drop",
-        "inventory": None,
-    }
-    manifest.update(overrides)
-    return manifest, gz
+    return drops.make_drop(text, **{"fields": ["JobID", "JobIDRaw", "State"], "source": "drop", **overrides})
 
 
 def test_digest_matches_manifest():

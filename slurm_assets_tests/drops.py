@@ -1,0 +1,49 @@
+"""Native drops built exactly as the agent builds them (docs/DROP_FORMAT.md), for tests of every part."""
+
+import gzip
+import hashlib
+import json
+
+from slurm_assets.storage import landing
+
+HEADER = "JobID|JobIDRaw|User|Account|Partition|State|Submit|Start|End|Elapsed|AllocCPUS|AllocTRES"
+
+
+def sacct_text(n_jobs: int = 3, day: str = "2024-05-01", tag: str = "") -> bytes:
+    """``sacct --parsable2`` text with a header and ``n_jobs`` allocation lines ending on ``day``."""
+    lines = [HEADER]
+    for i in range(1, n_jobs + 1):
+        lines.append(
+            f"{i}|{i}|u{tag}{i % 3}|acct|cpu|COMPLETED|{day}T01:00:00|{day}T01:00:05|{day}T02:00:05|"
+            f"01:00:00|4|billing=4,cpu=4,mem=4G,node=1"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def make_drop(text: bytes | None = None, **overrides) -> tuple[dict, bytes]:
+    """(manifest, gzip bytes) as the agent writes them (gzip mtime=0, docs/DROP_FORMAT.md)."""
+    text = sacct_text() if text is None else text
+    gz = gzip.compress(text, mtime=0)
+    manifest = {
+        "format": landing.DROP_FORMAT,
+        "cluster": "alpha",
+        "day": "2024-05-01",
+        "window_start": "2024-05-01T00:00:00Z",
+        "window_end": "2024-05-02T00:00:00Z",
+        "collected_at": "2024-05-02T02:00:00Z",
+        "sacct_version": "slurm 22.05.8",
+        "fields": HEADER.split("|"),
+        "rows": max(text.count(b"\n") - 1, 0),
+        "sha256": hashlib.sha256(text).hexdigest(),
+        "gzip_size": len(gz),
+        "agent_version": "test",
+        "source": "push",
+        "inventory": None,
+    }
+    manifest.update(overrides)
+    return manifest, gz
+
+
+def drop_body(manifest: dict, gz: bytes) -> bytes:
+    """A push body: the manifest as one JSON line, then the gzip bytes."""
+    return json.dumps(manifest).encode() + b"\n" + gz
