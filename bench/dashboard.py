@@ -252,7 +252,7 @@ def run(quick: bool, cache: Path, scratch: Path) -> list[dict]:
     jobs_written = json.loads((cache / name / "warehouse.json").read_text())["jobs_written"]
     scratch.mkdir(parents=True, exist_ok=True)
     out = scratch / "probe.json"
-    reps = 3 if quick else 5
+    reps = 2 if quick else 5
     proc = measure("dashboard probe", [PY, "-m", "bench.dashboard", "probe", str(data_dir), str(out), str(reps)],
                    env=wl.bench_env(scratch), cwd=wl.ROOT)
     result = json.loads(out.read_text())
