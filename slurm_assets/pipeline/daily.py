@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,8 @@ JOBS_SORT = [("job_id_raw", "ascending"), ("submit_time", "ascending")]
 # per batch instead of once per day, and memory stays bounded (issue 7, bench/README.md).
 BATCH_TEXT_BYTES = 64 * 2**20
 BATCH_JOB_ROWS = 500_000
+# Concurrent file writes (fsync waits overlap: 360 small files 2.3 s -> 0.25 s on the bench machine).
+WRITE_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -184,11 +187,24 @@ def clusters_with_files(data_dir: Path, table: str, day: str) -> set[str]:
 
 def write_tables(data_dir: Path, day: str, tables: dict[str, dict[str, pa.Table]], names: tuple[str, ...]) -> None:
     """Write ``tables[cluster][name]`` for each cluster; remove ``day`` files of clusters no longer present."""
-    for name in names:
-        for cluster, per_table in tables.items():
-            warehouse.write_partition(data_dir, name, cluster, day, per_table[name])
-        for stale in clusters_with_files(data_dir, name, day) - set(tables):
-            warehouse.remove_partition(data_dir, name, stale, day)
+    write_days(data_dir, [(day, tables)], names)
+
+
+def write_days(data_dir: Path, days: list[tuple[str, dict[str, dict[str, pa.Table]]]], names: tuple[str, ...]) -> None:
+    """``write_tables`` of several days, the files written by WRITE_THREADS threads.
+
+    Each file is still written atomically and fsynced (file and folder): waiting for
+    the disk is most of a small file's cost, and the waits overlap across threads.
+    """
+    jobs = [(name, cluster, day, per_table[name]) for day, tables in days for name in names
+            for cluster, per_table in tables.items()]
+    with ThreadPoolExecutor(WRITE_THREADS) as pool:
+        for done in [pool.submit(warehouse.write_partition, data_dir, *job) for job in jobs]:
+            done.result()  # re-raise the first failure (the other writes finished or failed atomically)
+    for day, tables in days:
+        for name in names:
+            for stale in clusters_with_files(data_dir, name, day) - set(tables):
+                warehouse.remove_partition(data_dir, name, stale, day)
 
 
 def process_day(data_dir: Path, day: str) -> dict[str, dict[str, pa.Table]]:
@@ -218,10 +234,9 @@ def process_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[str, dic
 def _process_batch(data_dir: Path, pending: list[tuple[str, dict[str, list[LoadedDrop]]]]):
     items = [(cluster, day, drops) for day, loaded in pending for cluster, drops in loaded.items()]
     built = iter(build_cluster_days(items))
-    for day, loaded in pending:
-        tables = {cluster: next(built) for cluster in loaded}
-        write_tables(data_dir, day, tables, DAY_TABLES)
-        yield day, tables
+    days = [(day, {cluster: next(built) for cluster in loaded}) for day, loaded in pending]
+    write_days(data_dir, days, DAY_TABLES)
+    yield from days
 
 
 def read_table_day(data_dir: Path, table: str, cluster: str, day: str, columns: list[str] | None = None) -> pa.Table:
@@ -257,6 +272,7 @@ def process_usage_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[st
 
 def _usage_batch(data_dir: Path, pending: list[tuple[str, dict[str, pa.Table]]]):
     results = iter(usage.apportion_usage_groups([t for _, jobs in pending for t in jobs.values()]))
+    days = []
     for day, jobs in pending:
         built = {}
         for cluster in jobs:
@@ -268,8 +284,9 @@ def _usage_batch(data_dir: Path, pending: list[tuple[str, dict[str, pa.Table]]])
                     [(c, "ascending") for c in ("date", "user", "account", "partition", "qos", "gpu_type")]
                 ),
             }
-        write_tables(data_dir, day, built, USAGE_TABLES)
-        yield day, built
+        days.append((day, built))
+    write_days(data_dir, days, USAGE_TABLES)
+    yield from days
 
 
 def latest_snapshot_drop(refs: list[landing.DropRef]) -> landing.DropRef:
