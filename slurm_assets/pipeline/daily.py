@@ -11,7 +11,9 @@ re-materializing a day gives identical files.
 
 import datetime as dt
 import hashlib
+import itertools
 import zlib
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ BATCH_TEXT_BYTES = 64 * 2**20
 BATCH_JOB_ROWS = 500_000
 # Concurrent file writes (fsync waits overlap: 360 small files 2.3 s -> 0.25 s on the bench machine).
 WRITE_THREADS = 4
+# Days of drops read ahead while a batch is parsed.
+PREFETCH_DAYS = 4
 
 
 @dataclass(frozen=True)
@@ -220,8 +224,7 @@ def process_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[str, dic
     """
     pending: list[tuple[str, dict[str, list[LoadedDrop]]]] = []
     size = 0
-    for day in days:
-        loaded = load_day(data_dir, day)
+    for day, loaded in _prefetched(data_dir, days):
         pending.append((day, loaded))
         size += sum(len(d.text or b"") for drops in loaded.values() for d in drops)
         if size >= BATCH_TEXT_BYTES:
@@ -229,6 +232,23 @@ def process_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[str, dic
             pending, size = [], 0
     if pending:
         yield from _process_batch(data_dir, pending)
+
+
+def _prefetched(data_dir: Path, days: Iterable[str], ahead: int = PREFETCH_DAYS):
+    """``(day, load_day(day))`` in order, read by a background thread up to ``ahead`` days in advance.
+
+    Gunzip and sha256 release the GIL, so reading the next days overlaps parsing the
+    current batch; ``ahead`` bounds the extra memory.
+    """
+    todo = iter(days)
+    with ThreadPoolExecutor(1) as pool:
+        queue = deque((day, pool.submit(load_day, data_dir, day)) for day in itertools.islice(todo, ahead))
+        while queue:
+            day, loading = queue.popleft()
+            upcoming = next(todo, None)
+            if upcoming is not None:
+                queue.append((upcoming, pool.submit(load_day, data_dir, upcoming)))
+            yield day, loading.result()
 
 
 def _process_batch(data_dir: Path, pending: list[tuple[str, dict[str, list[LoadedDrop]]]]):
