@@ -24,6 +24,7 @@ import json
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -63,6 +64,7 @@ def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str
     agent = wl.load_agent()
     all_days = work.day_list
     written = 0
+    pool, writes = ThreadPoolExecutor(4), []
     for ci, cluster in enumerate(CLUSTERS):
         cfg = wl.generate.DemoConfig(cluster=cluster, now=work.config(cluster).now, seed=work.seed + ci,
                                      jobs_per_day=per_day)
@@ -80,24 +82,29 @@ def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str
             template_jobs.append(jobs.select(TABLE_SCHEMAS["jobs"].names).cast(TABLE_SCHEMAS["jobs"]))
         nodes = "\n".join(wl.fake_scontrol.node_lines(cluster))
         inventory = agent.parse_node_inventory(nodes, dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        cap = capacity.capacity_from_inventory(inventory, cluster, templates[-1].isoformat())
         batch: list[tuple[str, pa.Table]] = []
         for i, day in enumerate(all_days):
             k = (i - len(all_days)) % len(templates)  # the last days are the templates themselves
             jobs = _shift(template_jobs[k], (day - templates[k]).days)
             batch.append((day.isoformat(), jobs))
             written += len(jobs)
-            _write(paths.partition_file(data_dir, "jobs", cluster, day.isoformat()), jobs, TABLE_SCHEMAS["jobs"])
-            _write(paths.partition_file(data_dir, "capacity_daily", cluster, day.isoformat()),
-                   capacity.capacity_from_inventory(inventory, cluster, day.isoformat()),
-                   TABLE_SCHEMAS["capacity_daily"])
-            _write(paths.partition_file(data_dir, "drops", cluster, day.isoformat()),
-                   _drop_row(cluster, day, len(jobs)), TABLE_SCHEMAS["drops"])
+            same_cap = cap.set_column(cap.schema.get_field_index("date"), "date",
+                                      pa.array([day] * len(cap), pa.date32()))
+            writes += [pool.submit(_write, paths.partition_file(data_dir, table, cluster, day.isoformat()), rows,
+                                   TABLE_SCHEMAS[table])
+                       for table, rows in (("jobs", jobs), ("capacity_daily", same_cap),
+                                           ("drops", _drop_row(cluster, day, len(jobs))))]
             if sum(len(t) for _, t in batch) >= 500_000 or i == len(all_days) - 1:
                 for (d, _), (u, g) in zip(batch, usage.apportion_usage_groups([t for _, t in batch]), strict=True):
-                    _write(paths.partition_file(data_dir, "usage_daily", cluster, d), u, TABLE_SCHEMAS["usage_daily"])
-                    _write(paths.partition_file(data_dir, "gpu_usage_daily", cluster, d), g,
-                           TABLE_SCHEMAS["gpu_usage_daily"])
+                    writes += [pool.submit(_write, paths.partition_file(data_dir, table, cluster, d), rows,
+                                           TABLE_SCHEMAS[table])
+                               for table, rows in (("usage_daily", u), ("gpu_usage_daily", g))]
                 batch = []
+                for done in writes:
+                    done.result()
+                writes = []
+    pool.shutdown()
     marker.write_text(json.dumps({**spec, "jobs_written": written}))
     return data_dir
 
