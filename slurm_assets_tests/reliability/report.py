@@ -196,7 +196,9 @@ def render(results_dir: Path, junit: dict[str, str]) -> str:
     lost = sum(v for v, _d in totals if isinstance(v, int))
     dups = sum(d for _v, d in totals if isinstance(d, int))
     failed = [d["test"] for d in docs if d["result"] == "failed"]
-    lines += ["", f"**Totals: {lost} lost, {dups} duplicated; {len(failed)} failed test(s).**", ""]
+    xfailed = [d["test"] for d in docs if str(d["result"]).startswith("xfailed")]
+    lines += ["", f"**Totals: {lost} lost, {dups} duplicated; {len(failed)} failed test(s); "
+                  f"{len(xfailed)} open finding(s) recorded as xfail (below).**", ""]
     lines += ["## Bugs found by this suite", "", "| What was wrong | Fix | Regression test |", "|---|---|---|"]
     lines += [f"| {cell(what)} | {cell(fix)} | `{test}` |" for what, fix, test in FINDINGS]
     lines += ["", "## Open findings (not fixed by this suite)", "", "| Finding | Suggested fix |", "|---|---|"]
