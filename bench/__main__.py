@@ -17,9 +17,9 @@ def workloads(quick: bool) -> dict[str, wl.Workload]:
     if quick:
         return {
             "year": wl.Workload("quick-year", ("alpha",), 20_000, 365),
-            # 60 days: Dagster's bookkeeping costs ~0.1-0.2 s per day whatever the data (bench/README.md),
+            # 30 days: Dagster's bookkeeping costs ~0.1-0.2 s per day whatever the data (bench/README.md),
             # so three 365-day runs alone would break the 3-minute budget of the quick bench
-            "scale": [wl.Workload(f"quick-scale-{n}", ("alpha",), n, 60) for n in (20_000, 80_000, 320_000)],
+            "scale": [wl.Workload(f"quick-scale-{n}", ("alpha",), n, 30) for n in (20_000, 80_000, 320_000)],
         }
     return {
         "year": wl.Workload("year-1m", ("alpha",), 1_000_000, 365),
