@@ -33,8 +33,9 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 bench: install
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
+# The fault and abuse suite with its soak tests; regenerates docs/RELIABILITY.md from the figures.
 reliability: install
-	$(BIN)/python -m pytest slurm_assets_tests/reliability -m reliability $(PYTEST_ARGS)
+	$(BIN)/python -m slurm_assets_tests.reliability.report $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check slurm_assets slurm_assets_tests streamlit_app bench

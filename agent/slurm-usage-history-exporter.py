@@ -608,6 +608,7 @@ def run_command(argv: Sequence[str], timeout: Optional[float] = None) -> Iterato
     ``timeout`` seconds is killed.
     """
     env = dict(os.environ, TZ="UTC")
+    env.pop(API_KEY_ENV, None)  # sacct/scontrol never need the key: keep it out of their environment
     try:
         proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     except FileNotFoundError:

@@ -788,3 +788,11 @@ def test_a_big_extraction_streams_in_bounded_memory(tmp_path, fake_slurm):
     assert manifest["rows"] == 1800000
     assert manifest["gzip_size"] < 20 * 1024 * 1024
     assert max_rss_kib < 100 * 1024, f"peak RSS {max_rss_kib} KiB for {1800000 * len(line) >> 20} MB of text"
+
+
+def test_slurm_commands_never_see_the_api_key(agent, monkeypatch):
+    # Found by the reliability suite: a key given as SLURM_USAGE_API_KEY reached sacct's environment.
+    monkeypatch.setenv(agent.API_KEY_ENV, "secret-key-123")
+    child_env = b"".join(agent.run_command(["env"], 10)).decode()
+    assert "secret-key-123" not in child_env
+    assert "TZ=UTC" in child_env.splitlines()
