@@ -34,9 +34,17 @@ class LandedDrop:
     rows: int
 
 
+# coreutils timeout: 124 when the command timed out, 137 when it had to be killed (-k).
+REMOTE_TIMEOUT_STATUSES = (124, 137)
+
+
 def agent_command(cfg: ClusterConfig, start_date: str, end_date: str) -> str:
-    """The remote shell command: the agent read from stdin, one UTC day range, drops on stdout."""
-    argv = [cfg.remote_python, "-", "--no-config", "--stdout", "--cluster", cfg.name,
+    """The remote shell command: the agent read from stdin, one UTC day range, drops on stdout.
+
+    coreutils ``timeout`` ends the remote agent (and its sacct) when our own wait
+    gives up, so a hung pull does not leave work running on the login node.
+    """
+    argv = ["timeout", "-k", "10", str(max(1, int(cfg.command_timeout_s))), cfg.remote_python, "-", "--no-config", "--stdout", "--cluster", cfg.name,
             "--start-date", start_date, "--end-date", end_date]
     if cfg.sacct:
         argv += ["--sacct", cfg.sacct]
@@ -134,6 +142,12 @@ def pull_cluster(cfg: ClusterConfig, agent_source: bytes, start_date: str, end_d
         raise PullError(f"cluster {cfg.name}: SSH session to {cfg.host}:{cfg.port} failed: {exc}") from exc
     finally:
         client.close()
+    if status in REMOTE_TIMEOUT_STATUSES:
+        raise PullError(
+            f"cluster {cfg.name}: remote command did not finish within {cfg.command_timeout_s:.0f} s on {cfg.host} "
+            f"for {start_date}..{end_date} (ended by timeout, exit {status}); raise command_timeout_s or check "
+            f"sacct/slurmdbd there; remote stderr: {err.decode('utf-8', 'replace').strip()[-2000:]}"
+        )
     if status != 0:
         raise PullError(
             f"cluster {cfg.name}: agent on {cfg.host} exited {status} for {start_date}..{end_date}; "

@@ -17,9 +17,11 @@ AGENT = Path(__file__).resolve().parents[2] / "agent" / "slurm-usage-history-exp
 
 
 def test_agent_command_quotes_everything():
-    cfg = ClusterConfig(name="alpha", mode="ssh", remote_python="/opt/py 3/bin/python3", sacct="/usr/bin/sacct")
+    cfg = ClusterConfig(name="alpha", mode="ssh", remote_python="/opt/py 3/bin/python3", sacct="/usr/bin/sacct",
+                        command_timeout_s=300)
+    # The remote side is bounded too: coreutils timeout ends the agent when our wait gives up.
     assert agent_command(cfg, "2024-05-01", "2024-05-02") == (
-        "'/opt/py 3/bin/python3' - --no-config --stdout --cluster alpha --start-date 2024-05-01 "
+        "timeout -k 10 300 '/opt/py 3/bin/python3' - --no-config --stdout --cluster alpha --start-date 2024-05-01 "
         "--end-date 2024-05-02 --sacct /usr/bin/sacct"
     )
 
