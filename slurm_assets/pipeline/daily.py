@@ -342,14 +342,9 @@ def build_running_jobs(data_dir: Path) -> dict[str, tuple[str, pa.Table]]:
 
 
 def write_running_jobs(data_dir: Path, snapshots: dict[str, tuple[str, pa.Table]]) -> None:
-    """Keep exactly one running_jobs file per cluster: its latest snapshot."""
-    folder = paths.table_dir(data_dir, "running_jobs")
-    for cluster, (day, rows) in snapshots.items():
-        target = warehouse.write_partition(data_dir, "running_jobs", cluster, day, rows)
-        for old in folder.glob(f"cluster={cluster}/date=*/part-0.parquet"):
-            if old != target:
-                old.unlink(missing_ok=True)
-
+    """Replace each cluster's one running_jobs file with its latest snapshot (same path, so readers never race)."""
+    for cluster, (_day, rows) in snapshots.items():
+        warehouse.write_snapshot(data_dir, "running_jobs", cluster, rows)
 
 
 def read_days(data_dir: Path, table: str, days: list[str], columns: list[str]) -> pa.Table:

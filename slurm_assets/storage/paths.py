@@ -3,6 +3,7 @@
     landing/<cluster>/<YYYY-MM-DD>/<drop_id>.psv.gz      raw sacct text (gzip)
     landing/<cluster>/<YYYY-MM-DD>/<drop_id>.manifest.json   written last: marks the drop complete
     warehouse/<table>/cluster=<cluster>/date=<YYYY-MM-DD>/part-0.parquet
+    warehouse/running_jobs/cluster=<cluster>/latest/part-0.parquet   (a snapshot, replaced in place)
     quarantine/                                           (the quarantine table lives in warehouse/quarantine)
     slurm_usage.duckdb                                    DuckDB views over the Parquet (one writer)
 
@@ -68,6 +69,16 @@ def partition_file(data_dir: Path, table: str, cluster: str, day: str) -> Path:
         / f"date={check_day(day)}"
         / "part-0.parquet"
     )
+
+
+def snapshot_file(data_dir: Path, table: str, cluster: str) -> Path:
+    """The one Parquet file holding a snapshot table's rows for ``cluster`` (``running_jobs``).
+
+    Its path never changes, so a new snapshot replaces it (``os.replace``) and a reader that
+    listed the files an instant before still opens a whole file: deleting an old day's file
+    instead raced readers ("No such file").
+    """
+    return table_dir(data_dir, table) / f"cluster={check_cluster_name(cluster)}" / "latest" / "part-0.parquet"
 
 
 def duckdb_path(data_dir: Path) -> Path:

@@ -19,8 +19,16 @@ from slurm_assets.storage.atomic import atomic_writer
 
 def write_partition(data_dir: Path, table: str, cluster: str, day: str, rows: pa.Table) -> Path:
     """Replace the (table, cluster, day) Parquet file atomically with ``rows`` cast to the table schema."""
+    return _write(paths.partition_file(data_dir, table, cluster, day), table, rows)
+
+
+def write_snapshot(data_dir: Path, table: str, cluster: str, rows: pa.Table) -> Path:
+    """Replace a cluster's snapshot file of ``table`` (``running_jobs``) atomically, at a path that never moves."""
+    return _write(paths.snapshot_file(data_dir, table, cluster), table, rows)
+
+
+def _write(target: Path, table: str, rows: pa.Table) -> Path:
     schema = TABLE_SCHEMAS[table]
-    target = paths.partition_file(data_dir, table, cluster, day)
     with atomic_writer(target) as fh:
         pq.write_table(rows.select(schema.names).cast(schema), fh, compression="zstd")
     return target
@@ -60,9 +68,10 @@ def _duck_type(t: pa.DataType) -> str:
 def table_select(data_dir: Path, table: str) -> str:
     """A SELECT over every Parquet file of ``table`` (or an empty, typed SELECT)."""
     folder = paths.table_dir(data_dir, table)
-    if not any(folder.glob("cluster=*/date=*/*.parquet")):
+    # cluster=<c>/date=<D>/ for partitioned tables, cluster=<c>/latest/ for snapshots.
+    if not any(folder.glob("cluster=*/*/*.parquet")):
         return _empty_select(table)
-    glob = _sql_str(str(folder / "cluster=*" / "date=*" / "*.parquet"))
+    glob = _sql_str(str(folder / "cluster=*" / "*" / "*.parquet"))
     return f"SELECT * FROM read_parquet({glob}, hive_partitioning = false, union_by_name = true)"
 
 

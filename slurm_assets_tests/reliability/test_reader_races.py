@@ -1,15 +1,14 @@
-"""Protects issue 8 "Concurrency: the dashboard querying while the pipeline writes": when the pipeline moves a
-cluster's ``running_jobs`` snapshot to a newer day it deletes the old file, and a DuckDB query that listed
-the files (glob) just before cannot open it ("Cannot open file ... No such file"). Replaced day partitions
-(os.replace) never break a reader. Known open finding (docs/RELIABILITY.md): xfail until readers retry or
-the snapshot stops moving; the figures are recorded either way.
+"""Protects issue 8 "Concurrency: the dashboard querying while the pipeline writes": a new ``running_jobs``
+snapshot (a newer day's drop) used to be written to a new day folder and the old file deleted, and a DuckDB
+query that listed the files (glob) just before could not open it ("Cannot open file ... No such file"). The
+snapshot now has one path per cluster, replaced with os.replace, like a re-written day partition: a reader
+always opens a whole file.
 """
 
 import datetime as dt
 import threading
 import time
 
-import pytest
 
 from slurm_assets.pipeline.daily import write_running_jobs
 from slurm_assets.sacct.fields import TABLE_SCHEMAS
@@ -18,8 +17,6 @@ from slurm_assets.storage import warehouse
 MOVES, PAUSE_S = 30, 0.3
 
 
-@pytest.mark.xfail(reason="open finding: deleting the replaced running_jobs file races a reader's glob "
-                          "(see docs/RELIABILITY.md, Open findings)", strict=False)
 def test_moving_the_running_jobs_snapshot_never_breaks_a_reader(tmp_path, figures):
     empty = TABLE_SCHEMAS["running_jobs"].empty_table()
     jobs_rows = TABLE_SCHEMAS["jobs"].empty_table()
@@ -56,5 +53,5 @@ def test_moving_the_running_jobs_snapshot_never_breaks_a_reader(tmp_path, figure
                    f"{MOVES} snapshot moves and partition replacements, {PAUSE_S} s apart; {queries} queries",
                    f"{len(errors)} reader errors" + (f" ({errors[0]})" if errors else "")
                    + f"; running_jobs files kept: {len(files)}", lost=None, duplicates=None)
-    assert len(files) <= 2  # one current snapshot per cluster (two while a move is in progress)
+    assert files == ["latest"]  # one snapshot file per cluster, at a path that never moves
     assert errors == []
