@@ -1,0 +1,48 @@
+"""Protects the batched pipeline (issue 7): process_days / process_usage_days over a range of days write
+exactly the files (byte for byte) that processing the days one by one writes, wherever the batch boundaries
+fall, with early collections, re-collections and an unreadable drop among the days."""
+
+import gzip
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from slurm_assets.pipeline import daily
+from slurm_assets.storage import landing
+from slurm_assets_tests.defs.history import land, render_window
+from slurm_assets_tests.pipeline.test_daily import DAYS, collections, histories
+
+
+def snapshot(data_dir):
+    return {p.relative_to(data_dir).as_posix(): p.read_bytes()
+            for p in sorted((data_dir / "warehouse").glob("*/*/*/*.parquet"))}
+
+
+def landed(data_dir, history, early):
+    for cluster, day, now in collections(history, early):
+        land(data_dir, cluster, day, render_window(history[cluster], day, now), now)
+    broken = sorted(landing.list_drops(data_dir), key=lambda r: r.drop_id)[0]
+    broken.data_path.write_bytes(gzip.compress(b"JobIDRaw|State\n", mtime=0))  # tampered: quarantined
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=histories(),
+       early=st.lists(st.tuples(st.integers(0, 1), st.integers(0, len(DAYS) - 1), st.integers(0, 60)), max_size=3),
+       batch_bytes=st.sampled_from([1, 700, 2000, 64 * 2**20]))
+def test_batches_write_what_one_day_at_a_time_writes(tmp_path_factory, history, early, batch_bytes):
+    one_by_one = tmp_path_factory.mktemp("days")
+    landed(one_by_one, history, early)
+    for day in DAYS:
+        daily.process_day(one_by_one, day)
+        daily.process_usage_day(one_by_one, day)
+
+    batched = tmp_path_factory.mktemp("batched")
+    landed(batched, history, early)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(daily, "BATCH_TEXT_BYTES", batch_bytes)  # 1: every day its own batch; 64 MiB: one batch
+        mp.setattr(daily, "BATCH_JOB_ROWS", max(1, batch_bytes // 200))
+        days = [d for d, _ in daily.process_days(batched, DAYS)]
+        usage_days = [d for d, _ in daily.process_usage_days(batched, DAYS)]
+    assert days == usage_days == DAYS
+    assert snapshot(batched) == snapshot(one_by_one)
