@@ -31,13 +31,15 @@ DESCRIPTIONS = {
 def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     """Parse, deduplicate and write each day in the run's partition range."""
     data_dir, summary, counts, by_day = storage.path(), {}, {name: {} for name in daily.DAY_TABLES}, {}
-    for day, built in daily.process_days(data_dir, context.partition_keys):  # days parsed in batches
+    last = context.partition_keys[-1]
+    for i, (day, built) in enumerate(daily.process_days(data_dir, context.partition_keys)):  # parsed in batches
         for tables in built.values():
             summary = quality.merge_counts(summary, quality.cluster_summary(tables["jobs"], tables["quarantine"]))
             for name in daily.DAY_TABLES:
                 counts[name] = quality.merge_counts(counts[name], quality.count_by_cluster(tables[name]))
         by_day[day] = {cluster: tables["jobs"].num_rows for cluster, tables in built.items()}
-        context.log.info(f"{day}: jobs per cluster {by_day[day]}")
+        if i % 10 == 0 or day == last:  # progress without one Dagster event per day (each costs ~15 ms)
+            context.log.info(f"{day} ({i + 1}/{len(context.partition_keys)} days): jobs per cluster {by_day[day]}")
     common = {"days": len(context.partition_keys), "first_day": context.partition_keys[0],
               "last_day": context.partition_keys[-1]}
     yield dg.MaterializeResult(asset_key="jobs", metadata={
