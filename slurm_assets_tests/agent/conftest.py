@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from slurm_assets_tests.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 AGENT_DIR = REPO / "agent"
 AGENT_FILE = AGENT_DIR / "slurm-usage-history-exporter.py"
@@ -126,12 +128,6 @@ def fake_slurm(tmp_path, monkeypatch) -> FakeSlurm:
     monkeypatch.delenv("SLURM_USAGE_SACCT", raising=False)
     monkeypatch.delenv("SLURM_USAGE_API_KEY", raising=False)
     return FakeSlurm(bin_dir, log, dict(os.environ))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -6,7 +6,6 @@ publish the DuckDB file without anyone asking (landing_sensor / warehouse_sensor
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +16,12 @@ import pytest
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
 from slurm_assets.storage import paths
+from slurm_assets_tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 180
 RUN_TIMEOUT_S = 240
 SENSOR_TIMEOUT_S = 240  # the daemon evaluates sensors every 30-60 s
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -19,14 +19,9 @@ import pytest
 
 from slurm_assets.demo import stack
 from slurm_assets.storage import landing
+from slurm_assets_tests.ports import free_port
 
 READY_TIMEOUT_S = 420  # pipeline + three cold starts on a busy 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def expected_services() -> set[str]:

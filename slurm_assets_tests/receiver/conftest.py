@@ -4,7 +4,6 @@ import datetime as dt
 import hashlib
 import ipaddress
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from slurm_assets_tests.drops import HEADER, drop_body, make_drop, sacct_text  # noqa: F401 (re-exported)
+from slurm_assets_tests.ports import free_port
 
 RECEIVER_BIN = Path(sys.executable).parent / "slurm-usage-receiver"
 NATIVE = "application/x-slurm-usage-drop"
@@ -44,12 +44,6 @@ def stored_files(data_dir: Path) -> list[Path]:
     return sorted(
         p for p in Path(data_dir).rglob("*") if p.is_file() and p.name != ".lock"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def self_signed_cert(folder: Path) -> tuple[Path, Path]:

@@ -17,7 +17,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ import pytest
 
 from slurm_assets.demo.fake_sacct import install_fake_slurm
 from slurm_assets.storage import landing
+from slurm_assets_tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS_DIR = REPO / "test-artifacts" / "reliability"
@@ -108,12 +108,6 @@ def p99(values: list[float]) -> float | None:
 
 
 # ---- processes ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -7,7 +7,6 @@ test-artifacts/screenshots/. No page may show exception text.
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from slurm_assets_tests.streamlit_app.conftest import APP
+from slurm_assets_tests.ports import free_port as _free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -28,12 +28,6 @@ PAGES = {"": "Overview", "usage": "Usage", "explorer": "Explorer", "utilization"
 QUERY = "?range=all&grain=week"
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
