@@ -23,12 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from slurm_assets.sacct import capacity, dedupe, parse, usage
+from slurm_assets.sacct import capacity, dedupe, parse, summary, usage
 from slurm_assets.sacct.fields import TABLE_SCHEMAS, TS
 from slurm_assets.storage import landing, paths, warehouse
 
 # Tables written by the ``jobs`` step and by the ``usage_daily`` step, per (cluster, day).
-DAY_TABLES = ("jobs", "quarantine", "drops", "capacity_daily")
+DAY_TABLES = ("jobs", "quarantine", "drops", "capacity_daily", "job_summary")  # job_summary: with jobs
 USAGE_TABLES = ("usage_daily", "gpu_usage_daily")
 JOBS_SORT = [("job_id_raw", "ascending"), ("submit_time", "ascending")]
 # A run's days are parsed (and apportioned) in batches this big: DuckDB's fixed cost per call is paid once
@@ -157,10 +157,13 @@ def build_cluster_days(items: list[tuple[str, str, list[LoadedDrop]]]) -> list[d
     deduped = dedupe.dedupe_job_groups(
         [([p.jobs for p in ps], [_rank(d) for d in rs]) for ps, rs in zip(parsed, readable)]
     )
-    return [
+    built = [
         _cluster_day_tables(cluster, day, drops, rs, ps, jobs)
         for (cluster, day, drops), rs, ps, jobs in zip(items, readable, parsed, deduped, strict=True)
     ]
+    for tables, rows in zip(built, summary.job_summary_groups([t["jobs"] for t in built]), strict=True):
+        tables["job_summary"] = rows  # the dashboard's exact per-day aggregates of these jobs (sacct/summary.py)
+    return built
 
 
 def _cluster_day_tables(cluster: str, day: str, drops: list[LoadedDrop], readable: list[LoadedDrop],

@@ -127,6 +127,44 @@ DROPS_SCHEMA = pa.schema(
     ]
 )
 
+# Per end day: jobs and the sums of every job-level dashboard figure, by the page dimensions and fixed
+# buckets (sacct/summary.py: bucket codes, definitions). Written with ``jobs``, one file per (cluster, day).
+JOB_SUMMARY_SCHEMA = pa.schema(
+    [
+        ("cluster", pa.string()),
+        ("date", pa.date32()),  # the jobs' end day (= the jobs partition)
+        ("user", pa.string()),
+        ("account", pa.string()),
+        ("partition", pa.string()),
+        ("qos", pa.string()),
+        ("state", pa.string()),
+        ("size_bucket", pa.int8()),  # alloc_cpus: 0 = 1, 1 = 2-4, 2 = 5-16, 3 = 17-64, 4 = 65-256, 5 = 257+
+        ("nodes_bucket", pa.int8()),  # nodes: 1, 2, 3-4, 5-16, 17+
+        ("gpus_bucket", pa.int8()),  # alloc_gpus: 0, 1, 2, 3-4, 5-8, 9+
+        ("wall_bucket", pa.int8()),  # elapsed: < 10 min, < 1 h, < 6 h, < 24 h, < 3 days, >= 3 days
+        ("wait_bucket", pa.int8()),  # wait: < 1 min, < 10 min, < 1 h, < 6 h, < 24 h, >= 1 day; NULL = never started
+        ("jobs", pa.int64()),
+        ("cpu_hours", pa.float64()),
+        ("gpu_hours", pa.float64()),
+        ("node_hours", pa.float64()),
+        ("alloc_cpus_sum", pa.int64()),
+        ("wait_jobs", pa.int64()),  # jobs with a wait (started)
+        ("wait_s_sum", pa.int64()),
+        ("total_cpu_s", pa.float64()),  # sum of TotalCPU over jobs where known
+        ("cpu_known_jobs", pa.int64()),  # jobs with TotalCPU known and alloc_cpus x elapsed > 0
+        ("cpu_used_s", pa.float64()),  # TotalCPU over those jobs
+        ("cpu_alloc_s", pa.int64()),  # alloc_cpus x elapsed over those jobs
+        ("mem_used_bytes", pa.int64()),  # MaxRSS over jobs with MaxRSS known and ReqMem > 0
+        ("mem_req_bytes", pa.int64()),  # ReqMem over those jobs
+        ("wasted_cpu_hours", pa.float64()),  # max(alloc_cpus x elapsed - TotalCPU, 0) / 3600 where TotalCPU known
+        ("max_end_time", TS),
+        ("max_submit_time", TS),
+        ("max_cpu_hours", pa.float64()),
+        ("max_wait_s", pa.int64()),
+        ("max_wasted_cpu_hours", pa.float64()),
+    ]
+)
+
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "jobs": JOBS_SCHEMA,
     "running_jobs": RUNNING_JOBS_SCHEMA,
@@ -135,7 +173,10 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "capacity_daily": CAPACITY_DAILY_SCHEMA,
     "quarantine": QUARANTINE_SCHEMA,
     "drops": DROPS_SCHEMA,
+    "job_summary": JOB_SUMMARY_SCHEMA,
 }
+# Tables written by the step (Dagster asset) of another table, not assets of their own.
+WRITTEN_WITH: dict[str, str] = {"job_summary": "jobs"}
 
 
 # --- sacct input fields (the drop text's header names) ------------------------------------------

@@ -6,7 +6,7 @@ from slurm_assets.defs.metadata import column_schema
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.defs.resources import StorageResource
 from slurm_assets.pipeline import daily, quality
-from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.sacct.fields import TABLE_SCHEMAS, WRITTEN_WITH
 from slurm_assets.storage import duckdb as duckdb_store
 from slurm_assets.storage import paths
 
@@ -44,7 +44,7 @@ def usage_tables(context: dg.AssetExecutionContext, storage: StorageResource):
         "dagster/row_count": gpu_rows, "gpu_hours_by_cluster": gpu_by_type})
 
 
-@dg.asset(group_name="warehouse", kinds={"duckdb"}, deps=list(TABLE_SCHEMAS), pool="duckdb_writer")
+@dg.asset(group_name="warehouse", kinds={"duckdb"}, deps=[t for t in TABLE_SCHEMAS if t not in WRITTEN_WITH], pool="duckdb_writer")
 def warehouse_duckdb(storage: StorageResource) -> dg.MaterializeResult:
     """DuckDB file ``DATA_DIR/slurm_usage.duckdb`` with one view per table over the Parquet files.
 
