@@ -1,17 +1,24 @@
 """Headless pipeline: ``python -m slurm_assets process [--data-dir D] [--start D0 --end D1] [--force]``.
 
-Materializes, in-process through Dagster (the same assets and checks as in the UI),
-every landing day whose drops have not been processed yet, as one run per batch of
-days (partition-range tags), then refreshes ``running_jobs`` and the DuckDB views.
-Runs are recorded in ``$DAGSTER_HOME`` when it is set (visible in ``dagster dev``),
-else in a temporary instance.
+Materializes, through Dagster (the same assets and checks as in the UI), every landing
+day whose drops have not been processed yet, as one run per batch of days (partition-range
+tags; ``--workers`` runs side by side, each in its own process), then refreshes
+``running_jobs`` and the DuckDB views. Runs are recorded in ``$DAGSTER_HOME`` when it is set
+(visible in ``dagster dev``), else in a temporary instance. A range run records one planned
+event per asset, not one per day (``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS``, see
+docs/PIPELINE.md); materializations stay one per asset and day.
 
 Exit codes: 0 success (also: nothing to do), 1 a run failed, 2 bad arguments or state.
 """
 
 import argparse
+import datetime as dt
+import math
+import multiprocessing
+import os
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import dagster as dg
@@ -22,6 +29,14 @@ from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.storage import landing, paths, state
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+# One planned event per asset for a range run instead of one per asset and day (each is a SQLite
+# write of ~12 ms: ~26 s per year of daily partitions). Trade-off (docs/PIPELINE.md): the UI does not
+# mark the days of a failed or running range run as failed / in progress; the run shows as failed.
+SUBSET_PLANNED_EVENTS_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+# Fewer days than this per run are not split further to keep the workers busy.
+MIN_SPLIT_DAYS = 7
+_DEFS = None  # the loaded Dagster definitions, shared with forked workers
+_INSTANCES: dict[int, dg.DagsterInstance] = {}  # one instance per process (a forked worker opens its own)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -32,7 +47,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     proc.add_argument("--start", help="first UTC day to consider (YYYY-MM-DD)")
     proc.add_argument("--end", help="last UTC day to consider (YYYY-MM-DD, inclusive)")
     proc.add_argument("--force", action="store_true", help="reprocess every day with drops in the range")
+    proc.add_argument("--workers", type=int, default=default_workers(),
+                      help="day-range runs side by side, each in its own process (default: %(default)s)")
     return parser.parse_args(argv)
+
+
+def default_workers() -> int:
+    """Two runs side by side (as ``max_concurrent_runs`` in deploy/dagster.local.yaml), one on a single CPU."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def run_span(todo: list[str], max_span: int, workers: int) -> int:
+    """Days per run: at most ``max_span``, and a number of runs that is a multiple of ``workers`` (even load).
+
+    365 days, 100, 2 workers -> 92 (4 runs); 30 days -> 15 (2 runs); under 2 x MIN_SPLIT_DAYS: one run.
+    """
+    if not todo:
+        return max_span
+    total = (dt.date.fromisoformat(todo[-1]) - dt.date.fromisoformat(todo[0])).days + 1
+    runs = workers * math.ceil(math.ceil(total / max_span) / workers)
+    return min(max_span, max(MIN_SPLIT_DAYS, math.ceil(total / runs)))
 
 
 def open_instance() -> dg.DagsterInstance:
@@ -42,14 +76,46 @@ def open_instance() -> dg.DagsterInstance:
         return dg.DagsterInstance.ephemeral()
 
 
-def report_checks(result: dg.ExecuteInProcessResult) -> int:
-    failed = 0
+def process_instance() -> dg.DagsterInstance:
+    """This process's instance, opened once (a forked worker never uses its parent's connections)."""
+    if os.getpid() not in _INSTANCES:
+        _INSTANCES[os.getpid()] = open_instance()
+    return _INSTANCES[os.getpid()]
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per failed asset check of a run, with its metadata."""
+    lines = []
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
-            failed += 1
             meta = {k: v.value for k, v in evaluation.metadata.items()}
-            print(f"  check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} FAILED: {meta}")
-    return failed
+            lines.append(f"  check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} FAILED: {meta}")
+    return lines
+
+
+def load_defs() -> dg.Definitions:
+    global _DEFS
+    if _DEFS is None:
+        from slurm_assets.definitions import defs  # loading Dagster definitions is the slow part
+        _DEFS = defs()
+    return _DEFS
+
+
+def run_config(data_dir: Path) -> dict:
+    return {
+        "resources": {"storage": {"config": {"data_dir": str(data_dir)}}},
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},  # progress lines below, not event logs
+    }
+
+
+def run_days(data_dir: Path, first: str, last: str) -> tuple[bool, str, float, list[str]]:
+    """One ``daily_tables_job`` run over ``first..last`` (in a worker process): success, run id, seconds, failed checks."""
+    began = time.monotonic()
+    result = load_defs().resolve_job_def("daily_tables_job").execute_in_process(
+        run_config=run_config(data_dir), instance=process_instance(), raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+    )
+    return result.success, result.run_id, time.monotonic() - began, failed_checks(result)
 
 
 def still_processed(data_dir: Path, listing: list[tuple[str, str, str]]) -> dict[str, str]:
@@ -61,11 +127,20 @@ def still_processed(data_dir: Path, listing: list[tuple[str, str, str]]) -> dict
     }
 
 
-def process(data_dir: Path, start: str | None, end: str | None, force: bool) -> int:
-    from slurm_assets.definitions import (
-        defs as load_defs,  # loading Dagster definitions is the slow part
-    )
+def process(data_dir: Path, start: str | None, end: str | None, force: bool, workers: int = 1) -> int:
+    """Process the days with new drops (see the module docstring); the environment is left as it was."""
+    preset = os.environ.get(SUBSET_PLANNED_EVENTS_ENV)
+    os.environ.setdefault(SUBSET_PLANNED_EVENTS_ENV, "true")  # set it to "false" for one planned event per day
+    _INSTANCES.clear()  # $DAGSTER_HOME is read again by each call
+    try:
+        return process_days(data_dir, start, end, force, workers)
+    finally:
+        if preset is None:
+            os.environ.pop(SUBSET_PLANNED_EVENTS_ENV, None)
+        _INSTANCES.clear()
 
+
+def process_days(data_dir: Path, start: str | None, end: str | None, force: bool, workers: int) -> int:
     listing = [(d.cluster, d.day, d.drop_id) for d in landing.list_drops(data_dir)
                if (start is None or d.day >= start) and (end is None or d.day <= end)]
     known = set(daily_partitions.get_partition_keys())
@@ -75,35 +150,69 @@ def process(data_dir: Path, start: str | None, end: str | None, force: bool) -> 
               file=sys.stderr)
     current = landing.day_digests([item for item in listing if item[1] in known])
     todo = sorted(current) if force else landing.days_with_new_drops(current, still_processed(data_dir, listing))
-    batches = landing.batch_days(todo, daily_backfill_policy.max_partitions_per_run or 100)
+    batches = landing.batch_days(todo, run_span(todo, daily_backfill_policy.max_partitions_per_run or 100, workers))
     print(f"{data_dir}: {len(listing)} drops on {len(current)} days; {len(todo)} days to process "
-          f"in {len(batches)} run(s)")
+          f"in {len(batches)} run(s)", flush=True)
     defs = load_defs()
-    run_config = {
-        "resources": {"storage": {"config": {"data_dir": str(data_dir)}}},
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},  # progress lines below, not event logs
-    }
-    instance = open_instance()
-    for first, last in batches:
-        began = time.monotonic()
-        result = defs.resolve_job_def("daily_tables_job").execute_in_process(
-            run_config=run_config, instance=instance, raise_on_error=False,
-            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
-        )
-        if not result.success:
-            print(f"  {first}..{last}: run {result.run_id} FAILED", file=sys.stderr)
-            return EXIT_RUN_FAILED
-        state.mark_processed(data_dir, {d: current[d] for d in todo if first <= d <= last})
-        print(f"  {first}..{last}: done in {time.monotonic() - began:.1f} s "
-              f"({report_checks(result)} failed checks; run {result.run_id})")
+    failed = run_batches(data_dir, batches, {d: current[d] for d in todo}, workers)
+    if failed:
+        return EXIT_RUN_FAILED
     if batches or not paths.duckdb_path(data_dir).exists():
         result = defs.resolve_job_def("warehouse_job").execute_in_process(
-            run_config=run_config, instance=instance, raise_on_error=False)
+            run_config=run_config(data_dir), instance=process_instance(), raise_on_error=False)
         if not result.success:
             print(f"  running_jobs + DuckDB: run {result.run_id} FAILED", file=sys.stderr)
             return EXIT_RUN_FAILED
         print(f"  running_jobs + DuckDB views: done ({paths.duckdb_path(data_dir)})")
     return EXIT_OK
+
+
+def run_batches(data_dir: Path, batches: list[tuple[str, str]], digests: dict[str, str], workers: int) -> int:
+    """Run the day ranges, ``workers`` at a time; mark each successful range processed. Returns the failed runs.
+
+    After a failure no new range starts (those already running finish and are kept).
+    """
+    if workers <= 1 or len(batches) <= 1:
+        for first, last in batches:
+            if not finish_batch(data_dir, first, last, digests, run_days(data_dir, first, last)):
+                return 1
+        return 0
+    # fork: the workers inherit the loaded definitions (no second import of Dagster); the runs' SQLite
+    # writes to $DAGSTER_HOME are safe across processes (Dagster's own runs do the same under the daemon).
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    process_instance()  # creates the instance's databases once, before two workers would race to create them
+    failed, pending = 0, list(batches)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        running = {}
+        while pending or running:
+            while pending and len(running) < workers and not failed:
+                first, last = pending.pop(0)
+                running[pool.submit(run_days, data_dir, first, last)] = (first, last)
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                first, last = running.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as err:  # noqa: BLE001 - a worker died (e.g. out of memory): that range failed
+                    outcome = (False, f"not recorded: the worker process failed: {err!r}", 0.0, [])
+                failed += not finish_batch(data_dir, first, last, digests, outcome)
+    return failed
+
+
+def finish_batch(data_dir: Path, first: str, last: str, digests: dict[str, str],
+                 outcome: tuple[bool, str, float, list[str]]) -> bool:
+    """Print a range run's outcome; mark its days processed if it succeeded."""
+    success, run_id, seconds, checks = outcome
+    if not success:
+        print(f"  {first}..{last}: run {run_id} FAILED", file=sys.stderr, flush=True)
+        return False
+    state.mark_processed(data_dir, {d: digest for d, digest in digests.items() if first <= d <= last})
+    for line in checks:
+        print(line)
+    print(f"  {first}..{last}: done in {seconds:.1f} s ({len(checks)} failed checks; run {run_id})", flush=True)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             if day is not None:
                 paths.check_day(day)
         data_dir = (args.data_dir or settings.data_dir()).resolve()
-        return process(data_dir, args.start, args.end, args.force)
+        if args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        return process(data_dir, args.start, args.end, args.force, args.workers)
     except (paths.InvalidNameError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,6 +1,10 @@
 """Protects ``python -m slurm_assets process``: it processes exactly the days with unprocessed drops (one run
-per batch), is a no-op when nothing is new, publishes DuckDB, and uses distinct exit codes for bad input."""
+per batch), is a no-op when nothing is new, publishes DuckDB, and uses distinct exit codes for bad input;
+runs side by side (``--workers``) write the same files as one after the other; a range run records one
+planned event per asset but still one materialization per asset and day, with its metadata; a failed run's
+days are not marked processed and the next ``process`` redoes them."""
 
+import datetime as dt
 import shutil
 import subprocess
 import sys
@@ -9,10 +13,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from slurm_assets.__main__ import EXIT_OK, EXIT_USAGE, main
+from slurm_assets.__main__ import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, main, run_span
 from slurm_assets.storage import paths, state, warehouse
 from slurm_assets_tests.defs import conftest as defs_conftest
-from slurm_assets_tests.defs.history import at, land
+from slurm_assets_tests.defs.conftest import HISTORY
+from slurm_assets_tests.defs.history import at, land, render_window
 
 landed = defs_conftest.landed  # the fixture the asset tests use
 
@@ -77,3 +82,90 @@ def test_runs_are_recorded_in_dagster_home(landed, tmp_path, monkeypatch, capsys
         runs = instance.get_runs()
         assert sorted(r.job_name for r in runs) == ["daily_tables_job", "warehouse_job"]
         assert all(r.is_success for r in runs)
+
+
+DAY_TABLES = ["jobs", "quarantine", "drops", "capacity_daily", "usage_daily", "gpu_usage_daily"]
+DAYS = [(dt.date(2024, 5, 1) + dt.timedelta(days=i)).isoformat() for i in range(16)]
+
+
+def land_days(data_dir: Path) -> Path:
+    """The test history as one drop per cluster x day for 16 days, each collected 30 min after its day."""
+    for cluster, jobs in HISTORY.items():
+        for day in DAYS:
+            collected = at(day + "T00:30:00") + dt.timedelta(days=1)
+            land(data_dir, cluster, day, render_window(jobs, day, collected), collected)
+    return data_dir
+
+
+def dagster_home(path: Path, monkeypatch) -> Path:
+    path.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "deploy" / "dagster.local.yaml", path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(path))
+    return path
+
+
+def warehouse_files(data_dir: Path) -> dict[str, bytes]:
+    return {p.relative_to(data_dir).as_posix(): p.read_bytes() for p in sorted(data_dir.glob("warehouse/**/*.parquet"))}
+
+
+def test_run_span_gives_each_worker_an_even_share():
+    year = [f"2025-{m:02d}-01" for m in range(1, 13)] + ["2025-12-31"]
+    assert run_span(year, 100, 2) == 92  # 4 runs, 2 per worker (was 100, 100, 100, 65)
+    assert run_span(year, 100, 1) == 92
+    assert run_span(year, 100, 8) == 46  # 8 runs
+    assert run_span(DAYS, 100, 2) == 8  # 16 days: 2 runs of 8
+    assert run_span(DAYS[:5], 100, 2) == 7  # too few days to split: one run
+    assert run_span([], 100, 2) == 100
+
+
+def test_parallel_runs_write_the_same_files_and_one_materialization_per_day(tmp_path, monkeypatch, capsys):
+    serial, parallel = land_days(tmp_path / "serial"), land_days(tmp_path / "parallel")
+    assert main(["process", "--data-dir", str(serial), "--workers", "1"]) == EXIT_OK
+    home = dagster_home(tmp_path / "home", monkeypatch)
+    assert main(["process", "--data-dir", str(parallel), "--workers", "2"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "16 days to process in 2 run(s)" in out
+    assert "2024-05-01..2024-05-08: done" in out and "2024-05-09..2024-05-16: done" in out
+    assert warehouse_files(parallel) == warehouse_files(serial) != {}
+    assert set(state.read_processed(parallel)) == set(DAYS)
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = {r.run_id: r for r in instance.get_runs() if r.job_name == "daily_tables_job"}
+        assert len(runs) == 2 and all(r.is_success for r in runs.values())
+        for name in DAY_TABLES:
+            key = dg.AssetKey(name)
+            mats = instance.fetch_materializations(key, limit=1000).records
+            assert sorted(m.partition_key for m in mats) == DAYS  # one per asset and day
+            assert {m.run_id for m in mats} == set(runs)
+            for m in mats:  # each day carries its run's metadata
+                meta = m.asset_materialization.metadata
+                assert meta["dagster/row_count"].value >= 0
+            planned = instance.get_event_records(dg.EventRecordsFilter(
+                dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key))
+            assert len(planned) == 2  # one per run, covering the run's days
+            subsets = [r.event_log_entry.dagster_event.event_specific_data.partitions_subset for r in planned]
+            assert sorted(k for s in subsets for k in s.get_partition_keys()) == DAYS
+        jobs = {m.partition_key: m.asset_materialization.metadata for m in
+                instance.fetch_materializations(dg.AssetKey("jobs"), limit=1000).records}
+        assert jobs["2024-05-02"]["jobs_by_day"].value["2024-05-02"] == {"alpha": 2, "beta": 0}
+        assert jobs["2024-05-02"]["first_day"].value == "2024-05-01"
+
+
+def test_a_failed_run_is_not_marked_processed_and_is_redone(tmp_path, monkeypatch, capsys):
+    data = land_days(tmp_path / "data")
+    dagster_home(tmp_path / "home", monkeypatch)
+    (data / "warehouse").mkdir()
+    (data / "warehouse" / "usage_daily").write_text("a file where the usage_daily folder must be")
+    assert main(["process", "--data-dir", str(data), "--workers", "2"]) == EXIT_RUN_FAILED
+    assert "FAILED" in capsys.readouterr().err
+    assert state.read_processed(data) == {}
+    (data / "warehouse" / "usage_daily").unlink()
+    assert main(["process", "--data-dir", str(data), "--workers", "2"]) == EXIT_OK
+    assert "16 days to process in 2 run(s)" in capsys.readouterr().out
+    assert set(state.read_processed(data)) == set(DAYS)
+    assert paths.partition_file(data, "usage_daily", "alpha", "2024-05-02").exists()
+
+
+def test_bad_worker_count_is_a_usage_error(tmp_path, capsys):
+    assert main(["process", "--data-dir", str(tmp_path), "--workers", "0"]) == EXIT_USAGE
+    assert "--workers must be >= 1" in capsys.readouterr().err
