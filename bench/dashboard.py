@@ -6,7 +6,8 @@ each cluster, TEMPLATE_DAYS days of the project's generator text are parsed by
 the real parser (``parse_sacct_texts``, jobs kept on their end day as the
 pipeline does), then every day of the range takes the jobs of one template day
 with all times shifted by whole days. ``usage_daily``/``gpu_usage_daily`` come
-from the real ``apportion_usage_groups``, ``capacity_daily`` from the agent's
+from the real ``apportion_usage_groups``, ``job_summary`` from the real
+``job_summary_groups`` (as the pipeline's ``daily_tables``), ``capacity_daily`` from the agent's
 inventory of the stand-in ``scontrol`` and the real ``capacity_from_inventory``,
 ``drops`` has one row per cluster-day. Job ids repeat across template copies
 (the key, which includes Submit, stays unique).
@@ -50,14 +51,16 @@ def sizes(quick: bool) -> tuple[str, int, int]:
 
 def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str = "2026-01-01") -> Path:
     """Write (once) ``cache/<name>/data/warehouse``; return the data dir."""
-    from slurm_assets.sacct import capacity, parse, usage
+    from slurm_assets.sacct import capacity, parse, summary, usage
     from slurm_assets.sacct.fields import TABLE_SCHEMAS
     from slurm_assets.storage import paths
 
     data_dir = cache / name / "data"
     marker = cache / name / "warehouse.json"
     spec = {"jobs_total": jobs_total, "days": days, "clusters": CLUSTERS, "end": end, "template_days": TEMPLATE_DAYS}
-    if marker.exists() and json.loads(marker.read_text()) == json.loads(json.dumps(spec)):
+    if marker.exists() and {k: v for k, v in json.loads(marker.read_text()).items() if k != "jobs_written"} == json.loads(
+            json.dumps(spec)):
+        add_job_summary(data_dir)  # a warehouse cached before job_summary existed
         return data_dir
     # the generator keeps ~90% of its jobs_per_day as jobs that end on the day (others run on or stay queued)
     per_day = max(1, round(1.1 * jobs_total / (len(CLUSTERS) * days)))
@@ -98,10 +101,12 @@ def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str
                        for table, rows in (("jobs", jobs), ("capacity_daily", same_cap),
                                            ("drops", _drop_row(cluster, day, len(jobs))))]
             if sum(len(t) for _, t in batch) >= 500_000 or i == len(all_days) - 1:
-                for (d, _), (u, g) in zip(batch, usage.apportion_usage_groups([t for _, t in batch]), strict=True):
+                batch_tables = [t for _, t in batch]
+                for (d, _), (u, g), js in zip(batch, usage.apportion_usage_groups(batch_tables),
+                                              summary.job_summary_groups(batch_tables), strict=True):
                     writes += [pool.submit(_write, paths.partition_file(data_dir, table, cluster, d), rows,
                                            TABLE_SCHEMAS[table])
-                               for table, rows in (("usage_daily", u), ("gpu_usage_daily", g))]
+                               for table, rows in (("usage_daily", u), ("gpu_usage_daily", g), ("job_summary", js))]
                 batch = []
                 for done in writes:
                     done.result()
@@ -109,6 +114,23 @@ def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str
     pool.shutdown()
     marker.write_text(json.dumps({**spec, "jobs_written": written}))
     return data_dir
+
+
+def add_job_summary(data_dir: Path, batch_files: int = 200) -> int:
+    """Write the ``job_summary`` file of every jobs file that has none (as ``daily_tables`` does); return how many."""
+    from slurm_assets.sacct import summary
+    from slurm_assets.sacct.fields import TABLE_SCHEMAS
+    from slurm_assets.storage import paths
+
+    jobs_dir = paths.table_dir(data_dir, "jobs")
+    missing = [p for p in sorted(jobs_dir.glob("cluster=*/date=*/part-0.parquet"))
+               if not (paths.table_dir(data_dir, "job_summary") / p.relative_to(jobs_dir)).exists()]
+    for i in range(0, len(missing), batch_files):
+        part = missing[i : i + batch_files]
+        tables = [pq.read_table(p, schema=TABLE_SCHEMAS["jobs"]) for p in part]
+        for p, rows in zip(part, summary.job_summary_groups(tables), strict=True):
+            _write(paths.table_dir(data_dir, "job_summary") / p.relative_to(jobs_dir), rows, TABLE_SCHEMAS["job_summary"])
+    return len(missing)
 
 
 class _Buffer:
@@ -172,7 +194,7 @@ def pages(data, f) -> dict:
         "efficiency": lambda: (data.efficiency_summary(f),
                                [data.efficiency_by(f, e, min_jobs=5, order="wasted_cpu_hours") for e in ("user", "account")],
                                data.wasteful_jobs(f)),
-        "queue": lambda: (data.running_now(f), data.wait_percentiles(f, by_partition=True),
+        "queue": lambda: (data.running_now(f), data.wait_stats(f, by_partition=True),
                           [data.breakdown(f, "jobs", "jobs", d)
                            for d in ("wait_time", "job_size", "node_count", "gpu_count", "wall_time")],
                           data.state_rates(f)),

@@ -60,6 +60,10 @@ def _duck_type(t: pa.DataType) -> str:
         return "BIGINT"
     if pa.types.is_int32(t):
         return "INTEGER"
+    if pa.types.is_int16(t):
+        return "SMALLINT"
+    if pa.types.is_int8(t):
+        return "TINYINT"
     if pa.types.is_floating(t):
         return "DOUBLE"
     return "VARCHAR"

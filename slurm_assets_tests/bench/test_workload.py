@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench import dashboard, scenarios
+from slurm_assets.sacct import summary
 from bench import workload as wl
 from slurm_assets.sacct.dedupe import dedupe_jobs
 from slurm_assets.sacct.parse import parse_sacct_texts
@@ -100,6 +101,21 @@ def test_dashboard_warehouse_has_the_claimed_jobs_and_usage(tmp_path):
     assert pc.sum(usage["cpu_hours"]).as_py() == pytest.approx(cpu, rel=1e-9)
     capacity = _read_all(data_dir / "warehouse" / "capacity_daily")
     assert capacity.num_rows > 0
+    # job_summary as the pipeline writes it: one file per jobs file, equal to the summary of those jobs
+    for jobs_file in sorted((data_dir / "warehouse" / "jobs").rglob("*.parquet")):
+        rel = jobs_file.relative_to(data_dir / "warehouse" / "jobs")
+        written = pq.read_table(data_dir / "warehouse" / "job_summary" / rel)
+        assert written.to_pylist() == summary.job_summary(pq.read_table(jobs_file)).to_pylist()
+    assert pc.sum(_read_all(data_dir / "warehouse" / "job_summary")["jobs"]).as_py() == total
+
+
+def test_cached_dashboard_warehouse_gets_its_missing_job_summary(tmp_path):
+    data_dir = dashboard.build_warehouse("dash-tiny", 300, 5, tmp_path)
+    first = sorted((data_dir / "warehouse" / "job_summary").rglob("*.parquet"))
+    for p in first[:4]:
+        p.unlink()
+    assert dashboard.build_warehouse("dash-tiny", 300, 5, tmp_path) == data_dir  # cached: only the summary added
+    assert sorted((data_dir / "warehouse" / "job_summary").rglob("*.parquet")) == first
 
 
 def _read_all(folder) -> pa.Table:

@@ -25,7 +25,7 @@ from streamlit_app.data.jobs import (  # noqa: F401
     jobs_page,
     running_now,
     state_rates,
-    wait_percentiles,
+    wait_stats,
     wasteful_jobs,
 )
 from streamlit_app.data.metrics import (  # noqa: F401

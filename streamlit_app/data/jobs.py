@@ -3,16 +3,30 @@
 Wait = start - eligible (jobs that never started have no wait and are left out
 of wait statistics). Wasted CPU-hours of a job = max(alloc_cpus x elapsed -
 TotalCPU, 0) / 3600, over jobs whose TotalCPU is known.
+
+Aggregates come from ``job_summary`` (in memory). Lists of single jobs (the Jobs
+table, the most wasteful jobs) read ``jobs`` files, but only those of the
+(cluster, day)s that can hold the top rows of the sort: with the per-row maxima
+of ``job_summary``, the N-th largest row maximum L is a lower bound of the N-th
+largest job value (N rows each hold a job >= L), so every job of the first N
+lies in a (cluster, day) with a row maximum >= L. Exact, and a page reads a few
+files instead of a year of them. A text search reads every file of the range.
 """
 
 import pandas as pd
 
+from slurm_assets.sacct import summary
 from slurm_assets.sacct.fields import JOBS_SCHEMA
-from streamlit_app.data.core import Filters, period, query, scalar_row, where
+from streamlit_app.data.core import Filters, data_dir, jobs_select, period, query, scalar_row, where
 from streamlit_app.data.metrics import METRICS
 
 _CPU, _MEM = METRICS["cpu_efficiency"], METRICS["mem_efficiency"]
-WASTED_CPU_HOURS = "CASE WHEN total_cpu_s IS NOT NULL THEN greatest(alloc_cpus * elapsed_s - total_cpu_s, 0) / 3600.0 END"
+WASTED_CPU_HOURS = summary.WASTED_CPU_HOURS
+# Sort -> job_summary column holding the largest value of that sort key among a row's jobs.
+ROW_MAX = {"end_time": "max_end_time", "cpu_hours": "max_cpu_hours", "wait_s": "max_wait_s",
+           "submit_time": "max_submit_time", "wasted_cpu_hours": "max_wasted_cpu_hours"}
+# Wait bucket code from which a job waited 1 h or more (sacct/summary.py BUCKETS: 60, 600, 3600, ...).
+WAIT_1H_BUCKET = summary.BUCKETS["wait_bucket"][1].index(3600) + 1
 JOB_STATES_OF_INTEREST = ("FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL")
 SEARCH_COLUMNS = ("job_id", "name", "user", "account", "partition", "node_list")
 _JOB_COLUMNS = ", ".join(f'"{name}"' for name in JOBS_SCHEMA.names)
@@ -24,28 +38,31 @@ SORTS = {
 }
 
 
-def wait_percentiles(f: Filters, by_partition: bool = True) -> pd.DataFrame:
-    """Per period (and partition): jobs started and wait p50/p90/p99 in hours."""
-    cond, params = where(f, date_col="end_date", state=True)
+def wait_stats(f: Filters, by_partition: bool = True) -> pd.DataFrame:
+    """Per period (and partition), over jobs that started: jobs, mean wait (h), share (%) that waited >= 1 h.
+
+    Exact from job_summary (sums and the fixed wait buckets); wait percentiles are not (not sums).
+    """
+    cond, params = where(f, date_col="date", state=True)
     part = ", partition" if by_partition else ""
     return query(
-        f"""SELECT {period(f.grain, 'end_date')} AS period{part}, count(*) AS jobs,
-                   quantile_cont(wait_s, 0.5) / 3600.0 AS wait_p50_h,
-                   quantile_cont(wait_s, 0.9) / 3600.0 AS wait_p90_h,
-                   quantile_cont(wait_s, 0.99) / 3600.0 AS wait_p99_h
-            FROM jobs WHERE {cond} AND wait_s IS NOT NULL GROUP BY ALL ORDER BY ALL""",
+        f"""SELECT {period(f.grain, 'date')} AS period{part}, sum(wait_jobs) AS jobs,
+                   sum(wait_s_sum) / sum(wait_jobs) / 3600.0 AS mean_wait_h,
+                   coalesce(sum(wait_jobs) FILTER (WHERE wait_bucket >= {WAIT_1H_BUCKET}), 0) * 100.0
+                       / sum(wait_jobs) AS waited_1h_pct
+            FROM job_summary WHERE {cond} GROUP BY ALL HAVING sum(wait_jobs) > 0 ORDER BY ALL""",
         params,
     )
 
 
 def state_rates(f: Filters) -> pd.DataFrame:
     """Per period and state: jobs and their share (%) of the period's jobs."""
-    cond, params = where(f, date_col="end_date", state=True)
+    cond, params = where(f, date_col="date", state=True)
     return query(
         f"""SELECT period, state, jobs, jobs * 100.0 / sum(jobs) OVER (PARTITION BY period) AS share_pct
-            FROM (SELECT {period(f.grain, 'end_date')} AS period, coalesce(state, '(none)') AS state,
-                         count(*) AS jobs
-                  FROM jobs WHERE {cond} GROUP BY 1, 2)
+            FROM (SELECT {period(f.grain, 'date')} AS period, coalesce(state, '(none)') AS state,
+                         sum(jobs) AS jobs
+                  FROM job_summary WHERE {cond} GROUP BY 1, 2)
             ORDER BY 1, 2""",
         params,
     )
@@ -70,15 +87,15 @@ def _cluster_only(f: Filters) -> tuple[str, tuple]:
 
 def efficiency_summary(f: Filters) -> dict:
     """Overall CPU and memory efficiency (%), allocated, used and wasted CPU-hours."""
-    cond, params = where(f, date_col="end_date", state=True)
+    cond, params = where(f, date_col="date", state=True)
     return scalar_row(
-        f"""SELECT count(*) AS jobs, count(*) FILTER (WHERE {_CPU.num['jobs']} IS NOT NULL) AS jobs_with_cpu_data,
+        f"""SELECT coalesce(sum(jobs), 0) AS jobs, coalesce(sum(cpu_known_jobs), 0) AS jobs_with_cpu_data,
                    sum({_CPU.num['jobs']}) * 100.0 / nullif(sum({_CPU.den}), 0) AS cpu_efficiency_pct,
                    sum({_MEM.num['jobs']}) * 100.0 / nullif(sum({_MEM.den}), 0) AS mem_efficiency_pct,
                    coalesce(sum(cpu_hours), 0) AS cpu_hours,
                    coalesce(sum(total_cpu_s), 0) / 3600.0 AS used_cpu_hours,
-                   coalesce(sum({WASTED_CPU_HOURS}), 0) AS wasted_cpu_hours
-            FROM jobs WHERE {cond}""",
+                   coalesce(sum(wasted_cpu_hours), 0) AS wasted_cpu_hours
+            FROM job_summary WHERE {cond}""",
         params,
     )
 
@@ -91,14 +108,14 @@ def efficiency_by(f: Filters, entity: str, *, min_jobs: int = 1, order: str = "w
     if order not in ("wasted_cpu_hours", "cpu_efficiency_pct", "mem_efficiency_pct", "cpu_hours"):
         raise ValueError(f"efficiency order {order!r} is not a column of the table")
     direction = "ASC" if order.endswith("_pct") else "DESC"
-    cond, params = where(f, date_col="end_date", state=True)
+    cond, params = where(f, date_col="date", state=True)
     return query(
-        f"""SELECT "{entity}", count(*) AS jobs, sum(cpu_hours) AS cpu_hours,
+        f"""SELECT "{entity}", sum(jobs) AS jobs, sum(cpu_hours) AS cpu_hours,
                    sum(total_cpu_s) / 3600.0 AS used_cpu_hours,
                    sum({_CPU.num['jobs']}) * 100.0 / nullif(sum({_CPU.den}), 0) AS cpu_efficiency_pct,
                    sum({_MEM.num['jobs']}) * 100.0 / nullif(sum({_MEM.den}), 0) AS mem_efficiency_pct,
-                   coalesce(sum({WASTED_CPU_HOURS}), 0) AS wasted_cpu_hours
-            FROM jobs WHERE {cond} GROUP BY 1 HAVING count(*) >= ?
+                   coalesce(sum(wasted_cpu_hours), 0) AS wasted_cpu_hours
+            FROM job_summary WHERE {cond} GROUP BY 1 HAVING sum(jobs) >= ?
             ORDER BY {order} {direction} NULLS LAST, 1 LIMIT {int(limit)}""",
         params + (int(min_jobs),),
     )
@@ -111,7 +128,7 @@ def wasteful_jobs(f: Filters, limit: int = 25) -> pd.DataFrame:
         f"""SELECT cluster, job_id, "user", account, partition, state, alloc_cpus, elapsed_s / 3600.0 AS elapsed_h,
                    cpu_hours, cpu_efficiency * 100 AS cpu_efficiency_pct, mem_efficiency * 100 AS mem_efficiency_pct,
                    {WASTED_CPU_HOURS} AS wasted_cpu_hours
-            FROM jobs WHERE {cond} AND total_cpu_s IS NOT NULL
+            FROM {_jobs_for_top(f, "wasted_cpu_hours", limit)} WHERE {cond} AND total_cpu_s IS NOT NULL
             ORDER BY wasted_cpu_hours DESC, cluster, job_id_raw LIMIT {int(limit)}""",
         params,
     )
@@ -128,8 +145,27 @@ def _search(f: Filters, search: str) -> tuple[str, tuple]:
 
 
 def jobs_count(f: Filters, search: str = "") -> int:
+    if not (search or "").strip():
+        cond, params = where(f, date_col="date", state=True)
+        return int(scalar_row(f"SELECT coalesce(sum(jobs), 0) AS n FROM job_summary WHERE {cond}", params)["n"])
     cond, params = _search(f, search)
     return int(scalar_row(f"SELECT count(*) AS n FROM jobs WHERE {cond}", params)["n"])
+
+
+def _jobs_for_top(f: Filters, key: str, n: int) -> str:
+    """FROM clause over the jobs files that hold the first ``n`` jobs by ``key`` (descending) under ``f``.
+
+    All files when fewer than ``n`` summary rows have a value of ``key`` (then the NULLs may be needed).
+    """
+    cond, params = where(f, date_col="date", state=True)
+    col = ROW_MAX[key]
+    row = scalar_row(f"SELECT {col} AS m FROM job_summary WHERE {cond} AND {col} IS NOT NULL"
+                     f" ORDER BY {col} DESC LIMIT 1 OFFSET {int(n) - 1}", params)
+    if row.get("m") is None:
+        return "jobs"
+    days = query(f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
+                     WHERE {cond} AND {col} >= ?""", params + (row["m"],))
+    return f"({jobs_select(data_dir(), list(zip(days['cluster'], days['day'])))}) AS jobs"
 
 
 def jobs_page(f: Filters, search: str = "", *, page: int = 1, page_size: int = 100,
@@ -139,8 +175,9 @@ def jobs_page(f: Filters, search: str = "", *, page: int = 1, page_size: int = 1
         raise ValueError(f"jobs sort {sort!r}: expected one of {sorted(SORTS)}")
     cond, params = _search(f, search)
     offset = max(page - 1, 0) * page_size
+    source = "jobs" if (search or "").strip() else _jobs_for_top(f, sort, offset + page_size)
     return query(
-        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {cond} ORDER BY {SORTS[sort]}, cluster, job_id_raw, submit_time"
+        f"SELECT {_JOB_COLUMNS} FROM {source} WHERE {cond} ORDER BY {SORTS[sort]}, cluster, job_id_raw, submit_time"
         f" LIMIT {int(page_size)} OFFSET {int(offset)}",
         params,
     )

@@ -9,11 +9,17 @@ into "(other)". Definitions, shown on the pages too:
 * mean job size = mean allocated CPUs per job;
 * CPU efficiency = sum(TotalCPU) / sum(alloc_cpus x elapsed), over jobs with TotalCPU;
 * memory efficiency = sum(MaxRSS) / sum(ReqMem), over jobs with both known.
+
+Job-level figures come from ``job_summary`` (sacct/summary.py: per end day, the
+jobs' counts and sums by cluster, user, account, partition, qos, state and the
+fixed buckets below), never from a scan of ``jobs``: sums of sums, so exact.
 """
 
 import dataclasses
 
 import pandas as pd
+
+from slurm_assets.sacct import summary
 
 from streamlit_app.data.core import (
     NONE_LABEL,
@@ -39,19 +45,17 @@ class Source:
 SOURCES = {
     "usage": Source("usage_daily", "date", USAGE_DIMS, False),
     "gpu": Source("gpu_usage_daily", "date", USAGE_DIMS + ("gpu_type",), False),
-    "jobs": Source("jobs", "end_date", USAGE_DIMS + ("state",), True),
+    "jobs": Source("job_summary", "date", USAGE_DIMS + ("state",), True),  # jobs by end day, pre-aggregated
 }
 
-_CPU_KNOWN = "total_cpu_s IS NOT NULL AND alloc_cpus * elapsed_s > 0"
-_MEM_KNOWN = "max_rss_bytes IS NOT NULL AND req_mem_bytes > 0"
 
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
     label: str
     unit: str
-    num: dict[str, str]  # source -> SQL expression summed
-    den: str | None = None  # jobs-source denominator expression, summed
+    num: dict[str, str]  # source -> SQL expression summed (for "jobs": over job_summary rows)
+    den: str | None = None  # jobs-source denominator expression (job_summary), summed
     scale: float = 1.0
 
     @property
@@ -63,32 +67,28 @@ METRICS = {
     "cpu_hours": Metric("CPU-hours", "CPU-hours", {"usage": "cpu_hours", "jobs": "cpu_hours"}),
     "gpu_hours": Metric("GPU-hours", "GPU-hours", {"usage": "gpu_hours", "jobs": "gpu_hours", "gpu": "gpu_hours"}),
     "node_hours": Metric("Node-hours", "node-hours", {"usage": "node_hours", "jobs": "node_hours"}),
-    "jobs": Metric("Jobs", "jobs", {"usage": "jobs_ended", "jobs": "1"}),
-    "wait_hours": Metric("Wait hours", "hours", {"jobs": "wait_s / 3600.0"}),
-    "mean_job_size": Metric("Mean job size", "CPUs per job", {"jobs": "alloc_cpus"}, den="1"),
-    "cpu_efficiency": Metric(
-        "CPU efficiency", "%", {"jobs": f"CASE WHEN {_CPU_KNOWN} THEN total_cpu_s END"},
-        den=f"CASE WHEN {_CPU_KNOWN} THEN alloc_cpus * elapsed_s END", scale=100.0,
-    ),
-    "mem_efficiency": Metric(
-        "Memory efficiency", "%", {"jobs": f"CASE WHEN {_MEM_KNOWN} THEN max_rss_bytes END"},
-        den=f"CASE WHEN {_MEM_KNOWN} THEN req_mem_bytes END", scale=100.0,
-    ),
+    "jobs": Metric("Jobs", "jobs", {"usage": "jobs_ended", "jobs": "jobs"}),
+    "wait_hours": Metric("Wait hours", "hours", {"jobs": "wait_s_sum / 3600.0"}),
+    "mean_job_size": Metric("Mean job size", "CPUs per job", {"jobs": "alloc_cpus_sum"}, den="jobs"),
+    # over jobs whose TotalCPU is known and alloc_cpus x elapsed > 0 (sacct/summary.py CPU_KNOWN)
+    "cpu_efficiency": Metric("CPU efficiency", "%", {"jobs": "cpu_used_s"}, den="cpu_alloc_s", scale=100.0),
+    # over jobs with MaxRSS known and ReqMem > 0 (sacct/summary.py MEM_KNOWN)
+    "mem_efficiency": Metric("Memory efficiency", "%", {"jobs": "mem_used_bytes"}, den="mem_req_bytes", scale=100.0),
 }
 
-# Job-level buckets: (label, raw column, [(upper bound, label)], label above the last bound, inclusive bounds)
+# Job-level buckets: (label, job_summary bucket column, label of each bucket code 0..n); the bounds are
+# sacct/summary.py BUCKETS (fixed when the summary is written).
 BUCKETS = {
-    "job_size": ("Job size (CPUs)", "alloc_cpus",
-                 [(1, "1"), (4, "2-4"), (16, "5-16"), (64, "17-64"), (256, "65-256")], "257+", True),
-    "node_count": ("Nodes per job", "nodes", [(1, "1"), (2, "2"), (4, "3-4"), (16, "5-16")], "17+", True),
-    "gpu_count": ("GPUs per job", "alloc_gpus", [(0, "0"), (1, "1"), (2, "2"), (4, "3-4"), (8, "5-8")], "9+", True),
-    "wall_time": ("Wall time", "elapsed_s",
-                  [(600, "< 10 min"), (3600, "10 min - 1 h"), (6 * 3600, "1 - 6 h"), (86400, "6 - 24 h"),
-                   (3 * 86400, "1 - 3 days")], ">= 3 days", False),
-    "wait_time": ("Wait time", "wait_s",
-                  [(60, "< 1 min"), (600, "1 - 10 min"), (3600, "10 min - 1 h"), (6 * 3600, "1 - 6 h"),
-                   (86400, "6 - 24 h")], ">= 1 day", False),
+    "job_size": ("Job size (CPUs)", "size_bucket", ("1", "2-4", "5-16", "17-64", "65-256", "257+")),
+    "node_count": ("Nodes per job", "nodes_bucket", ("1", "2", "3-4", "5-16", "17+")),
+    "gpu_count": ("GPUs per job", "gpus_bucket", ("0", "1", "2", "3-4", "5-8", "9+")),
+    "wall_time": ("Wall time", "wall_bucket",
+                  ("< 10 min", "10 min - 1 h", "1 - 6 h", "6 - 24 h", "1 - 3 days", ">= 3 days")),
+    "wait_time": ("Wait time", "wait_bucket",
+                  ("< 1 min", "1 - 10 min", "10 min - 1 h", "1 - 6 h", "6 - 24 h", ">= 1 day")),
 }
+for _label, _col, _labels in BUCKETS.values():
+    assert len(_labels) == len(summary.BUCKETS[_col][1]) + 1, f"bucket labels of {_col} do not match its bounds"
 DIM_LABELS = {
     "none": "(all)", "cluster": "Cluster", "account": "Account", "user": "User", "partition": "Partition",
     "qos": "QoS", "state": "State", "gpu_type": "GPU type",
@@ -100,10 +100,9 @@ def dim_exprs(dim: str) -> tuple[str, str | None]:
     if dim == "none":
         return "'all'", None
     if dim in BUCKETS:
-        _label, col, bounds, last, inclusive = BUCKETS[dim]
-        op = "<=" if inclusive else "<"
-        cases = " ".join(f"WHEN \"{col}\" {op} {b} THEN '{lab}'" for b, lab in bounds)
-        return f"CASE WHEN \"{col}\" IS NULL THEN 'unknown' {cases} ELSE '{last}' END", f'"{col}"'
+        _label, col, labels = BUCKETS[dim]
+        cases = " ".join(f"WHEN {k} THEN '{lab}'" for k, lab in enumerate(labels))
+        return f"CASE \"{col}\" {cases} ELSE 'unknown' END", f'"{col}"'
     if dim == "gpu_type":
         return "CASE WHEN coalesce(gpu_type, '') = '' THEN '(untyped)' ELSE gpu_type END", None
     if dim in SOURCES["jobs"].dims:
@@ -153,16 +152,20 @@ def breakdown(f: Filters, source: str, metric: str, dim: str, *, grain: str | No
 
 
 def kpis(f: Filters) -> dict:
-    """jobs, cpu_hours, gpu_hours, active_users, active_accounts, median_wait_h for the period."""
+    """jobs, cpu_hours, gpu_hours, active_users, active_accounts, mean_wait_h for the period.
+
+    The mean wait (over jobs that started) is exact from job_summary; a median is not (not a sum).
+    """
     cond_u, p_u = where(f, date_col="date")
-    cond_j, p_j = where(f, date_col="end_date", state=True)
+    cond_j, p_j = where(f, date_col="date", state=True)
     usage = scalar_row(
         "SELECT coalesce(sum(cpu_hours), 0) AS cpu_hours, coalesce(sum(gpu_hours), 0) AS gpu_hours,"
         ' count(DISTINCT "user") AS active_users, count(DISTINCT account) AS active_accounts'
         f" FROM usage_daily WHERE {cond_u}", p_u,
     )
     jobs = scalar_row(
-        f"SELECT count(*) AS jobs, median(wait_s) / 3600.0 AS median_wait_h FROM jobs WHERE {cond_j}", p_j
+        f"SELECT coalesce(sum(jobs), 0) AS jobs, sum(wait_s_sum) / nullif(sum(wait_jobs), 0) / 3600.0 AS mean_wait_h"
+        f" FROM job_summary WHERE {cond_j}", p_j
     )
     return usage | jobs
 
@@ -215,7 +218,7 @@ def top_entities(f: Filters, entity: str, order: str = "cpu_hours", limit: int =
     if entity not in ("user", "account") or order not in ("cpu_hours", "gpu_hours", "jobs"):
         raise ValueError(f"top_entities({entity!r}, {order!r}): entity user|account, order cpu_hours|gpu_hours|jobs")
     cond_u, p_u = where(f, date_col="date")
-    cond_j, p_j = where(f, date_col="end_date", state=True)
+    cond_j, p_j = where(f, date_col="date", state=True)
     cpu, mem = METRICS["cpu_efficiency"], METRICS["mem_efficiency"]
     return query(
         f"""WITH u AS (
@@ -225,7 +228,7 @@ def top_entities(f: Filters, entity: str, order: str = "cpu_hours", limit: int =
                 SELECT "{entity}" AS key,
                        sum({cpu.num['jobs']}) * 100.0 / nullif(sum({cpu.den}), 0) AS cpu_efficiency_pct,
                        sum({mem.num['jobs']}) * 100.0 / nullif(sum({mem.den}), 0) AS mem_efficiency_pct
-                FROM jobs WHERE {cond_j} GROUP BY 1)
+                FROM job_summary WHERE {cond_j} GROUP BY 1)
             SELECT u.key AS "{entity}", cpu_hours, gpu_hours, jobs, cpu_efficiency_pct, mem_efficiency_pct
             FROM u LEFT JOIN e USING (key) ORDER BY {order} DESC, u.key LIMIT {int(limit)}""",
         p_u + p_j,
@@ -246,15 +249,16 @@ def gpu_by_partition(f: Filters) -> pd.DataFrame:
 
 def gpu_job_share(f: Filters) -> dict:
     """GPU jobs (alloc_gpus > 0) among jobs that ended: counts, CPU-hours, GPU-hours and shares (%)."""
-    cond, params = where(f, date_col="end_date", state=True)
+    cond, params = where(f, date_col="date", state=True)
+    gpu = "gpus_bucket >= 1"  # alloc_gpus > 0 (bucket 0 = no GPU, NULL = unknown)
     return scalar_row(
-        f"""SELECT count(*) AS jobs, count(*) FILTER (WHERE alloc_gpus > 0) AS gpu_jobs,
-                   count(*) FILTER (WHERE alloc_gpus > 0) * 100.0 / nullif(count(*), 0) AS gpu_jobs_pct,
+        f"""SELECT coalesce(sum(jobs), 0) AS jobs, coalesce(sum(jobs) FILTER (WHERE {gpu}), 0) AS gpu_jobs,
+                   coalesce(sum(jobs) FILTER (WHERE {gpu}), 0) * 100.0 / nullif(sum(jobs), 0) AS gpu_jobs_pct,
                    coalesce(sum(cpu_hours), 0) AS cpu_hours,
-                   coalesce(sum(cpu_hours) FILTER (WHERE alloc_gpus > 0), 0) AS gpu_jobs_cpu_hours,
-                   sum(cpu_hours) FILTER (WHERE alloc_gpus > 0) * 100.0 / nullif(sum(cpu_hours), 0)
+                   coalesce(sum(cpu_hours) FILTER (WHERE {gpu}), 0) AS gpu_jobs_cpu_hours,
+                   sum(cpu_hours) FILTER (WHERE {gpu}) * 100.0 / nullif(sum(cpu_hours), 0)
                        AS gpu_jobs_cpu_pct,
                    coalesce(sum(gpu_hours), 0) AS gpu_hours
-            FROM jobs WHERE {cond}""",
+            FROM job_summary WHERE {cond}""",
         params,
     )

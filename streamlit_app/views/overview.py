@@ -18,8 +18,8 @@ else:
     ui.kpi(cols[3], "Active users", now["active_users"], before["active_users"], decimals=0,
            help="Users with usage or a finished job in the period.")
     ui.kpi(cols[4], "Active accounts", now["active_accounts"], before["active_accounts"], decimals=0)
-    ui.kpi(cols[5], "Median wait (h)", now["median_wait_h"], before["median_wait_h"], decimals=2, inverse=True,
-           help="Median of start - eligible over jobs that ended in the period and had started.")
+    ui.kpi(cols[5], "Mean wait (h)", now["mean_wait_h"], before["mean_wait_h"], decimals=2, inverse=True,
+           help="Mean of start - eligible over jobs that ended in the period and had started.")
     if f.states:
         st.caption("The state filter applies to jobs and waits only: usage_daily has no state column.")
     for metric in ("cpu_hours", "gpu_hours"):

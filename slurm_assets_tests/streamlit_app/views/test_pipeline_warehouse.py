@@ -1,7 +1,12 @@
 """Protects the dashboard on a warehouse the real pipeline wrote (demo sacct -> agent -> Dagster): every page
-renders without error and the Overview KPIs equal direct SQL on those files."""
+renders without error, the Overview KPIs equal direct SQL on those files, and the pipeline wrote one
+job_summary file per jobs file equal to the summary of its jobs."""
 
+import pyarrow.parquet as pq
 import pytest
+
+from slurm_assets.sacct.summary import job_summary
+from slurm_assets.storage import paths
 
 from slurm_assets_tests.streamlit_app.helpers import metrics
 from slurm_assets_tests.streamlit_app.views.test_empty import PAGES
@@ -31,3 +36,12 @@ def test_overview_kpis_equal_sql(pipeline_warehouse, open_app, grain):
     shown = metrics(at)
     assert (shown["Jobs"], shown["CPU-hours"], shown["GPU-hours"]) == (
         f"{row.jobs:,.0f}", f"{row.cpu:,.1f}", f"{row.gpu:,.1f}")
+
+
+def test_pipeline_writes_job_summary_next_to_jobs(pipeline_warehouse):
+    jobs_dir = paths.table_dir(pipeline_warehouse.root, "jobs")
+    summary_dir = paths.table_dir(pipeline_warehouse.root, "job_summary")
+    jobs_files = sorted(p.relative_to(jobs_dir) for p in jobs_dir.rglob("*.parquet"))
+    assert jobs_files and jobs_files == sorted(p.relative_to(summary_dir) for p in summary_dir.rglob("*.parquet"))
+    for rel in jobs_files:
+        assert pq.read_table(summary_dir / rel).to_pylist() == job_summary(pq.read_table(jobs_dir / rel)).to_pylist()
