@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -92,14 +93,55 @@ def pipeline(data_dir: Path, folder: Path, work: wl.Workload, scratch: Path, lab
         shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
     env = wl.bench_env(scratch, DAGSTER_HOME=str(_dagster_home(scratch)))
     log = scratch / "process.out"
-    with open(log, "wb") as fh:
+    with open(log, "wb") as fh, TreeMemory(["slurm_assets", "process", str(data_dir)]) as tree:
         ours = measure("process", [PY, "-m", "slurm_assets", "process", "--data-dir", str(data_dir)], env=env,
                        stdout=fh)
     runs = run_seconds(log.read_text())
     row = _row(f"{label}: landing -> tables + DuckDB", _size(folder, work), ours, limit, 3.0, rss_target_mib=1536,
-               extra={"runs": len(runs), "s_per_run": round(sum(runs) / len(runs), 1) if runs else None})
+               extra={"runs": len(runs), "s_per_run": round(sum(runs) / len(runs), 1) if runs else None,
+                      "tree_pss_mib": tree.peak_mib})
+    # process runs day ranges in worker processes: wait4's peak RSS is the largest single process, so
+    # the memory target is also checked against the whole process tree (proportional set size, sampled)
+    row["met"] = row["met"] and (tree.peak_mib or 0) <= 1536
     row["under_60s"] = ours.wall_s < 60
     return row
+
+
+class TreeMemory:
+    """Samples the summed PSS (MiB) of the processes whose command line holds every one of ``words``."""
+
+    def __init__(self, words: list[str], interval_s: float = 0.25):
+        self.words, self.interval_s, self.peak_mib = words, interval_s, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> "TreeMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            total = 0
+            for proc in Path("/proc").glob("[0-9]*"):
+                try:
+                    args = (proc / "cmdline").read_bytes().split(b"\0")
+                    if all(any(w.encode() in a for a in args) for w in self.words):
+                        total += _pss_kib(proc / "smaps_rollup")
+                except OSError:  # gone, or not ours to read
+                    continue
+            if total:
+                self.peak_mib = max(self.peak_mib or 0, round(total / 1024, 1))
+
+
+def _pss_kib(smaps_rollup: Path) -> int:
+    for line in smaps_rollup.read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
 
 
 def run_seconds(process_output: str) -> list[float]:
