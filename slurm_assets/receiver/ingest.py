@@ -132,8 +132,14 @@ async def drain(chunks: AsyncIterator[bytes], budget: int = DRAIN_BYTES) -> None
             return
 
 
-async def spool_body(chunks: AsyncIterator[bytes], data_dir: Path, limit: int) -> Path:
-    """Write the body to a temp file in ``landing/.incoming/``; 413 (after draining) past ``limit`` bytes."""
+async def spool_body(chunks: AsyncIterator[bytes], data_dir: Path, limit: int) -> tuple[bytes, Path]:
+    """Spool the body to a temp file in ``landing/.incoming/``; 413 (after draining) past ``limit`` bytes.
+
+    Returns ``(head, spool)``: ``head`` is the manifest line as ``read_manifest_line`` would read
+    it (up to the first newline, at most ``MAX_MANIFEST_BYTES + 1`` bytes, kept in memory), the
+    spool file holds the rest of the body (the gzip data), so a verified drop's data file is the
+    spool file itself, fsynced and renamed into place (``landing.store_drop_file``), not a copy.
+    """
     folder = incoming_dir(data_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -141,12 +147,21 @@ async def spool_body(chunks: AsyncIterator[bytes], data_dir: Path, limit: int) -
     except OSError as err:
         raise storage_error(err, "landing/.incoming") from err
     size = 0
+    head = bytearray()
+    head_max = landing.MAX_MANIFEST_BYTES + 1
+    in_head = True
     try:
         with os.fdopen(fd, "wb") as fh:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
                     break
+                if in_head:
+                    end = chunk.find(b"\n", 0, head_max - len(head))
+                    take = end + 1 if end >= 0 else head_max - len(head)
+                    head += chunk[:take]
+                    chunk = chunk[take:]
+                    in_head = end < 0 and len(head) < head_max
                 fh.write(chunk)
     except OSError as err:
         os.unlink(name)
@@ -162,7 +177,7 @@ async def spool_body(chunks: AsyncIterator[bytes], data_dir: Path, limit: int) -
             f"body is over the limit of {limit} bytes (SLURM_USAGE_MAX_BODY_BYTES); "
             "send one drop (one day) per request",
         )
-    return Path(name)
+    return bytes(head), Path(name)
 
 
 def _check_cluster(key: KeyMatch, cluster: str) -> None:
@@ -173,35 +188,34 @@ def _check_cluster(key: KeyMatch, cluster: str) -> None:
 
 
 def ingest_native(
-    spool: Path, data_dir: Path, max_text_bytes: int, key: KeyMatch, audit: Audit
+    head: bytes, spool: Path, data_dir: Path, max_text_bytes: int, key: KeyMatch, audit: Audit
 ) -> list[StoredDrop]:
-    """Verify and store the one drop in a spooled native body."""
-    size = spool.stat().st_size
+    """Verify and store the one drop of a spooled native body (``head`` = manifest line, ``spool`` = the rest)."""
+    try:
+        manifest = landing.read_manifest_line(io.BytesIO(head))
+    except landing.DropFormatError as err:
+        raise IngestError(422, f"line 1 (manifest): {err}") from err
+    if manifest is None:
+        raise IngestError(
+            422,
+            "empty body: expected a manifest line and the gzip data (docs/DROP_FORMAT.md)",
+        )
+    cluster, day = manifest["cluster"], manifest["day"]
+    audit.cluster = cluster
+    _check_cluster(key, cluster)
+    where = f"drop {cluster} {day}"
     with open(spool, "rb") as fh:
-        try:
-            manifest = landing.read_manifest_line(fh)
-        except landing.DropFormatError as err:
-            raise IngestError(422, f"line 1 (manifest): {err}") from err
-        if manifest is None:
-            raise IngestError(
-                422,
-                "empty body: expected a manifest line and the gzip data (docs/DROP_FORMAT.md)",
-            )
-        cluster, day = manifest["cluster"], manifest["day"]
-        audit.cluster = cluster
-        _check_cluster(key, cluster)
-        where = f"drop {cluster} {day}"
-        offset = fh.tell()
-        if size - offset != manifest["gzip_size"]:
+        size = os.fstat(fh.fileno()).st_size
+        if size != manifest["gzip_size"]:
             hint = (
                 "send one drop per request"
-                if size - offset > manifest["gzip_size"]
+                if size > manifest["gzip_size"]
                 else "truncated upload?"
             )
             raise IngestError(
                 422,
                 f"{where}: manifest gzip_size is {manifest['gzip_size']} but the body carries "
-                f"{size - offset} bytes after the manifest line ({hint})",
+                f"{size} bytes after the manifest line ({hint})",
             )
         try:
             digest = landing.digest_gzip_text(fh, max_text_bytes)
@@ -211,25 +225,24 @@ def ingest_native(
             ) from err
         except landing.DropFormatError as err:
             raise IngestError(422, f"{where}: {err}") from err
-        if digest.sha256 != manifest["sha256"]:
-            raise IngestError(
-                422,
-                f"{where}: sha256 of the decompressed data is {digest.sha256}, manifest says "
-                f"{manifest['sha256']} (corrupted in transit? resend)",
-            )
-        if digest.rows != manifest["rows"]:
-            raise IngestError(
-                422,
-                f"{where}: the data has {digest.rows} rows after the header, "
-                f"manifest says {manifest['rows']}",
-            )
-        audit.rows = digest.rows
-        stored = dict(manifest, received_at=_utc_now(), received_key_id=key.key_id)
-        fh.seek(offset)
-        try:
-            drop_id, duplicate = landing.store_drop(data_dir, stored, fh)
-        except OSError as err:
-            raise storage_error(err, f"landing/{cluster}/{day}") from err
+    if digest.sha256 != manifest["sha256"]:
+        raise IngestError(
+            422,
+            f"{where}: sha256 of the decompressed data is {digest.sha256}, manifest says "
+            f"{manifest['sha256']} (corrupted in transit? resend)",
+        )
+    if digest.rows != manifest["rows"]:
+        raise IngestError(
+            422,
+            f"{where}: the data has {digest.rows} rows after the header, "
+            f"manifest says {manifest['rows']}",
+        )
+    audit.rows = digest.rows
+    stored = dict(manifest, received_at=_utc_now(), received_key_id=key.key_id)
+    try:
+        drop_id, duplicate = landing.store_drop_file(data_dir, stored, spool)
+    except OSError as err:
+        raise storage_error(err, f"landing/{cluster}/{day}") from err
     result = StoredDrop(day, drop_id, digest.rows, duplicate)
     audit.drops.append(result)
     return [result]
@@ -349,15 +362,15 @@ async def handle_ingest(
             return await run_in_threadpool(ingest_json, body, rt.data_dir, match, audit)
         except OSError as err:  # any other I/O failure is still an answer, not a 500
             raise storage_error(err, "landing") from err
-    spool = await spool_body(chunks, rt.data_dir, limit)
+    head, spool = await spool_body(chunks, rt.data_dir, limit)
     try:
         return await run_in_threadpool(
-            ingest_native, spool, rt.data_dir, s.max_text_bytes, match, audit
+            ingest_native, head, spool, rt.data_dir, s.max_text_bytes, match, audit
         )
     except OSError as err:
         raise storage_error(err, "landing") from err
     finally:
         try:
-            spool.unlink(missing_ok=True)
+            spool.unlink(missing_ok=True)  # gone already when it became the stored data file
         except OSError:
             pass  # a read-only remount after spooling; sweep_incoming removes it later
