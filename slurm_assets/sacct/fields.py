@@ -142,26 +142,21 @@ JOB_SUMMARY_SCHEMA = pa.schema(
         ("nodes_bucket", pa.int8()),  # nodes: 1, 2, 3-4, 5-16, 17+
         ("gpus_bucket", pa.int8()),  # alloc_gpus: 0, 1, 2, 3-4, 5-8, 9+
         ("wall_bucket", pa.int8()),  # elapsed: < 10 min, < 1 h, < 6 h, < 24 h, < 3 days, >= 3 days
-        ("wait_bucket", pa.int8()),  # wait: < 1 min, < 10 min, < 1 h, < 6 h, < 24 h, >= 1 day; NULL = never started
+        ("wait_bucket", pa.int8()),  # wait: < 1 min, < 10 min, < 1 h, < 6 h, < 24 h, >= 1 day; NULL = no wait_s
         ("jobs", pa.int64()),
         ("cpu_hours", pa.float64()),
         ("gpu_hours", pa.float64()),
         ("node_hours", pa.float64()),
         ("alloc_cpus_sum", pa.int64()),
-        ("wait_jobs", pa.int64()),  # jobs with a wait (started)
-        ("wait_s_sum", pa.int64()),
-        ("total_cpu_s", pa.float64()),  # sum of TotalCPU over jobs where known
+        ("wait_s_sum", pa.int64()),  # over jobs with a wait (started): those with a wait_bucket
         ("cpu_known_jobs", pa.int64()),  # jobs with TotalCPU known and alloc_cpus x elapsed > 0
         ("cpu_used_s", pa.float64()),  # TotalCPU over those jobs
         ("cpu_alloc_s", pa.int64()),  # alloc_cpus x elapsed over those jobs
+        ("cpu_used_other_s", pa.float64()),  # TotalCPU of the other jobs where known (NULL if none)
         ("mem_used_bytes", pa.int64()),  # MaxRSS over jobs with MaxRSS known and ReqMem > 0
         ("mem_req_bytes", pa.int64()),  # ReqMem over those jobs
         ("wasted_cpu_hours", pa.float64()),  # max(alloc_cpus x elapsed - TotalCPU, 0) / 3600 where TotalCPU known
-        ("max_end_time", TS),
-        ("max_submit_time", TS),
-        ("max_cpu_hours", pa.float64()),
-        ("max_wait_s", pa.int64()),
-        ("max_wasted_cpu_hours", pa.float64()),
+        ("max_wasted_cpu_hours", pa.float64()),  # the largest single job's (for the most wasteful jobs list)
     ]
 )
 

@@ -7,9 +7,11 @@ counts, sums, ratios of sums and histograms over the fixed buckets of BUCKETS
 without scanning ``jobs``: summing any subset of summary rows equals the same
 aggregate over the jobs it covers. Quantiles are NOT derivable from it.
 
-The ``max_*`` columns (largest end time, submit time, CPU-hours, wait and wasted
-CPU-hours of the row's jobs) let the dashboard find which days hold the top-N
-jobs of a sort before it opens any ``jobs`` file.
+``max_wasted_cpu_hours`` (the row's largest single job) and ``jobs`` per day let
+the dashboard find which days hold the top-N jobs of the most-wasteful list and of
+the newest-first Jobs table before it opens any ``jobs`` file. Columns are kept
+few: at 10M jobs the summary has ~0.8 rows per job (most groups hold one job), and
+it is held in the dashboard's memory.
 
 Written by the same step as ``jobs`` (``pipeline.daily``), one file per (cluster,
 end day) next to it; the bucket bounds are part of the table's meaning: changing
@@ -36,6 +38,9 @@ DIMENSIONS = ("cluster", "date", "user", "account", "partition", "qos", "state",
 # The dashboard's definitions (streamlit_app/data/metrics.py), per job.
 CPU_KNOWN = "total_cpu_s IS NOT NULL AND alloc_cpus * elapsed_s > 0"
 MEM_KNOWN = "max_rss_bytes IS NOT NULL AND req_mem_bytes > 0"
+# Over job_summary rows: the sum of TotalCPU over all jobs where known (NULL if none), as sum(total_cpu_s) on jobs.
+SUMMARY_TOTAL_CPU_S = ("sum(coalesce(cpu_used_s, 0) + coalesce(cpu_used_other_s, 0))"
+                       " FILTER (WHERE cpu_used_s IS NOT NULL OR cpu_used_other_s IS NOT NULL)")
 WASTED_CPU_HOURS = "CASE WHEN total_cpu_s IS NOT NULL THEN greatest(alloc_cpus * elapsed_s - total_cpu_s, 0) / 3600.0 END"
 
 
@@ -49,7 +54,6 @@ def bucket_sql(column: str, bounds: tuple[int, ...], inclusive: bool) -> str:
 _JOB_COLUMNS = (
     "cluster", "end_date", "user", "account", "partition", "qos", "state", "alloc_cpus", "nodes", "alloc_gpus",
     "elapsed_s", "wait_s", "cpu_hours", "gpu_hours", "node_hours", "total_cpu_s", "max_rss_bytes", "req_mem_bytes",
-    "end_time", "submit_time",
 )
 _BUCKET_SELECT = ", ".join(f"{bucket_sql(*spec)} AS {name}" for name, spec in BUCKETS.items())
 
@@ -58,16 +62,15 @@ SELECT _grp, cluster, end_date AS "date", "user", account, "partition", qos, sta
     count(*) AS jobs,
     sum(cpu_hours) AS cpu_hours, sum(gpu_hours) AS gpu_hours, sum(node_hours) AS node_hours,
     sum(alloc_cpus) AS alloc_cpus_sum,
-    count(wait_s) AS wait_jobs, sum(wait_s) AS wait_s_sum,
-    sum(total_cpu_s) AS total_cpu_s,
+    sum(wait_s) AS wait_s_sum,
     count(*) FILTER (WHERE {CPU_KNOWN}) AS cpu_known_jobs,
     sum(total_cpu_s) FILTER (WHERE {CPU_KNOWN}) AS cpu_used_s,
     sum(alloc_cpus * elapsed_s) FILTER (WHERE {CPU_KNOWN}) AS cpu_alloc_s,
+    sum(total_cpu_s) FILTER (WHERE NOT coalesce({CPU_KNOWN}, false)) AS cpu_used_other_s,
     sum(max_rss_bytes) FILTER (WHERE {MEM_KNOWN}) AS mem_used_bytes,
     sum(req_mem_bytes) FILTER (WHERE {MEM_KNOWN}) AS mem_req_bytes,
     sum({WASTED_CPU_HOURS}) AS wasted_cpu_hours,
-    max(end_time) AS max_end_time, max(submit_time) AS max_submit_time, max(cpu_hours) AS max_cpu_hours,
-    max(wait_s) AS max_wait_s, max({WASTED_CPU_HOURS}) AS max_wasted_cpu_hours
+    max({WASTED_CPU_HOURS}) AS max_wasted_cpu_hours
 FROM jobs
 GROUP BY ALL
 ORDER BY _grp, {", ".join(f'"{c}" NULLS FIRST' for c in DIMENSIONS)}

@@ -79,17 +79,21 @@ def table_select(data_dir: Path, table: str) -> str:
     return f"SELECT * FROM read_parquet({glob}, hive_partitioning = false, union_by_name = true)"
 
 
+def view_select(data_dir: Path, table: str) -> str:
+    """The SELECT of ``table``'s view: every file's rows; for ``running_jobs`` each cluster's latest snapshot."""
+    select = table_select(Path(data_dir).resolve(), table)
+    if table == "running_jobs":
+        select = (
+            f"SELECT * FROM ({select}) r WHERE snapshot_time = "
+            "(SELECT max(snapshot_time) FROM (" + select + ") s WHERE s.cluster = r.cluster)"
+        )
+    return select
+
+
 def register_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
     """Create or replace one view per table on ``con``; ``running_jobs`` keeps each cluster's latest snapshot."""
-    data_dir = Path(data_dir).resolve()
     for table in TABLE_SCHEMAS:
-        select = table_select(data_dir, table)
-        if table == "running_jobs":
-            select = (
-                f"SELECT * FROM ({select}) r WHERE snapshot_time = "
-                "(SELECT max(snapshot_time) FROM (" + select + ") s WHERE s.cluster = r.cluster)"
-            )
-        con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {select}')
+        con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {view_select(data_dir, table)}')
 
 
 def connect_readonly(data_dir: Path) -> duckdb.DuckDBPyConnection:

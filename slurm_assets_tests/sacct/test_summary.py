@@ -15,8 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from slurm_assets.sacct.fields import JOB_SUMMARY_SCHEMA, JOBS_SCHEMA
-from slurm_assets.sacct.summary import BUCKETS, CPU_KNOWN, MEM_KNOWN, WASTED_CPU_HOURS, bucket_sql, job_summary, \
-    job_summary_groups
+from slurm_assets.sacct.summary import (
+    BUCKETS,
+    CPU_KNOWN,
+    MEM_KNOWN,
+    SUMMARY_TOTAL_CPU_S,
+    WASTED_CPU_HOURS,
+    bucket_sql,
+    job_summary,
+    job_summary_groups,
+)
 from slurm_assets_tests.sacct.builders import parse, sample
 
 UTC = dt.UTC
@@ -27,19 +35,15 @@ FIGURES = {
     "gpu_hours": ("sum(gpu_hours)", "sum(gpu_hours)"),
     "node_hours": ("sum(node_hours)", "sum(node_hours)"),
     "alloc_cpus": ("sum(alloc_cpus_sum)", "sum(alloc_cpus)"),
-    "wait_jobs": ("sum(wait_jobs)", "count(wait_s)"),
+    "wait_jobs": ("coalesce(sum(jobs) FILTER (WHERE wait_bucket IS NOT NULL), 0)", "count(wait_s)"),
     "wait_s": ("sum(wait_s_sum)", "sum(wait_s)"),
-    "total_cpu_s": ("sum(total_cpu_s)", "sum(total_cpu_s)"),
+    "total_cpu_s": (SUMMARY_TOTAL_CPU_S, "sum(total_cpu_s)"),
     "cpu_known": ("sum(cpu_known_jobs)", f"count(*) FILTER (WHERE {CPU_KNOWN})"),
     "cpu_used": ("sum(cpu_used_s)", f"sum(total_cpu_s) FILTER (WHERE {CPU_KNOWN})"),
     "cpu_alloc": ("sum(cpu_alloc_s)", f"sum(alloc_cpus * elapsed_s) FILTER (WHERE {CPU_KNOWN})"),
     "mem_used": ("sum(mem_used_bytes)", f"sum(max_rss_bytes) FILTER (WHERE {MEM_KNOWN})"),
     "mem_req": ("sum(mem_req_bytes)", f"sum(req_mem_bytes) FILTER (WHERE {MEM_KNOWN})"),
     "wasted": ("sum(wasted_cpu_hours)", f"sum({WASTED_CPU_HOURS})"),
-    "max_end": ("max(max_end_time)", "max(end_time)"),
-    "max_submit": ("max(max_submit_time)", "max(submit_time)"),
-    "max_cpu_hours": ("max(max_cpu_hours)", "max(cpu_hours)"),
-    "max_wait": ("max(max_wait_s)", "max(wait_s)"),
     "max_wasted": ("max(max_wasted_cpu_hours)", f"max({WASTED_CPU_HOURS})"),
 }
 # Groupings the dashboard uses: (summary key, jobs key).

@@ -4,13 +4,14 @@ Wait = start - eligible (jobs that never started have no wait and are left out
 of wait statistics). Wasted CPU-hours of a job = max(alloc_cpus x elapsed -
 TotalCPU, 0) / 3600, over jobs whose TotalCPU is known.
 
-Aggregates come from ``job_summary`` (in memory). Lists of single jobs (the Jobs
-table, the most wasteful jobs) read ``jobs`` files, but only those of the
-(cluster, day)s that can hold the top rows of the sort: with the per-row maxima
-of ``job_summary``, the N-th largest row maximum L is a lower bound of the N-th
-largest job value (N rows each hold a job >= L), so every job of the first N
-lies in a (cluster, day) with a row maximum >= L. Exact, and a page reads a few
-files instead of a year of them. A text search reads every file of the range.
+Aggregates come from ``job_summary`` (in memory). Lists of single jobs read
+``jobs`` files, but only those that can hold the rows shown: the newest-first Jobs
+table reads the latest days that together hold the page (counts per day); the
+most wasteful jobs read the (cluster, day)s whose summary rows have a largest
+job >= L, L being the N-th largest such row maximum (N rows each hold a job
+>= L, so the first N jobs are all >= L). Exact, and a page reads a few files
+instead of a year of them. Other sorts and a text search read every file of the
+range (pruned by day only).
 """
 
 import pandas as pd
@@ -23,8 +24,9 @@ from streamlit_app.data.metrics import METRICS
 _CPU, _MEM = METRICS["cpu_efficiency"], METRICS["mem_efficiency"]
 WASTED_CPU_HOURS = summary.WASTED_CPU_HOURS
 # Sort -> job_summary column holding the largest value of that sort key among a row's jobs.
-ROW_MAX = {"end_time": "max_end_time", "cpu_hours": "max_cpu_hours", "wait_s": "max_wait_s",
-           "submit_time": "max_submit_time", "wasted_cpu_hours": "max_wasted_cpu_hours"}
+ROW_MAX = {"wasted_cpu_hours": "max_wasted_cpu_hours"}
+# job_summary: jobs that started (have a wait), and their total wait.
+STARTED = "sum(jobs) FILTER (WHERE wait_bucket IS NOT NULL)"
 # Wait bucket code from which a job waited 1 h or more (sacct/summary.py BUCKETS: 60, 600, 3600, ...).
 WAIT_1H_BUCKET = summary.BUCKETS["wait_bucket"][1].index(3600) + 1
 JOB_STATES_OF_INTEREST = ("FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL")
@@ -46,11 +48,11 @@ def wait_stats(f: Filters, by_partition: bool = True) -> pd.DataFrame:
     cond, params = where(f, date_col="date", state=True)
     part = ", partition" if by_partition else ""
     return query(
-        f"""SELECT {period(f.grain, 'date')} AS period{part}, sum(wait_jobs) AS jobs,
-                   sum(wait_s_sum) / sum(wait_jobs) / 3600.0 AS mean_wait_h,
-                   coalesce(sum(wait_jobs) FILTER (WHERE wait_bucket >= {WAIT_1H_BUCKET}), 0) * 100.0
-                       / sum(wait_jobs) AS waited_1h_pct
-            FROM job_summary WHERE {cond} GROUP BY ALL HAVING sum(wait_jobs) > 0 ORDER BY ALL""",
+        f"""SELECT {period(f.grain, 'date')} AS period{part}, {STARTED} AS jobs,
+                   sum(wait_s_sum) / {STARTED} / 3600.0 AS mean_wait_h,
+                   coalesce(sum(jobs) FILTER (WHERE wait_bucket >= {WAIT_1H_BUCKET}), 0) * 100.0
+                       / {STARTED} AS waited_1h_pct
+            FROM job_summary WHERE {cond} GROUP BY ALL HAVING {STARTED} > 0 ORDER BY ALL""",
         params,
     )
 
@@ -93,7 +95,7 @@ def efficiency_summary(f: Filters) -> dict:
                    sum({_CPU.num['jobs']}) * 100.0 / nullif(sum({_CPU.den}), 0) AS cpu_efficiency_pct,
                    sum({_MEM.num['jobs']}) * 100.0 / nullif(sum({_MEM.den}), 0) AS mem_efficiency_pct,
                    coalesce(sum(cpu_hours), 0) AS cpu_hours,
-                   coalesce(sum(total_cpu_s), 0) / 3600.0 AS used_cpu_hours,
+                   coalesce({summary.SUMMARY_TOTAL_CPU_S}, 0) / 3600.0 AS used_cpu_hours,
                    coalesce(sum(wasted_cpu_hours), 0) AS wasted_cpu_hours
             FROM job_summary WHERE {cond}""",
         params,
@@ -111,7 +113,7 @@ def efficiency_by(f: Filters, entity: str, *, min_jobs: int = 1, order: str = "w
     cond, params = where(f, date_col="date", state=True)
     return query(
         f"""SELECT "{entity}", sum(jobs) AS jobs, sum(cpu_hours) AS cpu_hours,
-                   sum(total_cpu_s) / 3600.0 AS used_cpu_hours,
+                   {summary.SUMMARY_TOTAL_CPU_S} / 3600.0 AS used_cpu_hours,
                    sum({_CPU.num['jobs']}) * 100.0 / nullif(sum({_CPU.den}), 0) AS cpu_efficiency_pct,
                    sum({_MEM.num['jobs']}) * 100.0 / nullif(sum({_MEM.den}), 0) AS mem_efficiency_pct,
                    coalesce(sum(wasted_cpu_hours), 0) AS wasted_cpu_hours
@@ -158,6 +160,17 @@ def _jobs_for_top(f: Filters, key: str, n: int) -> str:
     All files when fewer than ``n`` summary rows have a value of ``key`` (then the NULLs may be needed).
     """
     cond, params = where(f, date_col="date", state=True)
+    if key == "end_time":  # the first n by end time lie in the latest days that together hold n jobs
+        row = scalar_row(f"""WITH per AS (SELECT "date" AS d, sum(jobs) AS n FROM job_summary WHERE {cond} GROUP BY 1)
+                             SELECT max(d) AS m FROM (SELECT d, sum(n) OVER (ORDER BY d DESC) AS upto FROM per)
+                             WHERE upto >= ?""", params + (int(n),))
+        if row.get("m") is None:
+            return "jobs"
+        days = query(f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
+                         WHERE {cond} AND "date" >= ?""", params + (row["m"],))
+        return f"({jobs_select(data_dir(), list(zip(days['cluster'], days['day'])))}) AS jobs"
+    if key not in ROW_MAX:
+        return "jobs"
     col = ROW_MAX[key]
     row = scalar_row(f"SELECT {col} AS m FROM job_summary WHERE {cond} AND {col} IS NOT NULL"
                      f" ORDER BY {col} DESC LIMIT 1 OFFSET {int(n) - 1}", params)

@@ -164,7 +164,8 @@ def kpis(f: Filters) -> dict:
         f" FROM usage_daily WHERE {cond_u}", p_u,
     )
     jobs = scalar_row(
-        f"SELECT coalesce(sum(jobs), 0) AS jobs, sum(wait_s_sum) / nullif(sum(wait_jobs), 0) / 3600.0 AS mean_wait_h"
+        "SELECT coalesce(sum(jobs), 0) AS jobs,"
+        " sum(wait_s_sum) / nullif(sum(jobs) FILTER (WHERE wait_bucket IS NOT NULL), 0) / 3600.0 AS mean_wait_h"
         f" FROM job_summary WHERE {cond_j}", p_j
     )
     return usage | jobs
