@@ -26,6 +26,7 @@ from dagster._core.errors import DagsterHomeNotSetError
 
 from slurm_assets import settings
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
+from slurm_assets.pipeline import daily
 from slurm_assets.storage import landing, paths, state
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
@@ -182,7 +183,8 @@ def run_batches(data_dir: Path, batches: list[tuple[str, str]], digests: dict[st
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     process_instance()  # creates the instance's databases once, before two workers would race to create them
     failed, pending = 0, list(batches)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=daily.share_batch_memory, initargs=(workers,)) as pool:
         running = {}
         while pending or running:
             while pending and len(running) < workers and not failed:

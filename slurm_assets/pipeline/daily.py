@@ -41,6 +41,14 @@ WRITE_THREADS = 4
 PREFETCH_DAYS = 4
 
 
+def share_batch_memory(processes: int) -> None:
+    """In one of ``processes`` run workers side by side: a 1/processes share of the batch budget each, so
+    the text and rows in flight stay within one process's budget (``python -m slurm_assets process --workers``).
+    """
+    global BATCH_TEXT_BYTES, BATCH_JOB_ROWS
+    BATCH_TEXT_BYTES, BATCH_JOB_ROWS = BATCH_TEXT_BYTES // processes, BATCH_JOB_ROWS // processes
+
+
 @dataclass(frozen=True)
 class LoadedDrop:
     """A drop read from the landing zone: its manifest and text (None if unreadable, with the reason)."""

@@ -1,6 +1,7 @@
 """Protects the batched pipeline (issue 7): process_days / process_usage_days over a range of days write
 exactly the files (byte for byte) that processing the days one by one writes, wherever the batch boundaries
-fall, with early collections, re-collections and an unreadable drop among the days."""
+fall, with early collections, re-collections and an unreadable drop among the days; run workers side by side
+split the batch budget."""
 
 import gzip
 
@@ -46,3 +47,10 @@ def test_batches_write_what_one_day_at_a_time_writes(tmp_path_factory, history, 
         usage_days = [d for d, _ in daily.process_usage_days(batched, DAYS)]
     assert days == usage_days == DAYS
     assert snapshot(batched) == snapshot(one_by_one)
+
+
+def test_run_workers_share_the_batch_budget(monkeypatch):
+    monkeypatch.setattr(daily, "BATCH_TEXT_BYTES", 64 * 2**20)
+    monkeypatch.setattr(daily, "BATCH_JOB_ROWS", 500_000)
+    daily.share_batch_memory(2)  # two run workers side by side hold what one did
+    assert (daily.BATCH_TEXT_BYTES, daily.BATCH_JOB_ROWS) == (32 * 2**20, 250_000)
