@@ -1,21 +1,23 @@
 """Connection, cache and filter SQL for every dashboard query: DuckDB SQL over the warehouse Parquet, cached per filter and data version.
 
-The dashboard never opens the DuckDB file (DESIGN.md "Storage"): it uses
-``warehouse.connect_readonly`` (an in-memory DuckDB with one view per table).
-The small tables (usage_daily, gpu_usage_daily, capacity_daily, quarantine,
-drops, running_jobs) are copied into that in-memory database once per data
-version; ``jobs`` stays a view over its Parquet files so 10M jobs are only
-ever aggregated in SQL, never pulled into pandas (except one page of the Jobs
-table).
+The dashboard never opens the DuckDB file (DESIGN.md "Storage"): it reads the
+Parquet files through its own in-memory DuckDB. Every table but ``jobs``
+(usage_daily, gpu_usage_daily, capacity_daily, quarantine, drops, running_jobs
+and job_summary) is copied into a compressed in-memory database once per data
+version; ``jobs`` stays a view over its Parquet files so 10M jobs are only ever
+aggregated in SQL, never pulled into pandas (except one page of the Jobs table).
+(Not ``warehouse.connect_readonly``: its views bind every file of every table.)
 
 Which table answers what (and why the numbers agree with direct SQL):
 
 * usage over time (CPU/GPU/node-hours per day) comes from ``usage_daily`` /
   ``gpu_usage_daily``, where a job's usage is apportioned to the UTC days it ran;
-* job-level numbers (counts, waits, sizes, states, efficiency, the Jobs table)
-  come from ``jobs``, selecting the jobs that ENDED in the date range
-  (``end_date``, the Dagster partition). ``usage_daily`` has no state column, so
-  the state filter applies to job-level numbers only.
+* job-level numbers (counts, waits, sizes, states, efficiency) come from
+  ``job_summary`` (sacct/summary.py: the jobs that ENDED on each day, counted and
+  summed by the filter dimensions and fixed buckets: exact sums of sums); lists
+  of single jobs come from ``jobs`` (``end_date``, the Dagster partition).
+  ``usage_daily`` has no state column, so the state filter applies to job-level
+  numbers only.
 
 The data version is the (count, newest mtime, total size) of the warehouse
 files; a new materialization changes it, so cached answers never go stale.
@@ -175,7 +177,7 @@ def jobs_select(root: Path, days: list[tuple[str, str]] | None) -> str:
             " hive_types = {'date': DATE, 'cluster': VARCHAR})")
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
+@st.cache_resource(max_entries=1, show_spinner=False)  # one data version in memory at a time
 def _connection(root: str, version: tuple[int, int, int]) -> duckdb.DuckDBPyConnection:
     return _build_connection(Path(root))
 
