@@ -184,7 +184,7 @@ def run_batches(data_dir: Path, batches: list[tuple[str, str]], digests: dict[st
     process_instance()  # creates the instance's databases once, before two workers would race to create them
     failed, pending = 0, list(batches)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=daily.share_batch_memory, initargs=(workers,)) as pool:
+                             initializer=daily.share_machine, initargs=(workers,)) as pool:
         running = {}
         while pending or running:
             while pending and len(running) < workers and not failed:

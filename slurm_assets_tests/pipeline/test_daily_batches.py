@@ -4,15 +4,19 @@ fall, with early collections, re-collections and an unreadable drop among the da
 split the batch budget."""
 
 import gzip
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from slurm_assets.pipeline import daily
+from slurm_assets.sacct import parse, units
 from slurm_assets.storage import landing
 from slurm_assets_tests.defs.history import land, render_window
 from slurm_assets_tests.pipeline.test_daily import DAYS, collections, histories
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def snapshot(data_dir):
@@ -49,8 +53,22 @@ def test_batches_write_what_one_day_at_a_time_writes(tmp_path_factory, history, 
     assert snapshot(batched) == snapshot(one_by_one)
 
 
-def test_run_workers_share_the_batch_budget(monkeypatch):
+def test_run_workers_share_the_batch_budget_and_the_cpus(monkeypatch):
     monkeypatch.setattr(daily, "BATCH_TEXT_BYTES", 64 * 2**20)
     monkeypatch.setattr(daily, "BATCH_JOB_ROWS", 500_000)
-    daily.share_batch_memory(2)  # two run workers side by side hold what one did
+    monkeypatch.setattr(units, "THREADS", None)
+    monkeypatch.setattr(daily.os, "cpu_count", lambda: 2)
+    daily.share_machine(2)  # two run workers side by side hold what one did, on one CPU each
     assert (daily.BATCH_TEXT_BYTES, daily.BATCH_JOB_ROWS) == (32 * 2**20, 250_000)
+    assert units.THREADS == 1
+    assert units.connect().execute("SELECT current_setting('threads')").fetchone() == (1,)
+
+
+def test_one_duckdb_thread_parses_like_the_default(tmp_path, monkeypatch):
+    texts = [(p.read_bytes(), "alpha", p.stem, "2024-05-01") for p in sorted(FIXTURES.glob("*.psv"))]
+    assert texts
+    default = parse.parse_sacct_texts(texts)
+    monkeypatch.setattr(units, "THREADS", 1)
+    for one, other in zip(parse.parse_sacct_texts(texts), default, strict=True):
+        assert one.jobs.equals(other.jobs) and one.unfinished.equals(other.unfinished)
+        assert one.quarantine.equals(other.quarantine)
