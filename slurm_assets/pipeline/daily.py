@@ -44,11 +44,10 @@ PREFETCH_DAYS = 4
 
 def share_machine(processes: int) -> None:
     """In one of ``processes`` run workers side by side (``python -m slurm_assets process --workers``): a
-    1/processes share of the batch budget, so the text and rows in flight stay within one process's budget,
-    and of the CPUs for DuckDB (two workers on 2 CPUs with 2 DuckDB threads each: ~20 % slower).
+    1/processes share of the CPUs for DuckDB (two workers on 2 CPUs with 2 DuckDB threads each: ~20 % slower).
+    Each worker keeps the whole batch budget: halving it cost ~12 % more CPU on the 1M-jobs year for
+    ~230 MiB less memory (bench/README.md item 8).
     """
-    global BATCH_TEXT_BYTES, BATCH_JOB_ROWS
-    BATCH_TEXT_BYTES, BATCH_JOB_ROWS = BATCH_TEXT_BYTES // processes, BATCH_JOB_ROWS // processes
     units.THREADS = max(1, (os.cpu_count() or 1) // processes)
 
 
