@@ -43,7 +43,8 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _empty_select(table: str) -> str:
+def empty_select(table: str) -> str:
+    """An empty SELECT with ``table``'s columns and types."""
     cols = ", ".join(
         f"CAST(NULL AS {_duck_type(f.type)}) AS \"{f.name}\""
         for f in TABLE_SCHEMAS[table]
@@ -74,7 +75,7 @@ def table_select(data_dir: Path, table: str) -> str:
     folder = paths.table_dir(data_dir, table)
     # cluster=<c>/date=<D>/ for partitioned tables, cluster=<c>/latest/ for snapshots.
     if not any(folder.glob("cluster=*/*/*.parquet")):
-        return _empty_select(table)
+        return empty_select(table)
     glob = _sql_str(str(folder / "cluster=*" / "*" / "*.parquet"))
     return f"SELECT * FROM read_parquet({glob}, hive_partitioning = false, union_by_name = true)"
 

@@ -27,11 +27,14 @@ import dataclasses
 import datetime as dt
 import math
 import os
+import threading
 import time
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import streamlit as st
 
 from slurm_assets import settings
@@ -45,7 +48,7 @@ MEMORY_TABLES = ("usage_daily", "gpu_usage_daily", "capacity_daily", "quarantine
 # jobs files summarized per pass when a warehouse has jobs days without a job_summary file.
 SUMMARY_BATCH_FILES = 200
 # Files read per statement when copying a table in (then compressed): bounds the load's peak memory.
-LOAD_BATCH_FILES = 400
+LOAD_BATCH_FILES = 200
 GRAINS = ("day", "week", "month")
 OTHER = "(other)"
 NONE_LABEL = "(none)"
@@ -110,36 +113,156 @@ def _cached_version(root: str) -> tuple[int, int, int]:
 
 
 def _build_connection(root: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB (DESIGN.md: never the DuckDB file) with MEMORY_TABLES copied in and a ``jobs`` view.
+    """An in-memory DuckDB (DESIGN.md: never the DuckDB file) with MEMORY_TABLES copied in and a ``jobs`` view."""
+    return _Store(root).load()
+
+
+class _Store:
+    """The dashboard's in-memory copy of the warehouse under ``root``, refreshed file by file.
 
     Not ``warehouse.connect_readonly``: its views bind every file of every table (union_by_name reads all
-    footers: ~450 MiB and seconds at 10M jobs) although only ``jobs`` stays a view here.
+    footers: ~450 MiB and seconds at 10M jobs) although only ``jobs`` stays a view here. Each copied row
+    keeps its source file (``_src``); a new data version deletes the rows of the files that changed or went
+    away and reads only the new or changed files, in one transaction (queries on other cursors keep
+    seeing the previous version until it commits), so a materialization costs a reload of its days, not
+    of the whole warehouse.
     """
-    con = duckdb.connect(":memory:")
-    # DuckDB's file cache kept ~800 MiB of Parquet bytes after the copy below (10M jobs); one thread reads the
-    # ~3 x 1,100 files per table a year faster than two on this 2-core box, at a third of the peak memory.
-    con.execute("SET enable_external_file_cache = false")
-    con.execute("SET threads = 1")
-    con.execute("ATTACH ':memory:' AS mem (COMPRESS)")  # compressed at each CHECKPOINT (~5x smaller)
-    for table in MEMORY_TABLES:
-        files = _table_files(root, table)
-        if table == "running_jobs" or not files:  # running_jobs: each cluster's latest snapshot (few files)
-            con.execute(f'CREATE TABLE mem."{table}" AS {warehouse.view_select(root, table)}')
-        for i in range(0, len(files) if table != "running_jobs" else 0, LOAD_BATCH_FILES):
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.files: dict[str, dict[str, tuple[int, int]]] = {}  # source -> {file: (mtime_ns, size)}
+        self.version = None
+        self.lock = threading.Lock()
+
+    def at(self, version) -> duckdb.DuckDBPyConnection:
+        """The connection, refreshed first if ``version`` is not the one it holds."""
+        with self.lock:
+            if self.con is None:
+                self.load()
+            elif self.version != version:
+                self.refresh()
+            self.version = version
+            return self.con
+
+    def invalidate(self) -> None:
+        """Relist the files on the next ``at`` (a query met a file replaced or removed under it)."""
+        with self.lock:
+            self.version = None
+
+    def _listing(self) -> dict[str, dict[str, tuple[int, int]]]:
+        listing = {table: _stats(_table_files(self.root, table)) for table in MEMORY_TABLES if table != "running_jobs"}
+        have = {_cluster_day(Path(p)) for p in listing["job_summary"]}
+        jobs = [p for p in _table_files(self.root, "jobs") if _cluster_day(p) not in have]
+        listing[_FROM_JOBS] = _stats(jobs)  # jobs files without a job_summary file: summarized here
+        listing["running_jobs"] = _stats(sorted(paths.table_dir(self.root, "running_jobs").glob("*/*/*.parquet")))
+        return listing
+
+    def load(self) -> duckdb.DuckDBPyConnection:
+        """Copy every table in (batches of LOAD_BATCH_FILES, compressed after each: bounds the peak memory)."""
+        con = duckdb.connect(":memory:")
+        # DuckDB's file cache kept ~800 MiB of Parquet bytes after the copy (10M jobs); one thread reads the
+        # ~3 x 1,100 files per table a year faster than two on this 2-core box, at a third of the peak memory.
+        con.execute("SET enable_external_file_cache = false")
+        con.execute("SET threads = 1")
+        con.execute("ATTACH ':memory:' AS mem (COMPRESS)")  # compressed at each CHECKPOINT (~5x smaller)
+        listing = self._listing()
+        for table in MEMORY_TABLES:
+            empty = warehouse.empty_select(table)
+            con.execute(f'CREATE TABLE mem."{table}" AS SELECT *, CAST(NULL AS VARCHAR) AS _src FROM ({empty})')
+            con.execute(f'CREATE VIEW "{table}" AS SELECT * EXCLUDE (_src) FROM mem."{table}"')
+        for source, files in listing.items():
+            _insert(con, self.root, source, sorted(files), checkpoint=True)
+        con.execute("CHECKPOINT mem")
+        con.execute("RESET threads")
+        # jobs stays on disk: its files of this version listed once (no glob per query), with the folder day as
+        # a hive column ``date`` (= end_date) so a date filter skips whole files without opening them. The view
+        # lives in ``mem`` so a refresh replaces it in the same transaction as the tables.
+        con.execute(f"CREATE VIEW mem.jobs_files AS {jobs_select(self.root, None)}")
+        con.execute("CREATE VIEW jobs AS SELECT * FROM mem.jobs_files")
+        self.con, self.files = con, listing
+        return con
+
+    def refresh(self) -> None:
+        """Bring the copy to the files now on disk: only changed, new and removed files are touched."""
+        listing = self._listing()
+        cur = self.con.cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            for source, files in listing.items():
+                old = self.files.get(source, {})
+                if source == "running_jobs":  # a snapshot per cluster: few files, replaced whole
+                    if files != old:
+                        cur.execute('DELETE FROM mem."running_jobs"')
+                        _insert(cur, self.root, source, sorted(files))
+                    continue
+                gone = [f for f, stat in old.items() if files.get(f) != stat]
+                if gone:
+                    cur.execute(f'DELETE FROM mem."{_TABLE_OF.get(source, source)}" WHERE list_contains(?, _src)',
+                                [gone])
+                _insert(cur, self.root, source, sorted(f for f, stat in files.items() if old.get(f) != stat))
+            cur.execute(f"CREATE OR REPLACE VIEW mem.jobs_files AS {jobs_select(self.root, None)}")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+        self.files = listing
+        try:
+            self.con.execute("CHECKPOINT mem")  # compress the new rows; skipped while other queries run
+        except duckdb.Error:
+            pass
+
+
+_FROM_JOBS = "job_summary from jobs"
+_TABLE_OF = {_FROM_JOBS: "job_summary"}
+
+
+def _stats(files: list[Path]) -> dict[str, tuple[int, int]]:
+    out = {}
+    for p in files:
+        try:
+            info = p.stat()
+        except FileNotFoundError:  # replaced or removed while we listed
+            continue
+        out[str(p)] = (info.st_mtime_ns, info.st_size)
+    return out
+
+
+def _insert(con, root: Path, source: str, files: list[str], checkpoint: bool = False) -> None:
+    """Copy ``files`` of ``source`` in, each row tagged with its file (``_src``)."""
+    if source == "running_jobs":
+        if files:
+            con.execute(f'INSERT INTO mem."running_jobs" SELECT {_columns(source)}, NULL'
+                        f" FROM ({warehouse.view_select(root, source)})")
+        return
+    step = SUMMARY_BATCH_FILES if source == _FROM_JOBS else LOAD_BATCH_FILES
+    for i in range(0, len(files), step):
+        batch = files[i : i + step]
+        if source == _FROM_JOBS:  # a warehouse written before job_summary existed
+            jobs = con.execute(f"SELECT {_columns('jobs')}, filename AS _src FROM read_parquet({batch!r},"
+                               " hive_partitioning = false, filename = true) ORDER BY _src").arrow()
+            jobs = jobs.read_all() if hasattr(jobs, "read_all") else jobs
+            sizes = {c["values"]: c["counts"] for c in pc.value_counts(jobs["_src"]).to_pylist()}
+            tables, srcs, offset = [], [], 0
+            for f in sorted(sizes):  # rows are ordered by _src
+                tables.append(jobs.slice(offset, sizes[f]).drop_columns(["_src"]))
+                srcs.append(f)
+                offset += sizes[f]
+            rows = pa.concat_tables(
+                [t.append_column("_src", pa.array([f] * t.num_rows, pa.string()))
+                 for t, f in zip(summary.job_summary_groups(tables), srcs, strict=True)]
+                or [TABLE_SCHEMAS["job_summary"].empty_table().append_column("_src", pa.array([], pa.string()))])
+            con.register("_missing_summary", rows)
+            con.execute('INSERT INTO mem."job_summary" SELECT * FROM _missing_summary')
+            con.unregister("_missing_summary")
+        else:
             # hive_partitioning off: usage_daily's ``date`` column is the usage day, not its folder's end day
-            batch = [str(p) for p in files[i : i + LOAD_BATCH_FILES]]
-            select = f"SELECT {_columns(table)} FROM read_parquet({batch!r}, hive_partitioning = false)"
-            con.execute(f'CREATE TABLE mem."{table}" AS {select}' if i == 0 else f'INSERT INTO mem."{table}" {select}')
+            con.execute(f'INSERT INTO mem."{source}" SELECT {_columns(source)}, filename AS _src FROM read_parquet('
+                        f"{batch!r}, hive_partitioning = false, filename = true)")
+        if checkpoint:
             con.execute("CHECKPOINT mem")  # compress what was read: bounds the peak to one batch uncompressed
-        if table == "job_summary":
-            _summarize_missing_days(con, root, {_cluster_day(p) for p in files})
-        con.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM mem."{table}"')
-    con.execute("CHECKPOINT mem")
-    con.execute("RESET threads")
-    # jobs: the files of this version listed once (no glob per query), with the folder day as a hive column
-    # ``date`` (= end_date) so a date filter skips whole files without opening them.
-    con.execute(f"CREATE OR REPLACE VIEW jobs AS {jobs_select(root, None)}")
-    return con
 
 
 def _table_files(root: Path, table: str) -> list[Path]:
@@ -154,19 +277,6 @@ def _columns(table: str) -> str:
     return ", ".join(f'"{name}"' for name in TABLE_SCHEMAS[table].names)
 
 
-def _summarize_missing_days(con: duckdb.DuckDBPyConnection, root: Path, have: set[tuple[str, str]]) -> None:
-    """Add ``job_summary`` rows for the jobs files that have no summary file yet (a warehouse written before it)."""
-    missing = [p for p in _table_files(root, "jobs") if _cluster_day(p) not in have]
-    for i in range(0, len(missing), SUMMARY_BATCH_FILES):
-        files = [str(p) for p in missing[i : i + SUMMARY_BATCH_FILES]]
-        jobs = con.execute(f"SELECT {_columns('jobs')} FROM read_parquet({files!r}, hive_partitioning = false)").arrow()
-        jobs = jobs.read_all() if hasattr(jobs, "read_all") else jobs
-        con.register("_missing_summary", summary.job_summary(jobs))
-        con.execute('INSERT INTO mem."job_summary" SELECT * FROM _missing_summary')
-        con.unregister("_missing_summary")
-        con.execute("CHECKPOINT mem")
-
-
 def jobs_select(root: Path, days: list[tuple[str, str]] | None) -> str:
     """SELECT over the ``jobs`` files (all, or those of the (cluster, day) pairs), with the hive column ``date``."""
     files = _table_files(root, "jobs") if days is None else [
@@ -177,9 +287,13 @@ def jobs_select(root: Path, days: list[tuple[str, str]] | None) -> str:
             " hive_types = {'date': DATE, 'cluster': VARCHAR})")
 
 
-@st.cache_resource(max_entries=1, show_spinner=False)  # one data version in memory at a time
+@st.cache_resource(max_entries=4, show_spinner=False)  # one copy per data dir, refreshed in place
+def _store(root: str) -> _Store:
+    return _Store(Path(root))
+
+
 def _connection(root: str, version: tuple[int, int, int]) -> duckdb.DuckDBPyConnection:
-    return _build_connection(Path(root))
+    return _store(root).at(version)
 
 
 @st.cache_data(max_entries=1000, show_spinner=False)
@@ -205,7 +319,7 @@ def query(sql: str, params: tuple = ()) -> pd.DataFrame:
                     f"reading the warehouse under {root} failed {READ_RETRIES} times while it was being "
                     f"rewritten ({err}); reload the page, and check the Dagster run if it persists"
                 ) from err
-            _connection.clear()
+            _store(root).invalidate()
             time.sleep(0.1 * (attempt + 1))
     raise AssertionError("unreachable")
 
