@@ -12,10 +12,12 @@ Exit codes: 0 success (also: nothing to do), 1 a run failed, 2 bad arguments or 
 """
 
 import argparse
+import ctypes
 import datetime as dt
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -36,6 +38,7 @@ EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 SUBSET_PLANNED_EVENTS_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 # Fewer days than this per run are not split further to keep the workers busy.
 MIN_SPLIT_DAYS = 7
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _DEFS = None  # the loaded Dagster definitions, shared with forked workers
 _INSTANCES: dict[int, dg.DagsterInstance] = {}  # one instance per process (a forked worker opens its own)
 
@@ -184,7 +187,7 @@ def run_batches(data_dir: Path, batches: list[tuple[str, str]], digests: dict[st
     process_instance()  # creates the instance's databases once, before two workers would race to create them
     failed, pending = 0, list(batches)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=daily.share_machine, initargs=(workers,)) as pool:
+                             initializer=init_worker, initargs=(workers, os.getpid())) as pool:
         running = {}
         while pending or running:
             while pending and len(running) < workers and not failed:
@@ -201,6 +204,18 @@ def run_batches(data_dir: Path, batches: list[tuple[str, str]], digests: dict[st
                     outcome = (False, f"not recorded: the worker process failed: {err!r}", 0.0, [])
                 failed += not finish_batch(data_dir, first, last, digests, outcome)
     return failed
+
+
+def init_worker(workers: int, parent: int) -> None:
+    """A run worker: its share of the CPUs, and it dies with ``process`` (even a ``kill -9`` of it), so no
+    run goes on writing files unsupervised while ``process`` is rerun."""
+    daily.share_machine(workers)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: a worker ends after its current run
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def finish_batch(data_dir: Path, first: str, last: str, digests: dict[str, str],

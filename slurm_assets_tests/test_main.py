@@ -2,12 +2,14 @@
 per batch), is a no-op when nothing is new, publishes DuckDB, and uses distinct exit codes for bad input;
 runs side by side (``--workers``) write the same files as one after the other; a range run records one
 planned event per asset but still one materialization per asset and day, with its metadata; a failed run's
-days are not marked processed and the next ``process`` redoes them."""
+days are not marked processed and the next ``process`` redoes them; a ``kill -9`` of ``process`` ends its
+run workers too."""
 
 import datetime as dt
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -169,3 +171,37 @@ def test_a_failed_run_is_not_marked_processed_and_is_redone(tmp_path, monkeypatc
 def test_bad_worker_count_is_a_usage_error(tmp_path, capsys):
     assert main(["process", "--data-dir", str(tmp_path), "--workers", "0"]) == EXIT_USAGE
     assert "--workers must be >= 1" in capsys.readouterr().err
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_run_workers_die_with_a_killed_process(tmp_path):
+    data = land_days(tmp_path / "data")
+    proc = subprocess.Popen([sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = children(proc.pid)
+        assert len(workers) >= 2, "process ended before its run workers were seen"
+    finally:
+        proc.kill()  # kill -9: no cleanup code of process runs
+        proc.wait()
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{w}").exists() and "Z" not in _state(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in _state(w)] == []
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
