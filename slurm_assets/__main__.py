@@ -1,4 +1,4 @@
-"""Headless pipeline: ``python -m slurm_assets process [--data-dir D] [--start D0 --end D1] [--force]``.
+"""Headless pipeline: ``python -m slurm_assets process [--data-dir D] [--start D0 --end D1] [--force] [--workers N]``.
 
 Materializes, through Dagster (the same assets and checks as in the UI), every landing
 day whose drops have not been processed yet, as one run per batch of days (partition-range
