@@ -83,6 +83,15 @@ def test_concatenated_members_and_the_text_limit_as_before():
         "DropTooLargeError", f"decompressed drop exceeds the limit of {len(TEXT) - 1} bytes")
 
 
+def test_a_text_of_many_steps_gets_the_same_digest_and_limit():
+    big = TEXT * 300  # ~1.3 MB: several read and decompress steps
+    gz = gzip.compress(big, mtime=0)
+    whole = fast(gz)
+    assert whole == zlib_only(gz) and whole.rows == big.count(b"\n") - 1 and whole.size == len(big)
+    assert fast(gz, len(big) // 2) == zlib_only(gz, len(big) // 2)
+    assert fast(gz[:-100]) == zlib_only(gz[:-100]) == ("DropFormatError", "drop data is truncated gzip")
+
+
 def test_a_non_seekable_stream_is_digested_with_zlib():
     class Pipe(io.RawIOBase):
         def __init__(self, data):
