@@ -311,6 +311,9 @@ def query(sql: str, params: tuple = ()) -> pd.DataFrame:
     for attempt in range(READ_RETRIES):
         version = _cached_version(root) if attempt == 0 else data_version(Path(root))
         try:
+            if _store(root).con is None:  # the first query after a start copies the tables in (~20 s at 10M jobs)
+                with st.spinner("Loading the warehouse into memory (once after the dashboard starts) ..."):
+                    _store(root).at(version)
             return _cached_query(root, version, sql, tuple(params))
         except (duckdb.IOException, duckdb.InvalidInputException) as err:
             # A file listed by the glob was removed or replaced before it was read: reread the listing.
