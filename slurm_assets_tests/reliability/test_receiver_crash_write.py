@@ -1,6 +1,6 @@
 """Protects issue 8 "Crash mid-write" for the receiver: ``kill -9`` of the real receiver at each phase of
-storing a large drop (body being spooled, body complete and being verified, data being copied into the
-landing zone, data in place but manifest not yet written) never lets a reader (``landing.list_drops``,
+storing a large drop (body being spooled; body complete and being verified and fsynced; manifest being
+written beside the day's files; data renamed into place but manifest not yet) never lets a reader (``landing.list_drops``,
 the pipeline's loader) see a partial drop, and resending after a restart stores it exactly once.
 """
 
@@ -17,7 +17,7 @@ from slurm_assets_tests.receiver.conftest import drop_body, make_drop, sacct_tex
 from slurm_assets_tests.reliability.conftest import landed
 
 KEY = "crash-write-key-0123456789abcdef"
-PHASES = ("spooling", "verifying", "copying", "data_without_manifest")
+PHASES = ("spooling", "verifying", "committing", "data_without_manifest")
 
 
 def big_drop(seed: int) -> tuple[dict, bytes]:
@@ -28,13 +28,17 @@ def big_drop(seed: int) -> tuple[dict, bytes]:
     return make_drop(text=text, cluster="crash")
 
 
-def phase_now(data_dir: Path, drop_id: str, body_size: int, stale_parts: set[str]) -> str | None:
-    """Which phase of storing drop ``drop_id`` the receiver is in, judged from the files it writes."""
+def phase_now(data_dir: Path, drop_id: str, gzip_size: int, stale_parts: set[str]) -> str | None:
+    """Which phase of storing drop ``drop_id`` the receiver is in, judged from the files it writes.
+
+    The spool file holds the body after the manifest line (the gzip data), so it is complete at
+    ``gzip_size`` bytes; the verified spool file becomes the data file by a rename.
+    """
     day_dir = data_dir / "landing" / "crash" / "2024-05-01"
     if day_dir.exists():
         names = os.listdir(day_dir)
-        if any(n.startswith(f".{drop_id}.psv.gz") and n.endswith(".tmp") for n in names):
-            return "copying"
+        if any(n.startswith(f".{drop_id}.manifest.json") and n.endswith(".tmp") for n in names):
+            return "committing"
         if f"{drop_id}.psv.gz" in names and f"{drop_id}.manifest.json" not in names:
             return "data_without_manifest"
     incoming = data_dir / "landing" / ".incoming"
@@ -45,7 +49,7 @@ def phase_now(data_dir: Path, drop_id: str, body_size: int, stale_parts: set[str
             size = part.stat().st_size
         except FileNotFoundError:
             continue
-        return "verifying" if size >= body_size else "spooling"
+        return "verifying" if size >= gzip_size else "spooling"
     return None
 
 
@@ -75,7 +79,7 @@ def test_kill_9_at_each_phase_of_storing_a_drop(tmp_path, receivers, figures):
         caught = None
         deadline = time.monotonic() + 120
         while thread.is_alive() and time.monotonic() < deadline:
-            phase = phase_now(data_dir, drop_id, len(body), stale)
+            phase = phase_now(data_dir, drop_id, len(gz), stale)
             if phase == target:
                 rec.kill9()
                 caught = phase
