@@ -65,6 +65,8 @@ def main(argv=None) -> int:
             rows.extend(report.scaling_rows(rows))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     suffix = "-quick" if args.quick else ""
+    if args.only:  # a partial run never overwrites the day's full table
+        suffix += "-only-" + "-".join(sorted(only))
     args.results.mkdir(parents=True, exist_ok=True)
     result = {"date": stamp, "quick": args.quick, "machine": report.machine(), "rows": rows}
     (args.results / f"{stamp}{suffix}.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -18,10 +18,10 @@ end day) next to it; the bucket bounds are part of the table's meaning: changing
 them needs the summary rebuilt.
 """
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from slurm_assets.sacct import units
 from slurm_assets.sacct.fields import JOB_SUMMARY_SCHEMA
 
 # bucket column -> (jobs column, upper bounds, inclusive). Code k = the value is <= (inclusive) or < (exclusive)
@@ -91,7 +91,7 @@ def job_summary_groups(tables: list[pa.Table]) -> list[pa.Table]:
         [t.select([c for c in _JOB_COLUMNS]).append_column("_grp", pa.array([i] * t.num_rows, pa.int32()))
          for i, t in enumerate(tables)]
     )
-    con = duckdb.connect()
+    con = units.connect()  # UTC, like every other DuckDB connection of the parser
     try:
         con.execute("SET threads = 1")  # a batch of small days: thread start-up costs more than it saves
         con.register("jobs", jobs)
