@@ -220,6 +220,15 @@ def _is_stored(data_path: Path, manifest_path: Path) -> bool:
     return manifest_path.exists() and data_path.exists()
 
 
+def _prepare(data_dir: Path, manifest: dict) -> tuple[dict, Path, tuple[str, bool] | None]:
+    """The validated manifest, its data file's path, and the duplicate answer if the drop is stored already."""
+    manifest = validate_manifest(manifest)
+    data_path, manifest_path = drop_paths(
+        data_dir, manifest["cluster"], manifest["day"], drop_id_for(manifest["sha256"])
+    )
+    return manifest, data_path, _already_stored(data_path) if _is_stored(data_path, manifest_path) else None
+
+
 def store_drop(data_dir: Path, manifest: dict, gz_source: BinaryIO | bytes | Path) -> tuple[str, bool]:
     """Store a verified drop atomically and durably; return ``(drop_id, duplicate)``.
 
@@ -227,12 +236,9 @@ def store_drop(data_dir: Path, manifest: dict, gz_source: BinaryIO | bytes | Pat
     The same drop (same cluster, day and sha256) is stored once; a second copy
     answers ``duplicate=True`` and writes nothing.
     """
-    manifest = validate_manifest(manifest)
-    data_path, manifest_path = drop_paths(
-        data_dir, manifest["cluster"], manifest["day"], drop_id_for(manifest["sha256"])
-    )
-    if _is_stored(data_path, manifest_path):
-        return _already_stored(data_path)
+    manifest, data_path, stored = _prepare(data_dir, manifest)
+    if stored is not None:
+        return stored
     new_parents = _make_day_dir(data_path.parent)
     fd, tmp = _temp_beside(data_path)
     try:
@@ -257,12 +263,9 @@ def store_drop_file(data_dir: Path, manifest: dict, gz_file: Path) -> tuple[str,
     For the receiver's spooled bodies: the spool file is fsynced and renamed, not copied.
     On a duplicate ``gz_file`` is left where it is (the caller removes it).
     """
-    manifest = validate_manifest(manifest)
-    data_path, manifest_path = drop_paths(
-        data_dir, manifest["cluster"], manifest["day"], drop_id_for(manifest["sha256"])
-    )
-    if _is_stored(data_path, manifest_path):
-        return _already_stored(data_path)
+    manifest, data_path, stored = _prepare(data_dir, manifest)
+    if stored is not None:
+        return stored
     new_parents = _make_day_dir(data_path.parent)
     if os.stat(gz_file).st_dev != os.stat(data_path.parent).st_dev:  # landing/<cluster> mounted apart: copy
         stored = store_drop(data_dir, manifest, gz_file)
