@@ -29,7 +29,7 @@ from dagster._core.errors import DagsterHomeNotSetError
 from slurm_assets import settings
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.pipeline import daily
-from slurm_assets.storage import landing, paths, state
+from slurm_assets.storage import landing, paths, state, warehouse
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 # One planned event per asset for a range run instead of one per asset and day (each is a SQLite
@@ -131,6 +131,19 @@ def still_processed(data_dir: Path, listing: list[tuple[str, str, str]]) -> dict
     }
 
 
+def sweep_leftovers(data_dir: Path) -> None:
+    """Remove what killed writers (a ``process``, a receiver, an agent) left more than an hour ago; say what."""
+    try:
+        removed = landing.sweep_stale(data_dir) + warehouse.sweep_stale(data_dir)
+    except OSError as err:
+        print(f"warning: cannot clean leftovers of killed writers in {data_dir}: {err}", file=sys.stderr)
+        return
+    if removed:
+        shown = ", ".join(str(p.relative_to(data_dir)) for p in removed[:5])
+        print(f"removed {len(removed)} file(s) left by killed writers (temp files, data without manifest): "
+              f"{shown}{' ...' if len(removed) > 5 else ''}", flush=True)
+
+
 def process(data_dir: Path, start: str | None, end: str | None, force: bool, workers: int = 1) -> int:
     """Process the days with new drops (see the module docstring); the environment is left as it was."""
     preset = os.environ.get(SUBSET_PLANNED_EVENTS_ENV)
@@ -145,6 +158,7 @@ def process(data_dir: Path, start: str | None, end: str | None, force: bool, wor
 
 
 def process_days(data_dir: Path, start: str | None, end: str | None, force: bool, workers: int) -> int:
+    sweep_leftovers(data_dir)
     listing = [(d.cluster, d.day, d.drop_id) for d in landing.list_drops(data_dir)
                if (start is None or d.day >= start) and (end is None or d.day <= end)]
     known = set(daily_partitions.get_partition_keys())

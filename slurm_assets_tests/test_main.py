@@ -3,9 +3,10 @@ per batch), is a no-op when nothing is new, publishes DuckDB, and uses distinct 
 runs side by side (``--workers``) write the same files as one after the other; a range run records one
 planned event per asset but still one materialization per asset and day, with its metadata; a failed run's
 days are not marked processed and the next ``process`` redoes them; a ``kill -9`` of ``process`` ends its
-run workers too."""
+run workers too; ``process`` removes what killed writers left over an hour ago, and says so."""
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,22 @@ def test_process_new_days_then_nothing_then_one_new_day(landed, capsys):
     out = capsys.readouterr().out
     assert "1 days to process" in out and "2024-05-02..2024-05-02: done" in out
     assert paths.partition_file(landed, "drops", "gamma", "2024-05-02").exists()
+
+
+def test_process_removes_old_leftovers_of_killed_writers(landed, capsys):
+    day = landed / "landing" / "beta" / "2024-05-01"
+    leftovers = [day / ".feedfacefeedface.psv.gz.a1.tmp", day / "feedfacefeedface.psv.gz",
+                 landed / "warehouse" / "jobs" / "cluster=beta" / "date=2024-05-01" / ".part-0.parquet.b2.tmp"]
+    fresh = day / ".0000000000000000.psv.gz.c3.tmp"  # a receiver storing a drop right now
+    for p in [*leftovers, fresh]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"partial")
+    for p in leftovers:
+        os.utime(p, (time.time() - 7200, time.time() - 7200))
+    assert main(["process", "--data-dir", str(landed)]) == EXIT_OK
+    assert "removed 3 file(s) left by killed writers" in capsys.readouterr().out
+    assert not any(p.exists() for p in leftovers) and fresh.exists()
+    assert warehouse.connect_readonly(landed).execute("SELECT count(*) FROM jobs").fetchone() == (4,)
 
 
 def test_range_and_force(landed, capsys):

@@ -36,6 +36,7 @@ from slurm_assets.receiver.models import (
 )
 from slurm_assets.receiver.seed_json import TIMESTAMP_PATTERN
 from slurm_assets.settings import ReceiverSettings
+from slurm_assets.storage import landing
 from slurm_assets.storage.paths import CLUSTER_NAME_RE
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,13 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
                 )
         except OSError as err:
             log.warning("cannot clean landing/.incoming: %s", err)
+        try:
+            if removed := landing.sweep_stale(rt.data_dir):
+                log.warning("removed %d file(s) left by killed writers in the landing zone (temp files, "
+                            "data files without a manifest): %s", len(removed),
+                            ", ".join(str(p.relative_to(rt.data_dir)) for p in removed[:10]))
+        except OSError as err:
+            log.warning("cannot clean the landing zone's leftovers: %s", err)
         yield
 
     app = FastAPI(

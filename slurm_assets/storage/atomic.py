@@ -6,6 +6,7 @@ bytes survive a crash (DESIGN.md "Storage").
 
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
@@ -46,3 +47,35 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically and durably."""
     with atomic_writer(target) as fh:
         fh.write(data)
+
+
+# A writer killed mid-write (kill -9, power loss) leaves its temp file behind; older than this it is dead.
+STALE_AFTER_S = 3600.0
+
+
+def is_temp_name(name: str) -> bool:
+    """A temp file of ``atomic_writer`` / the landing zone (``.<name>.*.tmp``) or of the agent (``.tmp-*``)."""
+    return name.startswith(".") and (name.endswith(".tmp") or name.startswith(".tmp-"))
+
+
+def sweep_temp_files(folder: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the temp files directly in ``folder`` not modified for ``older_than_s``; return them.
+
+    Only old ones: another process may be writing into the same folder right now.
+    """
+    cutoff = time.time() - older_than_s
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        if not is_temp_name(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except FileNotFoundError:  # its writer finished or another sweep took it
+            continue
+    return removed

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ import numpy as np
 from isal import isal_zlib
 
 from slurm_assets.storage import paths
-from slurm_assets.storage.atomic import fsync_dir
+from slurm_assets.storage.atomic import STALE_AFTER_S, fsync_dir, sweep_temp_files
 
 DROP_FORMAT = "slurm-usage-drop/1"
 DATA_SUFFIX = ".psv.gz"
@@ -338,6 +339,48 @@ def _commit_drop(data_dir: Path, manifest: dict, fsynced_data: Path, new_parents
     for folder in new_parents:  # the parents of folders this store created (a new day, a new cluster)
         fsync_dir(folder)
     return drop_id, duplicate
+
+
+def _is_cluster_name(name: str) -> bool:
+    try:
+        paths.check_cluster_name(name)
+    except paths.InvalidNameError:
+        return False
+    return True
+
+
+def sweep_stale(data_dir: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove what killed writers left in the landing day folders; return the removed files.
+
+    Temp files (``.<name>.*.tmp``, the agent's ``.tmp-*``) and data files without a
+    manifest (a store killed between its two renames: never listed, never acknowledged
+    to the client, stored again when resent), each only when older than
+    ``older_than_s``. Orphans are removed under the cluster lock, so a store in
+    progress (which renames data then manifest under that lock) is never cut in two.
+    ``landing/.incoming`` is the receiver's (``receiver.ingest.sweep_incoming``).
+    """
+    root = paths.landing_root(data_dir)
+    removed: list[Path] = []
+    cutoff = time.time() - older_than_s
+    for cluster_dir in sorted(root.iterdir()) if root.is_dir() else []:
+        if not cluster_dir.is_dir() or not _is_cluster_name(cluster_dir.name):
+            continue  # .incoming, or a folder no writer of ours made
+        for day_dir in sorted(p for p in cluster_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            removed += sweep_temp_files(day_dir, older_than_s)
+            orphans = [p for p in day_dir.glob(f"*{DATA_SUFFIX}")
+                       if not p.with_name(p.name[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX).exists()]
+            if not orphans:
+                continue
+            with _cluster_lock(data_dir, cluster_dir.name):
+                for data_path in orphans:
+                    manifest_path = data_path.with_name(data_path.name[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX)
+                    try:
+                        if not manifest_path.exists() and data_path.stat().st_mtime < cutoff:
+                            data_path.unlink()
+                            removed.append(data_path)
+                    except FileNotFoundError:
+                        continue
+    return removed
 
 
 def list_drops(data_dir: Path, day: str | None = None) -> list[DropRef]:

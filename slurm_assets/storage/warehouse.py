@@ -6,6 +6,7 @@ per table; a table with no files yet is an empty view with the right columns,
 so queries work on an empty warehouse.
 """
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -14,7 +15,7 @@ import pyarrow.parquet as pq
 
 from slurm_assets.sacct.fields import TABLE_SCHEMAS
 from slurm_assets.storage import paths
-from slurm_assets.storage.atomic import atomic_writer
+from slurm_assets.storage.atomic import STALE_AFTER_S, atomic_writer, sweep_temp_files
 
 
 def write_partition(data_dir: Path, table: str, cluster: str, day: str, rows: pa.Table) -> Path:
@@ -32,6 +33,14 @@ def _write(target: Path, table: str, rows: pa.Table) -> Path:
     with atomic_writer(target) as fh:
         pq.write_table(rows.select(schema.names).cast(schema), fh, compression="zstd")
     return target
+
+
+def sweep_stale(data_dir: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove temp files a killed writer left anywhere under ``warehouse/`` (hidden, never read); return them."""
+    removed: list[Path] = []
+    for folder, _dirs, _files in os.walk(paths.warehouse_root(data_dir)):
+        removed += sweep_temp_files(Path(folder), older_than_s)
+    return removed
 
 
 def remove_partition(data_dir: Path, table: str, cluster: str, day: str) -> None:

@@ -507,18 +507,25 @@ def test_stored_json_drop_parses_like_a_native_one(client, tmp_path):
     )
 
 
-def test_startup_removes_only_stale_partial_uploads(tmp_path):
+def test_startup_removes_only_stale_partial_uploads_and_landing_leftovers(tmp_path):
     incoming = tmp_path / "data" / "landing" / ".incoming"
     incoming.mkdir(parents=True)
     stale, fresh = incoming / "upload-old.part", incoming / "upload-new.part"
     stale.write_bytes(b"x")
     fresh.write_bytes(b"y")
     os.utime(stale, (0, 0))  # left by a receiver that crashed long ago
+    day = tmp_path / "data" / "landing" / "alpha" / "2024-05-01"
+    day.mkdir(parents=True)
+    orphan, temp = day / "0123456789abcdef.psv.gz", day / ".0123456789abcdef.manifest.json.k2.tmp"
+    for p in (orphan, temp):  # killed between the data and the manifest renames, long ago
+        p.write_bytes(b"z")
+        os.utime(p, (0, 0))
     with client_for(
         tmp_path / "data"
     ) as client:  # the context manager runs the lifespan
         assert client.get(HEALTH).status_code == 200
     assert not stale.exists() and fresh.exists()
+    assert not orphan.exists() and not temp.exists()
     assert landing.list_drops(tmp_path / "data") == []
 
 

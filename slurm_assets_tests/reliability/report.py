@@ -54,8 +54,8 @@ REFERENCED = [
      "slurm_assets_tests/receiver/test_live.py::test_oversized_and_gzip_bomb_bodies_are_413_with_bounded_memory"),
     ("Receiver", "audit log: one line per request, never the key",
      "slurm_assets_tests/receiver/test_live.py::test_audit_log_has_a_line_per_request_and_never_the_key"),
-    ("Receiver", "stale partial uploads of a killed receiver removed at startup (only old ones)",
-     "slurm_assets_tests/receiver/test_app.py::test_startup_removes_only_stale_partial_uploads"),
+    ("Receiver", "stale partial uploads and landing leftovers of killed writers removed at startup (only old ones)",
+     "slurm_assets_tests/receiver/test_app.py::test_startup_removes_only_stale_partial_uploads_and_landing_leftovers"),
 ]
 
 
@@ -94,15 +94,16 @@ FINDINGS = [
     ("The agent passed its whole environment, `SLURM_USAGE_API_KEY` included, to sacct and scontrol.",
      "`run_command` drops the key from the child environment.",
      "slurm_assets_tests/agent/test_exporter.py::test_slurm_commands_never_see_the_api_key"),
+    ("A `kill -9` of `process` left hidden `warehouse/**/.part-0.parquet.*.tmp` files, a killed receiver hidden "
+     "`.<id>.psv.gz.*.tmp` files and, if killed between data and manifest, a `<id>.psv.gz` without manifest "
+     "(all invisible to readers, never swept).",
+     "`landing.sweep_stale` (temp files and manifest-less data files, the latter under the cluster lock) at "
+     "receiver startup and in `process`, `warehouse.sweep_stale` in `process`; only files older than 1 h.",
+     "slurm_assets_tests/storage/test_sweep.py::test_landing_sweep_removes_only_dead_leftovers"),
 ]
 
 # Found and not fixed here (outside one small module, or a design choice for the owner): (finding, suggestion).
 OPEN_FINDINGS = [
-    ("A `kill -9` of `process` can leave hidden `warehouse/**/.part-0.parquet.*.tmp` files (never read, never "
-     "swept); a killed receiver leaves `landing/.incoming/upload-*.part` (swept at startup after 1 h), hidden "
-     "`.<id>.psv.gz.*.tmp` files and, if killed between data and manifest, a `<id>.psv.gz` without manifest "
-     "(invisible to readers; replaced when the drop is resent, never swept otherwise).",
-     "sweep `.tmp` files (and manifest-less data files) older than a day at receiver startup and in `process`."),
     ("Deduplication ranks drops by the agent's `collected_at`: an agent whose clock jumps backwards makes a "
      "newer re-collection rank below an older drop (only finished jobs compete, so values rarely differ).",
      "rank by the receiver's `received_at` when present, else `collected_at`."),
