@@ -64,6 +64,25 @@ def dagster_ui_url() -> str:
     return os.environ.get(DAGSTER_UI_URL_ENV, "").strip() or DEFAULT_DAGSTER_UI_URL
 
 
+DASHBOARD_CACHE_ENV = "SLURM_USAGE_DASHBOARD_CACHE_DIR"
+
+
+def dashboard_cache_dir() -> Path | None:
+    """Where the dashboard keeps its copy of the tables between restarts; env ``SLURM_USAGE_DASHBOARD_CACHE_DIR``.
+
+    ``off`` keeps it in memory only (every start copies the tables in again). Default:
+    ``$XDG_CACHE_HOME/slurm-usage-history/dashboard`` (``~/.cache/...``): local disk, not the data dir,
+    which the dashboard may only read.
+    """
+    value = os.environ.get(DASHBOARD_CACHE_ENV, "").strip()
+    if value.lower() == "off":
+        return None
+    if value:
+        return Path(value).resolve()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(base) / "slurm-usage-history" / "dashboard"
+
+
 DEMO_ENV_PREFIX = "SLURM_DEMO_"
 
 

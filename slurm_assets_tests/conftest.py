@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
@@ -271,8 +272,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             skip_or_fail(reason)
 
 
+_DASHBOARD_CACHE: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Dashboards started by tests (AppTest, streamlit run, the demo stack) keep their copies in a
+    # folder of this session, never in the user's ~/.cache (settings.dashboard_cache_dir).
+    global _DASHBOARD_CACHE
+    if "SLURM_USAGE_DASHBOARD_CACHE_DIR" not in os.environ:
+        _DASHBOARD_CACHE = tempfile.mkdtemp(prefix="slurm-usage-dashboard-cache-")
+        os.environ["SLURM_USAGE_DASHBOARD_CACHE_DIR"] = _DASHBOARD_CACHE
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     _TESTBED.finish()
+    if _DASHBOARD_CACHE is not None:
+        shutil.rmtree(_DASHBOARD_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

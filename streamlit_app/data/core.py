@@ -25,6 +25,7 @@ files; a new materialization changes it, so cached answers never go stale.
 
 import dataclasses
 import datetime as dt
+import logging
 import math
 import os
 import threading
@@ -41,6 +42,9 @@ from slurm_assets import settings
 from slurm_assets.sacct import summary
 from slurm_assets.sacct.fields import TABLE_SCHEMAS
 from slurm_assets.storage import paths, warehouse
+from streamlit_app.data import local_copy
+
+log = logging.getLogger(__name__)
 
 # Copied into the connection's compressed in-memory database once per data version; ``jobs`` stays on disk.
 MEMORY_TABLES = ("usage_daily", "gpu_usage_daily", "capacity_daily", "quarantine", "drops", "running_jobs",
@@ -54,6 +58,8 @@ OTHER = "(other)"
 NONE_LABEL = "(none)"
 # Retries of a query that met a file replaced or removed by a concurrent materialization.
 READ_RETRIES = 4
+# After a refresh, the copy on disk is published again at most this often (a backfill refreshes often).
+PUBLISH_EVERY_S = 600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,8 +134,11 @@ class _Store:
     of the whole warehouse.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, cache_dir: Path | None = None):
         self.root = Path(root)
+        self.cache_dir = cache_dir  # where the copy is kept between restarts (local_copy); None: in memory
+        self.work: Path | None = None  # this process's working copy (file-backed ``mem``), if any
+        self.published_at = 0.0
         self.con: duckdb.DuckDBPyConnection | None = None
         self.files: dict[str, dict[str, tuple[int, int]]] = {}  # source -> {file: (mtime_ns, size)}
         self.version = None
@@ -159,29 +168,76 @@ class _Store:
         return listing
 
     def load(self) -> duckdb.DuckDBPyConnection:
-        """Copy every table in (batches of LOAD_BATCH_FILES, compressed after each: bounds the peak memory)."""
+        """Open the copy: the published one of an earlier process, refreshed, or every table copied in.
+
+        A full copy reads batches of LOAD_BATCH_FILES and compresses after each (bounds the peak memory).
+        """
         con = duckdb.connect(":memory:")
         # DuckDB's file cache kept ~800 MiB of Parquet bytes after the copy (10M jobs); one thread reads the
         # ~3 x 1,100 files per table a year faster than two on this 2-core box, at a third of the peak memory.
         con.execute("SET enable_external_file_cache = false")
         con.execute("SET threads = 1")
-        con.execute("ATTACH ':memory:' AS mem (COMPRESS)")  # compressed at each CHECKPOINT (~5x smaller)
+        restored = self._attach_copy(con)
+        if restored is not None:
+            _create_views(con)
+            self.con, self.files = con, restored
+            self.refresh()  # only the files that changed since the copy was published
+            con.execute("RESET threads")
+            return con
         listing = self._listing()
         for table in MEMORY_TABLES:
             empty = warehouse.empty_select(table)
             con.execute(f'CREATE TABLE mem."{table}" AS SELECT *, CAST(NULL AS VARCHAR) AS _src FROM ({empty})')
-            con.execute(f'CREATE VIEW "{table}" AS SELECT * EXCLUDE (_src) FROM mem."{table}"')
         for source, files in listing.items():
             _insert(con, self.root, source, sorted(files), checkpoint=True)
-        con.execute("CHECKPOINT mem")
-        con.execute("RESET threads")
         # jobs stays on disk: its files of this version listed once (no glob per query), with the folder day as
         # a hive column ``date`` (= end_date) so a date filter skips whole files without opening them. The view
         # lives in ``mem`` so a refresh replaces it in the same transaction as the tables.
         con.execute(f"CREATE VIEW mem.jobs_files AS {jobs_select(self.root, None)}")
-        con.execute("CREATE VIEW jobs AS SELECT * FROM mem.jobs_files")
+        con.execute("CHECKPOINT mem")
+        con.execute("RESET threads")
+        _create_views(con)
         self.con, self.files = con, listing
+        self._publish()
         return con
+
+    def _attach_copy(self, con: duckdb.DuckDBPyConnection) -> dict | None:
+        """Attach ``mem``: a working copy on disk, or in memory; return a restored copy's listing (else None)."""
+        work, restored = local_copy.working_copy(self.cache_dir, self.root)
+        self.work = work
+        if work is None:
+            con.execute("ATTACH ':memory:' AS mem (COMPRESS)")  # compressed at each CHECKPOINT (~5x smaller)
+            return None
+        if restored:
+            try:
+                con.execute(f"ATTACH {_sql_str(work)} AS mem")
+                files = local_copy.read_listing(con, (*MEMORY_TABLES, _FROM_JOBS))
+                self.published_at = time.monotonic()  # the published copy is this one
+                return files
+            except (duckdb.Error, ValueError) as err:
+                log.warning("dashboard copy %s not usable (%s): copying the tables in again", work, err)
+                try:
+                    con.execute("DETACH mem")
+                except duckdb.Error:
+                    pass
+                local_copy.discard(work)
+        con.execute(f"ATTACH {_sql_str(work)} AS mem")
+        return None
+
+    def _publish(self) -> None:
+        """Publish the working copy for the next start (checkpointed; skipped while queries hold it)."""
+        if self.work is None:
+            return
+        cur = self.con.cursor()
+        try:
+            local_copy.write_listing(cur, self.files)
+            cur.execute("CHECKPOINT mem")  # everything in the file, nothing in the WAL
+            local_copy.publish(self.work, self.cache_dir, self.root)
+            self.published_at = time.monotonic()
+        except (duckdb.Error, OSError) as err:
+            log.info("dashboard copy not published this time (%s)", err)
+        finally:
+            cur.close()
 
     def refresh(self) -> None:
         """Bring the copy to the files now on disk: only changed, new and removed files are touched."""
@@ -209,6 +265,9 @@ class _Store:
         finally:
             cur.close()
         self.files = listing
+        if self.work is not None and time.monotonic() - self.published_at > PUBLISH_EVERY_S:
+            self._publish()
+            return
         try:
             self.con.execute("CHECKPOINT mem")  # compress the new rows; skipped while other queries run
         except duckdb.Error:
@@ -217,6 +276,17 @@ class _Store:
 
 _FROM_JOBS = "job_summary from jobs"
 _TABLE_OF = {_FROM_JOBS: "job_summary"}
+
+
+def _create_views(con: duckdb.DuckDBPyConnection) -> None:
+    """The names queries use, over ``mem`` (views of the connection, not stored in the copy)."""
+    for table in MEMORY_TABLES:
+        con.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT * EXCLUDE (_src) FROM mem."{table}"')
+    con.execute("CREATE OR REPLACE VIEW jobs AS SELECT * FROM mem.jobs_files")
+
+
+def _sql_str(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _stats(files: list[Path]) -> dict[str, tuple[int, int]]:
@@ -289,7 +359,7 @@ def jobs_select(root: Path, days: list[tuple[str, str]] | None) -> str:
 
 @st.cache_resource(max_entries=4, show_spinner=False)  # one copy per data dir, refreshed in place
 def _store(root: str) -> _Store:
-    return _Store(Path(root))
+    return _Store(Path(root), settings.dashboard_cache_dir())
 
 
 def _connection(root: str, version: tuple[int, int, int]) -> duckdb.DuckDBPyConnection:
