@@ -22,6 +22,7 @@ version as in the app, is timed separately as "first load").
 
 import datetime as dt
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -39,6 +40,8 @@ from bench.scenarios import PY, _row
 TEMPLATE_DAYS = 14
 CLUSTERS = ("alpha", "beta", "gamma")
 P50_TARGET_S, P95_TARGET_S, RSS_TARGET_MIB = 0.3, 1.0, 1024
+# A first page after a start, at most (p95 + 1 s of imports and the copy).
+FIRST_LOAD_MARK_S = 2.0
 # Repetitions stop once the probe has run this long (the 10M-job pages may take seconds each).
 PROBE_BUDGET_S = 240
 TS_COLUMNS = ("submit_time", "eligible_time", "start_time", "end_time")
@@ -287,9 +290,18 @@ def run(quick: bool, cache: Path, scratch: Path) -> list[dict]:
     scratch.mkdir(parents=True, exist_ok=True)
     out = scratch / "probe.json"
     reps = 2 if quick else 3
+    # The dashboard's local copy (streamlit_app/data/local_copy.py) starts empty: the probe's first load is a
+    # cold one; a second process then starts as a restarted dashboard would (reps 0: first load only).
+    cache_dir = scratch / "dashboard-cache"
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    env = wl.bench_env(scratch, SLURM_USAGE_DASHBOARD_CACHE_DIR=str(cache_dir))
     proc = measure("dashboard probe", [PY, "-m", "bench.dashboard", "probe", str(data_dir), str(out), str(reps)],
-                   env=wl.bench_env(scratch), cwd=wl.ROOT)
+                   env=env, cwd=wl.ROOT)
     result = json.loads(out.read_text())
+    again_out = scratch / "restart.json"
+    again_proc = measure("dashboard restart", [PY, "-m", "bench.dashboard", "probe", str(data_dir), str(again_out), "0"],
+                         env=env, cwd=wl.ROOT)
+    again = json.loads(again_out.read_text())
     bare = statistics.median(result["bare_s"])
     limit = Measurement("bare grouped CPU-hours on jobs Parquet (p50)", round(bare, 4), 0.0, 0)
     size = f"{jobs_written:,} jobs, {len(CLUSTERS)} clusters x {days} days"
@@ -302,11 +314,17 @@ def run(quick: bool, cache: Path, scratch: Path) -> list[dict]:
                    rss_target_mib=RSS_TARGET_MIB)
         row["met"] = p50 <= P50_TARGET_S and p95 <= P95_TARGET_S and proc.peak_rss_mib <= RSS_TARGET_MIB
         rows.append(row)
-    rows.append({"scenario": "4 dashboard: first load", "met": result["first_load_s"] <= 1.0 + P95_TARGET_S,
+    rows.append({"scenario": "4 dashboard: first load (no local copy yet)",
+                 "met": result["first_load_s"] <= FIRST_LOAD_MARK_S,
                  "note": f"import {result['import_s']:.2f} s, connection + small tables "
                          f"{result['first_load_s']:.2f} s (peak RSS then {result['rss_after_load_mib']} MiB), "
                          f"probe peak RSS {proc.peak_rss_mib} MiB; "
                          f"filters: {'; '.join(result['filters'])}"})
+    rows.append({"scenario": "4 dashboard: first load after a restart",
+                 "met": again["first_load_s"] <= FIRST_LOAD_MARK_S,
+                 "note": f"import {again['import_s']:.2f} s, connection from the local copy "
+                         f"{again['first_load_s']:.2f} s (peak RSS then {again['rss_after_load_mib']} MiB), "
+                         f"process peak RSS {again_proc.peak_rss_mib} MiB"})
     for page, err in result["errors"].items():
         rows.append({"scenario": f"4 dashboard: {page}", "met": False, "note": f"FAILED: {err}"})
     return rows
