@@ -238,30 +238,37 @@ def process_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[str, dic
     pending: list[tuple[str, dict[str, list[LoadedDrop]]]] = []
     size = 0
     for day, loaded in _prefetched(data_dir, days):
-        pending.append((day, loaded))
-        size += sum(len(d.text or b"") for drops in loaded.values() for d in drops)
-        if size >= BATCH_TEXT_BYTES:
+        day_size = _text_bytes(loaded)
+        if pending and size + day_size > BATCH_TEXT_BYTES:  # big days (10M jobs a year: ~40 MiB) go one by one
             yield from _process_batch(data_dir, pending)
             pending, size = [], 0
+        pending.append((day, loaded))
+        size += day_size
     if pending:
         yield from _process_batch(data_dir, pending)
+
+
+def _text_bytes(loaded: dict[str, list[LoadedDrop]]) -> int:
+    return sum(len(d.text or b"") for drops in loaded.values() for d in drops)
 
 
 def _prefetched(data_dir: Path, days: Iterable[str], ahead: int = PREFETCH_DAYS):
     """``(day, load_day(day))`` in order, read by a background thread up to ``ahead`` days in advance.
 
     Gunzip and sha256 release the GIL, so reading the next days overlaps parsing the
-    current batch; ``ahead`` bounds the extra memory.
+    current batch. The extra memory is bounded: at most ``ahead`` days, and no more days
+    than a batch's text budget holds at the size of the last day read (big days: one).
     """
     todo = iter(days)
     with ThreadPoolExecutor(1) as pool:
-        queue = deque((day, pool.submit(load_day, data_dir, day)) for day in itertools.islice(todo, ahead))
+        queue = deque((day, pool.submit(load_day, data_dir, day)) for day in itertools.islice(todo, 1))
         while queue:
             day, loading = queue.popleft()
-            upcoming = next(todo, None)
-            if upcoming is not None:
+            loaded = loading.result()
+            room = max(1, min(ahead, BATCH_TEXT_BYTES // max(_text_bytes(loaded), 1)))
+            while len(queue) < room and (upcoming := next(todo, None)) is not None:
                 queue.append((upcoming, pool.submit(load_day, data_dir, upcoming)))
-            yield day, loading.result()
+            yield day, loaded
 
 
 def _process_batch(data_dir: Path, pending: list[tuple[str, dict[str, list[LoadedDrop]]]]):
