@@ -51,7 +51,8 @@ def main(argv=None) -> int:
         if "2" in only:
             rows.append(_show(scenarios.receiver(data_dir, scratch / "receiver", row["size"])))
         if "3" in only:
-            rows.append(_show(scenarios.pipeline(data_dir, folder, year, scratch / "pipeline")))
+            rows.append(_show(scenarios.pipeline(data_dir, folder, year, scratch / "pipeline",
+                                                 ui_days=60 if args.quick else len(year.day_list))))
         if "4" in only:
             from bench import dashboard
 

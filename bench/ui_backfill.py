@@ -1,0 +1,140 @@
+"""Scenario 3b: the year's backfill as an operator launches it from the Dagster UI (issue 7).
+
+``dagster-webserver`` and ``dagster-daemon`` on the instance of ``deploy/dagster.local.yaml``
+(SQLite, queued run coordinator), the backfill launched over GraphQL the way the UI's
+"Materialize" of every daily partition does (``launchPartitionBackfill`` of the daily assets),
+so the daemon splits it by the assets' backfill policy and the run queue runs it. The
+landing sensor is stopped first (in production it would also request runs for these days);
+the warehouse sensor stays on, as deployed. Reported: the backfill's wall time (launch to
+COMPLETED), its runs and their seconds, from the instance's run records.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench import workload as wl
+
+LOCATION = "slurm_assets.definitions"
+REPOSITORY = "__repository__"
+START_TIMEOUT_S = 180
+BACKFILL_TIMEOUT_S = 3600
+BIN = Path(sys.executable).parent
+
+SENSOR_QUERY = """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+  __typename ... on Sensor { id sensorState { status } } ... on PythonError { message } } }"""
+STOP_SENSOR = """mutation($id: String) { stopSensor(id: $id) { __typename
+  ... on StopSensorMutationResult { instigationState { status } } ... on PythonError { message } } }"""
+LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename
+  ... on PartitionBackfill { status } ... on PythonError { message } } }"""
+
+
+def daily_asset_keys() -> list[list[str]]:
+    """The assets partitioned by day (what "materialize all partitions" of the daily assets selects)."""
+    from slurm_assets.__main__ import load_defs
+    from slurm_assets.defs.partitions import daily_partitions
+
+    return sorted(spec.key.path for spec in load_defs().resolve_all_asset_specs()
+                  if spec.partitions_def == daily_partitions)
+
+
+def gql(url: str, query: str, variables: dict) -> dict:
+    answer = httpx.post(url, json={"query": query, "variables": variables}, timeout=60)
+    answer.raise_for_status()
+    body = answer.json()
+    if body.get("errors"):
+        raise RuntimeError(f"GraphQL errors: {body['errors']}")
+    return body["data"]
+
+
+def _start(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
+    with open(log, "ab") as fh:  # the child keeps its own copy of the fd
+        return subprocess.Popen(argv, cwd=wl.ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _wait_location(url: str, web: subprocess.Popen, log: Path) -> str:
+    """The landing sensor's id, once the code location is loaded."""
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "sensorName": "landing_sensor"}
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if web.poll() is not None:
+            raise RuntimeError(f"dagster-webserver exited: {log.read_text()[-3000:]}")
+        try:
+            found = gql(url, SENSOR_QUERY, {"selector": selector})["sensorOrError"]
+            if found["__typename"] == "Sensor":
+                return found["id"]
+        except (httpx.HTTPError, RuntimeError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"code location not loaded within {START_TIMEOUT_S} s: {log.read_text()[-3000:]}")
+        time.sleep(1)
+
+
+def run(data_dir: Path, days: list[str], home: Path, scratch: Path, port: int) -> dict:
+    """Backfill ``days`` of the daily assets through webserver + daemon; wall time, runs, seconds per run."""
+    import dagster as dg
+
+    log = scratch / "ui_backfill.log"
+    env = wl.bench_env(scratch, DAGSTER_HOME=str(home), SLURM_USAGE_DATA_DIR=str(data_dir))
+    env.pop("SLURM_USAGE_CLUSTERS_FILE", None)
+    url = f"http://127.0.0.1:{port}/graphql"
+    web = _start([str(BIN / "dagster-webserver"), "-m", LOCATION, "-h", "127.0.0.1", "-p", str(port)], env, log)
+    daemon = None
+    try:
+        sensor_id = _wait_location(url, web, log)
+        stopped = gql(url, STOP_SENSOR, {"id": sensor_id})["stopSensor"]
+        if stopped["__typename"] != "StopSensorMutationResult":
+            raise RuntimeError(f"could not stop the landing sensor: {stopped}")
+        params = {"partitionNames": days, "assetSelection": [{"path": k} for k in daily_asset_keys()],
+                  "fromFailure": False, "title": "bench: the year from the UI"}
+        launched = gql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
+        if launched["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"backfill not launched: {launched}")
+        backfill_id = launched["backfillId"]
+        began = time.monotonic()
+        daemon = _start([str(BIN / "dagster-daemon"), "run", "-m", LOCATION], env, log)
+        status = None
+        while time.monotonic() - began < BACKFILL_TIMEOUT_S:
+            status = gql(url, STATUS, {"id": backfill_id})["partitionBackfillOrError"].get("status")
+            if status in ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"):
+                break
+            if daemon.poll() is not None:
+                raise RuntimeError(f"dagster-daemon exited: {log.read_text()[-3000:]}")
+            time.sleep(1)
+        wall = time.monotonic() - began
+    finally:
+        if daemon is not None:
+            _stop(daemon)
+        _stop(web)
+    instance = dg.DagsterInstance.from_config(str(home))
+    records = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+    seconds = sorted(round(r.end_time - r.start_time, 1) for r in records if r.start_time and r.end_time)
+    ok = sum(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
+    return {"status": status, "wall_s": round(wall, 1), "runs": len(records), "runs_succeeded": ok,
+            "run_seconds": seconds, "s_per_run": round(sum(seconds) / len(seconds), 1) if seconds else None}
+
+
+def clear_outputs(data_dir: Path) -> None:
+    """What scenario 3 clears before it runs: the warehouse, the DuckDB file, process's state."""
+    for sub in ("warehouse", "slurm_usage.duckdb", ".process-state.json", "state"):
+        target = data_dir / sub
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
