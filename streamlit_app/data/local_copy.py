@@ -8,7 +8,7 @@ cache dir (``settings.dashboard_cache_dir``):
 
 * ``<key>.duckdb``: the published copy, replaced atomically (temp + rename), never opened read-write;
 * ``<key>.<pid>.<n>.duckdb``: a process's working copy (DuckDB lets one process write a file), removed at
-  exit; those of dead processes are removed by the next start.
+  exit; those of dead processes are removed by the next start, as are published copies unused for 30 days.
 
 ``key`` names the warehouse (resolved path) and FORMAT (the tables' schemas and the summary
 buckets), so a copy made for other schemas or another warehouse is never used. The copy holds
@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import duckdb
@@ -38,6 +39,9 @@ COPY_VERSION = 1  # bump when the copy's layout (tables, _src, listing) changes
 FILES_TABLE = "_copy_files"
 FORMAT_TABLE = "_copy_format"
 _WORKING_RE = re.compile(r"^(?P<key>[0-9a-f]{24})\.(?P<pid>\d+)\.\d+\.duckdb(\.wal)?$")
+_PUBLISHED_RE = re.compile(r"^[0-9a-f]{24}\.duckdb$")
+# A published copy is rewritten at least every PUBLISH_EVERY_S while a dashboard uses it.
+UNUSED_AFTER_S = 30 * 86400
 _counter = itertools.count()
 
 
@@ -89,9 +93,17 @@ def discard(work: Path) -> None:
 
 
 def remove_dead_working_copies(cache_dir: Path) -> None:
-    """Remove the working copies of processes that are gone (killed: no atexit) and old temp files."""
+    """Remove the working copies of processes that are gone (killed: no atexit), old temp files, and
+    published copies nobody used for UNUSED_AFTER_S (another warehouse, or the format before an upgrade)."""
     sweep_temp_files(Path(cache_dir))
     for path in Path(cache_dir).iterdir():
+        if _PUBLISHED_RE.match(path.name):
+            try:
+                if path.stat().st_mtime < time.time() - UNUSED_AFTER_S:
+                    path.unlink()
+            except FileNotFoundError:
+                pass
+            continue
         match = _WORKING_RE.match(path.name)
         if not match or int(match["pid"]) == os.getpid():
             continue

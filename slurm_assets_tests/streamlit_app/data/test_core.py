@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -224,7 +225,11 @@ def test_a_restart_reuses_the_published_copy_and_reads_only_what_changed(tmp_pat
     # a killed process's working copy goes at the next start; live ones stay
     dead = cache / f"{local_copy.key_for(root)}.999999.0.duckdb"
     dead.write_bytes(b"x")
+    unused = cache / f"{'0' * 24}.duckdb"  # published for a warehouse nobody opened for 40 days
+    unused.write_bytes(b"x")
+    os.utime(unused, (time.time() - 40 * 86400,) * 2)
     local_copy.remove_dead_working_copies(cache)
-    assert not dead.exists() and first.work.exists()
+    assert not dead.exists() and not unused.exists() and first.work.exists()
+    assert published.exists()
     local_copy.discard(first.work)
     assert not first.work.exists()
