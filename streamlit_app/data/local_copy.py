@@ -46,9 +46,10 @@ _counter = itertools.count()
 
 
 def copy_format() -> str:
-    """What a copy's rows mean: schemas of the copied tables, the summary buckets, the layout version."""
+    """What a copy's rows mean and how they are stored: schemas of the copied tables, the summary buckets,
+    the layout version and DuckDB's version (a copy from another DuckDB release is not opened)."""
     schemas = {name: [(f.name, str(f.type)) for f in schema] for name, schema in sorted(TABLE_SCHEMAS.items())}
-    return hashlib.sha256(repr((COPY_VERSION, schemas, summary.BUCKETS)).encode()).hexdigest()
+    return hashlib.sha256(repr((COPY_VERSION, schemas, summary.BUCKETS, duckdb.__version__)).encode()).hexdigest()
 
 
 def key_for(root: Path) -> str:
