@@ -34,8 +34,15 @@ def test_overview_kpis_equal_sql(pipeline_warehouse, open_app, grain):
     ).iloc[0]
     assert row.jobs > 0
     shown = metrics(at)
-    assert (shown["Jobs"], shown["CPU-hours"], shown["GPU-hours"]) == (
-        f"{row.jobs:,.0f}", f"{row.cpu:,.1f}", f"{row.gpu:,.1f}")
+    assert shown["Jobs"] == f"{row.jobs:,.0f}"
+    assert shown["CPU-hours"] in roundings(row.cpu) and shown["GPU-hours"] in roundings(row.gpu)
+
+
+def roundings(value: float) -> set[str]:
+    """How ``value`` is shown, allowing for float summation order only: two sums of the same doubles in
+    another order differ in the last bits, which flips the rounding of a value at .x5 (seen: 23,129.45)."""
+    eps = abs(value) * 1e-12
+    return {f"{value - eps:,.1f}", f"{value:,.1f}", f"{value + eps:,.1f}"}
 
 
 def test_pipeline_writes_job_summary_next_to_jobs(pipeline_warehouse):
