@@ -14,6 +14,7 @@ from pathlib import Path
 from bench import ui_backfill
 from bench import workload as wl
 from bench.harness import Measurement, measure
+from slurm_assets.storage import paths, state
 
 PY = sys.executable
 
@@ -94,9 +95,7 @@ def pipeline(data_dir: Path, folder: Path, work: wl.Workload, scratch: Path, lab
     sql = (f"COPY (SELECT * FROM read_csv('{glob}', delim='|', header=true, quote='', escape='', "
            f"all_varchar=true, null_padding=true, ignore_errors=true)) TO '{scratch / 'bare.parquet'}' (FORMAT parquet)")
     limit = measure("duckdb read_csv->parquet", [PY, "-c", f"import duckdb; duckdb.sql({sql!r})"])
-    for sub in ("warehouse", "slurm_usage.duckdb", ".process-state.json"):
-        target = data_dir / sub
-        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    _clear_outputs(data_dir)
     env = wl.bench_env(scratch, DAGSTER_HOME=str(_dagster_home(scratch)))
     log = scratch / "process.out"
     with open(log, "wb") as fh, TreeMemory(["slurm_assets", "process", str(data_dir)]) as tree:
@@ -111,7 +110,7 @@ def pipeline(data_dir: Path, folder: Path, work: wl.Workload, scratch: Path, lab
     row["met"] = row["met"] and (tree.peak_mib or 0) <= 1536
     row["under_60s"] = ours.wall_s < 60
     if ui_days:
-        ui_backfill.clear_outputs(data_dir)
+        _clear_outputs(data_dir)
         ui_home = _dagster_home(scratch / "ui")
         days = [d.isoformat() for d in work.day_list[:ui_days]]
         print(f"backfill of {len(days)} days from the UI (dagster-webserver + dagster-daemon) ...", flush=True)
@@ -119,6 +118,13 @@ def pipeline(data_dir: Path, folder: Path, work: wl.Workload, scratch: Path, lab
         row["ui_backfill"] = (f"{len(days)} days: {result['status']} in {result['wall_s']} s, {result['runs']} runs "
                               f"({result['runs_succeeded']} ok) of {result['s_per_run']} s each")
     return row
+
+
+def _clear_outputs(data_dir: Path) -> None:
+    """Everything the pipeline wrote under ``data_dir`` (warehouse, DuckDB file, processed-days state)."""
+    shutil.rmtree(paths.warehouse_root(data_dir), ignore_errors=True)
+    shutil.rmtree(state.processed_path(data_dir).parent, ignore_errors=True)
+    paths.duckdb_path(data_dir).unlink(missing_ok=True)
 
 
 class TreeMemory:

@@ -10,7 +10,6 @@ COMPLETED), its runs and their seconds, from the instance's run records.
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -132,9 +131,3 @@ def run(data_dir: Path, days: list[str], home: Path, scratch: Path, port: int) -
     return {"status": status, "wall_s": round(wall, 1), "runs": len(records), "runs_succeeded": ok,
             "run_seconds": seconds, "s_per_run": round(sum(seconds) / len(seconds), 1) if seconds else None}
 
-
-def clear_outputs(data_dir: Path) -> None:
-    """What scenario 3 clears before it runs: the warehouse, the DuckDB file, process's state."""
-    for sub in ("warehouse", "slurm_usage.duckdb", ".process-state.json", "state"):
-        target = data_dir / sub
-        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)

@@ -35,6 +35,7 @@ from slurm_assets.receiver import auth, seed_json
 from slurm_assets.receiver.auth import KeyMatch
 from slurm_assets.settings import ReceiverSettings
 from slurm_assets.storage import landing, paths
+from slurm_assets.storage.atomic import STALE_AFTER_S
 
 INCOMING_DIR = ".incoming"  # under landing/; never a cluster name (those start with a letter or digit)
 # After a body went over the limit, read (and discard) at most this much more before answering 413,
@@ -102,7 +103,7 @@ def incoming_dir(data_dir: Path) -> Path:
     return paths.landing_root(data_dir) / INCOMING_DIR
 
 
-def sweep_incoming(data_dir: Path, older_than_s: float = 3600.0) -> int:
+def sweep_incoming(data_dir: Path, older_than_s: float = STALE_AFTER_S) -> int:
     """Remove spooled bodies left by a crashed receiver (older than ``older_than_s``); return how many.
 
     Only old files go: another receiver process may share the landing zone and be
