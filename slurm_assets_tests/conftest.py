@@ -31,6 +31,7 @@ from typing import IO
 
 import pytest
 
+from slurm_assets_tests import postgres as pg
 from slurm_assets_tests.testbed.jobmix import MIX_VERSION
 
 TESTBED_SCRIPTS = Path(__file__).resolve().parent / "testbed"
@@ -297,3 +298,21 @@ def slurm_testbed() -> Iterator[SlurmTestbed]:
     if reason:
         skip_or_fail(reason)
     yield _TESTBED.wait()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pg.PostgresServer]:
+    """A throwaway PostgreSQL server for this session (slurm_assets_tests/postgres.py), stopped at its end.
+
+    Skipped with the reason where the machine cannot run one; a failure under ``CI=true``.
+    """
+    reason = pg.why_postgres_cannot_run()
+    if reason:
+        if in_ci():
+            pytest.fail(f"CI=true but PostgreSQL cannot run: {reason}", pytrace=False)
+        pytest.skip(reason)
+    server = pg.start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
