@@ -295,6 +295,8 @@ def ingest_json(
         }
         try:
             drop_id, duplicate = landing.store_drop(data_dir, manifest, gz)
+        except landing.DropFormatError as err:  # e.g. more fields than a manifest may list
+            raise IngestError(422, f"{parsed.cluster} {part.day}: {err}") from err
         except OSError as err:
             raise storage_error(err, f"landing/{parsed.cluster}/{part.day}") from err
         audit.drops.append(StoredDrop(part.day, drop_id, part.rows, duplicate))

@@ -25,7 +25,7 @@ from typing import BinaryIO
 import numpy as np
 from isal import isal_zlib
 
-from slurm_assets.storage import paths
+from slurm_assets.storage import manifest_check, paths
 from slurm_assets.storage.atomic import STALE_AFTER_S, fsync_dir, sweep_temp_files
 
 DROP_FORMAT = "slurm-usage-drop/1"
@@ -115,6 +115,10 @@ def validate_manifest(manifest: object) -> dict:
         raise DropFormatError("manifest rows and gzip_size must be >= 0")
     if not all(isinstance(f, str) for f in manifest["fields"]):
         raise DropFormatError("manifest fields must be a list of sacct field names")
+    try:  # the rest of the format, inventory included (types, physical ranges, UTC times)
+        manifest_check.check_manifest_details(manifest)
+    except manifest_check.ManifestFieldError as err:
+        raise DropFormatError(f"manifest field {err}") from err
     return manifest
 
 

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 DUCKDB_FILE = "slurm_usage.duckdb"
 
 
@@ -37,7 +38,9 @@ def check_cluster_name(name: str) -> str:
 def check_day(day: str) -> str:
     """Return ``day`` if it is an ISO date ``YYYY-MM-DD``."""
     try:
-        if not isinstance(day, str) or len(day) != 10:
+        # The pattern first: fromisoformat also reads ISO week dates ("2026-W10-2", also 10 characters),
+        # which were stored and never processed.
+        if not isinstance(day, str) or not DAY_RE.fullmatch(day):
             raise ValueError
         dt.date.fromisoformat(day)
     except ValueError as err:

@@ -56,6 +56,12 @@ REFERENCED = [
      "slurm_assets_tests/receiver/test_live.py::test_audit_log_has_a_line_per_request_and_never_the_key"),
     ("Receiver", "stale partial uploads and landing leftovers of killed writers removed at startup (only old ones)",
      "slurm_assets_tests/receiver/test_app.py::test_startup_removes_only_stale_partial_uploads_and_landing_leftovers"),
+    # Issue 18 (hardening), receiver side.
+    ("Receiver", "a bound key's poisoned manifests (inventory overflowing int64 sums, wrong types, non-ISO times) "
+     "are 422 naming the field's path; nothing lands",
+     "slurm_assets_tests/receiver/test_manifest_check.py::test_a_poisoned_manifest_is_422_naming_the_field"),
+    ("Receiver", "a drop day that is not YYYY-MM-DD (2026-W10-2) is 422 and such a landing folder is never listed",
+     "slurm_assets_tests/receiver/test_manifest_check.py::test_a_day_that_is_not_yyyy_mm_dd_is_422_and_never_listed"),
 ]
 
 
@@ -100,6 +106,18 @@ FINDINGS = [
      "`landing.sweep_stale` (temp files and manifest-less data files, the latter under the cluster lock) at "
      "receiver startup and in `process`, `warehouse.sweep_stale` in `process`; only files older than 1 h.",
      "slurm_assets_tests/storage/test_sweep.py::test_landing_sweep_removes_only_dead_leftovers"),
+    # Issue 18 (hardening), receiver side.
+    ("A key bound to a throwaway cluster stored (200) manifests whose inventory overflowed 64-bit sums (1,100 nodes "
+     "x `cpus` 2^53), had wrong types (`\"cpus\": \"many\"`, `\"nodes\": 5`) or a non-ISO `collected_at`; the next "
+     "`process` failed for every cluster until the drop was deleted by hand.",
+     "`storage/manifest_check.py` (called by `landing.validate_manifest`, so every writer shares it) checks the "
+     "whole manifest, inventory included, against the physical ranges defined once in `sacct/limits.py`; the "
+     "receiver answers 422 naming the field's path (`inventory.nodes[3].cpus`).",
+     "slurm_assets_tests/receiver/test_manifest_check.py::test_a_poisoned_manifest_is_422_naming_the_field"),
+    ("A drop day `2026-W10-2` was stored (200) and never processed: `date.fromisoformat` reads ISO week dates, "
+     "which are also 10 characters.",
+     "`paths.check_day` requires `YYYY-MM-DD` first; the landing listing uses the same check.",
+     "slurm_assets_tests/receiver/test_manifest_check.py::test_a_day_that_is_not_yyyy_mm_dd_is_422_and_never_listed"),
 ]
 
 # Found and not fixed here (outside one small module, or a design choice for the owner): (finding, suggestion).
