@@ -68,7 +68,7 @@ __version__ = "1.0.0"
 
 LOG = logging.getLogger("slurm-usage-history-exporter")
 
-DROP_FORMAT = "slurm-usage-drop/1"
+DROP_FORMAT = "slurm-usage-drop/2"  # /2 adds the optional ``associations`` section
 DEFAULT_CONFIG_PATH = "/etc/slurm-usage-history-exporter/config.json"
 API_KEY_ENV = "SLURM_USAGE_API_KEY"
 SACCT_ENV = "SLURM_USAGE_SACCT"
@@ -177,6 +177,8 @@ CONFIG_KEYS = {
     "retry_backoff_seconds": ((int, float), 2, "first retry delay; doubles each attempt, with jitter"),
     "retry_max_backoff_seconds": ((int, float), 300, "longest delay between attempts"),
     "collect_inventory": ((bool,), True, "record the node inventory (scontrol show node)"),
+    "sacctmgr_path": ((str,), "sacctmgr", "sacctmgr executable (associations and coordinators)"),
+    "collect_associations": ((bool,), True, "record associations and coordinators (dashboard roles)"),
 }
 PLACEHOLDER_KEY = "CHANGE-ME"
 
@@ -496,6 +498,65 @@ def parse_node_inventory(text: str, collected_at: dt.datetime) -> Dict[str, Any]
     return {"collected_at": format_utc(collected_at), "nodes": nodes}
 
 
+def _psv_records(text: str) -> List[Dict[str, str]]:
+    """``sacctmgr -P`` text with its header line -> one dict per line, keyed by lower-case header names."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return []
+    header = [h.strip().lower() for h in lines[0].split("|")]
+    return [dict(zip(header, (v.strip() for v in line.split("|")))) for line in lines[1:]]
+
+
+def _pick(record: Dict[str, str], *names: str) -> str:
+    for name in names:
+        if name in record:
+            return record[name]
+    return ""
+
+
+def parse_associations(
+    assoc_text: str, coord_text: str, cluster: str, collected_at: dt.datetime
+) -> Dict[str, Any]:
+    """``sacctmgr -P show associations`` + ``show account withcoord`` -> the manifest ``associations`` object.
+
+    Columns are found by their header names (any order, extra columns ignored); rows of
+    other clusters in a shared slurmdbd are left out. An account row has a parent and no
+    user; a user row has a user. Coordinators are a comma list per account.
+    """
+    rows = []  # type: List[Dict[str, str]]
+    for rec in _psv_records(assoc_text):
+        row_cluster = _pick(rec, "cluster")
+        account = _pick(rec, "account")
+        if not account or (row_cluster and row_cluster != cluster):
+            continue
+        parent = _pick(rec, "parentname", "par name", "parent")
+        rows.append({"account": account, "parent": parent, "user": _pick(rec, "user")})
+    coordinators = []  # type: List[Dict[str, str]]
+    for rec in _psv_records(coord_text):
+        account = _pick(rec, "account")
+        names = next((v for k, v in rec.items() if "coord" in k), "")
+        for user in sorted({u.strip() for u in names.split(",") if u.strip()}):
+            if account:
+                coordinators.append({"account": account, "user": user})
+    return {"collected_at": format_utc(collected_at), "associations": rows, "coordinators": coordinators}
+
+
+def collect_associations(
+    runner: "Runner", sacctmgr: str, cluster: str, now: Callable[[], dt.datetime]
+) -> Optional[Dict[str, Any]]:
+    """Associations and coordinators from slurmdbd (once per run); None, with a warning, if sacctmgr fails."""
+    try:
+        assoc = run_text(runner, [sacctmgr, "-P", "show", "associations", "cluster=" + cluster,
+                                  "format=Cluster,Account,ParentName,User"], 120)
+        coord = run_text(runner, [sacctmgr, "-P", "show", "account", "withcoord"], 120)
+    except CommandError as err:
+        LOG.warning("no associations this run (dashboard roles keep the last snapshot): %s", err)
+        return None
+    found = parse_associations(assoc, coord, cluster, now())
+    LOG.info("associations: %d row(s), %d coordinator(s)", len(found["associations"]), len(found["coordinators"]))
+    return found
+
+
 def parse_cluster_name(scontrol_config: str) -> Optional[str]:
     """ClusterName from ``scontrol show config``."""
     match = re.search(r"^\s*ClusterName\s*=\s*(\S+)", scontrol_config, re.MULTILINE)
@@ -513,6 +574,7 @@ def build_manifest(
     gzip_size: int,
     source: str,
     inventory: Optional[Dict[str, Any]],
+    associations: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     return {
         "format": DROP_FORMAT,
@@ -529,6 +591,7 @@ def build_manifest(
         "agent_version": __version__,
         "source": source,
         "inventory": inventory,
+        "associations": associations,
     }
 
 
@@ -1404,6 +1467,9 @@ def _run(
                 LOG.info("inventory: %d node(s)", len(inventory["nodes"]))
             except CommandError as err:
                 LOG.warning("no capacity snapshot this run: %s", err)
+        associations = None
+        if config.collect_associations:
+            associations = collect_associations(runner, config.sacctmgr_path, cluster, now)
         recent = moment.date() - dt.timedelta(days=max(config.collection_window_days, 1))
 
         pusher = None
@@ -1445,6 +1511,7 @@ def _run(
                     "fields": fields,
                     "source": source,
                     "inventory": inventory if window[0].date() >= recent else None,
+                    "associations": associations if window[0].date() >= recent else None,
                 },
                 now,
             )

@@ -11,8 +11,8 @@ import dagster as dg
 from slurm_assets.definitions import defs as load_defs
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = {"landing_pull", "jobs", "quarantine", "drops", "capacity_daily", "running_jobs", "usage_daily",
-          "gpu_usage_daily", "warehouse_duckdb"}
+ASSETS = {"landing_pull", "jobs", "quarantine", "drops", "capacity_daily", "associations", "running_jobs",
+          "usage_daily", "gpu_usage_daily", "warehouse_duckdb"}
 CHECKS = {("jobs", "jobs_keys_unique"), ("jobs", "jobs_durations_non_negative"),
           ("quarantine", "quarantine_share_below_threshold"), ("usage_daily", "usage_matches_jobs")}
 
@@ -33,7 +33,7 @@ def test_every_definition_by_name(tmp_path, monkeypatch):
 
 def test_partitioning_and_pool_contract():
     graph = load_defs().resolve_asset_graph()
-    daily = {"landing_pull", "jobs", "quarantine", "drops", "capacity_daily", "usage_daily", "gpu_usage_daily"}
+    daily = {"landing_pull", "jobs", "quarantine", "drops", "capacity_daily", "associations", "usage_daily", "gpu_usage_daily"}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if key.to_user_string() in daily:

@@ -103,7 +103,7 @@ def test_runs_are_recorded_in_dagster_home(landed, tmp_path, monkeypatch, capsys
         assert all(r.is_success for r in runs)
 
 
-DAY_TABLES = ["jobs", "quarantine", "drops", "capacity_daily", "usage_daily", "gpu_usage_daily"]
+DAY_TABLES = ["jobs", "quarantine", "drops", "capacity_daily", "associations", "usage_daily", "gpu_usage_daily"]
 DAYS = [(dt.date(2024, 5, 1) + dt.timedelta(days=i)).isoformat() for i in range(16)]
 
 

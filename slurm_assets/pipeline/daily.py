@@ -24,12 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from slurm_assets.sacct import capacity, dedupe, parse, summary, units, usage
+from slurm_assets.sacct import associations, capacity, dedupe, parse, summary, units, usage
 from slurm_assets.sacct.fields import TABLE_SCHEMAS, TS
 from slurm_assets.storage import landing, paths, warehouse
 
 # Tables written by the ``jobs`` step and by the ``usage_daily`` step, per (cluster, day).
-DAY_TABLES = ("jobs", "quarantine", "drops", "capacity_daily", "job_summary")  # job_summary: with jobs
+DAY_TABLES = ("jobs", "quarantine", "drops", "capacity_daily", "associations", "job_summary")  # job_summary: with jobs
 USAGE_TABLES = ("usage_daily", "gpu_usage_daily")
 JOBS_SORT = [("job_id_raw", "ascending"), ("submit_time", "ascending")]
 # A run's days are parsed (and apportioned) in batches this big: DuckDB's fixed cost per call is paid once
@@ -193,7 +193,11 @@ def _cluster_day_tables(cluster: str, day: str, drops: list[LoadedDrop], readabl
         if with_inventory
         else _empty("capacity_daily")
     )
-    return {"jobs": jobs, "quarantine": quarantine, "drops": drops_table(drops), "capacity_daily": cap}
+    with_assoc = [d for d in readable if d.manifest.get("associations")]
+    assoc = (associations.associations_from_section(with_assoc[-1].manifest["associations"], cluster, day)
+             if with_assoc else _empty("associations"))
+    return {"jobs": jobs, "quarantine": quarantine, "drops": drops_table(drops), "capacity_daily": cap,
+            "associations": assoc}
 
 
 def clusters_with_files(data_dir: Path, table: str, day: str) -> set[str]:

@@ -160,6 +160,19 @@ JOB_SUMMARY_SCHEMA = pa.schema(
     ]
 )
 
+# Daily snapshot of Slurm's associations and coordinators per cluster (sacct/associations.py): the dashboard's roles.
+ASSOCIATIONS_SCHEMA = pa.schema(
+    [
+        ("cluster", pa.string()),
+        ("date", pa.date32()),  # the day of the drops that carried the snapshot
+        ("kind", pa.string()),  # account (with its parent), user (association), coordinator
+        ("account", pa.string()),
+        ("parent", pa.string()),  # account rows: the parent account (NULL for root)
+        ("user", pa.string()),  # user and coordinator rows
+        ("collected_at", TS),  # when sacctmgr ran
+    ]
+)
+
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "jobs": JOBS_SCHEMA,
     "running_jobs": RUNNING_JOBS_SCHEMA,
@@ -169,6 +182,7 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE_SCHEMA,
     "drops": DROPS_SCHEMA,
     "job_summary": JOB_SUMMARY_SCHEMA,
+    "associations": ASSOCIATIONS_SCHEMA,
 }
 # Tables written by the step (Dagster asset) of another table, not assets of their own.
 WRITTEN_WITH: dict[str, str] = {"job_summary": "jobs"}

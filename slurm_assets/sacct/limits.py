@@ -32,6 +32,7 @@ DURATION_S_MAX = 20 * 366 * 86_400  # elapsed, time limit, CPU time per CPU: 20 
 # a manifest line (<= landing.MAX_MANIFEST_BYTES) cannot hide megabytes in one string.
 NAME_CHARS_MAX = 256
 FIELDS_MAX = 512  # sacct --helpformat lists ~120 fields
+ASSOCIATIONS_MAX = 200_000  # sacctmgr association or coordinator entries of one cluster
 COUNT_MAX = 2**40  # rows and bytes of one drop (manifest rows, gzip_size)
 
 # Every cluster-wide sum of node values fits int64 (capacity_daily sums nodes per partition).

@@ -28,7 +28,8 @@ from isal import isal_zlib
 from slurm_assets.storage import manifest_check, paths
 from slurm_assets.storage.atomic import STALE_AFTER_S, fsync_dir, sweep_temp_files
 
-DROP_FORMAT = "slurm-usage-drop/1"
+DROP_FORMAT = "slurm-usage-drop/2"  # what this version writes; /2 = /1 + the optional ``associations`` section
+DROP_FORMATS = ("slurm-usage-drop/1", DROP_FORMAT)  # what it reads: old agents' drops still process
 DATA_SUFFIX = ".psv.gz"
 MANIFEST_SUFFIX = ".manifest.json"
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
@@ -99,8 +100,9 @@ def validate_manifest(manifest: object) -> dict:
         value = manifest[key]
         if not isinstance(value, types) or (int in types and isinstance(value, bool)):
             raise DropFormatError(f"manifest key {key!r} has type {type(value).__name__}, expected {types[0].__name__}")
-    if manifest["format"] != DROP_FORMAT:
-        raise DropFormatError(f"manifest format {manifest['format']!r} is not {DROP_FORMAT!r}")
+    if manifest["format"] not in DROP_FORMATS:
+        raise DropFormatError(f"manifest format {manifest['format']!r} is not one of {', '.join(DROP_FORMATS)}"
+                              "; upgrade the server or use a matching agent")
     try:
         paths.check_cluster_name(manifest["cluster"])
         paths.check_day(manifest["day"])

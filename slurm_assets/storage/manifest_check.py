@@ -95,6 +95,22 @@ def check_manifest_details(manifest: dict) -> None:
     inventory = manifest.get("inventory")
     if inventory is not None:
         check_inventory(inventory)
+    associations = manifest.get("associations")
+    if associations is not None:
+        check_associations(associations)
+
+
+def check_associations(section, path: str = "associations") -> None:
+    """``{"collected_at": time, "associations": [...], "coordinators": [...]}``: objects of short strings."""
+    if not isinstance(section, dict):
+        raise ManifestFieldError(path, f"{_kind(section)} is not an object (or null)")
+    check_time(section.get("collected_at"), f"{path}.collected_at")
+    for key, names in (("associations", ("account", "parent", "user")), ("coordinators", ("account", "user"))):
+        for i, entry in enumerate(_check_list(section.get(key, []), f"{path}.{key}", limits.ASSOCIATIONS_MAX)):
+            if not isinstance(entry, dict):
+                raise ManifestFieldError(f"{path}.{key}[{i}]", f"{_kind(entry)} is not an object")
+            for name in names:
+                check_text(entry.get(name, ""), f"{path}.{key}[{i}].{name}")
 
 
 def check_inventory(inventory, path: str = "inventory") -> None:

@@ -74,6 +74,19 @@ if args[:2] == ["show", "node"]:
 sys.exit(2)
 """
 
+# A stand-in for sacctmgr: real 22.05 captures (the testbed's, with bob as coordinator of physics).
+FAKE_SACCTMGR = r"""#!/usr/bin/python3 -S
+import os, sys
+args = sys.argv[1:]
+if os.environ.get("FAKE_SACCTMGR_FAIL"):
+    sys.stderr.write(os.environ["FAKE_SACCTMGR_FAIL"] + "\n"); sys.exit(1)
+if args[:3] == ["-P", "show", "associations"]:
+    sys.stdout.write(open(os.environ["FAKE_SACCTMGR_ASSOC"]).read()); sys.exit(0)
+if args == ["-P", "show", "account", "withcoord"]:
+    sys.stdout.write(open(os.environ["FAKE_SACCTMGR_COORD"]).read()); sys.exit(0)
+sys.exit(2)
+"""
+
 
 def load_agent():
     """Import the hyphenated agent file as a module (STYLE.md: the slurm2sql way)."""
@@ -112,7 +125,7 @@ def fake_slurm(tmp_path, monkeypatch) -> FakeSlurm:
     """sacct and scontrol stand-ins first on PATH (also in os.environ, for main() in-process)."""
     bin_dir = tmp_path / "fakebin"
     bin_dir.mkdir()
-    for name, text in (("sacct", FAKE_SACCT), ("scontrol", FAKE_SCONTROL)):
+    for name, text in (("sacct", FAKE_SACCT), ("scontrol", FAKE_SCONTROL), ("sacctmgr", FAKE_SACCTMGR)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     log = tmp_path / "sacct-calls.jsonl"
@@ -122,6 +135,8 @@ def fake_slurm(tmp_path, monkeypatch) -> FakeSlurm:
         "FAKE_SACCT_TEXT": str(CRAFTED),
         "FAKE_SACCT_HELPFORMAT": str(DATA / "sacct_helpformat_22.05.txt"),
         "FAKE_SCONTROL_NODES": str(DATA / "scontrol_show_node_22.05.txt"),
+        "FAKE_SACCTMGR_ASSOC": str(DATA / "sacctmgr_associations_22.05.txt"),
+        "FAKE_SACCTMGR_COORD": str(DATA / "sacctmgr_withcoord_22.05.txt"),
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)

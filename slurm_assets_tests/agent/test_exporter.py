@@ -586,6 +586,35 @@ def test_sacct_env_and_flag_override_the_path(agent, fake_slurm, monkeypatch, tm
     assert not marker.exists()  # --sacct wins over the env var
 
 
+def test_associations_from_real_captures_any_column_order(agent):
+    at = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+    found = agent.parse_associations((DATA / "sacctmgr_associations_22.05.txt").read_text(),
+                                     (DATA / "sacctmgr_withcoord_22.05.txt").read_text(), "alpha", at)
+    assert found["collected_at"] == "2024-05-01T00:00:00Z"
+    rows = found["associations"]
+    assert {"account": "physics", "parent": "root", "user": ""} in rows
+    assert {"account": "chemistry", "parent": "", "user": "bob"} in rows
+    assert len(rows) == 10
+    assert found["coordinators"] == [{"account": "physics", "user": "bob"}]
+    # Another order, extra columns, another cluster's rows in a shared slurmdbd, several coordinators.
+    other = agent.parse_associations(
+        "User|Par Name|Account|Cluster|Share\ndave||proj|alpha|1\n|root|proj|alpha|1\neve||x|beta|1\n",
+        "Coord Accounts|Account\nzed, amy|proj\n|x\n", "alpha", at)
+    assert other["associations"] == [{"account": "proj", "parent": "", "user": "dave"},
+                                     {"account": "proj", "parent": "root", "user": ""}]
+    assert other["coordinators"] == [{"account": "proj", "user": "amy"}, {"account": "proj", "user": "zed"}]
+    assert agent.parse_associations("", "", "alpha", at)["associations"] == []
+
+
+def test_sacctmgr_failure_ships_drops_without_associations(agent, fake_slurm, monkeypatch):
+    monkeypatch.setenv("FAKE_SACCTMGR_FAIL", "sacctmgr: error: Problem talking to the database")
+    code, stream = run_main(agent, ["--no-config", "--stdout", "--start-date", "2024-05-02"], now=lambda: NOW)
+    assert code == 0
+    drops = [m for m, _ in landing.iter_drop_stream(io.BytesIO(stream))]
+    assert len(drops) == 2 and all(m["associations"] is None for m in drops)
+    assert all(m["inventory"] for m in drops)  # the rest of the run is unaffected
+
+
 def test_inventory_goes_with_recent_drops_only(agent, fake_slurm, tmp_path):
     code, stream = run_main(agent, ["--no-config", "--stdout", "--start-date", "2024-04-28"], now=lambda: NOW)
     assert code == 0
@@ -607,6 +636,11 @@ def test_inventory_goes_with_recent_drops_only(agent, fake_slurm, tmp_path):
     ]
     node = drops["2024-05-03"]["inventory"]["nodes"][0]
     assert (node["node"], node["cpus"], node["gpus"]) == ("vm", 16, {"a100": 2, "v100": 2})
+    # The associations snapshot (collected once per run) goes with the same recent drops.
+    assert [d for d, m in sorted(drops.items()) if m["associations"]] == ["2024-04-30", "2024-05-01", "2024-05-02",
+                                                                           "2024-05-03"]
+    assert drops["2024-05-03"]["associations"]["coordinators"] == [{"account": "physics", "user": "bob"}]
+    assert drops["2024-05-03"]["format"] == "slurm-usage-drop/2"
     assert drops["2024-05-03"]["window_end"] == "2024-05-03T12:30:00Z"  # today's window stops at now
 
 

@@ -1,4 +1,4 @@
-"""The per-day tables built from raw drops (``jobs``, ``quarantine``, ``drops``, ``capacity_daily``) and ``running_jobs``."""
+"""The per-day tables built from raw drops (``jobs``, ``quarantine``, ``drops``, ``capacity_daily``, ``associations``) and ``running_jobs``."""
 
 import dagster as dg
 
@@ -15,6 +15,8 @@ DESCRIPTIONS = {
     "line; an unreadable drop is one row with line_no 0.",
     "drops": "Catalogue of the drops landed for day D per cluster (source, window, collected_at, rows).",
     "capacity_daily": "CPUs, memory and GPUs per cluster x partition on day D, from the latest drop's inventory.",
+    "associations": "Slurm's associations (account tree, user associations) and account coordinators per cluster "
+    "on day D, from the latest drop's sacctmgr snapshot: the dashboard's roles.",
 }
 
 
@@ -47,7 +49,7 @@ def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
         "missing_drops": daily.missing_drops(data_dir, list(context.partition_keys)),
         "jobs_by_day": by_day,  # a range run records the same metadata on each of its partitions
     })
-    for name in ("quarantine", "drops", "capacity_daily"):
+    for name in ("quarantine", "drops", "capacity_daily", "associations"):
         yield dg.MaterializeResult(asset_key=name, metadata={
             **common, "dagster/row_count": sum(counts[name].values()), "by_cluster": counts[name]})
 

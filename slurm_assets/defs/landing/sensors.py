@@ -7,7 +7,7 @@ from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.defs.resources import StorageResource
 from slurm_assets.storage import landing
 
-DAILY_TABLES = ["jobs", "quarantine", "drops", "capacity_daily", "usage_daily", "gpu_usage_daily"]
+DAILY_TABLES = ["jobs", "quarantine", "drops", "capacity_daily", "associations", "usage_daily", "gpu_usage_daily"]
 
 daily_tables_job = dg.define_asset_job(
     "daily_tables_job", selection=dg.AssetSelection.assets(*DAILY_TABLES), partitions_def=daily_partitions,
