@@ -51,6 +51,19 @@ class ReceiverSettings(BaseSettings):
         default=32 * 1024 * 1024, gt=0, validation_alias=AliasChoices("max_json_bytes", "SLURM_USAGE_MAX_JSON_BYTES")
     )
 
+    # Slow clients (receiver/guard.py): a request's headers must be complete within header_timeout_s; a body
+    # read stops after body_timeout_s without a byte; connections beyond max_connections (itself capped at the
+    # open-file limit minus a reserve) close the longest-waiting header-phase connection or are refused with 503.
+    header_timeout_s: float = Field(
+        default=20.0, gt=0, validation_alias=AliasChoices("header_timeout_s", "SLURM_USAGE_HEADER_TIMEOUT_S")
+    )
+    body_timeout_s: float = Field(
+        default=60.0, gt=0, validation_alias=AliasChoices("body_timeout_s", "SLURM_USAGE_BODY_TIMEOUT_S")
+    )
+    max_connections: int = Field(
+        default=4096, gt=0, validation_alias=AliasChoices("max_connections", "SLURM_USAGE_MAX_CONNECTIONS")
+    )
+
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir).resolve()
 

@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    from slurm_assets.receiver import guard
     from slurm_assets.receiver.app import create_app, runtime
     from slurm_assets.settings import ReceiverSettings
 
@@ -107,6 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     options = {}
     if args.forwarded_allow_ips is not None:
         options["forwarded_allow_ips"] = args.forwarded_allow_ips
+    limits = guard.GuardLimits(
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_connections=guard.connection_cap(settings.max_connections),
+    )
+    log.info(
+        "receiver: at most %d connections (SLURM_USAGE_MAX_CONNECTIONS, open-file limit minus %d); "
+        "headers within %g s, no body byte for %g s closes",
+        limits.max_connections,
+        guard.FD_RESERVE,
+        limits.header_timeout_s,
+        limits.body_timeout_s,
+    )
     uvicorn.run(
         app,
         host=args.host,
@@ -116,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         log_config=None,  # keep the root logging set up above (audit lines included)
         access_log=False,  # the audit line (one per request) replaces the access log
+        http=guard.guarded_protocol(limits),  # h11 with header/body deadlines and a connection cap
+        h11_max_incomplete_event_size=16 * 1024,  # request line + headers at most 16 KiB
+        timeout_keep_alive=5,
         **options,
     )
     return 0

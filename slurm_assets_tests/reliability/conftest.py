@@ -120,6 +120,7 @@ class ReceiverProcess:
     env: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
+    preexec_fn: object = None  # run in the child before exec (e.g. resource limits)
 
     @property
     def url(self) -> str:
@@ -133,7 +134,7 @@ class ReceiverProcess:
             self.proc = subprocess.Popen(
                 [str(RECEIVER_BIN), "--host", "127.0.0.1", "--port", str(self.port),
                  "--data-dir", str(self.data_dir), "--log-level", "warning"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir.parent,
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir.parent, preexec_fn=self.preexec_fn,
             )
         deadline = time.monotonic() + timeout_s
         while True:

@@ -68,7 +68,7 @@ REFERENCED = [
 # Issue 8's scenario order: the table lists rows in it.
 ORDER = ("test_receiver_killed", "test_receiver_crash_write", "test_pipeline_replay", "test_disk_full", "test_concurrency",
          "test_reader_races", "test_parser_fuzz",
-         "test_api_abuse", "test_ssh_pull_bounds", "test_agent_clock")
+         "test_api_abuse", "test_slow_loris", "test_ssh_pull_bounds", "test_agent_clock")
 
 # Bugs this suite found: (what was wrong, the fix, the regression test). Kept here so the document says it.
 FINDINGS = [
@@ -118,6 +118,14 @@ FINDINGS = [
      "which are also 10 characters.",
      "`paths.check_day` requires `YYYY-MM-DD` first; the landing listing uses the same check.",
      "slurm_assets_tests/receiver/test_manifest_check.py::test_a_day_that_is_not_yyyy_mm_dd_is_422_and_never_listed"),
+    ("Slow-loris without a key: with 1,024 open files, 1,100 connections trickling header lines made every normal "
+     "request fail (health `000`, push \"Empty reply\"); a request whose headers never finished stayed open for "
+     "over 200 s. uvicorn has no header or body deadline, and `limit_concurrency` would refuse normal clients too.",
+     "`receiver/guard.py` (uvicorn's h11 protocol + deadlines): headers within 20 s (408), a body closed after 60 s "
+     "without a byte or under 1 KiB/s, a connection cap below the open-file limit that sheds the longest-waiting "
+     "header-phase connection (503 at once when none); `deploy/slurm-usage-receiver.service` sets "
+     "`LimitNOFILE=8192`.",
+     "test_slow_loris.py::test_1100_slow_clients_under_1024_files_do_not_starve_a_normal_client"),
 ]
 
 # Found and not fixed here (outside one small module, or a design choice for the owner): (finding, suggestion).
