@@ -180,7 +180,8 @@ def _parse_rows(con, drops: list[_Prepared]) -> list[ParsedDrop]:
         con.execute(_FOLD_SQL)
         flagged = con.execute(
             "SELECT dno, rid, line_no, syn[1] AS reason, syn[2] AS detail FROM chosen WHERE syn IS NOT NULL "
-            "UNION ALL SELECT dno, rid, line_no, sem[1], sem[2] FROM job_rows WHERE sem IS NOT NULL"
+            "UNION ALL SELECT dno, rid, line_no, sem[1], sem[2] FROM job_rows WHERE sem IS NOT NULL "
+            "UNION ALL SELECT dno, rid, line_no, oor[1], oor[2] FROM step_checks WHERE oor IS NOT NULL"
         ).to_arrow_table()
         final = con.execute(_FINAL_SQL).to_arrow_table()
     finally:
@@ -237,15 +238,19 @@ def _choose(con, cand: dict[int, tuple[int, read.Candidate]], header: read.Heade
     return picked
 
 
-# Steps -> their job of the same drop (dno): max RSS, CPU time summed (job_rows.sem IS NULL rows only).
-_FOLD_SQL = """
+# Steps -> their job of the same drop (dno): max RSS, CPU time summed (job_rows.sem IS NULL rows only);
+# a step with numbers out of range (step_checks.oor) is quarantined and not folded.
+_FOLD_SQL = f"""
 CREATE OR REPLACE TEMP VIEW good_jobs AS SELECT * FROM job_rows WHERE sem IS NULL;
+
+CREATE OR REPLACE TEMP TABLE step_checks AS
+SELECT *, {validate.step_range_sql()} AS oor FROM chosen WHERE is_step AND syn IS NULL;
 
 CREATE OR REPLACE TEMP TABLE steps AS
 SELECT dno, job_key, t_start AS start_time,
     coalesce(t_maxrss, t_tresmem) AS rss,
     CASE WHEN t_totalcpu > 0 THEN t_totalcpu ELSE coalesce(t_trescpu, t_totalcpu) END AS cpu
-FROM chosen WHERE is_step AND syn IS NULL;
+FROM step_checks WHERE oor IS NULL;
 
 CREATE OR REPLACE TEMP TABLE key_count AS SELECT dno, job_key, count(*) AS n FROM good_jobs GROUP BY dno, job_key;
 

@@ -57,18 +57,26 @@ _JOB_COLUMNS = (
 )
 _BUCKET_SELECT = ", ".join(f"{bucket_sql(*spec)} AS {name}" for name, spec in BUCKETS.items())
 
+
+
+def _saturated(total: str) -> str:
+    """A BIGINT sum that stops at 2^63-1 instead of failing the run: the parser keeps every job inside
+    ``limits.py``, but a day of hostile jobs at those limits could still add up past 64 bits."""
+    return f"CAST(CASE WHEN {total} > 9223372036854775807 THEN 9223372036854775807 ELSE {total} END AS BIGINT)"
+
+
 _SUMMARY = f"""
 SELECT _grp, cluster, end_date AS "date", "user", account, "partition", qos, state, {_BUCKET_SELECT},
     count(*) AS jobs,
     sum(cpu_hours) AS cpu_hours, sum(gpu_hours) AS gpu_hours, sum(node_hours) AS node_hours,
-    sum(alloc_cpus) AS alloc_cpus_sum,
-    sum(wait_s) AS wait_s_sum,
+    {_saturated("sum(alloc_cpus)")} AS alloc_cpus_sum,
+    {_saturated("sum(wait_s)")} AS wait_s_sum,
     count(*) FILTER (WHERE {CPU_KNOWN}) AS cpu_known_jobs,
     sum(total_cpu_s) FILTER (WHERE {CPU_KNOWN}) AS cpu_used_s,
-    sum(alloc_cpus * elapsed_s) FILTER (WHERE {CPU_KNOWN}) AS cpu_alloc_s,
+    {_saturated(f'sum(alloc_cpus * elapsed_s) FILTER (WHERE {CPU_KNOWN})')} AS cpu_alloc_s,
     sum(total_cpu_s) FILTER (WHERE NOT coalesce({CPU_KNOWN}, false)) AS cpu_used_other_s,
-    sum(max_rss_bytes) FILTER (WHERE {MEM_KNOWN}) AS mem_used_bytes,
-    sum(req_mem_bytes) FILTER (WHERE {MEM_KNOWN}) AS mem_req_bytes,
+    {_saturated(f'sum(max_rss_bytes) FILTER (WHERE {MEM_KNOWN})')} AS mem_used_bytes,
+    {_saturated(f'sum(req_mem_bytes) FILTER (WHERE {MEM_KNOWN})')} AS mem_req_bytes,
     sum({WASTED_CPU_HOURS}) AS wasted_cpu_hours,
     max({WASTED_CPU_HOURS}) AS max_wasted_cpu_hours
 FROM jobs

@@ -13,15 +13,16 @@ import pyarrow as pa
 from slurm_assets.sacct import units
 
 # Typed entries ("a100=2" out of "gres/gpu:a100=2") and the untyped total of a TRES string.
-_TRES_TYPED = r"(?:^|,)gres/gpu:([^=,]+=\d{1,9})"
-_TRES_UNTYPED = r"(?:^|,)gres/gpu=(\d{1,9})(?:,|$)"
+# Counts of any length: one past the physical range is quarantined (``sql_gpu_total``), never read as 0.
+_TRES_TYPED = r"(?:^|,)gres/gpu:([^=,]+=\d+)"
+_TRES_UNTYPED = r"(?:^|,)gres/gpu=(\d+)(?:,|$)"
 # AllocGRES: gpu:2, gpu:tesla:2, gpu:tesla:2(IDX:0-1), comma separated.
-_GRES_TYPED = r"(?:^|,)gpu:([^:,()=]+:\d{1,9})"
-_GRES_UNTYPED = r"(?:^|,)gpu:(\d{1,9})(?:\(|,|$)"
+_GRES_TYPED = r"(?:^|,)gpu:([^:,()=]+:\d+)"
+_GRES_UNTYPED = r"(?:^|,)gpu:(\d+)(?:\(|,|$)"
 
 
 def sql_gpu_parts(tres: str, gres: str) -> str:
-    """Struct {typed: ['a100:2', ...] sorted, untyped: BIGINT or NULL} from TRES (else GRES) strings.
+    """Struct {typed: ['a100:2', ...] sorted, untyped: DOUBLE or NULL} from TRES (else GRES) strings.
 
     Cheap for rows without GPUs: the regexes only run where the text mentions a GPU.
     """
@@ -30,17 +31,22 @@ def sql_gpu_parts(tres: str, gres: str) -> str:
         WHEN contains({tres}, 'gres/gpu') AND regexp_matches({tres}, '(?:^|,)gres/gpu[:=]') THEN {{
             'typed': list_sort(list_transform(regexp_extract_all({tres}, '{_TRES_TYPED}', 1),
                                               lambda e: replace(e, '=', ':'))),
-            'untyped': TRY_CAST(nullif(regexp_extract({tres}, '{_TRES_UNTYPED}', 1), '') AS BIGINT)}}
+            'untyped': TRY_CAST(nullif(regexp_extract({tres}, '{_TRES_UNTYPED}', 1), '') AS DOUBLE)}}
         WHEN contains({gres}, 'gpu') THEN {{
             'typed': list_sort(regexp_extract_all({gres}, '{_GRES_TYPED}', 1)),
-            'untyped': TRY_CAST(nullif(regexp_extract({gres}, '{_GRES_UNTYPED}', 1), '') AS BIGINT)}}
+            'untyped': TRY_CAST(nullif(regexp_extract({gres}, '{_GRES_UNTYPED}', 1), '') AS DOUBLE)}}
         END"""
 
 
+def sql_gpu_total(parts: str) -> str:
+    """GPUs (DOUBLE, never overflows; 0 when none) from a sql_gpu_parts struct: untyped total, else the typed sum."""
+    typed_sum = f"list_sum(list_transform({parts}.typed, lambda e: TRY_CAST(regexp_extract(e, ':(\\d+)$', 1) AS DOUBLE)))"
+    return f"coalesce({parts}.untyped, {typed_sum}, 0)"
+
+
 def sql_gpu_count(parts: str) -> str:
-    """GPUs (INTEGER, 0 when none) from a sql_gpu_parts struct: untyped total, else the typed sum."""
-    typed_sum = f"list_sum(list_transform({parts}.typed, lambda e: TRY_CAST(regexp_extract(e, ':(\\d+)$', 1) AS BIGINT)))"
-    return f"TRY_CAST(coalesce({parts}.untyped, {typed_sum}, 0) AS INTEGER)"
+    """GPUs (INTEGER) from a sql_gpu_parts struct; NULL past 2^31 (the parser quarantines such rows first)."""
+    return f"CASE WHEN {sql_gpu_total(parts)} < 2147483648 THEN CAST({sql_gpu_total(parts)} AS INTEGER) END"
 
 
 def sql_gpu_types(parts: str) -> str:

@@ -5,12 +5,15 @@
 (``bad_job_id``, ``bad_time``, ``bad_number``, ``unknown_state``). ``job_checks_sql``
 adds ``sem`` for job rows that read well but cannot be right
 (``missing_job_id_raw``, ``missing_submit_time``, ``missing_alloc_cpus``,
-``negative_elapsed``, ``end_before_start``, ``end_before_submit``,
-``missing_end_time``). Both reasons are stable codes; details name the field
-and the value. A validator reports, it never raises: the parser quarantines.
+``negative_elapsed``, ``out_of_range``, ``end_before_start``, ``end_before_submit``,
+``missing_end_time``); ``step_range_sql`` the same for step rows. ``out_of_range``:
+a number outside the physical ranges of ``limits.py`` (the receiver's too) (AllocCPUS 10^20, gres/gpu=10^20,
+a 100-year Elapsed), so no sum over the kept rows can overflow 64 bits. Both reasons
+are stable codes; details name the field and the value. A validator reports, it never
+raises: the parser quarantines.
 """
 
-from slurm_assets.sacct import tres, units
+from slurm_assets.sacct import limits, tres, units
 from slurm_assets.sacct.fields import ACTIVE_STATES, FINISHED_STATES, INPUT_FIELDS
 
 # JobID as printed: job, array task or pending array range, het component, then an optional step.
@@ -93,6 +96,11 @@ def typed_sql(has) -> str:
             cond = f"NOT is_step AND {cond}"
         reason = "bad_time" if kind == "ts" else "bad_number"
         syn.append(f"WHEN {cond} THEN ['{reason}', '{field}=' || {col} || ' is not {_KIND_WORDS[kind]}']")
+    for field, (kind, _steps_too) in _CHECKS.items():
+        if kind == "int" and has(field):  # past 18 digits: out of every range (and maybe of 64 bits)
+            col = f"c_{field.lower()}"
+            syn.append(f"WHEN NOT is_step AND length({col}) > 18 AND regexp_matches({col}, '{u.INTEGER_RE}') "
+                       f"THEN ['out_of_range', '{field}=' || {col} || ' is outside the physical range']")
     for field in CANDIDATE_INT_FIELDS:
         if has(field):
             col = f"c_{field.lower()}"
@@ -143,11 +151,11 @@ def typed_sql(has) -> str:
             {job_only(u.sql_int(v('AllocNodes')))} AS t_allocnodes,
             {job_only(u.sql_int(v('AllocCPUS')))} AS t_alloccpus,
             {job_only(u.sql_int(v('NCPUS')))} AS t_ncpus,
-            {u.sql_memory_bytes('p_reqmem')} AS t_reqmem,
+            {_capped_bytes('p_reqmem')} AS t_reqmem,
             {u.sql_memory_scope('p_reqmem')} AS t_reqmem_scope,
-            {u.sql_memory_bytes('p_maxrss')} AS t_maxrss,
+            {_capped_bytes('p_maxrss')} AS t_maxrss,
             {u.sql_duration_seconds('p_trescpu')} AS t_trescpu,
-            {u.sql_memory_bytes('p_tresmem')} AS t_tresmem
+            {_capped_bytes('p_tresmem')} AS t_tresmem
         FROM p
     )
     SELECT rid, dno, line_no, grp, prio, is_step, state,
@@ -162,6 +170,54 @@ def typed_sql(has) -> str:
         {job_id_raw} AS job_id_raw
     FROM t
     """
+
+
+# TotalCPU of one job: all its CPUs busy for the longest duration.
+CPU_TIME_S_MAX = limits.JOB_CPUS_MAX * limits.DURATION_S_MAX
+
+
+def _capped_bytes(parts: str) -> str:
+    """Bytes of a memory size; -1 past limits.JOB_MEM_BYTES_MAX (sizes are never negative: -1 means out of range)."""
+    n = f"(TRY_CAST({parts}.n AS DOUBLE) * pow(1024, strpos(' KMGTPE', upper({parts}.u)) - 1))"
+    return (f"CASE WHEN {parts}.n <> '' THEN CASE WHEN {n} <= {limits.JOB_MEM_BYTES_MAX} "
+            f"THEN CAST(round({n}) AS BIGINT) ELSE -1 END END")
+
+
+def _over(expr: str, limit: int, what: str) -> str:
+    return f"WHEN {expr} > {limit} THEN ['out_of_range', '{what} ' || CAST({expr} AS VARCHAR) || ' > {limit}']"
+
+
+def step_range_sql() -> str:
+    """``[reason, detail]`` or NULL for a readable step row of ``chosen`` whose numbers are out of range."""
+    return f"""CASE
+        WHEN t_maxrss < 0 OR t_tresmem < 0 THEN ['out_of_range',
+            'MaxRSS (or TRESUsageInMax mem) is over {limits.JOB_MEM_BYTES_MAX} bytes']
+        {_over('t_totalcpu', CPU_TIME_S_MAX, 'TotalCPU (s)')}
+        {_over('t_trescpu', CPU_TIME_S_MAX, 'TRESUsageInTot cpu (s)')}
+    END"""
+
+
+def _job_range_checks() -> str:
+    """The ``out_of_range`` WHENs of ``job_checks_sql`` (job rows; ``j`` columns)."""
+    lim = limits
+    req_mem = ("t_reqmem * CASE t_reqmem_scope WHEN 'n' THEN CAST(greatest(coalesce(nodes_n, 1), 1) AS DOUBLE) "
+               "WHEN 'c' THEN CAST(coalesce(cpus_n, 1) AS DOUBLE) ELSE 1.0 END")
+    wait = "date_diff('second', coalesce(t_eligible, t_submit), t_start)"
+    return "\n".join([
+        "WHEN cpus_n < 0 OR nodes_n < 0 THEN ['out_of_range', 'AllocCPUS ' || coalesce(CAST(cpus_n AS VARCHAR), '')"
+        " || ' or NNodes ' || coalesce(CAST(nodes_n AS VARCHAR), '') || ' is negative']",
+        _over("cpus_n", lim.JOB_CPUS_MAX, "AllocCPUS/NCPUS"),
+        _over("nodes_n", lim.NODES_MAX, "NNodes/AllocNodes"),
+        _over("elapsed_s", lim.DURATION_S_MAX, "elapsed (s)"),
+        _over("coalesce(t_timelimit, t_timelimitraw * 60.0)", lim.DURATION_S_MAX, "Timelimit (s)"),
+        _over(wait, lim.DURATION_S_MAX, "wait (s)"),
+        _over(tres.sql_gpu_total("gp"), lim.JOB_GPUS_MAX, "GPUs (AllocTRES gres/gpu)"),
+        "WHEN t_reqmem < 0 OR t_maxrss < 0 OR t_tresmem < 0 THEN ['out_of_range', "
+        f"'ReqMem, MaxRSS or TRESUsageInMax mem is over {lim.JOB_MEM_BYTES_MAX} bytes']",
+        _over(req_mem, lim.JOB_MEM_BYTES_MAX, "ReqMem x nodes or CPUs (bytes)"),
+        _over("t_totalcpu", CPU_TIME_S_MAX, "TotalCPU (s)"),
+        _over("t_trescpu", CPU_TIME_S_MAX, "TRESUsageInTot cpu (s)"),
+    ])
 
 
 def job_checks_sql() -> str:
@@ -189,6 +245,7 @@ def job_checks_sql() -> str:
                 'Submit is empty or Unknown: a job row needs its submit time (part of the job key)']
             WHEN cpus_n IS NULL THEN ['missing_alloc_cpus', 'AllocCPUS/NCPUS empty: CPU-hours cannot be computed']
             WHEN elapsed_s < 0 THEN ['negative_elapsed', 'elapsed ' || elapsed_s || ' s < 0']
+            {_job_range_checks()}
             WHEN t_end < t_start THEN ['end_before_start', 'End ' || t_end || ' < Start ' || t_start]
             WHEN t_end < t_submit THEN ['end_before_submit', 'End ' || t_end || ' < Submit ' || t_submit]
             WHEN state IN ({sql_list(FINISHED_STATES)}) AND t_end IS NULL THEN ['missing_end_time',
