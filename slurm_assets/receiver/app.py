@@ -213,7 +213,8 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
     @app.get(
         "/api/dashboard/health",
         response_model=HealthResponse,
-        summary="Receiver health: data dir writable, last drop per cluster",
+        response_model_exclude_unset=True,
+        summary="Receiver health: status only; with X-API-Key also data dir, version, last drop per cluster",
         responses={
             503: {
                 "model": HealthResponse,
@@ -221,20 +222,28 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
             }
         },
     )
-    def dashboard_health(request: Request):
-        data_dir = runtime(request.app).data_dir
-        problem = health.check_writable(data_dir)
-        body = HealthResponse(
-            status="unhealthy" if problem else "healthy",
-            time=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            version=__version__,
-            data_dir_writable=problem is None,
-            detail=problem,
-            clusters=health.cluster_status(data_dir),
-        )
+    def dashboard_health(
+        request: Request, x_api_key: str | None = Security(api_key_header)
+    ):
+        rt = runtime(request.app)
+        problem = health.check_writable(rt.data_dir)
+        body = {
+            "status": "unhealthy" if problem else "healthy",
+            "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        # Without a key nothing but the status: the cluster list and their last drops are not public.
+        key = auth.check_key(rt.keys, x_api_key) if x_api_key else None
+        if key is not None:
+            clusters = health.cluster_status(rt.data_dir)
+            body |= {
+                "version": __version__,
+                "data_dir_writable": problem is None,
+                "detail": problem,
+                "clusters": {c: v for c, v in clusters.items() if key.allows(c)},
+            }
         if problem:
-            return JSONResponse(body.model_dump(), status_code=503)
-        return body
+            return JSONResponse(body, status_code=503)
+        return HealthResponse(**body)
 
     return app
 

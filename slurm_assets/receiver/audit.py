@@ -5,9 +5,14 @@ A plain ASGI middleware: it puts an ``Audit`` record into the request state
 the response has been sent, whatever the outcome. The remote address is the
 ASGI client, which uvicorn rewrites from ``X-Forwarded-For`` for trusted proxies
 (``--forwarded-allow-ips``).
+
+The line is one JSON object (JSON lines): request text such as a path with ``%0a`` (uvicorn
+decodes it to a newline) or a cluster name is escaped by the encoder, so a client cannot forge a
+second line or a field (issue 18: ``key=value`` text let ``%0a`` write a forged line).
 """
 
 import datetime as dt
+import json
 import logging
 
 from slurm_assets.receiver.ingest import Audit
@@ -16,23 +21,26 @@ AUDIT_LOGGER = "slurm_assets.receiver.audit"
 log = logging.getLogger(AUDIT_LOGGER)
 
 
-def audit_line(scope: dict, status: int, audit: Audit) -> str:
+def audit_record(scope: dict, status: int, audit: Audit) -> dict:
     client = scope.get("client")
     drops = audit.drops
-    return " ".join(
-        [
-            f"time={dt.datetime.now(dt.UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}",
-            f"remote={client[0] if client else '-'}",
-            f"method={scope.get('method', '-')}",
-            f"path={scope.get('path', '-')}",
-            f"status={status}",
-            f"key={audit.key_id}",
-            f"cluster={audit.cluster}",
-            f"rows={'-' if audit.rows is None else audit.rows}",
-            f"drops={','.join(d.drop_id for d in drops) or '-'}",
-            f"duplicate={str(bool(drops) and all(d.duplicate for d in drops)).lower()}",
-        ]
-    )
+    return {
+        "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "remote": client[0] if client else None,
+        "method": scope.get("method"),
+        "path": scope.get("path"),
+        "status": status,
+        "key": None if audit.key_id == "-" else audit.key_id,
+        "cluster": None if audit.cluster == "-" else audit.cluster,
+        "rows": audit.rows,
+        "drops": [d.drop_id for d in drops],
+        "duplicate": bool(drops) and all(d.duplicate for d in drops),
+    }
+
+
+def audit_line(scope: dict, status: int, audit: Audit) -> str:
+    """The record as one line of ASCII JSON (every control character and non-ASCII text escaped)."""
+    return json.dumps(audit_record(scope, status, audit), ensure_ascii=True, separators=(",", ":"))
 
 
 class AuditMiddleware:

@@ -47,11 +47,15 @@ class ClusterHealth(BaseModel):
 
 
 class HealthResponse(BaseModel):
+    """Without a valid X-API-Key only ``status`` and ``time``; with one, the details (clusters the key may post for)."""
+
     status: Literal["healthy", "unhealthy"]
     time: str = Field(description="server time, UTC")
-    version: str
-    data_dir_writable: bool
+    version: str | None = Field(default=None, description="with a key only")
+    data_dir_writable: bool | None = Field(default=None, description="with a key only")
     detail: str | None = Field(
-        default=None, description="why the receiver is unhealthy"
+        default=None, description="why the receiver is unhealthy (with a key only)"
     )
-    clusters: dict[str, ClusterHealth]
+    clusters: dict[str, ClusterHealth] | None = Field(
+        default=None, description="with a key only: the clusters that key may post for"
+    )

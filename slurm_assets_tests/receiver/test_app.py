@@ -409,12 +409,14 @@ def test_read_only_data_dir_is_503_and_health_says_so(tiny_tmpfs):
         headers={"X-API-Key": SHARED_KEY},
     )
     assert seed.status_code == 503
-    health = client.get(HEALTH)
+    health = client.get(HEALTH, headers={"X-API-Key": SHARED_KEY})
     assert health.status_code == 503
     assert (
         health.json()["status"] == "unhealthy"
         and health.json()["data_dir_writable"] is False
     )
+    keyless = client.get(HEALTH)
+    assert keyless.status_code == 503 and set(keyless.json()) == {"status", "time"}
 
 
 def test_full_data_volume_is_507(tiny_tmpfs):
@@ -446,13 +448,30 @@ def test_full_data_volume_is_507(tiny_tmpfs):
 
 def test_health_reports_each_cluster_without_secrets(client):
     assert post_drop(client, *make_drop(day="2024-05-03")).status_code == 200
-    response = client.get(HEALTH)
+    response = client.get(HEALTH, headers={"X-API-Key": SHARED_KEY})
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "healthy" and body["data_dir_writable"] is True
     assert body["clusters"]["alpha"]["latest_day"] == "2024-05-03"
     assert body["clusters"]["alpha"]["last_drop_at"].endswith("Z")
     assert SHARED_KEY not in response.text and "shared-key" not in response.text
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "not-a-key"}], ids=["no key", "unknown key"])
+def test_health_without_a_valid_key_tells_status_only(client, headers):
+    # Issue 18: the key-less health listed every cluster with its last drop.
+    assert post_drop(client, *make_drop(day="2024-05-03")).status_code == 200
+    response = client.get(HEALTH, headers=headers)
+    assert response.status_code == 200
+    assert set(response.json()) == {"status", "time"} and response.json()["status"] == "healthy"
+    assert "alpha" not in response.text and "2024-05-03" not in response.text
+
+
+def test_health_with_a_bound_key_lists_only_its_clusters(client):
+    assert post_drop(client, *make_drop(day="2024-05-03")).status_code == 200
+    assert post_drop(client, *make_drop(cluster="beta")).status_code == 200
+    assert set(client.get(HEALTH, headers={"X-API-Key": ALPHA_KEY}).json()["clusters"]) == {"alpha"}
+    assert set(client.get(HEALTH, headers={"X-API-Key": SHARED_KEY}).json()["clusters"]) == {"alpha", "beta"}
 
 
 def test_openapi_describes_both_endpoints():
@@ -563,3 +582,21 @@ def test_app_without_settings_reads_the_environment_at_startup(tmp_path, monkeyp
     assert response.status_code == 200
     assert [r.cluster for r in landing.list_drops(tmp_path / "env-data")] == ["alpha"]
     assert getattr(app_module.app.state, "runtime", None) is None  # importing read nothing
+
+
+def test_audit_lines_are_json_and_a_newline_in_the_path_cannot_forge_one(client, caplog):
+    # Issue 18: a request path with %0a wrote a forged key=value line into the audit log.
+    import logging
+
+    from slurm_assets.receiver.audit import AUDIT_LOGGER
+
+    forged = "/api/data/ingest%0atime=2024-01-01T00:00:00Z remote=10.0.0.1 status=200 key=deadbeef cluster=alpha"
+    with caplog.at_level(logging.INFO, logger=AUDIT_LOGGER):
+        client.post(forged, content=b"x", headers=native_headers())
+        client.post(INGEST, content=drop_body(*make_drop()), headers=native_headers())
+    lines = [r.getMessage() for r in caplog.records if r.name == AUDIT_LOGGER]
+    assert len(lines) == 2 and all("\n" not in line and "\r" not in line for line in lines)
+    first, second = (json.loads(line) for line in lines)
+    assert first["path"].startswith("/api/data/ingest\ntime=") and first["status"] == 404
+    assert first["key"] is None and first["cluster"] is None
+    assert second["status"] == 200 and second["cluster"] == "alpha" and second["rows"] == 3
