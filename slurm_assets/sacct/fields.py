@@ -241,6 +241,7 @@ INPUT_FIELDS: dict[str, str] = {
     "AllocGRES": "gres",  # Slurm <= 20.x: gpu:2, gpu:tesla:2(IDX:0-1)
     "TRESUsageInTot": "tres",  # cpu=00:01:02,...: CPU time where TotalCPU is 0 (newer Slurm)
     "TRESUsageInMax": "tres",  # mem=12376K,...: max RSS where MaxRSS is empty
+    "Cluster": "text",  # must be the drop's cluster (any case) or empty, else the row is cluster_mismatch
 }
 
 # Job states (first word of State) after which a job never runs again. REQUEUED and RESIZING

@@ -166,6 +166,8 @@ def _parse_rows(con, drops: list[_Prepared]) -> list[ParsedDrop]:
         for name, values in (("grp", [group0 + c.group for c in candidates]), ("prio", [c.prio for c in candidates])):
             src = src.append_column(name, pa.concat_arrays([pa.nulls(good, pa.int64()), pa.array(values, pa.int64())]))
         src = src.append_column("dno", pa.array(np.full(len(rows), dno, dtype=np.int64)))
+        src = src.append_column("drop_cluster", pa.array([d.cluster] * len(rows), pa.string()))
+        src = src.append_column("content", _content(rows))
         srcs.append(src)
         texts.append(rows)
         per_drop.append((groups, group0))
@@ -212,27 +214,41 @@ def _parse_rows(con, drops: list[_Prepared]) -> list[ParsedDrop]:
     return out
 
 
+def _content(rows: pa.Table) -> pa.Array:
+    """Every read field of each row joined into one string: rows of one job key compare by it (conflicts)."""
+    cols = [rows[c] for c in rows.column_names if c.startswith("c_")]
+    if not cols:
+        return pa.nulls(len(rows), pa.string())
+    return pc.binary_join_element_wise(*cols, "|", null_handling="replace", null_replacement="")
+
+
 def _choose(con, cand: dict[int, tuple[int, read.Candidate]], header: read.Header) -> list[int]:
     """Create the ``chosen`` view: every good row, plus for each repaired line its one acceptable candidate.
 
-    Acceptable: no unreadable field. Among several, the one of the preferred free-text
+    Acceptable: no unreadable field, and the drop's cluster in ``Cluster`` if any reading has it (else
+    the line is another cluster's, quarantined as such). Among several, the one of the preferred free-text
     field (lowest prio) if they differ only in free text; otherwise none (quarantined).
     ``cand`` maps a candidate's row id to (its group, unique over the batch, and the candidate).
     """
     picked: list[int] = []
     if cand:
-        ok = con.execute("SELECT rid FROM typed WHERE grp IS NOT NULL AND syn IS NULL").to_arrow_table()
-        by_group: dict[int, list[int]] = {}
-        for rid in ok.column("rid").to_pylist():
-            by_group.setdefault(cand[rid][0], []).append(rid)
-        fixed = [header.index(f) for f in INPUT_FIELDS if header.has(f) and f not in FREE_TEXT_FIELDS]
-        for rids in by_group.values():
-            readings = {tuple(cand[r][1].fields[i] for i in fixed) for r in rids}
+        ok = con.execute("SELECT rid, mis IS NULL AS own FROM typed WHERE grp IS NOT NULL AND syn IS NULL")
+        by_group: dict[int, list[tuple[int, bool]]] = {}
+        for rid, own in ok.fetchall():
+            by_group.setdefault(cand[rid][0], []).append((rid, own))
+        fixed = [f for f in INPUT_FIELDS if header.has(f) and f not in FREE_TEXT_FIELDS]
+        for found in by_group.values():
+            rids = [r for r, own in found if own]
+            same = [header.index(f) for f in fixed]
+            if not rids:  # every reading is another cluster's: which one does not matter, the line is quarantined
+                rids, same = [r for r, _ in found], [header.index(f) for f in fixed if f != "Cluster"]
+            readings = {tuple(cand[r][1].fields[i] for i in same) for r in rids}
             if len(readings) == 1:
                 picked.append(min(rids, key=lambda r: cand[r][1].prio))
     con.register("picked", pa.table({"rid": pa.array(picked, pa.int64())}))
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW chosen AS SELECT * FROM typed "
+        # another cluster's row is quarantined as such whatever else is wrong with it (syn of the reading)
+        "CREATE OR REPLACE TEMP VIEW chosen AS SELECT * EXCLUDE (mis) REPLACE (coalesce(mis, syn) AS syn) FROM typed "
         "WHERE grp IS NULL OR rid IN (SELECT rid FROM picked)"
     )
     return picked
@@ -250,7 +266,7 @@ CREATE OR REPLACE TEMP TABLE steps AS
 SELECT dno, job_key, t_start AS start_time,
     coalesce(t_maxrss, t_tresmem) AS rss,
     CASE WHEN t_totalcpu > 0 THEN t_totalcpu ELSE coalesce(t_trescpu, t_totalcpu) END AS cpu
-FROM step_checks WHERE oor IS NULL;
+FROM (SELECT DISTINCT ON (dno, content_hash) * FROM step_checks WHERE oor IS NULL ORDER BY rid);
 
 CREATE OR REPLACE TEMP TABLE key_count AS SELECT dno, job_key, count(*) AS n FROM good_jobs GROUP BY dno, job_key;
 

@@ -2,7 +2,9 @@
 
 ``typed_sql`` turns the field strings of every row into typed values and a
 ``syn`` column: NULL, or ``[reason, detail]`` for the first unreadable field
-(``bad_job_id``, ``bad_time``, ``bad_number``, ``unknown_state``). ``job_checks_sql``
+(``bad_job_id``, ``bad_time``, ``bad_number``, ``unknown_state``), and ``mis``:
+``cluster_mismatch`` when the row's ``Cluster`` is not the drop's (the parser puts
+it before ``syn``: another cluster's row is never filed here, whatever else it holds). ``job_checks_sql``
 adds ``sem`` for job rows that read well but cannot be right
 (``missing_job_id_raw``, ``missing_submit_time``, ``missing_alloc_cpus``,
 ``negative_elapsed``, ``out_of_range``, ``end_before_start``, ``end_before_submit``,
@@ -63,6 +65,14 @@ def typed_sql(has) -> str:
         return f"({col} IS NOT NULL AND {col} NOT IN ({sql_list(u.SENTINELS)}))"
 
     syn = []
+    # Kept apart from syn so that repairs of a long line still choose by readability (parse._choose).
+    mis = "CAST(NULL AS VARCHAR[])"
+    if has("Cluster"):
+        mis = (
+            f"CASE WHEN {present('c_cluster')} AND lower(trim(c_cluster)) <> lower(drop_cluster) THEN "
+            "['cluster_mismatch', 'Cluster=' || c_cluster || ' is not this drop''s cluster ' || drop_cluster || "
+            "': another cluster''s rows are never filed here; send them in a drop for that cluster'] END"
+        )
     if has("JobID"):
         syn.append(
             f"WHEN NOT regexp_matches(coalesce(c_jobid, ''), '{JOBID_RE}') THEN ['bad_job_id', "
@@ -166,6 +176,8 @@ def typed_sql(has) -> str:
             AS idp,
         {job_only(tres.sql_gpu_parts(v('AllocTRES'), v('AllocGRES')))} AS gp,
         CASE {' '.join(syn)} END AS syn,
+        {mis} AS mis,
+        hash(content) AS content_hash,
         {job_key} AS job_key,
         {job_id_raw} AS job_id_raw
     FROM t
@@ -221,7 +233,11 @@ def _job_range_checks() -> str:
 
 
 def job_checks_sql() -> str:
-    """SQL creating ``job_rows`` (readable job rows of ``chosen``, derived durations, ``sem``)."""
+    """SQL creating ``job_rows`` (readable job rows of ``chosen``, derived durations, ``sem``).
+
+    One job key twice in a drop: identical rows (by every read field) are one row; rows that differ are
+    all ``conflicting_job_rows``.
+    """
     return f"""
     CREATE OR REPLACE TEMP TABLE job_rows AS
     WITH j AS (
@@ -235,6 +251,7 @@ def job_checks_sql() -> str:
         FROM chosen
         WHERE NOT is_step AND syn IS NULL
     )
+    , s AS (
     SELECT *,
         CASE
             WHEN job_id_raw IS NULL AND regexp_matches(job_key, '^[0-9]+$') THEN ['bad_job_id',
@@ -250,6 +267,26 @@ def job_checks_sql() -> str:
             WHEN t_end < t_submit THEN ['end_before_submit', 'End ' || t_end || ' < Submit ' || t_submit]
             WHEN state IN ({sql_list(FINISHED_STATES)}) AND t_end IS NULL THEN ['missing_end_time',
                 'State ' || state || ' is final but End is Unknown']
-        END AS sem
+        END AS sem0
     FROM j
+    ), k AS (
+    -- One job key twice in one drop: identical lines are one row; different content (two clusters' rows
+    -- without a Cluster column, two collections concatenated) is a conflict, every version quarantined.
+    SELECT *,
+        count(*) FILTER (WHERE sem0 IS NULL) OVER w AS key_rows,
+        min(content_hash) FILTER (WHERE sem0 IS NULL) OVER w <> max(content_hash) FILTER (WHERE sem0 IS NULL) OVER w
+            AS conflict,
+        row_number() OVER (PARTITION BY dno, job_id_raw, t_submit, content_hash, sem0 IS NULL ORDER BY rid) AS copy_no
+    FROM s
+    WINDOW w AS (PARTITION BY dno, job_id_raw, t_submit)
+    )
+    SELECT * EXCLUDE (sem0, key_rows, conflict, copy_no),
+        CASE WHEN sem0 IS NOT NULL THEN sem0
+             WHEN conflict THEN ['conflicting_job_rows', 'JobIDRaw ' || job_id_raw || ' Submit ' || t_submit || ': '
+                || key_rows || ' rows of this drop have this job key with different content; every version is '
+                || 'quarantined, none is chosen: give each cluster its own drop (with the Cluster field) and '
+                || 'one collection per drop']
+        END AS sem
+    FROM k
+    WHERE sem0 IS NOT NULL OR conflict OR copy_no = 1
     """

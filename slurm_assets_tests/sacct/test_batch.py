@@ -10,19 +10,21 @@ from slurm_assets.sacct.parse import parse_sacct_text, parse_sacct_texts
 from slurm_assets.sacct.usage import apportion_usage, apportion_usage_groups
 from slurm_assets_tests.sacct.builders import FIXTURES, line, sample, text
 
-# A requeued job (two attempts share JobIDRaw 7) with steps: alone, each drop folds its steps into its attempts.
+# A requeued job (two attempts share JobIDRaw 7; Slurm sets Submit to the requeue time) with steps: alone, each drop folds its steps into its attempts.
 REQUEUED = text(
     line(JobID="7", JobIDRaw="7", State="REQUEUED", Start="2024-05-01T10:00:00", End="2024-05-01T10:30:00",
          TotalCPU="00:00:00"),
     line(JobID="7.batch", JobIDRaw="7.batch", Start="2024-05-01T10:00:00", End="2024-05-01T10:30:00",
          TotalCPU="00:10:00", MaxRSS="100K"),
-    line(JobID="7", JobIDRaw="7", Start="2024-05-01T10:40:00", End="2024-05-01T11:00:00", TotalCPU="00:00:00"),
+    line(JobID="7", JobIDRaw="7", Submit="2024-05-01T10:30:00", Start="2024-05-01T10:40:00", End="2024-05-01T11:00:00",
+         TotalCPU="00:00:00"),
     line(JobID="7.batch", JobIDRaw="7.batch", Start="2024-05-01T10:40:00", End="2024-05-01T11:00:00",
          TotalCPU="00:05:00", MaxRSS="200K"),
 )
 # The same job 7 seen by another drop with only its last attempt and a different step.
 SAME_JOB_OTHER_DROP = text(
-    line(JobID="7", JobIDRaw="7", Start="2024-05-01T10:40:00", End="2024-05-01T11:00:00", TotalCPU="00:00:00"),
+    line(JobID="7", JobIDRaw="7", Submit="2024-05-01T10:30:00", Start="2024-05-01T10:40:00", End="2024-05-01T11:00:00",
+         TotalCPU="00:00:00"),
     line(JobID="7.0", JobIDRaw="7.0", Start="2024-05-01T10:41:00", End="2024-05-01T10:59:00",
          TotalCPU="00:01:00", MaxRSS="900K"),
 )
@@ -78,7 +80,8 @@ def test_dedupe_groups_never_mix():
               ([parsed[12].jobs, parsed[8].jobs, parsed[12].jobs], [(1, "x"), (1, "y"), (1, "x")])]
     batch = dedupe_job_groups(groups)
     assert [t.to_pylist() for t in batch] == [dedupe_jobs(*g).to_pylist() for g in groups]
-    assert len(batch[0]) == 2 and len(batch[1]) == 0
+    # group 0: drop 0 (cluster beta) has both attempts of job 7, drop 1 (alpha) its last one: three keys
+    assert len(batch[0]) == 3 and len(batch[1]) == 0
 
 
 def test_usage_groups_never_mix():
