@@ -93,7 +93,8 @@ def run(data_dir: Path, days: list[str], home: Path, scratch: Path, port: int) -
     import dagster as dg
 
     log = scratch / "ui_backfill.log"
-    env = wl.bench_env(scratch, DAGSTER_HOME=str(home), SLURM_USAGE_DATA_DIR=str(data_dir))
+    env = wl.bench_env(scratch, DAGSTER_HOME=str(home), SLURM_USAGE_DATA_DIR=str(data_dir),
+                       DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="true")  # as the demo stack and DEPLOYING.md
     env.pop("SLURM_USAGE_CLUSTERS_FILE", None)
     url = f"http://127.0.0.1:{port}/graphql"
     web = _start([str(BIN / "dagster-webserver"), "-m", LOCATION, "-h", "127.0.0.1", "-p", str(port)], env, log)

@@ -15,6 +15,32 @@ def data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV, DEFAULT_DATA_DIR)).resolve()
 
 
+EXECUTOR_ENV = "SLURM_USAGE_EXECUTOR"
+EXECUTORS = ("in_process", "multiprocess", "dask")
+DASK_SCHEDULER_ENV = "SLURM_USAGE_DASK_SCHEDULER"
+
+
+def executor() -> str:
+    """Where a launched run's steps execute (docs/DEPLOYING.md); env ``SLURM_USAGE_EXECUTOR``, default in_process.
+
+    ``in_process``: in the run's process (no per-step subprocess: the steps are few and coarse);
+    ``multiprocess``: one subprocess per step; ``dask``: on the workers of the dask scheduler at
+    ``SLURM_USAGE_DASK_SCHEDULER``. ``process`` always runs in-process.
+    """
+    value = os.environ.get(EXECUTOR_ENV, "").strip().lower() or "in_process"
+    if value not in EXECUTORS:
+        raise ValueError(f"{EXECUTOR_ENV}={value!r} is not one of {', '.join(EXECUTORS)}")
+    return value
+
+
+def dask_scheduler() -> str:
+    """The dask scheduler's address (``tcp://host:8786``) for ``SLURM_USAGE_EXECUTOR=dask``."""
+    value = os.environ.get(DASK_SCHEDULER_ENV, "").strip()
+    if not value:
+        raise ValueError(f"{EXECUTOR_ENV}=dask needs {DASK_SCHEDULER_ENV} (the scheduler's address, tcp://host:8786)")
+    return value
+
+
 CLUSTERS_FILE_ENV = "SLURM_USAGE_CLUSTERS_FILE"
 
 

@@ -167,6 +167,7 @@ def test_parallel_runs_write_the_same_files_and_one_materialization_per_day(tmp_
         jobs = {m.partition_key: m.asset_materialization.metadata for m in
                 instance.fetch_materializations(dg.AssetKey("jobs"), limit=1000).records}
         assert jobs["2024-05-02"]["jobs_by_day"].value["2024-05-02"] == {"alpha": 2, "beta": 0}
+        assert jobs["2024-05-02"]["dagster/row_count"].value == 2  # that day's own figure, not the run's
         assert jobs["2024-05-02"]["first_day"].value == "2024-05-01"
 
 

@@ -398,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     env["SLURM_USAGE_DATA_DIR"] = str(data_dir)
     # The dashboard's Data status page links to the Dagster UI this stack starts.
     env["DAGSTER_UI_URL"] = f"http://127.0.0.1:{args.dagster_port}"
+    # The daemon's and the UI's range runs log one planned event per asset, as `process` does (docs/PIPELINE.md).
+    env.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     if not env.get("DAGSTER_HOME"):
         home = data_dir / "dagster_home"
         home.mkdir(exist_ok=True)

@@ -5,6 +5,7 @@ import dagster as dg
 from slurm_assets.defs.metadata import column_schema
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.defs.resources import StorageResource
+from slurm_assets.defs.threads import duckdb_share
 from slurm_assets.pipeline import daily, quality
 
 DESCRIPTIONS = {
@@ -31,27 +32,52 @@ DESCRIPTIONS = {
     name="daily_tables",
 )
 def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
-    """Parse, deduplicate and write each day in the run's partition range."""
-    data_dir, summary, counts, by_day = storage.path(), {}, {name: {} for name in daily.DAY_TABLES}, {}
-    last = context.partition_keys[-1]
-    for i, (day, built) in enumerate(daily.process_days(data_dir, context.partition_keys)):  # parsed in batches
-        for tables in built.values():
-            summary = quality.merge_counts(summary, quality.cluster_summary(tables["jobs"], tables["quarantine"]))
-            for name in daily.DAY_TABLES:
-                counts[name] = quality.merge_counts(counts[name], quality.count_by_cluster(tables[name]))
-        by_day[day] = {cluster: tables["jobs"].num_rows for cluster, tables in built.items()}
-        if i % 10 == 0 or day == last:  # progress without one Dagster event per day (each costs ~15 ms)
-            context.log.info(f"{day} ({i + 1}/{len(context.partition_keys)} days): jobs per cluster {by_day[day]}")
-    common = {"days": len(context.partition_keys), "first_day": context.partition_keys[0],
-              "last_day": context.partition_keys[-1]}
+    """Parse, deduplicate and write each day in the run's partition range.
+
+    Each day's materialization carries that day's own figures (``dagster/row_count``, ``by_cluster``,
+    ``missing_drops``); the run's totals are under ``run_*`` keys, the same on every day of the run.
+    """
+    data_dir, days = storage.path(), list(context.partition_keys)
+    summary, counts, by_day = {}, {name: {} for name in DESCRIPTIONS}, {}
+    missing = daily.missing_drops(data_dir, days)
+    with duckdb_share(context):
+        for i, (day, built) in enumerate(daily.process_days(data_dir, days)):  # parsed in batches
+            figures = day_figures(context, day, built, missing)
+            summary = quality.merge_counts(summary, figures["summary"])
+            for name in DESCRIPTIONS:
+                counts[name] = quality.merge_counts(counts[name], figures[name])
+            by_day[day] = figures["jobs_by_cluster"]
+            if i % 10 == 0 or day == days[-1]:  # progress without one Dagster event per day (each costs ~15 ms)
+                context.log.info(f"{day} ({i + 1}/{len(days)} days): jobs per cluster {by_day[day]}")
+    common = {"days": len(days), "first_day": days[0], "last_day": days[-1]}
     yield dg.MaterializeResult(asset_key="jobs", metadata={
-        **common, "dagster/row_count": sum(counts["jobs"].values()), "by_cluster": summary,
-        "missing_drops": daily.missing_drops(data_dir, list(context.partition_keys)),
-        "jobs_by_day": by_day,  # a range run records the same metadata on each of its partitions
-    })
-    for name in ("quarantine", "drops", "capacity_daily", "associations"):
+        **common, "run_row_count": sum(counts["jobs"].values()), "run_by_cluster": summary,
+        "run_missing_drops": missing, "jobs_by_day": by_day})
+    for name in (n for n in DESCRIPTIONS if n != "jobs"):
         yield dg.MaterializeResult(asset_key=name, metadata={
-            **common, "dagster/row_count": sum(counts[name].values()), "by_cluster": counts[name]})
+            **common, "run_row_count": sum(counts[name].values()), "run_by_cluster": counts[name]})
+
+
+def day_figures(context: dg.AssetExecutionContext, day: str, built: dict, missing: dict) -> dict:
+    """Record one day's own figures on its partitions; return them (per table and the jobs summary) for the run's."""
+    summary, counts = {}, {name: {} for name in DESCRIPTIONS}
+    for tables in built.values():
+        summary = quality.merge_counts(summary, quality.cluster_summary(tables["jobs"], tables["quarantine"]))
+        for name in DESCRIPTIONS:
+            counts[name] = quality.merge_counts(counts[name], quality.count_by_cluster(tables[name]))
+    for name in DESCRIPTIONS:
+        context.add_asset_metadata(day_metadata(counts[name], summary if name == "jobs" else None),
+                                   asset_key=name, partition_key=day)
+    context.add_asset_metadata({"missing_drops": {c: [day] for c, gaps in missing.items() if day in gaps}},
+                               asset_key="jobs", partition_key=day)
+    jobs_by_cluster = {cluster: tables["jobs"].num_rows for cluster, tables in built.items()}
+    return {**counts, "summary": summary, "jobs_by_cluster": jobs_by_cluster}
+
+
+def day_metadata(rows_by_cluster: dict[str, int], jobs_summary: dict | None) -> dict:
+    """One day's figures for its partition: rows, and per cluster the rows (or the jobs summary)."""
+    return {"dagster/row_count": sum(rows_by_cluster.values()),
+            "by_cluster": rows_by_cluster if jobs_summary is None else jobs_summary}
 
 
 @dg.asset(group_name="warehouse", kinds={"parquet"}, deps=["landing_pull"], metadata=column_schema("running_jobs"))

@@ -1,5 +1,6 @@
 """Watch the landing zone: request runs for the days whose set of drops changed since the cursor; after each
-successful day-range run, refresh ``running_jobs`` and the DuckDB views."""
+successful run that wrote day tables (sensor runs and UI backfills alike), refresh ``running_jobs`` and the
+DuckDB views."""
 
 import dagster as dg
 
@@ -7,17 +8,16 @@ from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.defs.resources import StorageResource
 from slurm_assets.storage import landing
 
+IMPLICIT_ASSET_JOB = "__ASSET_JOB"  # Dagster's name for the job the UI materializes assets with
 DAILY_TABLES = ["jobs", "quarantine", "drops", "capacity_daily", "associations", "usage_daily", "gpu_usage_daily"]
 
 daily_tables_job = dg.define_asset_job(
     "daily_tables_job", selection=dg.AssetSelection.assets(*DAILY_TABLES), partitions_def=daily_partitions,
     description="Per-day tables for a range of days (one run per range; checks included).",
-    executor_def=dg.in_process_executor,  # few coarse steps: one process per run, not one per step
-)
+)  # executor: the code location's (defs/executor.py), like the UI's asset job
 warehouse_job = dg.define_asset_job(
     "warehouse_job", selection=dg.AssetSelection.assets("running_jobs", "warehouse_duckdb"),
     description="Latest running-jobs snapshot and the DuckDB views (the single DuckDB writer).",
-    executor_def=dg.in_process_executor,
 )
 
 
@@ -38,8 +38,22 @@ def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource
     context.update_cursor(decision.cursor)
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[daily_tables_job],
-                      request_job=warehouse_job, default_status=dg.DefaultSensorStatus.RUNNING)
+def writes_tables(run: dg.DagsterRun) -> bool:
+    """A run that wrote day tables: ``daily_tables_job``, or the UI's asset job (a backfill, "Materialize")
+    with one of them selected or no selection recorded (the whole graph); never ``warehouse_job``."""
+    if run.job_name == daily_tables_job.name:
+        return True
+    if not run.job_name.startswith(IMPLICIT_ASSET_JOB):
+        return False
+    selected = {key.to_user_string() for key in run.asset_selection or ()}
+    return not selected or bool(selected & set(DAILY_TABLES))
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, request_job=warehouse_job,
+                      default_status=dg.DefaultSensorStatus.RUNNING)
 def warehouse_sensor(context: dg.RunStatusSensorContext):
-    """After the day tables changed: the running-jobs snapshot and the DuckDB views (which must see new tables)."""
+    """After any run that changed the day tables (sensor runs, UI backfills): the running-jobs snapshot and the
+    DuckDB views (which must see new tables). Watches every job of the code location and filters."""
+    if not writes_tables(context.dagster_run):
+        return dg.SkipReason(f"run {context.dagster_run.run_id} ({context.dagster_run.job_name}) wrote no day tables")
     return dg.RunRequest(run_key=f"warehouse-after:{context.dagster_run.run_id}")

@@ -41,14 +41,24 @@ def test_range_is_one_run_with_per_cluster_metadata(landed):
     # job 2 ran 05-01 22:00 -> 05-02 02:00: in 05-02 only; job 4 still runs: not in jobs
     assert [(j["job_id_raw"], j["state"]) for j in jobs] == [(2, "FAILED"), (3, "COMPLETED")]
     assert [j["job_id_raw"] for j in pq.read_table(paths.partition_file(landed, "jobs", "alpha", "2024-05-01")).to_pylist()] == [1]
-    mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
-    meta = mats["jobs"].materialization.metadata
-    assert meta["by_cluster"].value["alpha"] == {
-        "rows": 3, "cpu_hours": 4 * 2 + 8 * 4 + 2 * 2, "gpu_hours": 4.0,
-        "jobs_by_state": {"COMPLETED": 2, "FAILED": 1}, "quarantined": 0}
-    assert meta["by_cluster"].value["beta"]["rows"] == 1
-    assert meta["missing_drops"].value == {}
-    assert meta["jobs_by_day"].value == {"2024-05-01": {"alpha": 1, "beta": 1}, "2024-05-02": {"alpha": 2, "beta": 0}}
+    mats = {(m.asset_key.to_user_string(), m.partition): m.materialization.metadata
+            for m in result.get_asset_materialization_events()}
+    day1, day2 = mats["jobs", "2024-05-01"], mats["jobs", "2024-05-02"]
+    # each day shows its own figures; the run's totals are under run_* on every day of the run
+    assert day2["by_cluster"].value["alpha"] == {
+        "rows": 2, "cpu_hours": 8 * 4 + 2 * 2, "gpu_hours": 4.0,
+        "jobs_by_state": {"COMPLETED": 1, "FAILED": 1}, "quarantined": 0}
+    assert day2["dagster/row_count"].value == 2 and day1["dagster/row_count"].value == 2
+    assert day1["by_cluster"].value["alpha"]["rows"] == 1 and day1["by_cluster"].value["beta"]["rows"] == 1
+    assert day2["run_by_cluster"].value["alpha"]["rows"] == 3 and day2["run_row_count"].value == 4
+    assert day1["missing_drops"].value == {} and day2["missing_drops"].value == {}
+    assert day2["jobs_by_day"].value == {"2024-05-01": {"alpha": 1, "beta": 1}, "2024-05-02": {"alpha": 2, "beta": 0}}
+    assert mats["drops", "2024-05-01"]["by_cluster"].value == {"alpha": 1, "beta": 1}
+    usage1, usage2 = mats["usage_daily", "2024-05-01"], mats["usage_daily", "2024-05-02"]
+    # usage of the jobs that ENDED on the day (job 2's 32 CPU-hours count under 05-02)
+    assert usage1["cpu_hours_by_cluster"].value == {"alpha": 8.0, "beta": 48.0}
+    assert usage2["cpu_hours_by_cluster"].value == {"alpha": 36.0}
+    assert usage2["run_cpu_hours_by_cluster"].value == {"alpha": 44.0, "beta": 48.0}
     assert "dagster/column_schema" in daily_tables.specs_by_key[dg.AssetKey("jobs")].metadata
     assert all(e.passed for e in result.get_asset_check_evaluations())
     # usage: job 2's 4 h split over the two days, stored with the job under its end day
@@ -75,8 +85,11 @@ def test_a_recollection_updates_and_a_vanished_cluster_is_removed(landed):
     result = run_range(landed, "2024-05-01", "2024-05-02")
     for table in ("jobs", "drops", "quarantine", "usage_daily"):
         assert not paths.partition_file(landed, table, "beta", "2024-05-02").exists(), table
-    meta = {m.asset_key.to_user_string(): m.materialization.metadata for m in result.get_asset_materialization_events()}
-    assert meta["jobs"]["missing_drops"].value == {"beta": ["2024-05-02"]}
+    meta = {(m.asset_key.to_user_string(), m.partition): m.materialization.metadata
+            for m in result.get_asset_materialization_events()}
+    assert meta["jobs", "2024-05-02"]["missing_drops"].value == {"beta": ["2024-05-02"]}
+    assert meta["jobs", "2024-05-01"]["missing_drops"].value == {}
+    assert meta["jobs", "2024-05-02"]["run_missing_drops"].value == {"beta": ["2024-05-02"]}
     drops = pq.read_table(paths.partition_file(landed, "drops", "alpha", "2024-05-02"))
     assert drops.num_rows == 2
     assert pq.read_table(paths.partition_file(landed, "jobs", "alpha", "2024-05-02")).num_rows == 2

@@ -71,3 +71,33 @@ def test_warehouse_refresh_follows_a_successful_day_run(landed):
     )
     request = warehouse_sensor(context)
     assert request.run_key == f"warehouse-after:{result.run_id}"
+
+
+def test_warehouse_refresh_follows_a_ui_backfill_run_and_not_itself(landed):
+    """A UI backfill or "Materialize" runs the implicit asset job: the views and running_jobs must follow it too."""
+    from slurm_assets.definitions import defs as load_defs
+    from slurm_assets.defs.landing.sensors import warehouse_sensor
+
+    defs, instance = load_defs(), dg.DagsterInstance.ephemeral()
+    config = {"resources": {"storage": {"config": {"data_dir": str(landed)}}}}
+    runs = {
+        "asset job": defs.resolve_implicit_global_asset_job_def().get_subset(
+            asset_selection={dg.AssetKey("jobs"), dg.AssetKey("quarantine"), dg.AssetKey("drops"),
+                             dg.AssetKey("capacity_daily")}).execute_in_process(
+            instance=instance, run_config=config, tags={RANGE_START: "2024-05-01", RANGE_END: "2024-05-01"}),
+        "warehouse_job": defs.resolve_job_def("warehouse_job").execute_in_process(instance=instance, run_config=config),
+    }
+    def answer(run):
+        return warehouse_sensor(dg.build_run_status_sensor_context(
+            sensor_name="warehouse_sensor", dagster_instance=instance, dagster_run=run,
+            dagster_event=runs["asset job"].get_run_success_event()))
+
+    assert all(result.success for result in runs.values())
+    asset_run = runs["asset job"].dagster_run
+    assert answer(asset_run).run_key == f"warehouse-after:{asset_run.run_id}"
+    # as the daemon records a backfill's run: with its asset selection
+    backfill_run = asset_run._replace(asset_selection=frozenset({dg.AssetKey("usage_daily")}))
+    assert answer(backfill_run).run_key == f"warehouse-after:{asset_run.run_id}"
+    only_views = asset_run._replace(asset_selection=frozenset({dg.AssetKey("warehouse_duckdb")}))
+    assert isinstance(answer(only_views), dg.SkipReason)
+    assert isinstance(answer(runs["warehouse_job"].dagster_run), dg.SkipReason)  # never follows itself
