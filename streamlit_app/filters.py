@@ -7,6 +7,7 @@ count back from today (UTC), the last day included; "all" spans the data.
 """
 
 import datetime as dt
+import re
 
 import streamlit as st
 
@@ -21,6 +22,9 @@ MULTI = {"cluster": "Cluster", "account": "Account", "user": "User", "partition"
          "state": "State"}
 _STATE_KEY = "_filters"
 _INIT_KEY = "_filters_from_url"
+EARLIEST = dt.date(1970, 1, 1)  # no accounting data is older; keeps "the period before" computable
+# Markdown (and Streamlit's :color[...] / :icon: directives) in text that came from a URL: escaped.
+_MARKDOWN_CHARS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&])")
 
 
 def today() -> dt.date:
@@ -38,6 +42,28 @@ def preset_range(preset: str, bounds: tuple[dt.date | None, dt.date | None]) -> 
     return end - dt.timedelta(days=days - 1), end
 
 
+def clamp_range(start: dt.date, end: dt.date, bounds: tuple[dt.date | None, dt.date | None]) -> tuple[dt.date, dt.date]:
+    """A custom range limited to the data when it overlaps it, and always to 1970 .. today (or the last data day).
+
+    ``?range=custom&start=0001-01-01&end=9999-12-31`` crashed the Overview (the period before it is before year 1).
+    A range wholly outside the data keeps its days (an empty view).
+    """
+    first, last = bounds
+    latest = max(last or today(), today())
+    start, end = min(max(start, EARLIEST), latest), min(max(end, EARLIEST), latest)
+    if first and last and start <= last and end >= first:
+        start, end = max(start, first), min(end, last)
+    return start, end
+
+
+def escape_markdown(text: str, limit: int = 80) -> str:
+    """``text`` (from a URL) shown literally in a Markdown element: no links, images, emphasis or directives."""
+    text = " ".join(str(text).split())  # no line breaks
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return _MARKDOWN_CHARS.sub(r"\\\1", text)
+
+
 def _parse_day(value) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value))
@@ -45,7 +71,7 @@ def _parse_day(value) -> dt.date | None:
         return None
 
 
-def _init_from_url(options: dict[str, list[str]]) -> None:
+def _init_from_url(options: dict[str, list[str]], bounds: tuple[dt.date | None, dt.date | None]) -> None:
     """Seed the widgets once per session from the URL; unknown values are reported, not kept."""
     qp = st.query_params
     ss = st.session_state
@@ -53,7 +79,7 @@ def _init_from_url(options: dict[str, list[str]]) -> None:
     ss["flt_range"] = preset if preset in PRESETS else DEFAULT_PRESET
     start, end = _parse_day(qp.get("start", "")), _parse_day(qp.get("end", ""))
     if start and end:
-        ss["flt_start"], ss["flt_end"] = min(start, end), max(start, end)
+        ss["flt_start"], ss["flt_end"] = clamp_range(min(start, end), max(start, end), bounds)
         if "range" not in qp:
             ss["flt_range"] = "custom"
     grain = qp.get("grain", "day")
@@ -73,7 +99,7 @@ def render_sidebar() -> data.Filters:
     bounds = data.date_bounds()
     ss = st.session_state
     if not ss.get(_INIT_KEY):
-        _init_from_url(options)
+        _init_from_url(options, bounds)
     sb = st.sidebar
     sb.header("Filters")
     preset = sb.selectbox("Date range", list(PRESETS), format_func=PRESETS.get, key="flt_range")
@@ -86,6 +112,9 @@ def render_sidebar() -> data.Filters:
         if start > end:
             sb.warning("'From' is after 'To': the two dates were swapped.")
             start, end = end, start
+        if (start, end) != clamp_range(start, end, bounds):
+            start, end = clamp_range(start, end, bounds)
+            sb.caption(f"Limited to the data: {start} to {end} (UTC)")
     else:
         start, end = preset_range(preset, bounds)
         sb.caption(f"{start} to {end} (UTC)")
@@ -96,7 +125,9 @@ def render_sidebar() -> data.Filters:
         ss[f"flt_{key}"] = current
         selected[key] = tuple(sb.multiselect(label, options[key], key=f"flt_{key}", placeholder="All"))
     if ss.get("flt_unknown"):
-        sb.warning("Ignored filter values not in the data: " + ", ".join(ss["flt_unknown"]))
+        shown = [escape_markdown(v) for v in ss["flt_unknown"][:10]]
+        more = len(ss["flt_unknown"]) - len(shown)
+        sb.warning("Ignored filter values not in the data: " + ", ".join(shown) + (f" and {more} more" if more else ""))
     if bounds[0]:
         sb.caption(f"Data: {bounds[0]} to {bounds[1]}")
     f = data.Filters(

@@ -133,6 +133,20 @@ FINDINGS = [
      "log.",
      "the audit line is one JSON object (`receiver/audit.py`, ASCII-escaped): a newline in any field stays inside it.",
      "slurm_assets_tests/receiver/test_app.py::test_audit_lines_are_json_and_a_newline_in_the_path_cannot_forge_one"),
+    ("A URL filter value echoed into the dashboard's sidebar warning rendered Markdown links and images "
+     "(`?user=[click](http://...)`, `![x](http://...)`).",
+     "`streamlit_app/filters.py:escape_markdown` escapes every Markdown character (and line breaks, and bounds the "
+     "length) of echoed values.",
+     "slurm_assets_tests/streamlit_app/test_filters.py::test_a_url_value_echoed_in_the_sidebar_warning_is_shown_literally"),
+    ("`?range=custom&start=0001-01-01&end=9999-12-31` crashed the Overview with `OverflowError` (the period before "
+     "it starts before year 1).",
+     "`filters.clamp_range`: a custom range is limited to the data's days when it overlaps them, always to 1970 .. "
+     "today.",
+     "slurm_assets_tests/streamlit_app/test_filters.py::test_a_custom_range_far_outside_the_data_is_clamped_and_the_overview_renders"),
+    ("The dashboard sent Streamlit usage statistics by default and showed the deploy button.",
+     "the shipped `.streamlit/config.toml` (repository root, linked from `streamlit_app/.streamlit`): "
+     "`gatherUsageStats = false`, `toolbarMode = \"viewer\"`, `address = \"127.0.0.1\"`.",
+     "slurm_assets_tests/streamlit_app/test_config.py::test_streamlit_loads_the_shipped_config"),
 ]
 
 # Found and not fixed here (outside one small module, or a design choice for the owner): (finding, suggestion).
