@@ -8,10 +8,9 @@ import math
 import re
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
-from streamlit_app import data
+from streamlit_app import charts, data, filters, formats
 
 EMPTY_HINT = "Widen the date range or clear some filters in the sidebar; the Data status page shows what is loaded."
 
@@ -57,22 +56,36 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "table"
 
 
-def download(df: pd.DataFrame, name: str) -> None:
+def download(df: pd.DataFrame, name: str, f: data.Filters | None = None) -> None:
+    """A CSV of exactly what is shown; the file name carries the period (``jobs-2026-03-01_2026-03-31.csv``)."""
+    f = f or filters.current()
+    stem = f"{_slug(name)}-{f.start.isoformat()}_{f.end.isoformat()}"
     st.download_button(
-        f"Download CSV ({len(df):,} rows)", df.to_csv(index=False).encode(), file_name=f"{_slug(name)}.csv",
-        mime="text/csv", key=f"dl-{_slug(name)}",
+        f"Download CSV ({len(df):,} rows)", formats.with_counts(df).to_csv(index=False).encode(),
+        file_name=f"{stem}.csv", mime="text/csv", key=f"dl-{_slug(name)}",
     )
 
 
-def _date_columns(df: pd.DataFrame) -> dict:
-    """Show UTC day columns (DuckDB DATE arrives as midnight datetimes) as plain dates."""
+def _column_config(df: pd.DataFrame) -> dict:
+    """Human headers, thousands separators and decimals; UTC days (midnight datetimes) as plain dates."""
     config = {}
     for col in df.columns:
+        label = formats.header(str(col))
         if pd.api.types.is_datetime64_any_dtype(df[col]) and getattr(df[col].dt, "tz", None) is None:
             values = df[col].dropna()
             if (values == values.dt.normalize()).all():
-                config[col] = st.column_config.DateColumn(col, format="YYYY-MM-DD")
+                config[col] = st.column_config.DateColumn(label, format="YYYY-MM-DD")
+                continue
+        fmt = formats.number_format(str(col), df[col])
+        config[col] = st.column_config.NumberColumn(label, format=fmt) if fmt else label
     return config
+
+
+def dataframe(df: pd.DataFrame, column_config: dict | None = None, **kwargs) -> None:
+    """``st.dataframe`` with the dashboard's headers and number formats (a page's config overrides)."""
+    df = formats.with_counts(df)
+    st.dataframe(formats.styled(df), hide_index=True, width="stretch",
+                 column_config=_column_config(df) | (column_config or {}), **kwargs)
 
 
 def table(df: pd.DataFrame, name: str, *, empty_what: str | None = None, column_config: dict | None = None) -> bool:
@@ -80,7 +93,7 @@ def table(df: pd.DataFrame, name: str, *, empty_what: str | None = None, column_
     if df.empty:
         empty(empty_what or name.lower())
         return False
-    st.dataframe(df, hide_index=True, width="stretch", column_config=_date_columns(df) | (column_config or {}))
+    dataframe(df, column_config)
     download(df, name)
     return True
 
@@ -90,24 +103,42 @@ def chart(fig, df: pd.DataFrame, name: str, *, hovermode: str = "x unified") -> 
     fig.update_layout(margin={"t": 50, "l": 10, "r": 10, "b": 10}, legend_title_text="", hovermode=hovermode)
     st.plotly_chart(fig, width="stretch", key=f"chart-{_slug(name)}")
     with st.expander(f"Data: {name}"):
-        st.dataframe(df, hide_index=True, width="stretch", column_config=_date_columns(df))
+        dataframe(df)
         download(df, name)
 
 
+def known_values(dim: str | None) -> list[str]:
+    """Every value of ``dim`` the dashboard knows (the sidebar's options): the palette ranks colours in it."""
+    return list(data.filter_options().get(dim, [])) if dim else []
+
+
 def time_chart(df: pd.DataFrame, *, y: str, title: str, y_label: str, color: str | None = None,
-               color_label: str = "", kind: str = "bar") -> None:
-    """A chart over ``period`` (bars stack by ``color``); the title names what and the unit."""
+               color_label: str = "", kind: str = "bar", color_dim: str | None = None, known=None) -> None:
+    """A chart over ``period`` (bars stack by ``color``); the title names what and the unit.
+
+    ``color_dim`` names the dimension whose palette colours ``color`` (default: ``color`` itself).
+    """
+    f = filters.current()
     labels = {"period": "Period (UTC)", y: y_label}
     if color:
         labels[color] = color_label or color
-    plot = {"bar": px.bar, "line": px.line, "area": px.area}[kind]
-    fig = plot(df, x="period", y=y, color=color, title=title, labels=labels)
-    if kind == "line":
-        fig.update_traces(mode="lines+markers")
+    dim = color_dim or color
+    fig, partial = charts.time_figure(
+        df, y=y, title=title, labels=labels, color=color, color_dim=dim,
+        known=known_values(dim) if known is None else known, kind=kind, grain=f.grain, start=f.start,
+        end=f.end, today=filters.today(),
+    )
     chart(fig, df, title)
+    if partial and kind == "bar":
+        st.caption("Hatched, paler bars: a partial period (today is still being collected, or the date range "
+                   "covers only part of the period).")
+    elif any(charts.holds_today(p, f.grain, filters.today()) for p in partial):
+        st.caption("Open markers: the period holding today (partial), not joined to the line.")
 
 
-def bar_chart(df: pd.DataFrame, *, x: str, y: str, title: str, x_label: str, y_label: str) -> None:
-    fig = px.bar(df, x=x, y=y, title=title, labels={x: x_label, y: y_label})
-    fig.update_xaxes(type="category")
+def bar_chart(df: pd.DataFrame, *, x: str, y: str, title: str, x_label: str, y_label: str,
+              color_dim: str | None = None) -> None:
+    """Bars over categories; ``color_dim`` colours entity bars (users, clusters, ...) from the palette."""
+    fig = charts.bar_figure(df, x=x, y=y, title=title, labels={x: x_label, y: y_label}, color_dim=color_dim,
+                            known=known_values(color_dim) if color_dim else ())
     chart(fig, df, title, hovermode="closest")

@@ -60,7 +60,8 @@ class Metric:
 
     @property
     def title(self) -> str:
-        return f"{self.label} ({self.unit})"
+        """Axis title: "CPU-hours", "Mean job size (CPUs per job)" (the unit once, never "X (X)")."""
+        return self.label if self.unit.lower() == self.label.lower() else f"{self.label} ({self.unit})"
 
 
 METRICS = {

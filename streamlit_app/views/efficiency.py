@@ -49,6 +49,6 @@ else:
                     column_config=config):
             label = LABELS[order]
             ui.bar_chart(df.head(20), x=entity, y=order, title=f"{title}: {label} (top 20)",
-                         x_label=entity.capitalize(), y_label=label)
+                         x_label=entity.capitalize(), y_label=label, color_dim=entity)
     st.subheader("Jobs with the most wasted CPU-hours")
     ui.table(data.wasteful_jobs(f), "Most wasteful jobs", column_config=config)

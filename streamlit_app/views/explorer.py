@@ -32,6 +32,7 @@ else:
         ui.time_chart(df, y=metric, color=None if dim == "none" else dim, color_label=label,
                       title=f"{title} per {f.grain}", y_label=m.title, kind="bar" if additive else "line")
     else:
-        ui.bar_chart(df, x=dim, y=metric, title=title, x_label=label, y_label=m.title)
+        ui.bar_chart(df, x=dim, y=metric, title=title, x_label=label, y_label=m.title,
+                     color_dim=dim if dim != "none" else None)
 with st.expander("Definitions"):
     st.markdown(data.metrics.__doc__.split("shown on the pages too:", 1)[1])

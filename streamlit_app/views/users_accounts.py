@@ -24,5 +24,5 @@ for entity, title in (("user", "Top users"), ("account", "Top accounts")):
         ui.empty(title.lower())
         continue
     ui.bar_chart(df, x=entity, y=order, title=f"{title} by {data.METRICS[order].label}",
-                 x_label=entity.capitalize(), y_label=data.METRICS[order].title)
+                 x_label=entity.capitalize(), y_label=data.METRICS[order].title, color_dim=entity)
     ui.table(df, f"{title} table", column_config=config)

@@ -25,7 +25,8 @@ else:
                             f"{kind}_util_pct"]],
                       y=f"{kind}_util_pct", color="series", color_label="Cluster / partition", kind="line",
                       title=f"{unit} utilization per {f.grain} (used / available {unit}-hours, %)",
-                      y_label=f"{unit} utilization (%)")
+                      y_label=f"{unit} utilization (%)", color_dim="cluster" if by == "cluster" else "series",
+                      known=None if by == "cluster" else sorted(series["series"].unique()))
     st.subheader("Used vs available")
     ui.table(df, "Utilization table", column_config={
         "cpu_util_pct": st.column_config.NumberColumn("CPU utilization (%)", format="%.1f"),
