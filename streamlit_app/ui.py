@@ -76,6 +76,9 @@ def _column_config(df: pd.DataFrame) -> dict:
             if (values == values.dt.normalize()).all():
                 config[col] = st.column_config.DateColumn(label, format="YYYY-MM-DD")
                 continue
+        if pd.api.types.is_datetime64_any_dtype(df[col]):
+            config[col] = st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm:ss")
+            continue
         fmt = formats.number_format(str(col), df[col])
         config[col] = st.column_config.NumberColumn(label, format=fmt) if fmt else label
     return config
