@@ -8,7 +8,7 @@
         user: slurmusage
         key_path: /etc/slurm-usage/alpha_ed25519        # private key; key auth only
         known_hosts: /etc/slurm-usage/known_hosts       # the host key MUST be in here...
-        allow_unknown_host_key: false                   # ...unless the operator explicitly allows it
+        allow_unknown_host_key: false                   # ...unless allowed: trust on first use (DATA_DIR/state/ssh_known_hosts)
         remote_python: python3
         sacct: /usr/bin/sacct                           # optional: passed to the agent as --sacct
         agent_path: /opt/slurm-usage/agent.py           # optional: local agent file to pipe (default: agent/)

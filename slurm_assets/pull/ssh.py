@@ -4,10 +4,15 @@ The agent file is piped to ``python3 -`` on the remote host with ``--no-config
 --stdout``, so pull mode uses the same extraction code and drop format as push
 and drop mode. Host keys are verified against the configured known_hosts file;
 an unknown host key is refused unless the cluster sets ``allow_unknown_host_key``,
-and a changed host key is always refused.
+and a changed host key is always refused. ``allow_unknown_host_key`` is trust on first
+use: the first key seen is recorded in ``DATA_DIR/state/ssh_known_hosts`` and every later
+connection must present that key (before, nothing was recorded and every key was accepted).
 """
 
+import fcntl
 import io
+import logging
+import os
 import select
 import shlex
 import time
@@ -20,6 +25,8 @@ from slurm_assets.pull.clusters import ClusterConfig
 from slurm_assets.storage import landing
 
 MAX_TEXT_BYTES = 4 * 1024 * 1024 * 1024
+TOFU_FILE = "ssh_known_hosts"  # under DATA_DIR/state/: host keys recorded on first use
+log = logging.getLogger(__name__)
 
 
 class PullError(RuntimeError):
@@ -51,17 +58,58 @@ def agent_command(cfg: ClusterConfig, start_date: str, end_date: str) -> str:
     return shlex.join(argv)
 
 
-def connect(cfg: ClusterConfig) -> paramiko.SSHClient:
-    """An SSH client logged in with the cluster's key, the host key checked against its known_hosts file."""
+def tofu_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "state" / TOFU_FILE
+
+
+class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
+    """Record an unknown host's key in ``path`` (known_hosts format), once; a different key recorded meanwhile is refused.
+
+    Under an exclusive lock on the file, so two pulls meeting a new host at once record one key.
+    """
+
+    def __init__(self, path: Path, cluster: str):
+        self.path, self.cluster = path, cluster
+
+    def missing_host_key(self, client, hostname, key):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            known = paramiko.HostKeys(str(self.path))
+            recorded = known.lookup(hostname)
+            if recorded is not None:
+                if recorded.get(key.get_name()) == key:
+                    return
+                raise paramiko.BadHostKeyException(hostname, key, next(iter(recorded.values())))
+            fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        log.warning("cluster %s: trusting %s's host key %s %s on first use (recorded in %s)", self.cluster, hostname,
+                    key.get_name(), key.fingerprint, self.path)
+
+
+def connect(cfg: ClusterConfig, data_dir: Path | None = None) -> paramiko.SSHClient:
+    """An SSH client logged in with the cluster's key, the host key checked against its known_hosts file.
+
+    With ``allow_unknown_host_key`` the keys recorded on first use (``tofu_path(data_dir)``) count too,
+    and an unknown key is recorded there.
+    """
     client = paramiko.SSHClient()
     try:
-        client.load_host_keys(cfg.known_hosts)
+        client.load_system_host_keys(cfg.known_hosts)  # read only: never written back
     except OSError as err:
         raise PullError(f"cluster {cfg.name}: cannot read known_hosts {cfg.known_hosts}: {err}") from err
+    checked = cfg.known_hosts
     # RejectPolicy: a host not in known_hosts is refused; allowing it must be an explicit choice.
-    client.set_missing_host_key_policy(
-        paramiko.WarningPolicy() if cfg.allow_unknown_host_key else paramiko.RejectPolicy()
-    )
+    policy: paramiko.MissingHostKeyPolicy = paramiko.RejectPolicy()
+    if cfg.allow_unknown_host_key:
+        if data_dir is None:
+            raise PullError(f"cluster {cfg.name}: allow_unknown_host_key needs the data dir to record the key")
+        trusted = tofu_path(data_dir)
+        if trusted.exists():
+            client.get_host_keys().load(str(trusted))
+        policy, checked = TrustOnFirstUse(trusted, cfg.name), f"{cfg.known_hosts} and {trusted}"
+    client.set_missing_host_key_policy(policy)
     try:
         client.connect(
             cfg.host, port=cfg.port, username=cfg.user, key_filename=cfg.key_path,
@@ -71,14 +119,15 @@ def connect(cfg: ClusterConfig) -> paramiko.SSHClient:
     except paramiko.BadHostKeyException as err:
         client.close()
         raise PullError(
-            f"cluster {cfg.name}: host key of {cfg.host}:{cfg.port} does not match {cfg.known_hosts} "
-            f"(got {err.key.get_name()} {err.key.get_base64()[:16]}...); refusing to connect"
+            f"cluster {cfg.name}: host key of {cfg.host}:{cfg.port} does not match {checked} "
+            f"(got {err.key.get_name()} {err.key.get_base64()[:16]}...); refusing to connect. If the host "
+            "was really re-keyed, verify the new key and replace the old line"
         ) from err
     except paramiko.SSHException as err:
         client.close()
         raise PullError(
             f"cluster {cfg.name}: SSH to {cfg.user}@{cfg.host}:{cfg.port} failed: {err} "
-            f"(host keys from {cfg.known_hosts}; add the host key there or set allow_unknown_host_key)"
+            f"(host keys from {checked}; add the host key there or set allow_unknown_host_key)"
         ) from err
     except OSError as err:
         client.close()
@@ -133,7 +182,7 @@ def land_stream(data_dir: Path, stream: bytes, cluster: str) -> list[LandedDrop]
 def pull_cluster(cfg: ClusterConfig, agent_source: bytes, start_date: str, end_date: str,
                  data_dir: Path) -> list[LandedDrop]:
     """Run the agent on ``cfg``'s login node for the inclusive UTC day range and land its drops."""
-    client = connect(cfg)
+    client = connect(cfg, data_dir)
     try:
         status, out, err = run_remote(
             client, agent_command(cfg, start_date, end_date), agent_source, cfg.command_timeout_s

@@ -80,7 +80,7 @@ def test_changed_host_key_is_refused(slurm_testbed, tmp_path):
         connect(ssh_config(slurm_testbed, known_hosts=str(wrong)))
     # even an operator who allows unknown keys never accepts a changed one
     with pytest.raises(PullError, match="does not match"):
-        connect(ssh_config(slurm_testbed, known_hosts=str(wrong), allow_unknown_host_key=True))
+        connect(ssh_config(slurm_testbed, known_hosts=str(wrong), allow_unknown_host_key=True), tmp_path)
 
 
 @pytest.mark.slurm_live
@@ -89,7 +89,35 @@ def test_unknown_host_key_is_refused_unless_allowed(slurm_testbed, tmp_path):
     empty.write_text("")
     with pytest.raises(PullError, match="not found in known_hosts"):
         connect(ssh_config(slurm_testbed, known_hosts=str(empty)))
-    connect(ssh_config(slurm_testbed, known_hosts=str(empty), allow_unknown_host_key=True)).close()
+    connect(ssh_config(slurm_testbed, known_hosts=str(empty), allow_unknown_host_key=True), tmp_path).close()
+
+
+@pytest.mark.slurm_live
+def test_allow_unknown_host_key_is_trust_on_first_use(slurm_testbed, tmp_path):
+    # Issue 18: allow_unknown_host_key never recorded the key, so every later key was accepted too.
+    import paramiko
+
+    from slurm_assets.pull.ssh import tofu_path
+
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    cfg = ssh_config(slurm_testbed, known_hosts=str(empty), allow_unknown_host_key=True)
+    with pytest.raises(PullError, match="needs the data dir"):
+        connect(cfg)
+    connect(cfg, tmp_path).close()
+    trusted = tofu_path(tmp_path)
+    (line,) = trusted.read_text().splitlines()
+    assert line.startswith(f"[{slurm_testbed.ssh_host}]:{slurm_testbed.ssh_port} ")
+    connect(cfg, tmp_path).close()  # the same key again: accepted, nothing added
+    assert trusted.read_text().splitlines() == [line]
+    assert empty.read_text() == ""  # the operator's file is never written
+    # The host now presents another key (here: the recorded one is replaced): refused, even though unknown keys
+    # are allowed.
+    other = paramiko.Ed25519Key.from_private_key_file(str(slurm_testbed.ssh_key_path))
+    host = line.split(" ", 1)[0]
+    trusted.write_text(f"{host} {other.get_name()} {other.get_base64()}\n")
+    with pytest.raises(PullError, match="does not match"):
+        connect(cfg, tmp_path)
 
 
 @pytest.mark.slurm_live

@@ -32,6 +32,8 @@ REFERENCED = [
      "slurm_assets_tests/pull/test_ssh.py::test_changed_host_key_is_refused"),
     ("SSH pull", "unknown host key refused unless explicitly allowed",
      "slurm_assets_tests/pull/test_ssh.py::test_unknown_host_key_is_refused_unless_allowed"),
+    ("SSH pull", "allow_unknown_host_key is trust on first use: the first key recorded, a changed one refused",
+     "slurm_assets_tests/pull/test_ssh.py::test_allow_unknown_host_key_is_trust_on_first_use"),
     ("SSH pull", "remote sacct failure raised with the remote stderr, nothing landed",
      "slurm_assets_tests/pull/test_ssh.py::test_remote_failure_raises_with_stderr"),
     ("Agent", "config holding api_key readable by group/others -> warning naming `chmod 600`",
@@ -147,6 +149,12 @@ FINDINGS = [
      "the shipped `.streamlit/config.toml` (repository root, linked from `streamlit_app/.streamlit`): "
      "`gatherUsageStats = false`, `toolbarMode = \"viewer\"`, `address = \"127.0.0.1\"`.",
      "slurm_assets_tests/streamlit_app/test_config.py::test_streamlit_loads_the_shipped_config"),
+    ("SSH pull: `allow_unknown_host_key: true` never recorded the host key, so every later key (a man in the middle) "
+     "was accepted too.",
+     "trust on first use (`pull/ssh.py:TrustOnFirstUse`): the first key is recorded in "
+     "`DATA_DIR/state/ssh_known_hosts` under a lock, later connections must present it; the operator's known_hosts "
+     "is read only.",
+     "slurm_assets_tests/pull/test_ssh.py::test_allow_unknown_host_key_is_trust_on_first_use"),
 ]
 
 # Found and not fixed here (outside one small module, or a design choice for the owner): (finding, suggestion).
