@@ -168,6 +168,7 @@ def process_days(data_dir: Path, start: str | None, end: str | None, force: bool
               file=sys.stderr)
     current = landing.day_digests([item for item in listing if item[1] in known])
     todo = sorted(current) if force else landing.days_with_new_drops(current, still_processed(data_dir, listing))
+    todo = sorted(set(todo) | (set(state.changed_quarantined(data_dir)) & set(current)))  # corrected copies of quarantined drops
     batches = landing.batch_days(todo, run_span(todo, daily_backfill_policy.max_partitions_per_run or 100, workers))
     print(f"{data_dir}: {len(listing)} drops on {len(current)} days; {len(todo)} days to process "
           f"in {len(batches)} run(s)", flush=True)

@@ -47,3 +47,14 @@ def make_drop(text: bytes | None = None, **overrides) -> tuple[dict, bytes]:
 def drop_body(manifest: dict, gz: bytes) -> bytes:
     """A push body: the manifest as one JSON line, then the gzip bytes."""
     return json.dumps(manifest).encode() + b"\n" + gz
+
+
+def write_landed(data_dir, manifest: dict, gz: bytes, raw_manifest: bytes | None = None) -> tuple:
+    """Write a drop's two files straight into ``DATA_DIR/landing`` (as ``agent --output-dir`` or a file copy does),
+    with no check at all: how unchecked drops reach the pipeline. ``raw_manifest`` replaces the JSON (malformed)."""
+    data_path, manifest_path = landing.drop_paths(
+        data_dir, manifest["cluster"], manifest["day"], landing.drop_id_for(manifest["sha256"]))
+    data_path.parent.mkdir(parents=True, exist_ok=True)
+    data_path.write_bytes(gz)
+    manifest_path.write_bytes(json.dumps(manifest).encode() if raw_manifest is None else raw_manifest)
+    return data_path, manifest_path

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSETS = {"landing_pull", "jobs", "quarantine", "drops", "capacity_daily", "associations", "running_jobs",
           "usage_daily", "gpu_usage_daily", "warehouse_duckdb"}
 CHECKS = {("jobs", "jobs_keys_unique"), ("jobs", "jobs_durations_non_negative"),
-          ("quarantine", "quarantine_share_below_threshold"), ("usage_daily", "usage_matches_jobs")}
+          ("quarantine", "quarantine_share_below_threshold"), ("quarantine", "no_drop_quarantined_whole"),
+          ("usage_daily", "usage_matches_jobs")}
 
 
 def test_every_definition_by_name(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from slurm_assets.sacct import associations, capacity, dedupe, parse, summary, units, usage
 from slurm_assets.sacct.fields import TABLE_SCHEMAS, TS
-from slurm_assets.storage import landing, paths, warehouse
+from slurm_assets.storage import landing, paths, state, warehouse
 
 # Tables written by the ``jobs`` step and by the ``usage_daily`` step, per (cluster, day).
 DAY_TABLES = ("jobs", "quarantine", "drops", "capacity_daily", "associations", "job_summary")  # job_summary: with jobs
@@ -53,7 +53,11 @@ def share_machine(processes: int) -> None:
 
 @dataclass(frozen=True)
 class LoadedDrop:
-    """A drop read from the landing zone: its manifest and text (None if unreadable, with the reason)."""
+    """A drop read from the landing zone: its manifest and text (None if unreadable, with the reason).
+
+    ``manifest`` is ``{}`` when the manifest itself is unusable (reason ``bad_manifest``): such a
+    drop is quarantined whole and is not in the ``drops`` catalogue.
+    """
 
     cluster: str
     day: str
@@ -61,6 +65,7 @@ class LoadedDrop:
     manifest: dict
     text: bytes | None
     error: str = ""
+    fingerprint: str = ""  # of the files as they were before reading (state.drop_fingerprint)
 
 
 def parse_utc(value: str) -> dt.datetime:
@@ -71,20 +76,41 @@ def parse_utc(value: str) -> dt.datetime:
         raise ValueError(f"timestamp {value!r} is not YYYY-MM-DDTHH:MM:SSZ") from err
 
 
+def read_manifest(ref: landing.DropRef) -> tuple[dict, str]:
+    """``(manifest, "")`` if the drop's manifest is what docs/DROP_FORMAT.md says, else ``({}, "bad_manifest: why")``.
+
+    Drops reach the landing zone without the receiver's checks (``agent --output-dir``, SSH, older
+    receivers), so the pipeline applies the same ones (``landing.validate_manifest``, ranges from
+    ``sacct/limits.py``); the manifest must also name the cluster and day of its folder.
+    """
+    manifest, error = landing.read_stored_manifest(ref.manifest_path, ref.cluster, ref.day)
+    if error:
+        return {}, f"bad_manifest: {error}; fix the sender and send the drop again (the new copy replaces this one)"
+    return manifest, ""
+
+
 def load_drop(ref: landing.DropRef) -> LoadedDrop:
-    """Read a drop's manifest and text; a corrupt file or sha256 mismatch becomes ``error`` (quarantined)."""
-    manifest = ref.manifest()
+    """Read a drop's manifest and text; a bad manifest, corrupt file or sha256 mismatch becomes ``error``.
+
+    The fingerprint is taken first: if a corrected copy replaces the files while they are read, the
+    recorded fingerprint is the old one and the copy is processed next time (``state.changed_quarantined``).
+    """
+    fingerprint = state.drop_fingerprint(ref.data_path, ref.manifest_path)
+    manifest, error = read_manifest(ref)
+    if error:
+        return LoadedDrop(ref.cluster, ref.day, ref.drop_id, {}, None, error, fingerprint)
     try:
         text = landing.read_drop_text(ref)
     except (OSError, EOFError, zlib.error) as err:
-        return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, None, f"unreadable_drop: {err}")
+        return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, None, f"unreadable_drop: {err}", fingerprint)
     digest = hashlib.sha256(text).hexdigest()
     if digest != manifest.get("sha256"):
         return LoadedDrop(
             ref.cluster, ref.day, ref.drop_id, manifest, None,
             f"sha256_mismatch: text has {digest}, manifest says {manifest.get('sha256')}; re-collect the drop",
+            fingerprint,
         )
-    return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, text)
+    return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, text, "", fingerprint)
 
 
 def load_day(data_dir: Path, day: str) -> dict[str, list[LoadedDrop]]:
@@ -120,6 +146,7 @@ def drops_table(drops: list[LoadedDrop]) -> pa.Table:
             "agent_version": d.manifest["agent_version"],
         }
         for d in sorted(drops, key=lambda d: d.drop_id)
+        if d.manifest  # a drop whose manifest is unusable is only in quarantine
     ]
     return pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS["drops"])
 
@@ -280,6 +307,9 @@ def _process_batch(data_dir: Path, pending: list[tuple[str, dict[str, list[Loade
     built = iter(build_cluster_days(items))
     days = [(day, {cluster: next(built) for cluster in loaded}) for day, loaded in pending]
     write_days(data_dir, days, DAY_TABLES)
+    state.record_quarantined(data_dir, [day for day, _ in pending], {
+        f"{d.cluster}/{d.day}/{d.drop_id}": d.fingerprint
+        for _, loaded in pending for drops in loaded.values() for d in drops if d.text is None})
     yield from days
 
 
@@ -333,11 +363,17 @@ def _usage_batch(data_dir: Path, pending: list[tuple[str, dict[str, pa.Table]]])
     yield from days
 
 
-def latest_snapshot_drop(refs: list[landing.DropRef]) -> landing.DropRef:
-    """The drop holding a cluster's latest view of running jobs: most recent day, then collected_at, then id."""
-    last_day = max(r.day for r in refs)  # read only the last day's manifests, not years of them
-    return max((r for r in refs if r.day == last_day),
-               key=lambda r: (str(r.manifest().get("collected_at", "")), r.drop_id))
+def latest_snapshot_drop(refs: list[landing.DropRef]) -> landing.DropRef | None:
+    """The drop holding a cluster's latest view of running jobs: most recent day, then collected_at, then id.
+
+    Drops with an unusable manifest are skipped (an earlier day's drop is taken); None if there is none.
+    """
+    for day in sorted({r.day for r in refs}, reverse=True):  # the last day's manifests, not years of them
+        usable = [(manifest["collected_at"], r.drop_id, r) for r in refs if r.day == day
+                  for manifest in [read_manifest(r)[0]] if manifest]
+        if usable:
+            return max(usable, key=lambda u: u[:2])[2]
+    return None
 
 
 def build_running_jobs(data_dir: Path) -> dict[str, tuple[str, pa.Table]]:
@@ -351,7 +387,10 @@ def build_running_jobs(data_dir: Path) -> dict[str, tuple[str, pa.Table]]:
         by_cluster.setdefault(ref.cluster, []).append(ref)
     result = {}
     for cluster, refs in sorted(by_cluster.items()):
-        drop = load_drop(latest_snapshot_drop(refs))
+        latest = latest_snapshot_drop(refs)
+        if latest is None:
+            continue  # no drop of this cluster has a usable manifest: its last snapshot file stays
+        drop = load_drop(latest)
         if drop.text is None:
             rows = _empty("running_jobs")
         else:

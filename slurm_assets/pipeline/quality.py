@@ -110,3 +110,15 @@ def merge_counts(total: dict, part: dict) -> dict:
         else:
             merged[key] = round(merged.get(key, 0) + value, 6) if isinstance(value, float) else merged.get(key, 0) + value
     return dict(sorted(merged.items()))
+
+
+def whole_drops(quarantine: pa.Table) -> dict[str, list[str]]:
+    """``{cluster: [detail, ...]}`` (the detail names the drop's landing path) for drops quarantined whole (their one row has line_no 0)."""
+    if quarantine.num_rows == 0:
+        return {}
+    rows = quarantine.filter(pc.equal(quarantine["line_no"], 0)).sort_by(
+        [("cluster", "ascending"), ("date", "ascending"), ("drop_id", "ascending")])
+    out: dict[str, list[str]] = {}
+    for r in rows.select(["cluster", "date", "drop_id", "detail"]).to_pylist():
+        out.setdefault(r["cluster"], []).append(r["detail"])
+    return out

@@ -223,8 +223,34 @@ def drop_paths(data_dir: Path, cluster: str, day: str, drop_id: str) -> tuple[Pa
 
 def _is_stored(data_path: Path, manifest_path: Path) -> bool:
     # Both files: a manifest whose data file is missing (power loss between the two renames) is not a
-    # stored drop; list_drops skips it and the next copy of the drop rewrites both.
-    return manifest_path.exists() and data_path.exists()
+    # stored drop; list_drops skips it and the next copy of the drop rewrites both. A stored manifest
+    # that is unusable (written by an older receiver or a file transfer; the pipeline quarantined the
+    # drop) is not a stored drop either: a corrected copy replaces both files.
+    if not (manifest_path.exists() and data_path.exists()):
+        return False
+    cluster, day = manifest_path.parent.parent.name, manifest_path.parent.name
+    return not read_stored_manifest(manifest_path, cluster, day)[1]
+
+
+def read_stored_manifest(manifest_path: Path, cluster: str, day: str) -> tuple[dict, str]:
+    """``(manifest, "")`` for a landed manifest that follows docs/DROP_FORMAT.md and names its folder's cluster and
+    day; ``({}, "why not")`` otherwise (unreadable, over MAX_MANIFEST_BYTES, not JSON, out of range)."""
+    try:
+        if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise DropFormatError(f"manifest file is over {MAX_MANIFEST_BYTES} bytes")
+        try:
+            loaded = json.loads(manifest_path.read_bytes())
+        except json.JSONDecodeError as err:
+            raise DropFormatError(f"manifest is not JSON ({err.msg} at line {err.lineno} column {err.colno})") from err
+        except UnicodeDecodeError as err:
+            raise DropFormatError(f"manifest is not UTF-8 ({err.reason} at byte {err.start})") from err
+        manifest = validate_manifest(loaded)
+        for key, folder in (("cluster", cluster), ("day", day)):
+            if manifest[key] != folder:
+                raise DropFormatError(f"manifest {key} {manifest[key]!r} is not its folder's {folder!r}")
+    except (OSError, ValueError, RecursionError) as err:  # JSONDecodeError and DropFormatError are ValueErrors
+        return {}, str(err)
+    return manifest, ""
 
 
 def _prepare(data_dir: Path, manifest: dict) -> tuple[dict, Path, tuple[str, bool] | None]:

@@ -64,6 +64,18 @@ REFERENCED = [
      "slurm_assets_tests/receiver/test_manifest_check.py::test_a_poisoned_manifest_is_422_naming_the_field"),
     ("Receiver", "a drop day that is not YYYY-MM-DD (2026-W10-2) is 422 and such a landing folder is never listed",
      "slurm_assets_tests/receiver/test_manifest_check.py::test_a_day_that_is_not_yyyy_mm_dd_is_422_and_never_listed"),
+    # Issue 18 (hardening), pipeline side.
+    ("Pipeline", "poisoned drops written straight into landing (overflowing or mistyped inventory, non-ISO times, "
+     "malformed JSON, another cluster's name, absurd sacct numbers): process exits 0, other clusters' files are "
+     "byte-identical, each drop quarantined whole naming the field, not retried",
+     "slurm_assets_tests/pipeline/test_poisoned_drops.py::"
+     "test_poisoned_drops_are_quarantined_whole_and_never_touch_other_clusters"),
+    ("Pipeline", "a corrected copy (same drop id) of a quarantined drop, via the receiver's store or a file copy, "
+     "is processed once",
+     "slurm_assets_tests/pipeline/test_poisoned_drops.py::test_a_corrected_copy_of_a_quarantined_drop_is_processed_once"),
+    ("Parser", "AllocCPUS 10^20, gres/gpu=10^20, 100-year Elapsed, absurd ReqMem/MaxRSS: quarantined lines "
+     "(out_of_range), never an exception",
+     "slurm_assets_tests/sacct/test_ranges.py::test_the_issue_18_lines_are_quarantined_never_raised"),
 ]
 
 
@@ -155,6 +167,19 @@ FINDINGS = [
      "`DATA_DIR/state/ssh_known_hosts` under a lock, later connections must present it; the operator's known_hosts "
      "is read only.",
      "slurm_assets_tests/pull/test_ssh.py::test_allow_unknown_host_key_is_trust_on_first_use"),
+    # Issue 18 (hardening), pipeline side.
+    ("Drops that bypass the receiver (`agent --output-dir`, SSH, older receivers) with a malformed manifest, a "
+     "non-ISO `collected_at` or an inventory overflowing 64-bit sums made `process` fail (`ConversionException "
+     "... INT64`, `ValueError`, `JSONDecodeError`) for every cluster, on every rerun, until deleted by hand; "
+     "sacct lines with AllocCPUS 10^20 or `gres/gpu=10^20` were read as `missing_alloc_cpus` or 0 GPUs, and "
+     "AllocCPUS 4e9 as 4e9 CPU-hours.",
+     "The pipeline checks every landed manifest as the receiver does (`landing.read_stored_manifest`): a bad one "
+     "is quarantined whole (`bad_manifest`, field path in the detail, check `no_drop_quarantined_whole`, Data "
+     "status page) and recorded with a fingerprint (`state/quarantined_drops.json`), so it is not retried but a "
+     "corrected copy is processed; the parser quarantines numbers outside `sacct/limits.py` (`out_of_range`); "
+     "`job_summary` sums saturate at 2^63-1.",
+     "slurm_assets_tests/pipeline/test_poisoned_drops.py::"
+     "test_poisoned_drops_are_quarantined_whole_and_never_touch_other_clusters"),
 ]
 
 # Found and not fixed here (outside one small module, or a design choice for the owner): (finding, suggestion).

@@ -69,3 +69,14 @@ def test_values_at_the_limits_are_kept_and_their_sums_never_overflow():
     assert rows["cpu_alloc_s"].to_pylist() == [limits.INT64_MAX]
     assert rows["jobs"].to_pylist() == [40]
     assert pa.compute.sum(rows["cpu_hours"]).as_py() == pytest.approx(40 * limits.JOB_CPUS_MAX * limits.DURATION_S_MAX / 3600)
+
+
+def test_the_issue_18_lines_are_quarantined_never_raised():
+    lines = [line(JobID="1", JobIDRaw="1", AllocCPUS="100000000000000000000"),
+             line(JobID="2", JobIDRaw="2", ElapsedRaw="-3600"),
+             line(JobID="3", JobIDRaw="3", AllocTRES="cpu=2,gres/gpu=100000000000000000000"),
+             line(JobID="4", JobIDRaw="4")]
+    parsed = parse(text(*lines))
+    assert parsed.jobs["job_id_raw"].to_pylist() == [4]
+    assert [(r["line_no"], r["reason"]) for r in parsed.quarantine.to_pylist()] == [
+        (2, "out_of_range"), (3, "negative_elapsed"), (4, "out_of_range")]

@@ -157,6 +157,11 @@ def build_warehouse(root: Path, *, last_day: dt.date, days: int = 60, per_day: i
                     {"cluster": cluster, "date": day, "drop_id": "q", "line_no": 2 + k, "reason": "bad_field_count",
                      "detail": "expected 38 fields, got 12: re-run the agent", "raw_line": "123|broken"}
                     for k in range(3)])
+            if cluster == "beta" and offset == days - 4:  # a drop quarantined whole (issue 18): one row, line_no 0
+                _write(root, "quarantine", cluster, day, [
+                    {"cluster": cluster, "date": day, "drop_id": "beadfeedbeadfeed", "line_no": 0,
+                     "reason": "bad_manifest", "raw_line": "",
+                     "detail": "landing/beta/...: bad_manifest: manifest field collected_at: 'noon' is not a UTC time"}])
         snap = _day_start(last_day) + dt.timedelta(hours=23)
         running = []
         for k in range(5 + ci):

@@ -48,4 +48,5 @@ from streamlit_app.data.status import (  # noqa: F401
     gaps,
     quarantine_rows,
     quarantine_summary,
+    quarantined_drops,
 )

@@ -30,6 +30,12 @@ else:
         st.success("No gaps: every cluster has drops for every day between its first and last day.")
     else:
         ui.table(gaps, "Gaps")
+whole = data.quarantined_drops(f)
+if not whole.empty:  # none of their jobs are counted anywhere: say so before the line counts
+    st.subheader("Drops quarantined whole")
+    st.error(f"{len(whole)} drop(s) in this period could not be processed at all; their jobs are missing until "
+             "the cluster sends a corrected copy (it is then processed on the next run).")
+    ui.table(whole, "Drops quarantined whole")
 st.subheader("Quarantined rows")
 summary = data.quarantine_summary(f)
 if summary.empty:

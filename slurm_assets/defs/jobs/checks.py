@@ -41,3 +41,15 @@ def quarantine_share_below_threshold(context: dg.AssetCheckExecutionContext,
                   "share_by_cluster": {c: round(s, 6) for c, s in shares.items()},
                   "reasons_by_cluster": reasons},
     )
+
+
+@dg.asset_check(asset="quarantine", description="No drop of these days was quarantined whole (bad manifest, "
+                "unreadable gzip, sha256 mismatch): such a drop's jobs are missing until it is sent again.")
+def no_drop_quarantined_whole(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
+    columns = ["cluster", "date", "drop_id", "line_no", "reason", "detail"]
+    rows = daily.read_days(storage.path(), "quarantine", list(context.partition_keys), columns)
+    whole = quality.whole_drops(rows)
+    return dg.AssetCheckResult(passed=not whole, metadata={
+        "drops_by_cluster": {c: len(drops) for c, drops in whole.items()},
+        "drops": {c: drops[:20] for c, drops in whole.items()},  # the first 20 per cluster, with the reason
+    })

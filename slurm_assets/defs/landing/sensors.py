@@ -6,7 +6,7 @@ import dagster as dg
 
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.defs.resources import StorageResource
-from slurm_assets.storage import landing
+from slurm_assets.storage import landing, state
 
 IMPLICIT_ASSET_JOB = "__ASSET_JOB"  # Dagster's name for the job the UI materializes assets with
 DAILY_TABLES = ["jobs", "quarantine", "drops", "capacity_daily", "associations", "usage_daily", "gpu_usage_daily"]
@@ -35,6 +35,12 @@ def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource
     for first, last, run_key in decision.ranges:
         yield dg.RunRequest(run_key=run_key, tags={
             "dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
+    # A drop quarantined whole whose files were replaced by a corrected copy (same id, so the same listing):
+    # its day once more; the run key names the new copy, so each copy is processed once.
+    for day, digest in state.changed_quarantined(storage.path()).items():
+        if day in known and not any(first <= day <= last for first, last, _ in decision.ranges):
+            yield dg.RunRequest(run_key=f"quarantine-retry:{day}:{digest}", tags={
+                "dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day})
     context.update_cursor(decision.cursor)
 
 

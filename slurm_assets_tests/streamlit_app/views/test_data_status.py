@@ -28,3 +28,7 @@ def test_status_gaps_and_quarantine(warehouse, open_app, monkeypatch):
     assert summary["rows"].sum() == warehouse.one(
         "SELECT count(*) FROM quarantine WHERE date BETWEEN ? AND ?", [p["start"], p["end"]])
     assert any("http://dagster.example:3000" in m.value for m in at.markdown)
+    whole = find_frame(at, "cluster", "date", "drop_id", "reason", "detail")  # issue 18: quarantined whole
+    assert list(zip(whole.cluster, whole.drop_id, whole.reason)) == [("beta", "beadfeedbeadfeed", "bad_manifest")]
+    assert "collected_at" in whole.detail[0]
+    assert any("could not be processed at all" in e.value for e in at.error)
