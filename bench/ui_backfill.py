@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -54,13 +56,13 @@ def gql(url: str, query: str, variables: dict) -> dict:
     return body["data"]
 
 
-def _start(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
+def start_process(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
     with open(log, "ab") as fh:  # the child keeps its own copy of the fd
         return subprocess.Popen(argv, cwd=wl.ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -88,47 +90,91 @@ def _wait_location(url: str, web: subprocess.Popen, log: Path) -> str:
         time.sleep(1)
 
 
-def run(data_dir: Path, days: list[str], home: Path, scratch: Path, port: int) -> dict:
-    """Backfill ``days`` of the daily assets through webserver + daemon; wall time, runs, seconds per run."""
+def start_servers(env: dict, port: int, log: Path) -> tuple[subprocess.Popen, str]:
+    """dagster-webserver on ``port``, once its code location is loaded: the process and the landing sensor's id."""
+    web = start_process([str(BIN / "dagster-webserver"), "-m", LOCATION, "-h", "127.0.0.1", "-p", str(port)], env, log)
+    try:
+        return web, _wait_location(f"http://127.0.0.1:{port}/graphql", web, log)
+    except BaseException:
+        stop_process(web)
+        raise
+
+
+def launch_backfill(url: str, sensor_id: str, days: list[str]) -> str:
+    """Stop the landing sensor, then launch the backfill of ``days`` as the UI does; the backfill's id."""
+    stopped = gql(url, STOP_SENSOR, {"id": sensor_id})["stopSensor"]
+    if stopped["__typename"] != "StopSensorMutationResult":
+        raise RuntimeError(f"could not stop the landing sensor: {stopped}")
+    params = {"partitionNames": days, "assetSelection": [{"path": k} for k in daily_asset_keys()],
+              "fromFailure": False, "title": "bench: the year from the UI"}
+    launched = gql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
+    if launched["__typename"] != "LaunchBackfillSuccess":
+        raise RuntimeError(f"backfill not launched: {launched}")
+    return launched["backfillId"]
+
+
+def wait_backfill(url: str, backfill_id: str, daemon: subprocess.Popen, log: Path) -> str | None:
+    """The backfill's final status (or the last one seen when BACKFILL_TIMEOUT_S passed)."""
+    began, status = time.monotonic(), None
+    while time.monotonic() - began < BACKFILL_TIMEOUT_S:
+        status = gql(url, STATUS, {"id": backfill_id})["partitionBackfillOrError"].get("status")
+        if status in ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"):
+            break
+        if daemon.poll() is not None:
+            raise RuntimeError(f"dagster-daemon exited: {log.read_text()[-3000:]}")
+        time.sleep(1)
+    return status
+
+
+def run(data_dir: Path, days: list[str], home: Path, scratch: Path, port: int, extra_env: dict | None = None,
+        after: Callable[[], None] | None = None) -> dict:
+    """Backfill ``days`` of the daily assets through webserver + daemon; wall time, runs, seconds per run.
+
+    ``extra_env``: for every Dagster process (e.g. the PostgreSQL instance's DAGSTER_PG_*, the executor);
+    ``after()`` runs once the backfill has succeeded, while webserver and daemon still run (the tests wait there
+    for the sensors' follow-up runs).
+    """
     import dagster as dg
 
     log = scratch / "ui_backfill.log"
     env = wl.bench_env(scratch, DAGSTER_HOME=str(home), SLURM_USAGE_DATA_DIR=str(data_dir),
                        DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="true")  # as the demo stack and DEPLOYING.md
+    env.update(extra_env or {})
     env.pop("SLURM_USAGE_CLUSTERS_FILE", None)
     url = f"http://127.0.0.1:{port}/graphql"
-    web = _start([str(BIN / "dagster-webserver"), "-m", LOCATION, "-h", "127.0.0.1", "-p", str(port)], env, log)
+    web, sensor_id = start_servers(env, port, log)
     daemon = None
     try:
-        sensor_id = _wait_location(url, web, log)
-        stopped = gql(url, STOP_SENSOR, {"id": sensor_id})["stopSensor"]
-        if stopped["__typename"] != "StopSensorMutationResult":
-            raise RuntimeError(f"could not stop the landing sensor: {stopped}")
-        params = {"partitionNames": days, "assetSelection": [{"path": k} for k in daily_asset_keys()],
-                  "fromFailure": False, "title": "bench: the year from the UI"}
-        launched = gql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
-        if launched["__typename"] != "LaunchBackfillSuccess":
-            raise RuntimeError(f"backfill not launched: {launched}")
-        backfill_id = launched["backfillId"]
+        backfill_id = launch_backfill(url, sensor_id, days)
         began = time.monotonic()
-        daemon = _start([str(BIN / "dagster-daemon"), "run", "-m", LOCATION], env, log)
-        status = None
-        while time.monotonic() - began < BACKFILL_TIMEOUT_S:
-            status = gql(url, STATUS, {"id": backfill_id})["partitionBackfillOrError"].get("status")
-            if status in ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"):
-                break
-            if daemon.poll() is not None:
-                raise RuntimeError(f"dagster-daemon exited: {log.read_text()[-3000:]}")
-            time.sleep(1)
+        daemon = start_process([str(BIN / "dagster-daemon"), "run", "-m", LOCATION], env, log)
+        status = wait_backfill(url, backfill_id, daemon, log)
         wall = time.monotonic() - began
+        if after is not None and status in ("COMPLETED", "COMPLETED_SUCCESS"):
+            after()
     finally:
         if daemon is not None:
-            _stop(daemon)
-        _stop(web)
-    instance = dg.DagsterInstance.from_config(str(home))
-    records = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+            stop_process(daemon)
+        stop_process(web)
+    with _instance_env(extra_env or {}), dg.DagsterInstance.from_config(str(home)) as instance:
+        records = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
     seconds = sorted(round(r.end_time - r.start_time, 1) for r in records if r.start_time and r.end_time)
     ok = sum(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
     return {"status": status, "wall_s": round(wall, 1), "runs": len(records), "runs_succeeded": ok,
-            "run_seconds": seconds, "s_per_run": round(sum(seconds) / len(seconds), 1) if seconds else None}
+            "run_seconds": seconds, "s_per_run": round(sum(seconds) / len(seconds), 1) if seconds else None,
+            "backfill_id": backfill_id, "run_ids": [r.dagster_run.run_id for r in records]}
 
+
+@contextmanager
+def _instance_env(extra_env: dict) -> Iterator[None]:
+    """``extra_env`` in os.environ while this process opens the instance (its dagster.yaml reads env vars)."""
+    saved = {k: os.environ.get(k) for k in extra_env}
+    os.environ.update(extra_env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

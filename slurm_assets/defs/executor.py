@@ -10,9 +10,11 @@ runs in-process.
 """
 
 import dagster as dg
+from dagster._core.errors import raise_execution_interrupts
 from dagster._core.execution.retries import RetryMode
 from dagster._core.executor.in_process import InProcessExecutor
 from dagster._core.executor.multiprocess import MultiprocessExecutor
+from dagster._utils import iterate_with_context
 
 from slurm_assets import settings
 
@@ -22,12 +24,53 @@ def env_executor(_init_context) -> dg.Executor:
     """In-process, multiprocess or dask, as ``SLURM_USAGE_EXECUTOR`` says in the run's environment."""
     name = settings.executor()
     if name == "dask":
-        from dagster_dask.executor import DaskExecutor  # imported only when used: dask is heavy
-
-        return DaskExecutor("existing", {"address": settings.dask_scheduler()})
+        return DaskStepsExecutor(settings.dask_scheduler())
     if name == "multiprocess":
         return MultiprocessExecutor(retries=RetryMode.ENABLED)
     return InProcessExecutor(retries=RetryMode.ENABLED)
+
+
+class DaskStepsExecutor(dg.Executor):
+    """dagster-dask's executor for an existing scheduler, with two fixes: a step's arguments travel as one
+    pickled blob (dask >= 2024.12 walks tuples in task arguments and trips over Dagster's records:
+    "Iteration is not allowed on `@record`"), and task keys carry the run id (dagster-dask's
+    ``job.step`` keys would make two runs of one job on a scheduler share each other's results)."""
+
+    def __init__(self, address: str):
+        self.address = address
+
+    @property
+    def retries(self) -> RetryMode:
+        return RetryMode.DISABLED
+
+    def execute(self, plan_context, execution_plan):
+        import cloudpickle
+        import dask.distributed
+        from dagster_dask.executor import get_dask_resource_requirements
+
+        if not plan_context.instance.is_persistent:
+            raise dg.DagsterInvariantViolationError("steps on dask workers need a persistent Dagster instance")
+        run, futures = plan_context.dagster_run, {}
+        with dask.distributed.Client(self.address) as client:
+            for level in execution_plan.get_steps_to_execute_by_level():
+                for step in level:
+                    after = [futures[key] for step_input in step.step_inputs for key in step_input.dependency_keys]
+                    payload = cloudpickle.dumps((plan_context.reconstructable_job, run, plan_context.run_config,
+                                                 [step.key], plan_context.instance.get_ref(),
+                                                 execution_plan.known_state))
+                    futures[step.key] = client.submit(run_step, after, payload, key=f"{run.run_id}.{step.key}",
+                                                      resources=get_dask_resource_requirements(step.tags))
+            done = dask.distributed.as_completed(list(futures.values()), with_results=True)
+            for _future, events in iterate_with_context(raise_execution_interrupts, done):
+                yield from events
+
+
+def run_step(_after: list, payload: bytes) -> list:
+    """On a dask worker: one step, as dagster-dask runs it (``_after``: the steps it waits for)."""
+    import cloudpickle
+    from dagster_dask.executor import query_on_dask_worker
+
+    return list(query_on_dask_worker([], *cloudpickle.loads(payload)))
 
 
 @dg.definitions
