@@ -29,8 +29,14 @@ PAGES = [
 ]
 
 st.set_page_config(page_title="SLURM usage", page_icon=":material/dns:", layout="wide")
-page = st.navigation(
-    [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon) in enumerate(PAGES)]
-)
+pages = [st.Page(path, title=title, icon=icon, default=(i == 0), url_path="root" if i == 0 else None)
+         for i, (path, title, icon) in enumerate(PAGES)]
+# The Overview is served at the root and also at /overview (a link naming the page must not say "Page not
+# found"; the root page reserves a pathname of its own, never served). st.navigation lists every page it
+# gets, so the menu is drawn here, without the alias.
+alias = st.Page(PAGES[0][0], title=PAGES[0][1], icon=PAGES[0][2], url_path="overview")
+page = st.navigation(pages + [alias], position="hidden")
+for p in pages:
+    st.sidebar.page_link(p)
 filters.render_sidebar()
 page.run()

@@ -146,9 +146,15 @@ def _write_url(preset: str, f: data.Filters) -> None:
     for key, values in zip(MULTI, (f.clusters, f.accounts, f.users, f.partitions, f.qos, f.states)):
         if values:
             params[key] = list(values)
-    wanted = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
-    if {k: st.query_params.get_all(k) for k in st.query_params} != wanted:  # only touch the URL on a change
-        st.query_params.from_dict(params)
+    for key in ("range", "grain", "start", "end", *MULTI):  # only the filters' keys: pages own theirs
+        wanted = params.get(key, [])
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        if st.query_params.get_all(key) == wanted:  # only touch the URL on a change
+            continue
+        if wanted:
+            st.query_params[key] = wanted
+        else:
+            del st.query_params[key]
 
 
 def current() -> data.Filters:

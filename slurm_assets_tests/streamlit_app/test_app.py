@@ -109,6 +109,11 @@ def test_every_page_renders_and_filters_switch(server, browser, warehouse):
         _assert_no_exception(page, title)
         page.screenshot(path=str(SHOTS / f"{path or 'overview'}.png"), full_page=True)
 
+    # The Overview also answers at /overview (not "Page not found").
+    page.goto(f"{server}/overview{QUERY}")
+    _settle(page, "Overview")
+    assert "Page not found" not in page.locator("body").inner_text()
+
     # Switch a filter on the Overview: the URL keeps it and the KPI follows it.
     page.goto(f"{server}/{QUERY}")
     _settle(page, "Overview")

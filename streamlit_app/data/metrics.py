@@ -5,7 +5,7 @@ ratio metric (efficiency, mean job size) stays exact when groups are merged
 into "(other)". Definitions, shown on the pages too:
 
 * CPU-hours = alloc_cpus x elapsed / 3600; GPU-hours and node-hours alike;
-* wait hours = sum of (start - eligible) / 3600;
+* wait hours = sum of (start - eligible) / 3600; mean wait = wait hours / jobs that started;
 * mean job size = mean allocated CPUs per job;
 * CPU efficiency = sum(TotalCPU) / sum(alloc_cpus x elapsed), over jobs with TotalCPU;
 * memory efficiency = sum(MaxRSS) / sum(ReqMem), over jobs with both known.
@@ -70,6 +70,9 @@ METRICS = {
     "node_hours": Metric("Node-hours", "node-hours", {"usage": "node_hours", "jobs": "node_hours"}),
     "jobs": Metric("Jobs", "jobs", {"usage": "jobs_ended", "jobs": "jobs"}),
     "wait_hours": Metric("Wait hours", "hours", {"jobs": "wait_s_sum / 3600.0"}),
+    # over jobs that started (a wait bucket): the Overview KPI's mean wait, by any dimension
+    "mean_wait_h": Metric("Mean wait", "hours", {"jobs": "wait_s_sum / 3600.0"},
+                          den="CASE WHEN wait_bucket IS NOT NULL THEN jobs ELSE 0 END"),
     "mean_job_size": Metric("Mean job size", "CPUs per job", {"jobs": "alloc_cpus_sum"}, den="jobs"),
     # over jobs whose TotalCPU is known and alloc_cpus x elapsed > 0 (sacct/summary.py CPU_KNOWN)
     "cpu_efficiency": Metric("CPU efficiency", "%", {"jobs": "cpu_used_s"}, den="cpu_alloc_s", scale=100.0),
@@ -112,7 +115,11 @@ def dim_exprs(dim: str) -> tuple[str, str | None]:
 
 
 def explorer_source(metric: str, dim: str, f: Filters) -> str:
-    """usage_daily (apportioned by day) when it can answer; else jobs (by end day)."""
+    """usage_daily (apportioned by day) when it can answer; GPU types from gpu_usage_daily; else jobs (by end day)."""
+    if dim == "gpu_type":
+        if "gpu" not in METRICS[metric].num:
+            raise ValueError(f"{METRICS[metric].label} by GPU type: only GPU-hours have a GPU type")
+        return "gpu"
     usage_ok = "usage" in METRICS[metric].num and (dim == "none" or dim in USAGE_DIMS) and not f.states
     return "usage" if usage_ok else "jobs"
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from streamlit_app import data, filters, ui
+from streamlit_app import controls, data, filters, ui
 
 DEFINITIONS = """
 * **CPU efficiency** = TotalCPU / (allocated CPUs x elapsed), summed over the jobs whose TotalCPU is known
@@ -30,9 +30,10 @@ else:
     cols[2].metric("Wasted CPU-hours", ui.fmt_num(s["wasted_cpu_hours"], 1))
     cols[3].metric("Jobs with CPU data", ui.fmt_num(s["jobs_with_cpu_data"], 0), help=f"of {s['jobs']:,} jobs")
     c1, c2 = st.columns(2)
-    min_jobs = c1.number_input("Minimum jobs per user/account", min_value=1, value=5, key="eff_min_jobs")
-    order = c2.selectbox("Worst by", ("wasted_cpu_hours", "cpu_efficiency_pct", "mem_efficiency_pct"),
-                         key="eff_order", format_func=lambda k: {
+    min_jobs = controls.number(c1, "Minimum jobs per user/account", min_value=1, default=5, key="eff_min_jobs",
+                               url="min_jobs")
+    order = controls.selectbox(c2, "Worst by", ("wasted_cpu_hours", "cpu_efficiency_pct", "mem_efficiency_pct"),
+                               key="eff_order", url="worst", format_func=lambda k: {
                              "wasted_cpu_hours": "Most wasted CPU-hours", "cpu_efficiency_pct": "Lowest CPU efficiency",
                              "mem_efficiency_pct": "Lowest memory efficiency"}[k])
     config = {

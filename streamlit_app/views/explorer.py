@@ -2,24 +2,29 @@
 
 import streamlit as st
 
-from streamlit_app import data, filters, ui
+from streamlit_app import controls, data, filters, ui
 
 f = filters.current()
 ui.header("Explorer", f)
-dims = ("none",) + data.USAGE_DIMS + ("state",) + tuple(data.BUCKETS)
+dims = ("none",) + data.USAGE_DIMS + ("state", "gpu_type") + tuple(data.BUCKETS)
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
-metric = c1.selectbox("Metric", list(data.METRICS), format_func=lambda k: data.METRICS[k].title,
-                      key="ex_metric")
-dim = c2.selectbox("Dimension", dims, format_func=data.DIM_LABELS.get, index=1, key="ex_dim")
-view = c3.radio("View", ("Time series", "Aggregate"), key="ex_view")
-top_n = c4.number_input("Top N", min_value=1, max_value=100, value=10, key="ex_top_n")
+metric = controls.selectbox(c1, "Metric", list(data.METRICS), format_func=lambda k: data.METRICS[k].title,
+                            key="ex_metric", url="metric")
+dim = controls.selectbox(c2, "Dimension", dims, format_func=data.DIM_LABELS.get, default="cluster", key="ex_dim",
+                         url="dim")
+view = controls.radio(c3, "View", ("series", "total"), key="ex_view", url="view",
+                      format_func={"series": "Time series", "total": "Aggregate"}.get)
+top_n = controls.number(c4, "Top N", min_value=1, max_value=100, default=10, key="ex_top_n", url="top")
 m = data.METRICS[metric]
+if dim == "gpu_type" and "gpu" not in m.num:
+    st.info(f"{m.label} has no GPU type: only GPU-hours are split by GPU type. Choose GPU-hours as the metric.")
+    st.stop()
 source = data.explorer_source(metric, dim, f)
-st.caption(
-    "Source: usage_daily (apportioned to the days jobs ran)" if source == "usage"
-    else "Source: jobs (jobs that ended in the period, counted on their end day)"
-)
-grain = f.grain if view == "Time series" else None
+st.caption({
+    "usage": "Source: usage_daily (apportioned to the days jobs ran)",
+    "gpu": "Source: gpu_usage_daily (GPU-hours by GPU type, apportioned to the days jobs ran; no state filter)",
+}.get(source, "Source: jobs (jobs that ended in the period, counted on their end day)"))
+grain = f.grain if view == "series" else None
 df = data.breakdown(f, source, metric, dim, grain=grain, top_n=int(top_n))
 label = data.DIM_LABELS[dim]
 if df.empty or df["value"].isna().all():

@@ -4,21 +4,22 @@ import math
 
 import streamlit as st
 
-from streamlit_app import data, filters, ui
+from streamlit_app import controls, data, filters, ui
 
 f = filters.current()
 ui.header("Jobs", f, "jobs that ended in the period")
 c1, c2, c3 = st.columns([3, 1, 1])
-search = c1.text_input("Search job id, name, user, account, partition or node list", key="jobs_search")
-sort = c2.selectbox("Sort by", list(data.SORTS), key="jobs_sort",
+search = controls.text(c1, "Search job id, name, user, account, partition or node list", key="jobs_search", url="q")
+sort = controls.selectbox(c2, "Sort by", list(data.SORTS), key="jobs_sort", url="sort",
                     format_func=lambda k: {"end_time": "End time", "cpu_hours": "CPU-hours", "wait_s": "Wait",
                                            "submit_time": "Submit time"}[k])
-page_size = c3.selectbox("Rows per page", (50, 100, 500), index=1, key="jobs_page_size")
+page_size = controls.selectbox(c3, "Rows per page", (50, 100, 500), default=100, key="jobs_page_size", url="rows")
 total = data.jobs_count(f, search)
 if total == 0:
     ui.empty("jobs" + (f" matching '{search}'" if search else ""))
 else:
     pages = max(math.ceil(total / page_size), 1)
-    page = st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1, key="jobs_page")
+    page = controls.number(st, f"Page (of {pages:,})", min_value=1, max_value=pages, default=1, key="jobs_page",
+                           url="p")
     st.caption(f"{total:,} jobs match; showing {(page - 1) * page_size + 1:,} to {min(page * page_size, total):,}.")
     ui.table(data.jobs_page(f, search, page=int(page), page_size=int(page_size), sort=sort), "Jobs page")

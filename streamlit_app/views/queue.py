@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from streamlit_app import data, filters, ui
+from streamlit_app import controls, data, filters, ui
 
 f = filters.current()
 ui.header("Queue", f, "jobs that ended in the period; wait = start - eligible")
@@ -16,7 +16,7 @@ waits = data.wait_stats(f, by_partition=True)
 if waits.empty:
     ui.empty("wait times")
 else:
-    stat = st.radio("Wait", ("mean_wait_h", "waited_1h_pct"), horizontal=True, key="q_wait",
+    stat = controls.radio(st, "Wait", ("mean_wait_h", "waited_1h_pct"), horizontal=True, key="q_wait", url="wait",
                     format_func={"mean_wait_h": "Mean (hours)", "waited_1h_pct": "Jobs that waited >= 1 h (%)"}.get)
     label = {"mean_wait_h": "Mean wait (hours)", "waited_1h_pct": "Jobs that waited >= 1 h (%)"}[stat]
     ui.time_chart(waits, y=stat, color="partition", color_label="Partition", kind="line",

@@ -2,16 +2,16 @@
 
 import streamlit as st
 
-from streamlit_app import data, filters, ui
+from streamlit_app import controls, data, filters, ui
 
 f = filters.current()
 ui.header("Usage", f, "from usage_daily: usage apportioned to the UTC days jobs ran")
 c1, c2, c3 = st.columns(3)
-dim = c1.selectbox("Stack by", data.USAGE_DIMS + ("state",), index=2, format_func=data.DIM_LABELS.get,
-                   key="usage_dim")
-metric = c2.selectbox("Metric", ("cpu_hours", "gpu_hours", "node_hours"), key="usage_metric",
-                      format_func=lambda k: data.METRICS[k].label)
-top_n = c3.number_input("Top N", min_value=1, max_value=50, value=8, step=1, key="usage_top_n")
+dim = controls.selectbox(c1, "Stack by", data.USAGE_DIMS + ("state",), default="user",
+                         format_func=data.DIM_LABELS.get, key="usage_dim", url="stack")
+metric = controls.selectbox(c2, "Metric", ("cpu_hours", "gpu_hours", "node_hours"), key="usage_metric", url="metric",
+                            format_func=lambda k: data.METRICS[k].label)
+top_n = controls.number(c3, "Top N", min_value=1, max_value=50, default=8, step=1, key="usage_top_n", url="top")
 m = data.METRICS[metric]
 # usage_daily has no state: by state, usage is counted on the job's end day from jobs.
 source = "jobs" if (dim == "state" or f.states) else "usage"

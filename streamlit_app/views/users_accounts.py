@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from streamlit_app import data, filters, ui
+from streamlit_app import controls, data, filters, ui
 
 f = filters.current()
 ui.header("Users & accounts", f, "hours and jobs from usage_daily; efficiency from the jobs that ended")
 c1, c2 = st.columns(2)
-order = c1.selectbox("Rank by", ("cpu_hours", "gpu_hours", "jobs"), key="ua_order",
-                     format_func=lambda k: data.METRICS[k].label)
-limit = c2.number_input("Show top", min_value=5, max_value=500, value=25, step=5, key="ua_limit")
+order = controls.selectbox(c1, "Rank by", ("cpu_hours", "gpu_hours", "jobs"), key="ua_order", url="rank",
+                           format_func=lambda k: data.METRICS[k].label)
+limit = controls.number(c2, "Show top", min_value=5, max_value=500, default=25, step=5, key="ua_limit", url="top")
 config = {
     "cpu_hours": st.column_config.NumberColumn("CPU-hours", format="%.1f"),
     "gpu_hours": st.column_config.NumberColumn("GPU-hours", format="%.1f"),

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from streamlit_app import data, filters, ui
+from streamlit_app import controls, data, filters, ui
 
 f = filters.current()
 ui.header("Utilization", f, "used = usage_daily (apportioned), available = capacity_daily (nodes x 24 h)")
-by = st.radio("Per", ("partition", "cluster"), horizontal=True, key="util_by",
+by = controls.radio(st, "Per", ("partition", "cluster"), horizontal=True, key="util_by", url="per",
               format_func=lambda k: {"partition": "Cluster / partition", "cluster": "Cluster"}[k])
 if by == "cluster":
     st.caption("Cluster capacity is the sum over partitions: a node in several partitions counts once per partition.")

@@ -24,7 +24,7 @@ def test_cpu_efficiency_by_job_size_bucket(warehouse, open_app):
     at = open_app(warehouse, "explorer", **p)
     at.selectbox(key="ex_metric").set_value("cpu_efficiency")
     at.selectbox(key="ex_dim").set_value("job_size")
-    at.radio(key="ex_view").set_value("Aggregate").run()
+    at.radio(key="ex_view").set_value("total").run()
     assert not at.exception
     shown = find_frame(at, "job_size", "cpu_efficiency")
     expected = warehouse.sql(
@@ -46,7 +46,7 @@ def test_wait_hours_by_wait_bucket_with_state_filter(warehouse, open_app):
     at = open_app(warehouse, "explorer", **p)
     at.selectbox(key="ex_metric").set_value("wait_hours")
     at.selectbox(key="ex_dim").set_value("wait_time")
-    at.radio(key="ex_view").set_value("Aggregate").run()
+    at.radio(key="ex_view").set_value("total").run()
     shown = find_frame(at, "wait_time", "wait_hours")
     expected = warehouse.sql(
         """SELECT CASE WHEN wait_s IS NULL THEN 'unknown' WHEN wait_s < 60 THEN '< 1 min'
@@ -61,7 +61,7 @@ def test_wait_hours_by_wait_bucket_with_state_filter(warehouse, open_app):
 def test_state_filter_switches_hours_to_jobs_table(warehouse, open_app):
     p = period_params(warehouse, state="FAILED")
     at = open_app(warehouse, "explorer", **p)
-    at.radio(key="ex_view").set_value("Aggregate").run()
+    at.radio(key="ex_view").set_value("total").run()
     assert any("Source: jobs" in c.value for c in at.caption)
     shown = find_frame(at, "cluster", "cpu_hours")
     expected = warehouse.sql(
@@ -69,3 +69,22 @@ def test_state_filter_switches_hours_to_jobs_table(warehouse, open_app):
         " GROUP BY 1", bounds(p),
     )
     assert_frame_matches(shown, expected, ["cluster"])
+
+
+def test_mean_wait_by_partition_and_gpu_hours_by_gpu_type_from_the_url(warehouse, open_app):
+    p = period_params(warehouse)
+    at = open_app(warehouse, "explorer", **p, metric="mean_wait_h", dim="partition", view="total")
+    shown = find_frame(at, "partition", "mean_wait_h")
+    expected = warehouse.sql(
+        """SELECT partition, avg(wait_s) / 3600.0 AS mean_wait_h FROM jobs
+           WHERE end_date BETWEEN ? AND ? AND wait_s IS NOT NULL GROUP BY 1""", bounds(p))
+    assert_frame_matches(shown, expected, ["partition"])
+
+    at = open_app(warehouse, "explorer", **p, metric="gpu_hours", dim="gpu_type", view="total")
+    shown = find_frame(at, "gpu_type", "gpu_hours")
+    expected = warehouse.sql("SELECT gpu_type, sum(gpu_hours) AS gpu_hours FROM gpu_usage_daily "
+                             "WHERE date BETWEEN ? AND ? GROUP BY 1", bounds(p))
+    assert_frame_matches(shown, expected, ["gpu_type"])
+
+    at = open_app(warehouse, "explorer", **p, metric="jobs", dim="gpu_type")
+    assert any("only GPU-hours" in i.value for i in at.info)
