@@ -263,7 +263,7 @@ CREATE OR REPLACE TEMP TABLE step_checks AS
 SELECT *, {validate.step_range_sql()} AS oor FROM chosen WHERE is_step AND syn IS NULL;
 
 CREATE OR REPLACE TEMP TABLE steps AS
-SELECT dno, job_key, t_start AS start_time,
+SELECT dno, rid AS step_rid, job_key, t_start AS start_time,
     coalesce(t_maxrss, t_tresmem) AS rss,
     CASE WHEN t_totalcpu > 0 THEN t_totalcpu ELSE coalesce(t_trescpu, t_totalcpu) END AS cpu
 FROM (SELECT DISTINCT ON (dno, content_hash) * FROM step_checks WHERE oor IS NULL ORDER BY rid);
@@ -271,16 +271,18 @@ FROM (SELECT DISTINCT ON (dno, content_hash) * FROM step_checks WHERE oor IS NUL
 CREATE OR REPLACE TEMP TABLE key_count AS SELECT dno, job_key, count(*) AS n FROM good_jobs GROUP BY dno, job_key;
 
 -- A key with one job row takes all its steps; requeued attempts (sacct --duplicates) share
--- JobIDRaw, so their steps go to the attempt that started last before the step started.
+-- JobIDRaw, so their steps go to the attempt that started last before the step started; of attempts
+-- with the same start, the one listed last (an ASOF JOIN picked one of them at random).
 CREATE OR REPLACE TEMP TABLE step_agg AS
 WITH sj AS (
     SELECT s.rss, s.cpu, j.rid AS job_rid
     FROM steps s JOIN key_count k USING (dno, job_key) JOIN good_jobs j USING (dno, job_key)
     WHERE k.n = 1
     UNION ALL
-    SELECT s.rss, s.cpu, j.rid
+    SELECT any_value(s.rss), any_value(s.cpu), arg_max(j.rid, (j.t_start, j.rid))
     FROM (SELECT s.* FROM steps s JOIN key_count k USING (dno, job_key) WHERE k.n > 1) s
-    ASOF JOIN good_jobs j ON s.dno = j.dno AND s.job_key = j.job_key AND s.start_time >= j.t_start
+    JOIN good_jobs j ON s.dno = j.dno AND s.job_key = j.job_key AND s.start_time >= j.t_start
+    GROUP BY s.step_rid
 )
 SELECT job_rid, max(rss) AS step_rss, sum(cpu) AS step_cpu FROM sj GROUP BY job_rid;
 """

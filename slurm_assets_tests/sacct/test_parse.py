@@ -390,3 +390,16 @@ def test_job_id_beyond_64_bits_is_quarantined():
     p = parse(text(line(JobID=big, JobIDRaw=big)))
     assert p.quarantine.column("reason").to_pylist() == ["bad_job_id"]
     assert len(p.jobs) == 0
+
+
+def test_steps_of_requeued_attempts_with_the_same_start_go_to_the_attempt_listed_last():
+    # Two attempts of job 100 share JobIDRaw and Start (requeued, then cancelled while pending again):
+    # the steps always go to the one listed last (an ASOF JOIN chose one at random: files differed run to run).
+    first = line(State="REQUEUED", Submit="2024-05-01T09:00:00", End="2024-05-01T10:30:00", TotalCPU="00:00:00")
+    last = line(State="CANCELLED by 0", Submit="2024-05-01T10:30:00", TotalCPU="00:00:00")
+    step = line(JobID="100.batch", JobIDRaw="100.batch", Start="2024-05-01T10:00:00", MaxRSS="2G", TotalCPU="00:10:00",
+                User="")
+    for _ in range(5):
+        rows = sorted(parse(text(first, last, step)).jobs.to_pylist(), key=lambda r: r["submit_time"])
+        assert [(r["state"], r["max_rss_bytes"], r["total_cpu_s"]) for r in rows] == [
+            ("REQUEUED", None, 0.0), ("CANCELLED", 2 * GiB, 600.0)]
