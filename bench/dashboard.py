@@ -55,7 +55,7 @@ def sizes(quick: bool) -> tuple[str, int, int]:
 def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str = "2026-01-01") -> Path:
     """Write (once) ``cache/<name>/data/warehouse``; return the data dir."""
     from slurm_assets.sacct import capacity, parse, summary, usage
-    from slurm_assets.sacct.fields import TABLE_SCHEMAS
+    from slurm_assets.sacct.catalog import TABLE_SCHEMAS
     from slurm_assets.storage import paths
 
     data_dir = cache / name / "data"
@@ -122,7 +122,7 @@ def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str
 def add_job_summary(data_dir: Path, batch_files: int = 200) -> int:
     """Write the ``job_summary`` file of every jobs file that has none (as ``daily_tables`` does); return how many."""
     from slurm_assets.sacct import summary
-    from slurm_assets.sacct.fields import TABLE_SCHEMAS
+    from slurm_assets.sacct.catalog import TABLE_SCHEMAS
     from slurm_assets.storage import paths
 
     jobs_dir = paths.table_dir(data_dir, "jobs")
@@ -290,7 +290,7 @@ def run(quick: bool, cache: Path, scratch: Path) -> list[dict]:
     scratch.mkdir(parents=True, exist_ok=True)
     out = scratch / "probe.json"
     reps = 2 if quick else 3
-    # The dashboard's local copy (streamlit_app/data/local_copy.py) starts empty: the probe's first load is a
+    # The dashboard's local copy (slurm_assets/storage/local_copy.py) starts empty: the probe's first load is a
     # cold one; a second process then starts as a restarted dashboard would (reps 0: first load only).
     cache_dir = scratch / "dashboard-cache"
     shutil.rmtree(cache_dir, ignore_errors=True)

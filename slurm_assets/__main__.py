@@ -28,7 +28,7 @@ from dagster._core.errors import DagsterHomeNotSetError
 
 from slurm_assets import settings
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
-from slurm_assets.pipeline import daily
+from slurm_assets.pipeline.cpu_share import share_machine
 from slurm_assets.storage import landing, paths, state, warehouse
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
@@ -224,7 +224,7 @@ def run_batches(data_dir: Path, batches: list[tuple[str, str]], digests: dict[st
 def init_worker(workers: int, parent: int) -> None:
     """A run worker: its share of the CPUs, and it dies with ``process`` (even a ``kill -9`` of it), so no
     run goes on writing files unsupervised while ``process`` is rerun."""
-    daily.share_machine(workers)
+    share_machine(workers)
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: a worker ends after its current run

@@ -9,10 +9,11 @@ from pathlib import Path
 import dagster as dg
 
 from slurm_assets.definitions import defs as load_defs
+from slurm_assets.sacct import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = {"landing_pull", "jobs", "quarantine", "drops", "capacity_daily", "associations", "running_jobs",
-          "usage_daily", "gpu_usage_daily", "warehouse_duckdb"}
+# The table assets come from the catalogue (slurm_assets_tests/test_catalog.py checks each spec's asset).
+ASSETS = {"landing_pull", "warehouse_duckdb", *catalog.asset_tables()}
 CHECKS = {("jobs", "jobs_keys_unique"), ("jobs", "jobs_durations_non_negative"),
           ("quarantine", "quarantine_share_below_threshold"), ("quarantine", "no_drop_quarantined_whole"),
           ("usage_daily", "usage_matches_jobs")}
@@ -34,7 +35,7 @@ def test_every_definition_by_name(tmp_path, monkeypatch):
 
 def test_partitioning_and_pool_contract():
     graph = load_defs().resolve_asset_graph()
-    daily = {"landing_pull", "jobs", "quarantine", "drops", "capacity_daily", "associations", "usage_daily", "gpu_usage_daily"}
+    daily = {"landing_pull", *catalog.daily_assets()}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if key.to_user_string() in daily:

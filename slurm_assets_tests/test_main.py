@@ -17,6 +17,7 @@ import dagster as dg
 import pytest
 
 from slurm_assets.__main__ import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, main, run_span
+from slurm_assets.sacct import catalog
 from slurm_assets.storage import paths, state, warehouse
 from slurm_assets_tests.defs import conftest as defs_conftest
 from slurm_assets_tests.defs.conftest import HISTORY
@@ -103,7 +104,6 @@ def test_runs_are_recorded_in_dagster_home(landed, tmp_path, monkeypatch, capsys
         assert all(r.is_success for r in runs)
 
 
-DAY_TABLES = ["jobs", "quarantine", "drops", "capacity_daily", "associations", "usage_daily", "gpu_usage_daily"]
 DAYS = [(dt.date(2024, 5, 1) + dt.timedelta(days=i)).isoformat() for i in range(16)]
 
 
@@ -151,7 +151,7 @@ def test_parallel_runs_write_the_same_files_and_one_materialization_per_day(tmp_
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = {r.run_id: r for r in instance.get_runs() if r.job_name == "daily_tables_job"}
         assert len(runs) == 2 and all(r.is_success for r in runs.values())
-        for name in DAY_TABLES:
+        for name in catalog.daily_assets():
             key = dg.AssetKey(name)
             mats = instance.fetch_materializations(key, limit=1000).records
             assert sorted(m.partition_key for m in mats) == DAYS  # one per asset and day

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from slurm_assets.pipeline import daily
+from slurm_assets.pipeline.cpu_share import share_machine
 from slurm_assets.sacct import units
 
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -30,7 +30,7 @@ def duckdb_share(context: dg.AssetExecutionContext) -> Iterator[None]:
         return
     runs = runs_side_by_side(context.instance)
     if runs > 1:
-        daily.share_machine(runs)
+        share_machine(runs)
         context.log.info(f"{runs} runs side by side: DuckDB uses {units.THREADS} thread(s)")
     try:
         yield

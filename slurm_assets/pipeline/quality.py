@@ -7,7 +7,7 @@ so a check can pass or fail and still say which cluster is behind.
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.sacct.catalog import TABLE_SCHEMAS
 
 JOB_KEY = ["cluster", "job_id_raw", "submit_time"]
 

@@ -1,4 +1,5 @@
-"""Column contracts of every table (DESIGN.md "Tables"): names carry units, types are Arrow types.
+"""Column contracts of every table (DESIGN.md "Tables"; the catalogue of tables is ``catalog.py``): names carry
+units, types are Arrow types.
 
 Timestamps are UTC (``timestamp[us, tz=UTC]``), durations in seconds, memory in
 bytes. Each Parquet file holds all of its columns (cluster and date included):
@@ -172,21 +173,6 @@ ASSOCIATIONS_SCHEMA = pa.schema(
         ("collected_at", TS),  # when sacctmgr ran
     ]
 )
-
-TABLE_SCHEMAS: dict[str, pa.Schema] = {
-    "jobs": JOBS_SCHEMA,
-    "running_jobs": RUNNING_JOBS_SCHEMA,
-    "usage_daily": USAGE_DAILY_SCHEMA,
-    "gpu_usage_daily": GPU_USAGE_DAILY_SCHEMA,
-    "capacity_daily": CAPACITY_DAILY_SCHEMA,
-    "quarantine": QUARANTINE_SCHEMA,
-    "drops": DROPS_SCHEMA,
-    "job_summary": JOB_SUMMARY_SCHEMA,
-    "associations": ASSOCIATIONS_SCHEMA,
-}
-# Tables written by the step (Dagster asset) of another table, not assets of their own.
-WRITTEN_WITH: dict[str, str] = {"job_summary": "jobs"}
-
 
 # --- sacct input fields (the drop text's header names) ------------------------------------------
 # Header-driven parsing: names are matched case-insensitively, in any order; fields not listed

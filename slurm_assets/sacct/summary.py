@@ -13,7 +13,7 @@ the newest-first Jobs table before it opens any ``jobs`` file. Columns are kept
 few: at 10M jobs the summary has ~0.8 rows per job (most groups hold one job), and
 it is held in the dashboard's memory.
 
-Written by the same step as ``jobs`` (``pipeline.daily``), one file per (cluster,
+Written by the same step as ``jobs`` (``pipeline/day_step.py``), one file per (cluster,
 end day) next to it; the bucket bounds are part of the table's meaning: changing
 them needs the summary rebuilt.
 """

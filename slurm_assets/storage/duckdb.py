@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.sacct.catalog import TABLE_SCHEMAS
 from slurm_assets.storage import paths, warehouse
 
 

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.sacct.catalog import TABLE_SCHEMAS
 from slurm_assets.storage import paths
 from slurm_assets.storage.atomic import STALE_AFTER_S, atomic_writer, sweep_temp_files
 
@@ -41,6 +41,30 @@ def sweep_stale(data_dir: Path, older_than_s: float = STALE_AFTER_S) -> list[Pat
     for folder, _dirs, _files in os.walk(paths.warehouse_root(data_dir)):
         removed += sweep_temp_files(Path(folder), older_than_s)
     return removed
+
+
+def read_partition(data_dir: Path, table: str, cluster: str, day: str, columns: list[str] | None = None) -> pa.Table:
+    """One (table, cluster, day) Parquet file (only ``columns`` if given), or an empty table with the schema."""
+    path = paths.partition_file(data_dir, table, cluster, day)
+    schema = TABLE_SCHEMAS[table]
+    rows = pq.read_table(path, schema=schema, columns=columns) if path.exists() else schema.empty_table()
+    return rows.select(columns) if columns else rows
+
+
+def read_days(data_dir: Path, table: str, days: list[str], columns: list[str]) -> pa.Table:
+    """``columns`` of all clusters' ``table`` rows of the given partition days (checks read only what they test)."""
+    parts = [
+        read_partition(data_dir, table, cluster, day, columns)
+        for day in days
+        for cluster in sorted(clusters_with_files(data_dir, table, day))
+    ]
+    return pa.concat_tables(parts) if parts else TABLE_SCHEMAS[table].empty_table().select(columns)
+
+
+def clusters_with_files(data_dir: Path, table: str, day: str) -> set[str]:
+    """Clusters that have a ``table`` file for ``day``."""
+    folder = paths.table_dir(data_dir, table)
+    return {p.parent.parent.name[len("cluster="):] for p in folder.glob(f"cluster=*/date={day}/part-0.parquet")}
 
 
 def remove_partition(data_dir: Path, table: str, cluster: str, day: str) -> None:

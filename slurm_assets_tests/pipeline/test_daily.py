@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slurm_assets.pipeline import daily
-from slurm_assets.storage import landing, paths
+from slurm_assets.pipeline import day_step, usage_step
+from slurm_assets.storage import landing, paths, warehouse
 from slurm_assets_tests.defs.history import Job, at, land, render_window
 
 DAYS = ["2024-05-01", "2024-05-02", "2024-05-03"]
@@ -52,10 +52,15 @@ def collections(history, early: list[tuple[int, int, int]]):
     return found
 
 
+def process_day(data_dir, day):
+    """One day through the day step on its own: ``{cluster: {table: rows}}``."""
+    return dict(day_step.process_days(data_dir, [day]))[day]
+
+
 def process_all(data_dir, days):
     for day in sorted(days):
-        daily.process_day(data_dir, day)
-        daily.process_usage_day(data_dir, day)
+        process_day(data_dir, day)
+        list(usage_step.process_usage_days(data_dir, [day]))
 
 
 def snapshot(data_dir):
@@ -86,10 +91,10 @@ def test_any_delivery_order_gives_the_same_tables(tmp_path_factory, history, ear
     assert snapshot(delivered) == snapshot(reference)
 
     jobs = [j for cluster_jobs in history.values() for j in cluster_jobs]
-    got_jobs = [r for c in history for d in DAYS for r in daily.read_table_day(delivered, "jobs", c, d).to_pylist()]
+    got_jobs = [r for c in history for d in DAYS for r in warehouse.read_partition(delivered, "jobs", c, d).to_pylist()]
     assert sorted((r["cluster"], r["job_id_raw"]) for r in got_jobs) == sorted(
         (c, j.job_id) for c, cj in history.items() for j in cj)
-    usage = [r for c in history for d in DAYS for r in daily.read_table_day(delivered, "usage_daily", c, d).to_pylist()]
+    usage = [r for c in history for d in DAYS for r in warehouse.read_partition(delivered, "usage_daily", c, d).to_pylist()]
     assert abs(sum(u["cpu_hours"] for u in usage) - sum(j.cpu_hours for j in jobs)) < 1e-6
     assert abs(sum(u["gpu_hours"] for u in usage) - sum(j.gpu_hours for j in jobs)) < 1e-6
     assert abs(sum(r["cpu_hours"] for r in got_jobs) - sum(j.cpu_hours for j in jobs)) < 1e-6
@@ -103,11 +108,11 @@ def test_unreadable_and_tampered_drops_are_quarantined(tmp_path):
     broken = land(tmp_path, "alpha", "2024-05-01", render_window(history, "2024-05-01", early), early)
     refs = {r.drop_id: r for r in landing.list_drops(tmp_path)}
     refs[broken].data_path.write_bytes(gzip.compress(b"JobIDRaw|State\n", mtime=0))  # tampered after landing
-    built = daily.process_day(tmp_path, "2024-05-01")["alpha"]
+    built = process_day(tmp_path, "2024-05-01")["alpha"]
     assert built["jobs"].column("job_id_raw").to_pylist() == [1]  # from the good drop
     quarantine = built["quarantine"].to_pylist()
     assert [(q["drop_id"], q["reason"], q["line_no"]) for q in quarantine] == [(broken, "sha256_mismatch", 0)]
     refs[broken].data_path.write_bytes(b"not gzip")
-    quarantine = daily.process_day(tmp_path, "2024-05-01")["alpha"]["quarantine"].to_pylist()
+    quarantine = process_day(tmp_path, "2024-05-01")["alpha"]["quarantine"].to_pylist()
     assert quarantine[0]["reason"] == "unreadable_drop" and good != broken
     assert pq.read_table(paths.partition_file(tmp_path, "quarantine", "alpha", "2024-05-01")).num_rows == 1

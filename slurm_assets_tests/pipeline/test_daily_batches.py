@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slurm_assets.pipeline import daily
+from slurm_assets.pipeline import cpu_share, day_step, load, usage_step
 from slurm_assets.sacct import parse, units
 from slurm_assets.storage import landing
 from slurm_assets_tests.defs.history import land, render_window
-from slurm_assets_tests.pipeline.test_daily import DAYS, collections, histories
+from slurm_assets_tests.pipeline.test_daily import DAYS, collections, histories, process_all
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -38,25 +38,23 @@ def landed(data_dir, history, early):
 def test_batches_write_what_one_day_at_a_time_writes(tmp_path_factory, history, early, batch_bytes):
     one_by_one = tmp_path_factory.mktemp("days")
     landed(one_by_one, history, early)
-    for day in DAYS:
-        daily.process_day(one_by_one, day)
-        daily.process_usage_day(one_by_one, day)
+    process_all(one_by_one, DAYS)
 
     batched = tmp_path_factory.mktemp("batched")
     landed(batched, history, early)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(daily, "BATCH_TEXT_BYTES", batch_bytes)  # 1: every day its own batch; 64 MiB: one batch
-        mp.setattr(daily, "BATCH_JOB_ROWS", max(1, batch_bytes // 200))
-        days = [d for d, _ in daily.process_days(batched, DAYS)]
-        usage_days = [d for d, _ in daily.process_usage_days(batched, DAYS)]
+        mp.setattr(load, "BATCH_TEXT_BYTES", batch_bytes)  # 1: every day its own batch; 64 MiB: one batch
+        mp.setattr(usage_step, "BATCH_JOB_ROWS", max(1, batch_bytes // 200))
+        days = [d for d, _ in day_step.process_days(batched, DAYS)]
+        usage_days = [d for d, _ in usage_step.process_usage_days(batched, DAYS)]
     assert days == usage_days == DAYS
     assert snapshot(batched) == snapshot(one_by_one)
 
 
 def test_run_workers_share_the_cpus(monkeypatch):
     monkeypatch.setattr(units, "THREADS", None)
-    monkeypatch.setattr(daily.os, "cpu_count", lambda: 2)
-    daily.share_machine(2)  # two run workers side by side: one DuckDB thread each
+    monkeypatch.setattr(cpu_share.os, "cpu_count", lambda: 2)
+    cpu_share.share_machine(2)  # two run workers side by side: one DuckDB thread each
     assert units.THREADS == 1
     assert units.connect().execute("SELECT current_setting('threads')").fetchone() == (1,)
 

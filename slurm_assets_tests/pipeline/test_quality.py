@@ -7,7 +7,8 @@ import pyarrow as pa
 import pytest
 
 from slurm_assets.pipeline import quality
-from slurm_assets.sacct.fields import JOBS_SCHEMA, TABLE_SCHEMAS
+from slurm_assets.sacct.catalog import TABLE_SCHEMAS
+from slurm_assets.sacct.fields import JOBS_SCHEMA
 
 T0 = dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
 

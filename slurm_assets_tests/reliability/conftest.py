@@ -294,7 +294,7 @@ def run_process(data_dir: Path, *args: str, timeout: float = 600) -> subprocess.
 
 def snapshot(data_dir: Path) -> dict[str, tuple[int, str]]:
     """{table: (rows, sha256 of the sorted rows)} through the dashboard's read-only connection."""
-    from slurm_assets.sacct.fields import TABLE_SCHEMAS
+    from slurm_assets.sacct.catalog import TABLE_SCHEMAS
     from slurm_assets.storage.warehouse import connect_readonly
 
     con = connect_readonly(data_dir)

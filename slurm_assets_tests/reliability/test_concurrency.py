@@ -35,12 +35,12 @@ SOAK = (20, 3, 90, 60, True)
 
 def dashboard_reader(data_dir, stop: threading.Event, stats: dict) -> None:
     """What the dashboard does on each data version: build its connection, query jobs and usage."""
-    from streamlit_app.data.core import _build_connection, data_version
+    from slurm_assets.storage.dashboard_store import Store, data_version
 
     while not stop.is_set():
         try:
             data_version(data_dir)
-            con = _build_connection(data_dir)
+            con = Store(data_dir).load()
             try:
                 con.execute("SELECT count(*), sum(cpu_hours) FROM jobs").fetchall()
                 con.execute("SELECT date, sum(cpu_hours) FROM usage_daily GROUP BY 1").fetchall()

@@ -10,8 +10,8 @@ import threading
 import time
 
 
-from slurm_assets.pipeline.daily import write_running_jobs
-from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.pipeline.snapshot import write_running_jobs
+from slurm_assets.sacct.catalog import TABLE_SCHEMAS
 from slurm_assets.storage import warehouse
 
 MOVES, PAUSE_S = 30, 0.3

@@ -11,9 +11,9 @@ import subprocess
 import pyarrow.parquet as pq
 import pytest
 
-from slurm_assets.pipeline import daily
 from slurm_assets.sacct.associations import associations_from_section
 from slurm_assets.storage import landing, paths
+from slurm_assets_tests.pipeline.test_daily import process_day
 from slurm_assets_tests.agent.conftest import load_agent
 from slurm_assets_tests.drops import make_drop, sacct_text
 
@@ -63,7 +63,7 @@ def test_pipeline_writes_the_latest_snapshot_and_old_drops_still_process(tmp_pat
              for k, v in SECTION.items() if k != "collected_at"} | {"collected_at": SECTION["collected_at"]}
     _store(tmp_path, associations=dict(clean, coordinators=[]), collected_at="2024-05-02T01:00:00Z")
     _store(tmp_path, sacct_text(tag="b"), associations=clean, collected_at="2024-05-02T02:00:00Z")
-    built = daily.process_day(tmp_path, "2024-05-01")
+    built = process_day(tmp_path, "2024-05-01")
     assert built["beta"]["jobs"].num_rows == 3 and built["beta"]["associations"].num_rows == 0
     table = pq.read_table(paths.partition_file(tmp_path, "associations", "alpha", "2024-05-01"))
     assert ("coordinator", "physics", None, "bob") in _rows(table)  # the latest collection's snapshot
@@ -96,7 +96,7 @@ def test_testbed_associations_reach_the_table(slurm_testbed, tmp_path):
     finally:
         _sacctmgr("-i", "remove", "coordinator", "account=bio", "names=bob")
     assert code == 0
-    daily.process_day(tmp_path, today)
+    process_day(tmp_path, today)
     rows = set(_rows(pq.read_table(paths.partition_file(tmp_path, "associations", cluster, today))))
     # Independently: sacctmgr's own listing of the cluster's associations.
     expected = set()

@@ -5,7 +5,8 @@ is a quarantined conflict, never a silent collapse; identical repeated lines cou
 
 import pyarrow.compute as pc
 
-from slurm_assets.pipeline import daily
+from slurm_assets.pipeline import day_step
+from slurm_assets.pipeline.load import LoadedDrop
 from slurm_assets.sacct.parse import parse_sacct_text
 from slurm_assets_tests.sacct.builders import FIELDS, FIXTURES, line, text
 
@@ -73,8 +74,8 @@ def test_cluster_day_files_only_its_own_cluster():
     manifest = {"collected_at": "2026-11-25T18:00:00Z", "sha256": "0" * 64, "source": "drop", "rows": 1,
                 "window_start": "2026-11-25T00:00:00Z", "window_end": "2026-11-26T00:00:00Z",
                 "sacct_version": "22.05.8", "agent_version": "hand-made"}
-    drops = [daily.LoadedDrop("alpha", "2026-11-25", "mixed", manifest, ALPHA + other_cluster(ALPHA))]
-    built = daily.build_cluster_day("alpha", "2026-11-25", drops)
+    drops = [LoadedDrop("alpha", "2026-11-25", "mixed", manifest, ALPHA + other_cluster(ALPHA))]
+    built = day_step.build_cluster_days([("alpha", "2026-11-25", drops)])[0]
     alone = parse_sacct_text(ALPHA, cluster="alpha", drop_id="a", day="2026-11-25")
     assert keyed(built["jobs"]) == keyed(alone.jobs.filter(pc.equal(alone.jobs["end_date"], built["jobs"]["end_date"][0])))
     assert set(built["jobs"]["user"].to_pylist()) <= {"alice", "bob", "carol"}

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.sacct.catalog import TABLE_SCHEMAS
 from slurm_assets.storage import paths, warehouse
 from slurm_assets.storage.duckdb import publish_views
 

@@ -3,7 +3,7 @@ manifest-less data files go; complete drops, lock files, fresh temps and other f
 
 import os
 
-from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.sacct.catalog import TABLE_SCHEMAS
 from slurm_assets.storage import atomic, landing, warehouse
 from slurm_assets_tests import drops
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.sacct.catalog import TABLE_SCHEMAS
 from slurm_assets.storage.warehouse import write_partition
 
 UTC = dt.UTC

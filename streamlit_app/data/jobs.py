@@ -18,7 +18,8 @@ import pandas as pd
 
 from slurm_assets.sacct import summary
 from slurm_assets.sacct.fields import JOBS_SCHEMA
-from streamlit_app.data.core import Filters, data_dir, jobs_select, period, query, scalar_row, where
+from slurm_assets.storage.dashboard_store import jobs_select
+from streamlit_app.data.core import Filters, data_dir, period, query, scalar_row, where
 from streamlit_app.data.metrics import METRICS
 
 _CPU, _MEM = METRICS["cpu_efficiency"], METRICS["mem_efficiency"]

@@ -1,35 +1,21 @@
-"""The per-day tables built from raw drops (``jobs``, ``quarantine``, ``drops``, ``capacity_daily``, ``associations``) and ``running_jobs``."""
+"""The tables of the day step (built from raw drops: ``jobs`` and what is written with it; the catalogue's DAY_STEP)
+and ``running_jobs``."""
 
 import dagster as dg
 
-from slurm_assets.defs.metadata import column_schema
+from slurm_assets.defs.metadata import column_schema, step_asset_specs
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.defs.resources import StorageResource
 from slurm_assets.defs.threads import duckdb_share
-from slurm_assets.pipeline import daily, quality
-
-DESCRIPTIONS = {
-    "jobs": "One row per finished job allocation, key (cluster, job_id_raw, submit_time). Partition D holds "
-    "the jobs that ENDED on UTC day D, from every cluster's drops landed for D (deduplicated, latest "
-    "collection wins). Files: warehouse/jobs/cluster=<c>/date=<D>/.",
-    "quarantine": "Drop lines that failed parsing or validation on day D, with a reason code, detail and the raw "
-    "line; an unreadable drop is one row with line_no 0.",
-    "drops": "Catalogue of the drops landed for day D per cluster (source, window, collected_at, rows).",
-    "capacity_daily": "CPUs, memory and GPUs per cluster x partition on day D, from the latest drop's inventory.",
-    "associations": "Slurm's associations (account tree, user associations) and account coordinators per cluster "
-    "on day D, from the latest drop's sacctmgr snapshot: the dashboard's roles.",
-}
+from slurm_assets.pipeline import day_step, load, quality, snapshot
+from slurm_assets.sacct.catalog import DAY_STEP, SNAPSHOT_STEP, SPECS, assets_of
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(name, description=text, deps=["landing_pull"], group_name="warehouse", kinds={"parquet"},
-                     metadata=column_schema(name))
-        for name, text in DESCRIPTIONS.items()
-    ],
+    specs=step_asset_specs(DAY_STEP, deps=["landing_pull"]),
     partitions_def=daily_partitions,
     backfill_policy=daily_backfill_policy,
-    name="daily_tables",
+    name=DAY_STEP,
 )
 def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     """Parse, deduplicate and write each day in the run's partition range.
@@ -38,13 +24,13 @@ def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     ``missing_drops``); the run's totals are under ``run_*`` keys, the same on every day of the run.
     """
     data_dir, days = storage.path(), list(context.partition_keys)
-    summary, counts, by_day = {}, {name: {} for name in DESCRIPTIONS}, {}
-    missing = daily.missing_drops(data_dir, days)
+    summary, counts, by_day = {}, {name: {} for name in assets_of(DAY_STEP)}, {}
+    missing = load.missing_drops(data_dir, days)
     with duckdb_share(context):
-        for i, (day, built) in enumerate(daily.process_days(data_dir, days)):  # parsed in batches
+        for i, (day, built) in enumerate(day_step.process_days(data_dir, days)):  # parsed in batches
             figures = day_figures(context, day, built, missing)
             summary = quality.merge_counts(summary, figures["summary"])
-            for name in DESCRIPTIONS:
+            for name in assets_of(DAY_STEP):
                 counts[name] = quality.merge_counts(counts[name], figures[name])
             by_day[day] = figures["jobs_by_cluster"]
             if i % 10 == 0 or day == days[-1]:  # progress without one Dagster event per day (each costs ~15 ms)
@@ -53,19 +39,19 @@ def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     yield dg.MaterializeResult(asset_key="jobs", metadata={
         **common, "run_row_count": sum(counts["jobs"].values()), "run_by_cluster": summary,
         "run_missing_drops": missing, "jobs_by_day": by_day})
-    for name in (n for n in DESCRIPTIONS if n != "jobs"):
+    for name in (n for n in assets_of(DAY_STEP) if n != "jobs"):
         yield dg.MaterializeResult(asset_key=name, metadata={
             **common, "run_row_count": sum(counts[name].values()), "run_by_cluster": counts[name]})
 
 
 def day_figures(context: dg.AssetExecutionContext, day: str, built: dict, missing: dict) -> dict:
     """Record one day's own figures on its partitions; return them (per table and the jobs summary) for the run's."""
-    summary, counts = {}, {name: {} for name in DESCRIPTIONS}
+    summary, counts = {}, {name: {} for name in assets_of(DAY_STEP)}
     for tables in built.values():
         summary = quality.merge_counts(summary, quality.cluster_summary(tables["jobs"], tables["quarantine"]))
-        for name in DESCRIPTIONS:
+        for name in assets_of(DAY_STEP):
             counts[name] = quality.merge_counts(counts[name], quality.count_by_cluster(tables[name]))
-    for name in DESCRIPTIONS:
+    for name in assets_of(DAY_STEP):
         context.add_asset_metadata(day_metadata(counts[name], summary if name == "jobs" else None),
                                    asset_key=name, partition_key=day)
     context.add_asset_metadata({"missing_drops": {c: [day] for c, gaps in missing.items() if day in gaps}},
@@ -80,14 +66,12 @@ def day_metadata(rows_by_cluster: dict[str, int], jobs_summary: dict | None) -> 
             "by_cluster": rows_by_cluster if jobs_summary is None else jobs_summary}
 
 
-@dg.asset(group_name="warehouse", kinds={"parquet"}, deps=["landing_pull"], metadata=column_schema("running_jobs"))
+@dg.asset(name=SNAPSHOT_STEP, group_name="warehouse", kinds={"parquet"}, deps=["landing_pull"],
+          metadata=column_schema("running_jobs"), description=SPECS["running_jobs"].description)
 def running_jobs(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
-    """The latest snapshot of running and pending jobs per cluster (unfinished jobs of each cluster's newest drop).
-
-    Not partitioned: one file per cluster, replaced by every snapshot; finished jobs are only in ``jobs``.
-    """
-    snapshots = daily.build_running_jobs(storage.path())
-    daily.write_running_jobs(storage.path(), snapshots)
+    """Each cluster's running-jobs snapshot written in place (the catalogue's description says what it holds)."""
+    snapshots = snapshot.build_running_jobs(storage.path())
+    snapshot.write_running_jobs(storage.path(), snapshots)
     by_cluster = {c: {"rows": t.num_rows, "snapshot_day": d, "states": quality.states_by_cluster(t).get(c, {})}
                   for c, (d, t) in snapshots.items()}
     return dg.MaterializeResult(metadata={

@@ -6,17 +6,17 @@ import dagster as dg
 
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.defs.resources import StorageResource
+from slurm_assets.sacct import catalog
 from slurm_assets.storage import landing, state
 
 IMPLICIT_ASSET_JOB = "__ASSET_JOB"  # Dagster's name for the job the UI materializes assets with
-DAILY_TABLES = ["jobs", "quarantine", "drops", "capacity_daily", "associations", "usage_daily", "gpu_usage_daily"]
 
 daily_tables_job = dg.define_asset_job(
-    "daily_tables_job", selection=dg.AssetSelection.assets(*DAILY_TABLES), partitions_def=daily_partitions,
+    "daily_tables_job", selection=dg.AssetSelection.assets(*catalog.daily_assets()), partitions_def=daily_partitions,
     description="Per-day tables for a range of days (one run per range; checks included).",
 )  # executor: the code location's (defs/executor.py), like the UI's asset job
 warehouse_job = dg.define_asset_job(
-    "warehouse_job", selection=dg.AssetSelection.assets("running_jobs", "warehouse_duckdb"),
+    "warehouse_job", selection=dg.AssetSelection.assets(*catalog.snapshot_tables(), "warehouse_duckdb"),
     description="Latest running-jobs snapshot and the DuckDB views (the single DuckDB writer).",
 )
 
@@ -52,7 +52,7 @@ def writes_tables(run: dg.DagsterRun) -> bool:
     if not run.job_name.startswith(IMPLICIT_ASSET_JOB):
         return False
     selected = {key.to_user_string() for key in run.asset_selection or ()}
-    return not selected or bool(selected & set(DAILY_TABLES))
+    return not selected or bool(selected & set(catalog.daily_assets()))
 
 
 @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, request_job=warehouse_job,

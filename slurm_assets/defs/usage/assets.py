@@ -2,39 +2,28 @@
 
 import dagster as dg
 
-from slurm_assets.defs.metadata import column_schema
+from slurm_assets.defs.metadata import step_asset_specs
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.defs.resources import StorageResource
 from slurm_assets.defs.threads import duckdb_share
-from slurm_assets.pipeline import daily, quality
-from slurm_assets.sacct.fields import TABLE_SCHEMAS, WRITTEN_WITH
+from slurm_assets.pipeline import quality, usage_step
+from slurm_assets.sacct.catalog import USAGE_STEP, asset_tables, assets_of
 from slurm_assets.storage import duckdb as duckdb_store
 from slurm_assets.storage import paths
 
-DESCRIPTIONS = {
-    "usage_daily": "CPU-, GPU- and node-hours and jobs ended per cluster x day x user x account x partition x qos. "
-    "Partition D holds the usage of the jobs that ended on D, apportioned to the UTC days they ran (the `date` "
-    "column), so summing over all files by `date` gives each day's usage; sum over days = job totals.",
-    "gpu_usage_daily": "GPU-hours by GPU type at the usage_daily grain (same partitioning).",
-}
-
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(name, description=text, deps=["jobs"], group_name="warehouse", kinds={"parquet"},
-                     metadata=column_schema(name))
-        for name, text in DESCRIPTIONS.items()
-    ],
+    specs=step_asset_specs(USAGE_STEP, deps=["jobs"]),
     partitions_def=daily_partitions,
     backfill_policy=daily_backfill_policy,
-    name="usage_tables",
+    name=USAGE_STEP,
 )
 def usage_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     """Apportion each day's jobs over the days they ran; each day's materialization has that day's figures."""
-    run = {name: {"rows": 0, "cpu": {}, "gpu": {}} for name in DESCRIPTIONS}
+    run = {name: {"rows": 0, "cpu": {}, "gpu": {}} for name in assets_of(USAGE_STEP)}
     with duckdb_share(context):
-        for day, built in daily.process_usage_days(storage.path(), context.partition_keys):
-            for name in DESCRIPTIONS:
+        for day, built in usage_step.process_usage_days(storage.path(), context.partition_keys):
+            for name in assets_of(USAGE_STEP):
                 figures = usage_figures([tables[name] for tables in built.values()], with_cpu=name == "usage_daily")
                 context.add_asset_metadata(figures, asset_key=name, partition_key=day)
                 run[name]["rows"] += figures["dagster/row_count"]
@@ -58,7 +47,7 @@ def usage_figures(tables: list, with_cpu: bool) -> dict:
     return {**figures, "cpu_hours_by_cluster": cpu} if with_cpu else figures
 
 
-@dg.asset(group_name="warehouse", kinds={"duckdb"}, deps=[t for t in TABLE_SCHEMAS if t not in WRITTEN_WITH], pool="duckdb_writer")
+@dg.asset(group_name="warehouse", kinds={"duckdb"}, deps=list(asset_tables()), pool="duckdb_writer")
 def warehouse_duckdb(storage: StorageResource) -> dg.MaterializeResult:
     """DuckDB file ``DATA_DIR/slurm_usage.duckdb`` with one view per table over the Parquet files.
 

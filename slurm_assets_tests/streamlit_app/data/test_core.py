@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -138,98 +137,3 @@ def test_reads_while_dagster_materializes(tmp_path, monkeypatch):
     st.cache_data.clear()
     wh = Warehouse(tmp_path, f.start, f.end)
     assert data.kpis(f)["jobs"] == _expected_kpis(wh, f)[0] == 3 > before
-
-
-def test_refresh_equals_a_fresh_load(tmp_path):
-    """A new data version re-reads only changed files: the refreshed copy must equal a load from scratch."""
-    from slurm_assets.sacct.summary import job_summary
-    from streamlit_app.data import core
-
-    root = tmp_path / "data"
-    info = build_warehouse(root, last_day=dt.date(2026, 1, 20), days=8, per_day=16)
-    store = core._Store(root)
-    store.load()
-    first, last = info["first"].isoformat(), info["last"].isoformat()
-    jobs = pq.read_table(paths.partition_file(root, "jobs", "alpha", last))
-    write_partition(root, "jobs", "alpha", last, jobs.slice(0, 3))  # a day rewritten with fewer jobs
-    for table in ("jobs", "usage_daily"):
-        remove_partition(root, table, "beta", first)  # a day gone
-    new_day = (info["last"] + dt.timedelta(days=1)).isoformat()
-    write_partition(root, "jobs", "alpha", new_day, jobs)  # a new day, its summary built from jobs
-    gamma = pq.read_table(paths.partition_file(root, "jobs", "gamma", first))
-    write_partition(root, "job_summary", "gamma", first, job_summary(gamma))  # a summary file appears
-    store.refresh()
-    fresh = core._Store(root).load()
-    for table in (*core.MEMORY_TABLES, "jobs"):
-        sql = f'SELECT * FROM "{table}" ORDER BY ALL'
-        assert store.con.execute(sql).fetchall() == fresh.execute(sql).fetchall(), table
-    counts = store.con.execute("SELECT sum(jobs) FROM job_summary").fetchone()[0]
-    assert counts == store.con.execute("SELECT count(*) FROM jobs").fetchone()[0]
-
-
-def _same_as_fresh(store, root) -> None:
-    from streamlit_app.data import core
-
-    fresh = core._Store(root).load()  # in memory, every file read
-    for table in (*core.MEMORY_TABLES, "jobs"):
-        sql = f'SELECT * FROM "{table}" ORDER BY ALL'
-        assert store.con.execute(sql).fetchall() == fresh.execute(sql).fetchall(), table
-
-
-def test_a_restart_reuses_the_published_copy_and_reads_only_what_changed(tmp_path, monkeypatch):
-    """Kept on local disk between starts: a restart equals a fresh load, files changed meanwhile included;
-    a damaged or foreign copy is never used; the working copies of dead processes are removed."""
-    from streamlit_app.data import core, local_copy
-
-    root, cache = tmp_path / "data", tmp_path / "cache"
-    info = build_warehouse(root, last_day=dt.date(2026, 1, 20), days=6, per_day=12)
-    first = core._Store(root, cache)
-    first.load()
-    assert first.work is not None and first.work.exists()
-    published = local_copy.published_path(cache, root)
-    assert published.exists()
-    _same_as_fresh(first, root)
-
-    # files change while no dashboard runs: the restart reads only those (counted), the rest comes from the copy
-    last = info["last"].isoformat()
-    jobs = pq.read_table(paths.partition_file(root, "jobs", "alpha", last))
-    write_partition(root, "jobs", "alpha", last, jobs.slice(0, 2))
-    remove_partition(root, "usage_daily", "beta", info["first"].isoformat())
-    reads = []
-    real_insert = core._insert
-    monkeypatch.setattr(core, "_insert", lambda con, r, source, files, **kw: (
-        reads.extend(files), real_insert(con, r, source, files, **kw))[1])
-    second = core._Store(root, cache)
-    second.load()
-    assert second.work != first.work
-    assert reads == [str(paths.partition_file(root, "jobs", "alpha", last))]  # summarized from the changed jobs file
-    _same_as_fresh(second, root)
-    monkeypatch.setattr(core, "_insert", real_insert)
-
-    # a damaged published copy: a full copy again, same rows
-    published.write_bytes(b"not a duckdb file")
-    third = core._Store(root, cache)
-    third.load()
-    _same_as_fresh(third, root)
-    assert published.stat().st_size > 100  # republished
-
-    # a copy of another format (schemas changed in an upgrade) is not used
-    monkeypatch.setattr(local_copy, "copy_format", lambda: "another format")
-    assert local_copy.published_path(cache, root) != published  # other key, so not even opened
-    reads.clear()
-    monkeypatch.setattr(core, "_insert", lambda con, r, source, files, **kw: (
-        reads.extend(files), real_insert(con, r, source, files, **kw))[1])
-    core._Store(root, cache).load()
-    assert len(reads) > 10  # everything read again
-
-    # a killed process's working copy goes at the next start; live ones stay
-    dead = cache / f"{local_copy.key_for(root)}.999999.0.duckdb"
-    dead.write_bytes(b"x")
-    unused = cache / f"{'0' * 24}.duckdb"  # published for a warehouse nobody opened for 40 days
-    unused.write_bytes(b"x")
-    os.utime(unused, (time.time() - 40 * 86400,) * 2)
-    local_copy.remove_dead_working_copies(cache)
-    assert not dead.exists() and not unused.exists() and first.work.exists()
-    assert published.exists()
-    local_copy.discard(first.work)
-    assert not first.work.exists()

@@ -3,7 +3,7 @@
 Copying every table but ``jobs`` in from the Parquet files takes ~25 s at 10M jobs. A process
 that finds a copy published by an earlier one instead works on a private duplicate of it (a file
 copy: ~0.5 s for 10M jobs' 460 MiB) and reads only the Parquet files that changed since
-(``core._Store.refresh``, the same incremental step as after a materialization). Under the
+(``dashboard_store.Store.refresh``, the same incremental step as after a materialization). Under the
 cache dir (``settings.dashboard_cache_dir``):
 
 * ``<key>.duckdb``: the published copy, replaced atomically (temp + rename), never opened read-write;
@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from slurm_assets.sacct import summary
-from slurm_assets.sacct.fields import TABLE_SCHEMAS
+from slurm_assets.sacct.catalog import TABLE_SCHEMAS
 from slurm_assets.storage.atomic import sweep_temp_files
 
 log = logging.getLogger(__name__)

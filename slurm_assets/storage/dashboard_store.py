@@ -1,0 +1,291 @@
+"""The dashboard's copy of the warehouse: an in-memory (or local-disk) DuckDB, refreshed file by file.
+
+The dashboard never opens the DuckDB file (DESIGN.md "Storage"): it reads the
+Parquet files through its own DuckDB. Every table the catalogue marks
+``dashboard_copy`` (all but ``jobs``) is copied into a compressed database
+(``mem``) once and then refreshed file by file on each new data version; ``jobs``
+stays a view over its Parquet files so 10M jobs are only ever aggregated in SQL.
+(Not ``warehouse.connect_readonly``: its views bind every file of every table.)
+Between restarts the copy is kept on local disk (``local_copy``).
+
+The data version is the (count, newest mtime, total size) of the warehouse
+files; a new materialization changes it, so cached answers never go stale.
+"""
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from slurm_assets.sacct import catalog, summary
+from slurm_assets.sacct.catalog import TABLE_SCHEMAS
+from slurm_assets.storage import local_copy, paths, warehouse
+
+log = logging.getLogger(__name__)
+
+# Copied into the connection's compressed database once per data version; ``jobs`` stays on disk.
+MEMORY_TABLES = catalog.dashboard_tables()
+# jobs files summarized per pass when a warehouse has jobs days without a job_summary file.
+SUMMARY_BATCH_FILES = 200
+# Files read per statement when copying a table in (then compressed): bounds the load's peak memory.
+LOAD_BATCH_FILES = 200
+# After a refresh, the copy on disk is published again at most this often (a backfill refreshes often).
+PUBLISH_EVERY_S = 600.0
+
+
+def data_version(data_dir: Path) -> tuple[int, int, int]:
+    """(files, newest mtime in ns, total bytes) of the warehouse Parquet files: changes on every write."""
+    root = paths.warehouse_root(data_dir)
+    count = newest = size = 0
+    for table in TABLE_SCHEMAS:
+        for dirpath, _dirs, files in os.walk(root / table):
+            for name in files:
+                if not name.endswith(".parquet"):
+                    continue
+                try:
+                    info = os.stat(os.path.join(dirpath, name))
+                except FileNotFoundError:  # replaced or removed while we walked
+                    continue
+                count += 1
+                newest = max(newest, info.st_mtime_ns)
+                size += info.st_size
+    return count, newest, size
+
+
+class Store:
+    """The dashboard's in-memory copy of the warehouse under ``root``, refreshed file by file.
+
+    Not ``warehouse.connect_readonly``: its views bind every file of every table (union_by_name reads all
+    footers: ~450 MiB and seconds at 10M jobs) although only ``jobs`` stays a view here. Each copied row
+    keeps its source file (``_src``); a new data version deletes the rows of the files that changed or went
+    away and reads only the new or changed files, in one transaction (queries on other cursors keep
+    seeing the previous version until it commits), so a materialization costs a reload of its days, not
+    of the whole warehouse.
+    """
+
+    def __init__(self, root: Path, cache_dir: Path | None = None):
+        self.root = Path(root)
+        self.cache_dir = cache_dir  # where the copy is kept between restarts (local_copy); None: in memory
+        self.work: Path | None = None  # this process's working copy (file-backed ``mem``), if any
+        self.published_at = 0.0
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.files: dict[str, dict[str, tuple[int, int]]] = {}  # source -> {file: (mtime_ns, size)}
+        self.version = None
+        self.lock = threading.Lock()
+
+    def at(self, version) -> duckdb.DuckDBPyConnection:
+        """The connection, refreshed first if ``version`` is not the one it holds."""
+        with self.lock:
+            if self.con is None:
+                self.load()
+            elif self.version != version:
+                self.refresh()
+            self.version = version
+            return self.con
+
+    def invalidate(self) -> None:
+        """Relist the files on the next ``at`` (a query met a file replaced or removed under it)."""
+        with self.lock:
+            self.version = None
+
+    def _listing(self) -> dict[str, dict[str, tuple[int, int]]]:
+        listing = {table: _stats(_table_files(self.root, table)) for table in MEMORY_TABLES if table != "running_jobs"}
+        have = {_cluster_day(Path(p)) for p in listing["job_summary"]}
+        jobs = [p for p in _table_files(self.root, "jobs") if _cluster_day(p) not in have]
+        listing[_FROM_JOBS] = _stats(jobs)  # jobs files without a job_summary file: summarized here
+        listing["running_jobs"] = _stats(sorted(paths.table_dir(self.root, "running_jobs").glob("*/*/*.parquet")))
+        return listing
+
+    def load(self) -> duckdb.DuckDBPyConnection:
+        """Open the copy: the published one of an earlier process, refreshed, or every table copied in.
+
+        A full copy reads batches of LOAD_BATCH_FILES and compresses after each (bounds the peak memory).
+        """
+        con = duckdb.connect(":memory:")
+        # DuckDB's file cache kept ~800 MiB of Parquet bytes after the copy (10M jobs); one thread reads the
+        # ~3 x 1,100 files per table a year faster than two on this 2-core box, at a third of the peak memory.
+        con.execute("SET enable_external_file_cache = false")
+        con.execute("SET threads = 1")
+        restored = self._attach_copy(con)
+        if restored is not None:
+            _create_views(con)
+            self.con, self.files = con, restored
+            self.refresh()  # only the files that changed since the copy was published
+            con.execute("RESET threads")
+            return con
+        listing = self._listing()
+        for table in MEMORY_TABLES:
+            empty = warehouse.empty_select(table)
+            con.execute(f'CREATE TABLE mem."{table}" AS SELECT *, CAST(NULL AS VARCHAR) AS _src FROM ({empty})')
+        for source, files in listing.items():
+            _insert(con, self.root, source, sorted(files), checkpoint=True)
+        # jobs stays on disk: its files of this version listed once (no glob per query), with the folder day as
+        # a hive column ``date`` (= end_date) so a date filter skips whole files without opening them. The view
+        # lives in ``mem`` so a refresh replaces it in the same transaction as the tables.
+        con.execute(f"CREATE VIEW mem.jobs_files AS {jobs_select(self.root, None)}")
+        con.execute("CHECKPOINT mem")
+        con.execute("RESET threads")
+        _create_views(con)
+        self.con, self.files = con, listing
+        self._publish()
+        return con
+
+    def _attach_copy(self, con: duckdb.DuckDBPyConnection) -> dict | None:
+        """Attach ``mem``: a working copy on disk, or in memory; return a restored copy's listing (else None)."""
+        work, restored = local_copy.working_copy(self.cache_dir, self.root)
+        self.work = work
+        if work is None:
+            con.execute("ATTACH ':memory:' AS mem (COMPRESS)")  # compressed at each CHECKPOINT (~5x smaller)
+            return None
+        if restored:
+            try:
+                con.execute(f"ATTACH {_sql_str(work)} AS mem")
+                files = local_copy.read_listing(con, (*MEMORY_TABLES, _FROM_JOBS))
+                self.published_at = time.monotonic()  # the published copy is this one
+                return files
+            except (duckdb.Error, ValueError) as err:
+                log.warning("dashboard copy %s not usable (%s): copying the tables in again", work, err)
+                try:
+                    con.execute("DETACH mem")
+                except duckdb.Error:
+                    pass
+                local_copy.discard(work)
+        con.execute(f"ATTACH {_sql_str(work)} AS mem")
+        return None
+
+    def _publish(self) -> None:
+        """Publish the working copy for the next start (checkpointed; skipped while queries hold it)."""
+        if self.work is None:
+            return
+        cur = self.con.cursor()
+        try:
+            local_copy.write_listing(cur, self.files)
+            cur.execute("CHECKPOINT mem")  # everything in the file, nothing in the WAL
+            local_copy.publish(self.work, self.cache_dir, self.root)
+            self.published_at = time.monotonic()
+        except (duckdb.Error, OSError) as err:
+            log.info("dashboard copy not published this time (%s)", err)
+        finally:
+            cur.close()
+
+    def refresh(self) -> None:
+        """Bring the copy to the files now on disk: only changed, new and removed files are touched."""
+        listing = self._listing()
+        cur = self.con.cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            for source, files in listing.items():
+                old = self.files.get(source, {})
+                if source == "running_jobs":  # a snapshot per cluster: few files, replaced whole
+                    if files != old:
+                        cur.execute('DELETE FROM mem."running_jobs"')
+                        _insert(cur, self.root, source, sorted(files))
+                    continue
+                gone = [f for f, stat in old.items() if files.get(f) != stat]
+                if gone:
+                    cur.execute(f'DELETE FROM mem."{_TABLE_OF.get(source, source)}" WHERE list_contains(?, _src)',
+                                [gone])
+                _insert(cur, self.root, source, sorted(f for f, stat in files.items() if old.get(f) != stat))
+            cur.execute(f"CREATE OR REPLACE VIEW mem.jobs_files AS {jobs_select(self.root, None)}")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+        self.files = listing
+        if self.work is not None and time.monotonic() - self.published_at > PUBLISH_EVERY_S:
+            self._publish()
+            return
+        try:
+            self.con.execute("CHECKPOINT mem")  # compress the new rows; skipped while other queries run
+        except duckdb.Error:
+            pass
+
+
+_FROM_JOBS = "job_summary from jobs"
+_TABLE_OF = {_FROM_JOBS: "job_summary"}
+
+
+def _create_views(con: duckdb.DuckDBPyConnection) -> None:
+    """The names queries use, over ``mem`` (views of the connection, not stored in the copy)."""
+    for table in MEMORY_TABLES:
+        con.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT * EXCLUDE (_src) FROM mem."{table}"')
+    con.execute("CREATE OR REPLACE VIEW jobs AS SELECT * FROM mem.jobs_files")
+
+
+def _sql_str(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _stats(files: list[Path]) -> dict[str, tuple[int, int]]:
+    out = {}
+    for p in files:
+        try:
+            info = p.stat()
+        except FileNotFoundError:  # replaced or removed while we listed
+            continue
+        out[str(p)] = (info.st_mtime_ns, info.st_size)
+    return out
+
+
+def _insert(con, root: Path, source: str, files: list[str], checkpoint: bool = False) -> None:
+    """Copy ``files`` of ``source`` in, each row tagged with its file (``_src``)."""
+    if source == "running_jobs":
+        if files:
+            con.execute(f'INSERT INTO mem."running_jobs" SELECT {_columns(source)}, NULL'
+                        f" FROM ({warehouse.view_select(root, source)})")
+        return
+    step = SUMMARY_BATCH_FILES if source == _FROM_JOBS else LOAD_BATCH_FILES
+    for i in range(0, len(files), step):
+        batch = files[i : i + step]
+        if source == _FROM_JOBS:  # a warehouse written before job_summary existed
+            jobs = con.execute(f"SELECT {_columns('jobs')}, filename AS _src FROM read_parquet({batch!r},"
+                               " hive_partitioning = false, filename = true) ORDER BY _src").arrow()
+            jobs = jobs.read_all() if hasattr(jobs, "read_all") else jobs
+            sizes = {c["values"]: c["counts"] for c in pc.value_counts(jobs["_src"]).to_pylist()}
+            tables, srcs, offset = [], [], 0
+            for f in sorted(sizes):  # rows are ordered by _src
+                tables.append(jobs.slice(offset, sizes[f]).drop_columns(["_src"]))
+                srcs.append(f)
+                offset += sizes[f]
+            rows = pa.concat_tables(
+                [t.append_column("_src", pa.array([f] * t.num_rows, pa.string()))
+                 for t, f in zip(summary.job_summary_groups(tables), srcs, strict=True)]
+                or [TABLE_SCHEMAS["job_summary"].empty_table().append_column("_src", pa.array([], pa.string()))])
+            con.register("_missing_summary", rows)
+            con.execute('INSERT INTO mem."job_summary" SELECT * FROM _missing_summary')
+            con.unregister("_missing_summary")
+        else:
+            # hive_partitioning off: usage_daily's ``date`` column is the usage day, not its folder's end day
+            con.execute(f'INSERT INTO mem."{source}" SELECT {_columns(source)}, filename AS _src FROM read_parquet('
+                        f"{batch!r}, hive_partitioning = false, filename = true)")
+        if checkpoint:
+            con.execute("CHECKPOINT mem")  # compress what was read: bounds the peak to one batch uncompressed
+
+
+def _table_files(root: Path, table: str) -> list[Path]:
+    return sorted(paths.table_dir(root, table).glob("cluster=*/date=*/*.parquet"))
+
+
+def _cluster_day(path: Path) -> tuple[str, str]:
+    return path.parent.parent.name[len("cluster="):], path.parent.name[len("date="):]
+
+
+def _columns(table: str) -> str:
+    return ", ".join(f'"{name}"' for name in TABLE_SCHEMAS[table].names)
+
+
+def jobs_select(root: Path, days: list[tuple[str, str]] | None) -> str:
+    """SELECT over the ``jobs`` files (all, or those of the (cluster, day) pairs), with the hive column ``date``."""
+    files = _table_files(root, "jobs") if days is None else [
+        paths.partition_file(root, "jobs", c, d) for c, d in sorted(days)]
+    if not files:
+        return f"SELECT *, CAST(NULL AS DATE) AS \"date\" FROM ({warehouse.table_select(root, 'jobs')}) WHERE false"
+    return (f"SELECT * FROM read_parquet({[str(p) for p in files]!r}, hive_partitioning = true,"
+            " hive_types = {'date': DATE, 'cluster': VARCHAR})")
