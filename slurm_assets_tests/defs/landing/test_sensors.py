@@ -8,6 +8,7 @@ import dagster as dg
 
 from slurm_assets.defs.landing.sensors import landing_sensor
 from slurm_assets.defs.resources import StorageResource
+from slurm_assets.sacct import catalog
 from slurm_assets_tests.defs.history import at, land
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -76,14 +77,13 @@ def test_warehouse_refresh_follows_a_successful_day_run(landed):
 def test_warehouse_refresh_follows_a_ui_backfill_run_and_not_itself(landed):
     """A UI backfill or "Materialize" runs the implicit asset job: the views and running_jobs must follow it too."""
     from slurm_assets.definitions import defs as load_defs
-    from slurm_assets.defs.jobs.assets import DESCRIPTIONS
     from slurm_assets.defs.landing.sensors import warehouse_sensor
 
     defs, instance = load_defs(), dg.DagsterInstance.ephemeral()
     config = {"resources": {"storage": {"config": {"data_dir": str(landed)}}}}
     runs = {
         "asset job": defs.resolve_implicit_global_asset_job_def().get_subset(
-            asset_selection={dg.AssetKey(name) for name in DESCRIPTIONS}).execute_in_process(
+            asset_selection={dg.AssetKey(name) for name in catalog.assets_of(catalog.DAY_STEP)}).execute_in_process(
             instance=instance, run_config=config, tags={RANGE_START: "2024-05-01", RANGE_END: "2024-05-01"}),
         "warehouse_job": defs.resolve_job_def("warehouse_job").execute_in_process(instance=instance, run_config=config),
     }
