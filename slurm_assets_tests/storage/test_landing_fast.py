@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slurm_assets.storage import landing
+from slurm_assets.storage.landing import digest as landing_digest
 from slurm_assets_tests import drops
 
 TEXT = drops.sacct_text(40)
@@ -26,7 +27,7 @@ GZ = gzip.compress(TEXT, mtime=0)
 def zlib_only(data: bytes, limit: int = 10_000_000):
     """The outcome of the zlib-only digest (what the receiver did before ISA-L): digest or (type, message)."""
     try:
-        return landing._digest(io.BytesIO(data), limit, zlib, fast=False)
+        return landing_digest._digest(io.BytesIO(data), limit, zlib, fast=False)
     except landing.DropFormatError as err:
         return type(err).__name__, str(err)
 
