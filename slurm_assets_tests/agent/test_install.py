@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import stat
+import sys
 import subprocess
 from pathlib import Path
 
@@ -214,3 +215,150 @@ def test_install_refuses_an_old_python(tmp_path):
         check=False,
     )
     assert proc.returncode != 0 and "Python >= 3.8" in proc.stderr
+
+
+# ---- issue 18: uninstall removes only what install recorded; the wrapper's Python runs under the sandbox ----
+
+FOREIGN = {  # another application's files in the places a wrong prefix points at
+    "opt/otherapp/data.bin": b"other application's data",
+    "usr/local/bin/othertool": b"#!/bin/sh\necho other\n",
+    "usr/local/lib/libother.so": b"\x7fELF other",
+    "etc/other.conf": b"setting = 1\n",
+    "var/lib/otherdb/db": b"rows",
+}
+
+
+def run_raw(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(INSTALL), *args], env={**os.environ, "DESTDIR": str(root), **(env or {})},
+                          capture_output=True, text=True, check=False)
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` with its content (None for folders), shadow-utils' backups aside."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if rel.startswith("etc/") and (rel.endswith("-") or rel.endswith(".pwd.lock")):
+            continue  # useradd/userdel --root write passwd- etc. backups and a lock file, as on any host
+        out[rel] = None if path.is_dir() and not path.is_symlink() else path.read_bytes()
+    return out
+
+
+def with_foreign_files(tmp_path: Path) -> Path:
+    root = staged_root(tmp_path)
+    for rel, content in FOREIGN.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(content)
+    return root
+
+
+@pytest.mark.parametrize(("args", "env", "says"), [
+    (["--uninstall", "--prefix", "/opt"], {}, "is not where this program was installed"),
+    (["--uninstall", "--purge", "--prefix", "/opt"], {}, "is not where this program was installed"),
+    (["--uninstall"], {"PREFIX": "/usr/local"}, "is not where this program was installed"),
+    (["--uninstall", "--purge"], {"PREFIX": "/"}, "is not where this program was installed"),
+    (["--uninstall", "--purge"], {"CONF_DIR": "/etc"}, "nothing was recorded as installed with CONF_DIR=/etc"),
+], ids=["--prefix /opt", "--purge --prefix /opt", "PREFIX=/usr/local", "PREFIX=/ --purge", "CONF_DIR=/etc --purge"])
+def test_uninstall_with_a_wrong_prefix_or_conf_dir_removes_nothing(tmp_path, args, env, says):
+    # Issue 18: --uninstall --prefix /opt removed all of /opt; PREFIX=/usr/local removed /usr/local; --purge with
+    # CONF_DIR=/etc would remove /etc.
+    root = with_foreign_files(tmp_path)
+    run_install(root)
+    before = snapshot(root)
+    proc = run_raw(root, *args, env=env)
+    assert proc.returncode != 0 and says in proc.stderr and "nothing was removed" in proc.stderr, proc.stderr
+    assert snapshot(root) == before
+    # The right command still removes exactly the install, and every foreign file stays.
+    run_install(root, "--uninstall", "--purge")
+    for rel, content in FOREIGN.items():
+        assert (root / rel).read_bytes() == content, rel
+    assert not (root / f"opt/{NAME}").exists() and not (root / f"usr/local/bin/{NAME}").exists()
+
+
+@pytest.mark.parametrize(("option", "env"), [(["--prefix", "/opt"], {}), ([], {"PREFIX": "/usr/local"}),
+                                             ([], {"PREFIX": "/"}), ([], {"CONF_DIR": "/etc"})],
+                         ids=["--prefix /opt", "PREFIX=/usr/local", "PREFIX=/", "CONF_DIR=/etc"])
+def test_install_refuses_a_directory_that_holds_other_files(tmp_path, option, env):
+    root = with_foreign_files(tmp_path)
+    before = snapshot(root)
+    proc = run_raw(root, *option, env=env)
+    assert proc.returncode != 0 and "already holds files this program did not put there" in proc.stderr, proc.stderr
+    assert "nothing was installed" in proc.stderr
+    assert snapshot(root) == before
+
+
+def test_a_prefix_that_existed_empty_is_kept_and_the_rest_removed(tmp_path):
+    root = with_foreign_files(tmp_path)
+    (root / "srv/agent").mkdir(parents=True)
+    run_install(root, "--prefix", "/srv/agent")
+    assert (root / f"srv/agent/{NAME}.py").exists()
+    proc = run_install(root, "--uninstall", "--prefix", "/srv/agent", "--purge")
+    assert "kept /srv/agent (existed before the install)" in proc.stdout
+    assert (root / "srv/agent").is_dir() and list((root / "srv/agent").iterdir()) == []
+    for rel, content in FOREIGN.items():
+        assert (root / rel).read_bytes() == content, rel
+
+
+@pytest.mark.parametrize("mode", [[], ["--no-systemd"]], ids=["systemd", "cron"])
+def test_install_then_purge_leaves_nothing_behind(tmp_path, mode):
+    root = staged_root(tmp_path)
+    before = snapshot(root)
+    run_install(root, *mode)
+    (root / f"var/spool/{NAME}/alpha.2024-05-01.x.psv.gz").write_bytes(b"undelivered")
+    (root / f"var/lib/{NAME}/state.json").write_text("{}")
+    proc = run_install(root, "--uninstall")
+    for kept in (f"/etc/{NAME}/config.json (config)", f"/var/spool/{NAME} (config, state or spool",
+                 "service user slurm-usage"):
+        assert f"kept {kept}" in proc.stdout, proc.stdout
+    assert (root / f"var/spool/{NAME}/alpha.2024-05-01.x.psv.gz").exists()
+    run_install(root, "--uninstall", "--purge")
+    assert snapshot(root) == before
+
+
+def test_user_install_then_purge_leaves_nothing_behind(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    stage = tmp_path / "stage"
+    run_install(stage, "--user", env={"HOME": str(home)})
+    assert (stage / str(home).lstrip("/") / f".config/{NAME}/install.manifest").exists()
+    run_install(stage, "--user", "--uninstall", "--purge", env={"HOME": str(home)})
+    assert [p for p in stage.rglob("*")] == []
+
+
+def test_the_wrapper_pins_a_system_python_that_runs_under_protecthome(tmp_path):
+    # Issue 18: the wrapper called the first python3 on root's PATH, a pyenv shim in /root, hidden from the
+    # service by ProtectHome=yes.
+    if not Path("/usr/bin/python3").exists():
+        pytest.skip("no /usr/bin/python3 on this machine")
+    if subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], check=False).returncode != 0:
+        pytest.skip("unshare --mount not permitted here: cannot emulate ProtectHome")
+    root = staged_root(tmp_path)
+    shims = tmp_path / "root-home-shims"  # stands for /root/.pyenv/shims: a python3 first on PATH
+    shims.mkdir()
+    (shims / "python3").symlink_to(sys_python())
+    proc = run_install(root, env={"PATH": f"{shims}:{os.environ['PATH']}"})
+    exec_line = (root / f"usr/local/bin/{NAME}").read_text().splitlines()[-1]
+    python = exec_line.split()[1]
+    assert not python.startswith(("/home/", "/root/", "/run/user/", str(shims))), exec_line
+    assert "runs under the unit's sandbox (ProtectHome=yes)" in proc.stdout + proc.stderr
+    # What the service would see: /home, /root and /run/user hidden; the pinned interpreter runs the agent.
+    agent = root / f"opt/{NAME}/{NAME}.py"
+    hidden = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'for d in /home /root /run/user; do [ -d "$d" ] && mount -t tmpfs none "$d"; done; exec "$@"', "sh",
+         python, str(agent), "--version"], capture_output=True, text=True, check=False)
+    assert hidden.returncode == 0 and hidden.stdout.startswith(NAME), hidden.stderr
+
+
+def sys_python() -> str:
+    return os.path.realpath(shutil.which("python3") or "/usr/bin/python3")
+
+
+def test_install_refuses_a_python_the_sandbox_hides(tmp_path):
+    hidden = Path(os.path.realpath(sys.executable))
+    if not str(hidden).startswith(("/root/", "/home/")):
+        pytest.skip(f"the test interpreter {hidden} is not under /root or /home")
+    root = staged_root(tmp_path)
+    proc = run_raw(root, "--python", str(hidden))
+    assert proc.returncode != 0 and "hidden from the service by ProtectHome=yes" in proc.stderr, proc.stderr
+    assert not (root / f"usr/local/bin/{NAME}").exists()

@@ -36,6 +36,11 @@ REFERENCED = [
      "slurm_assets_tests/pull/test_ssh.py::test_allow_unknown_host_key_is_trust_on_first_use"),
     ("SSH pull", "remote sacct failure raised with the remote stderr, nothing landed",
      "slurm_assets_tests/pull/test_ssh.py::test_remote_failure_raises_with_stderr"),
+    ("Agent", "install.sh: uninstall/purge with --prefix /opt, PREFIX=/usr/local, PREFIX=/, CONF_DIR=/etc remove "
+     "nothing; the right one removes only what the install recorded",
+     "slurm_assets_tests/agent/test_install.py::test_uninstall_with_a_wrong_prefix_or_conf_dir_removes_nothing"),
+    ("Agent", "install.sh: a plain install then --uninstall --purge leaves nothing behind",
+     "slurm_assets_tests/agent/test_install.py::test_install_then_purge_leaves_nothing_behind"),
     ("Agent", "config holding api_key readable by group/others -> warning naming `chmod 600`",
      "slurm_assets_tests/agent/test_exporter.py::test_group_readable_config_with_key_warns"),
     ("Agent", "hanging sacct killed after sacct_timeout, exit 3 with the reason",
@@ -180,6 +185,17 @@ FINDINGS = [
      "`job_summary` sums saturate at 2^63-1.",
      "slurm_assets_tests/pipeline/test_poisoned_drops.py::"
      "test_poisoned_drops_are_quarantined_whole_and_never_touch_other_clusters"),
+    ("`agent/install.sh --uninstall --prefix /opt` removed all of `/opt` (another application's data with it); "
+     "`PREFIX=/usr/local` in the environment removed `/usr/local`; `--purge` with `CONF_DIR=/etc` would remove `/etc`.",
+     "install records what it creates in `CONF_DIR/install.manifest`; uninstall and purge remove exactly that "
+     "(folders only when empty or made for data), refuse a prefix or CONF_DIR that is not the recorded one, and "
+     "print what they kept; install refuses a prefix or data folder holding other files.",
+     "slurm_assets_tests/agent/test_install.py::test_uninstall_with_a_wrong_prefix_or_conf_dir_removes_nothing"),
+    ("`agent/install.sh` wrote a wrapper calling the first `python3` on root's PATH, a pyenv shim in `/root`, which "
+     "the unit's `ProtectHome=yes` hides from the service.",
+     "the wrapper pins a system interpreter (`/usr/bin/python3` first), never one under /home, /root or /run/user, "
+     "and runs it once under ProtectHome (systemd-run, else a mount namespace hiding those folders).",
+     "slurm_assets_tests/agent/test_install.py::test_the_wrapper_pins_a_system_python_that_runs_under_protecthome"),
 ]
 
 # Found and not fixed here (outside one small module, or a design choice for the owner): (finding, suggestion).
