@@ -186,7 +186,7 @@ def pages(data, f) -> dict:
     """Every page's data calls, with the views' default widget values (streamlit_app/views/*.py)."""
     sort = next(iter(data.SORTS))
     return {
-        "sidebar": lambda: (data.date_bounds(), data.filter_options()),
+        "sidebar": lambda: (data.date_bounds(data.ADMIN_SCOPE), data.filter_options(data.ADMIN_SCOPE)),
         "overview": lambda: (data.kpis(f), data.kpis(f.previous()),
                              [data.breakdown(f, "usage", m, "cluster", grain=f.grain) for m in ("cpu_hours", "gpu_hours")]),
         "usage": lambda: (data.breakdown(f, "usage", "cpu_hours", "user", grain=f.grain, top_n=8),
@@ -230,16 +230,18 @@ def probe(data_dir: Path, out: Path, reps: int) -> None:
 
     imported = time.perf_counter() - began
     began = time.perf_counter()
-    data.date_bounds()  # builds the connection of this data version (the app's first page load)
+    data.date_bounds(data.ADMIN_SCOPE)  # builds the connection of this data version (the app's first page load)
     first_load = time.perf_counter() - began
     rss_after_load = _max_rss_mib()
-    last = data.date_bounds()[1]
+    last = data.date_bounds(data.ADMIN_SCOPE)[1]
     top = core.query("SELECT account, \"user\", sum(cpu_hours) AS h FROM usage_daily GROUP BY ALL ORDER BY h DESC LIMIT 1")
     account, user = top["account"][0], top["user"][0]
     filters = {
-        "all clusters / 1 year": data.Filters(start=last - dt.timedelta(days=364), end=last),
-        f"account {account} / 90 days": data.Filters(start=last - dt.timedelta(days=89), end=last, accounts=(account,)),
-        f"user {user} / 30 days": data.Filters(start=last - dt.timedelta(days=29), end=last, users=(user,)),
+        "all clusters / 1 year": data.Filters(start=last - dt.timedelta(days=364), end=last, scope=data.ADMIN_SCOPE),
+        f"account {account} / 90 days": data.Filters(start=last - dt.timedelta(days=89), end=last,
+                                                     accounts=(account,), scope=data.ADMIN_SCOPE),
+        f"user {user} / 30 days": data.Filters(start=last - dt.timedelta(days=29), end=last, users=(user,),
+                                               scope=data.ADMIN_SCOPE),
     }
     times: dict[str, list[float]] = {}
     errors: dict[str, str] = {}

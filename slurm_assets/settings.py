@@ -122,6 +122,36 @@ def dashboard_cache_dir() -> Path | None:
     return Path(base) / "slurm-usage-history" / "dashboard"
 
 
+DASHBOARD_ENV = "SLURM_USAGE_DASHBOARD_"  # prefix of the dashboard's login and role settings (docs/DASHBOARD.md)
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def dashboard_access() -> dict:
+    """The dashboard's identity settings (docs/DASHBOARD.md "Login and roles"), read on call.
+
+    ``user_claim``: the OIDC claim holding the Slurm user name; ``user_map``: optional JSON file
+    {IdP name: Slurm name}; ``admins``: Slurm user names; ``admin_group`` in claim ``groups_claim``;
+    ``site_totals``: users and coordinators see cluster-wide KPIs; ``allow_no_login``: serve without
+    login on a non-loopback address; ``audit_log``: JSON-lines file of logins and exports (``-``: stderr).
+    """
+    env = os.environ
+    state = env.get("XDG_STATE_HOME", "").strip() or str(Path.home() / ".local" / "state")
+    return {
+        "user_claim": env.get(DASHBOARD_ENV + "USER_CLAIM", "").strip() or "preferred_username",
+        "user_map": env.get(DASHBOARD_ENV + "USER_MAP", "").strip() or None,
+        "admins": tuple(a.strip() for a in env.get(DASHBOARD_ENV + "ADMINS", "").split(",") if a.strip()),
+        "admin_group": env.get(DASHBOARD_ENV + "ADMIN_GROUP", "").strip() or None,
+        "groups_claim": env.get(DASHBOARD_ENV + "GROUPS_CLAIM", "").strip() or "groups",
+        "site_totals": _flag(DASHBOARD_ENV + "SITE_TOTALS"),
+        "allow_no_login": _flag(DASHBOARD_ENV + "ALLOW_NO_LOGIN"),
+        "audit_log": env.get(DASHBOARD_ENV + "AUDIT_LOG", "").strip()
+        or str(Path(state) / "slurm-usage-history" / "dashboard-audit.jsonl"),
+    }
+
+
 DEMO_ENV_PREFIX = "SLURM_DEMO_"
 
 

@@ -1,7 +1,8 @@
 """SLURM usage dashboard: ``streamlit run streamlit_app/app.py`` (data from ``SLURM_USAGE_DATA_DIR``).
 
-The entry point draws the shared sidebar filters and runs the selected page
-from ``views/``; pages only render, every query lives in ``data``.
+The entry point resolves the viewer (``auth``: login and scope; no data before it), draws the
+shared sidebar filters and runs the selected page from ``views/``; pages only render, every
+query lives in ``data`` and is limited to the viewer's scope there.
 """
 
 import sys
@@ -13,7 +14,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on sys.pa
 
 import streamlit as st
 
-from streamlit_app import filters
+from streamlit_app import auth, filters
 
 PAGES = [
     ("views/overview.py", "Overview", ":material/dashboard:"),
@@ -36,7 +37,9 @@ pages = [st.Page(path, title=title, icon=icon, default=(i == 0), url_path="root"
 # gets, so the menu is drawn here, without the alias.
 alias = st.Page(PAGES[0][0], title=PAGES[0][1], icon=PAGES[0][2], url_path="overview")
 page = st.navigation(pages + [alias], position="hidden")
+scope = auth.viewer()  # the login page (and a stop) for a browser that has not logged in: no menu, no data
 for p in pages:
     st.sidebar.page_link(p)
-filters.render_sidebar()
+auth.sidebar(scope)
+filters.render_sidebar(scope)
 page.run()

@@ -93,10 +93,10 @@ def _init_from_url(options: dict[str, list[str]], bounds: tuple[dt.date | None, 
     ss[_INIT_KEY] = True
 
 
-def render_sidebar() -> data.Filters:
-    """Draw the filters in the sidebar, mirror them into the URL, and return them."""
-    options = data.filter_options()
-    bounds = data.date_bounds()
+def render_sidebar(scope: data.Scope) -> data.Filters:
+    """Draw the filters (options within the viewer's ``scope``) in the sidebar, mirror them into the URL, return them."""
+    options = data.filter_options(scope)
+    bounds = data.date_bounds(scope)
     ss = st.session_state
     if not ss.get(_INIT_KEY):
         _init_from_url(options, bounds)
@@ -132,7 +132,7 @@ def render_sidebar() -> data.Filters:
         sb.caption(f"Data: {bounds[0]} to {bounds[1]}")
     f = data.Filters(
         start=start, end=end, clusters=selected["cluster"], accounts=selected["account"], users=selected["user"],
-        partitions=selected["partition"], qos=selected["qos"], states=selected["state"], grain=grain,
+        partitions=selected["partition"], qos=selected["qos"], states=selected["state"], grain=grain, scope=scope,
     )
     _write_url(preset, f)
     ss[_STATE_KEY] = f
@@ -161,5 +161,5 @@ def current() -> data.Filters:
     """The filters the sidebar set in this run (pages call this)."""
     f = st.session_state.get(_STATE_KEY)
     if f is None:
-        return render_sidebar()
+        return render_sidebar(data.NOBODY_SCOPE)  # app.py sets the viewer's scope first; never reached there
     return f

@@ -10,7 +10,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from streamlit_app import charts, data, filters, formats
+from streamlit_app import audit, charts, data, filters, formats
 
 EMPTY_HINT = "Widen the date range or clear some filters in the sidebar; the Data status page shows what is loaded."
 
@@ -63,6 +63,7 @@ def download(df: pd.DataFrame, name: str, f: data.Filters | None = None) -> None
     st.download_button(
         f"Download CSV ({len(df):,} rows)", formats.with_counts(df).to_csv(index=False).encode(),
         file_name=f"{stem}.csv", mime="text/csv", key=f"dl-{_slug(name)}",
+        on_click=audit.export, args=(name, len(df)),
     )
 
 

@@ -111,8 +111,7 @@ TABLES: tuple[TableSpec, ...] = (
         "Slurm's associations (account tree, user associations) and account coordinators per cluster "
         "on day D, from the latest drop's sacctmgr snapshot: the dashboard's roles.",
         DAY_STEP, DAILY, ("kind", "account", "parent", "user"),  # kind in sacct/associations.py KINDS order
-        dashboard_copy=False,
-    ),
+    ),  # copied into the dashboard: its roles (streamlit_app/data/scope.py)
 )
 
 SPECS: dict[str, TableSpec] = {spec.name: spec for spec in TABLES}

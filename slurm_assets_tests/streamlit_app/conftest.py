@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import streamlit as st
+from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from slurm_assets.storage.warehouse import connect_readonly
@@ -57,6 +58,8 @@ def open_app(monkeypatch):
 
     def run(wh: Warehouse, page: str | None = None, **params) -> AppTest:
         monkeypatch.setenv("SLURM_USAGE_DATA_DIR", str(wh.root))
+        # No [auth] here: the app serves the local operator only on loopback (streamlit_app/auth.py).
+        st_config.set_option("server.address", "127.0.0.1")
         _clear_caches()
         at = AppTest.from_file(str(APP), default_timeout=60)
         for key, value in params.items():
@@ -68,6 +71,7 @@ def open_app(monkeypatch):
         return at
 
     yield run
+    st_config.set_option("server.address", None)
     _clear_caches()
 
 

@@ -23,6 +23,11 @@ CLUSTERS = ("alpha", "beta", "gamma")
 USERS = {f"u{i:02d}": f"acc-{'abcde'[i % 5]}" for i in range(1, 13)}
 PARTITIONS = {"cpu": (64, 0, ""), "gpu": (32, 8, "a100"), "bigmem": (16, 0, "")}  # nodes x 32 CPUs, GPUs, type
 STATES = [("COMPLETED", 75), ("FAILED", 8), ("TIMEOUT", 5), ("CANCELLED", 8), ("OUT_OF_MEMORY", 4)]
+# Slurm associations of every cluster (latest snapshot on the last day): acc-c is a sub-account of acc-b;
+# u05 (own jobs in acc-a) coordinates acc-b on alpha and beta only. An older snapshot (first day) made
+# u07 coordinator of acc-e: not in the latest, so u07 is a plain user.
+ACCOUNT_PARENTS = {"acc-a": "root", "acc-b": "root", "acc-c": "acc-b", "acc-d": "root", "acc-e": "root"}
+COORDINATORS = {"alpha": {"acc-b": "u05"}, "beta": {"acc-b": "u05"}, "gamma": {}}
 # Days without any drop (gaps in the daily series): cluster -> day offsets from the first day.
 GAP_OFFSETS = {"beta": (20, 21), "gamma": (40,)}
 
@@ -111,6 +116,15 @@ def _write(root: Path, table: str, cluster: str, day: dt.date, rows: list[dict])
     write_partition(root, table, cluster, day.isoformat(), pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS[table]))
 
 
+def _write_associations(root: Path, cluster: str, day: dt.date, coordinators: dict[str, str]) -> None:
+    at = _day_start(day) + dt.timedelta(hours=1)
+    base = {"cluster": cluster, "date": day, "collected_at": at, "parent": None, "user": None}
+    rows = [base | {"kind": "account", "account": a, "parent": p} for a, p in ACCOUNT_PARENTS.items()]
+    rows += [base | {"kind": "user", "account": a, "user": u} for u, a in USERS.items()]
+    rows += [base | {"kind": "coordinator", "account": a, "user": u} for a, u in coordinators.items()]
+    _write(root, "associations", cluster, day, rows)
+
+
 def build_warehouse(root: Path, *, last_day: dt.date, days: int = 60, per_day: int = 24, seed: int = 7) -> dict:
     """Write the synthetic warehouse under ``root``; return {"first": date, "last": date, "jobs": n}."""
     rng = random.Random(seed)
@@ -171,4 +185,6 @@ def build_warehouse(root: Path, *, last_day: dt.date, days: int = 60, per_day: i
                 "state": "RUNNING" if k % 2 else "PENDING", "submit_time": snap, "alloc_cpus": 4, "nodes": 1,
                 "alloc_gpus": 0, "snapshot_time": snap})
         _write(root, "running_jobs", cluster, last_day, running)
+        _write_associations(root, cluster, first, {"acc-e": "u07"})
+        _write_associations(root, cluster, last_day, COORDINATORS[cluster])
     return {"first": first, "last": last_day, "jobs": n_jobs}

@@ -1,7 +1,8 @@
 """Every query of the dashboard (pages render only): ``from streamlit_app import data``.
 
 ``core`` holds the connection, cache and filter SQL; ``metrics`` the metric x
-dimension queries; ``jobs`` the job-level ones; ``status`` data freshness.
+dimension queries; ``jobs`` the job-level ones; ``status`` data freshness;
+``scope``/``access`` who may see which rows (every query applies ``Filters.scope``).
 """
 
 from streamlit_app.data.core import (  # noqa: F401
@@ -17,6 +18,7 @@ from streamlit_app.data.core import (  # noqa: F401
     scalar_row,
     where,
 )
+from streamlit_app.data.access import site_kpis, viewer_scope  # noqa: F401
 from streamlit_app.data.jobs import (  # noqa: F401
     SORTS,
     efficiency_by,
@@ -43,6 +45,7 @@ from streamlit_app.data.metrics import (  # noqa: F401
     usage_shares,
     utilization,
 )
+from streamlit_app.data.scope import ADMIN_SCOPE, NOBODY_SCOPE, Scope  # noqa: F401
 from streamlit_app.data.status import (  # noqa: F401
     cluster_status,
     gaps,

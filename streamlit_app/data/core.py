@@ -30,6 +30,7 @@ import streamlit as st
 
 from slurm_assets import settings
 from slurm_assets.storage.dashboard_store import Store, data_version
+from streamlit_app.data.scope import NOBODY_SCOPE, Scope, admin_condition, people_condition
 
 GRAINS = ("day", "week", "month")
 OTHER = "(other)"
@@ -40,7 +41,10 @@ READ_RETRIES = 4
 
 @dataclasses.dataclass(frozen=True)
 class Filters:
-    """What the sidebar selected; empty tuples mean "all". Dates are UTC days, both ends inclusive."""
+    """What the sidebar selected; empty tuples mean "all". Dates are UTC days, both ends inclusive.
+
+    ``scope`` is the viewer's (data/scope.py), applied by ``where``; the default sees nothing.
+    """
 
     start: dt.date
     end: dt.date
@@ -51,6 +55,7 @@ class Filters:
     qos: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
     grain: str = "day"
+    scope: Scope = NOBODY_SCOPE
 
     @property
     def days(self) -> int:
@@ -133,10 +138,16 @@ def _plain(value):
 DIM_COLUMNS = {"cluster": "cluster", "account": "account", "user": "user", "partition": "partition", "qos": "qos"}
 
 
-def where(f: Filters, *, date_col: str, state: bool = False, dims: tuple[str, ...] = tuple(DIM_COLUMNS)) -> tuple:
-    """(SQL condition, params) for the filters on a table whose day column is ``date_col``."""
-    conds = [f'"{date_col}" BETWEEN ? AND ?']
-    params: list = [f.start, f.end]
+def where(f: Filters, *, date_col: str, state: bool = False, dims: tuple[str, ...] = tuple(DIM_COLUMNS),
+          people: bool = True) -> tuple:
+    """(SQL condition, params) for the filters and the viewer's scope on a table whose day column is ``date_col``.
+
+    ``people``: the table has ``cluster``/``account``/``user`` columns and is limited to ``f.scope``;
+    ``people=False`` is for tables of cluster facts (capacity, drops) only.
+    """
+    scope_cond, scope_params = people_condition(f.scope) if people else ("true", ())
+    conds = [scope_cond, f'"{date_col}" BETWEEN ? AND ?']
+    params: list = [*scope_params, f.start, f.end]
     if date_col == "end_date":  # jobs: prune files by their folder day (the partition is the end day)
         conds.append('"date" BETWEEN ? AND ?')
         params += [f.start, f.end]
@@ -170,12 +181,14 @@ def period(grain: str, col: str) -> str:
 # --- bounds and filter options ---------------------------------------------------------------
 
 
-def date_bounds() -> tuple[dt.date | None, dt.date | None]:
-    """First and last day with any usage, job or drop (for the "all data" preset)."""
+def date_bounds(scope: Scope) -> tuple[dt.date | None, dt.date | None]:
+    """First and last day with any usage (in ``scope``) or drop (for the "all data" preset)."""
+    cond, params = people_condition(scope)
     row = scalar_row(
         "SELECT min(d) AS lo, max(d) AS hi FROM ("
-        " SELECT min(date) AS d FROM usage_daily UNION ALL SELECT max(date) FROM usage_daily"
-        " UNION ALL SELECT min(date) FROM drops UNION ALL SELECT max(date) FROM drops)"
+        f" SELECT min(date) AS d FROM usage_daily WHERE {cond} UNION ALL SELECT max(date) FROM usage_daily"
+        f" WHERE {cond} UNION ALL SELECT min(date) FROM drops UNION ALL SELECT max(date) FROM drops)",
+        tuple(_hashable(p) for p in params * 2),
     )
     return _as_date(row.get("lo")), _as_date(row.get("hi"))
 
@@ -186,13 +199,22 @@ def _as_date(v) -> dt.date | None:
     return v.date() if isinstance(v, dt.datetime) else v
 
 
-def filter_options() -> dict[str, list[str]]:
-    """Distinct values per sidebar filter; states come from job_summary, the rest from usage_daily (in memory)."""
+def filter_options(scope: Scope) -> dict[str, list[str]]:
+    """Distinct values per sidebar filter within ``scope`` (never another user's name); states come from
+    job_summary, the rest from usage_daily (in memory)."""
+    cond, params = people_condition(scope)
+    params = tuple(_hashable(p) for p in params)
     out = {}
     for dim, col in DIM_COLUMNS.items():
-        df = query(f'SELECT DISTINCT "{col}" AS v FROM usage_daily WHERE "{col}" IS NOT NULL ORDER BY 1')
+        df = query(f'SELECT DISTINCT "{col}" AS v FROM usage_daily WHERE {cond} AND "{col}" IS NOT NULL ORDER BY 1',
+                   params)
         out[dim] = df["v"].tolist()
-    out["state"] = query('SELECT DISTINCT "state" AS v FROM job_summary WHERE "state" IS NOT NULL ORDER BY 1')[
-        "v"].tolist()
+    out["state"] = query(f'SELECT DISTINCT "state" AS v FROM job_summary WHERE {cond} AND "state" IS NOT NULL'
+                         " ORDER BY 1", params)["v"].tolist()
     return out
+
+
+def admin_only(f: Filters) -> str:
+    """SQL condition of tables only admins see (quarantined raw lines hold other users' records)."""
+    return admin_condition(f.scope)
 

@@ -20,6 +20,7 @@ from slurm_assets.sacct import summary
 from slurm_assets.sacct.fields import JOBS_SCHEMA
 from slurm_assets.storage.dashboard_store import jobs_select
 from streamlit_app.data.core import Filters, data_dir, period, query, scalar_row, where
+from streamlit_app.data.scope import people_condition
 from streamlit_app.data.metrics import METRICS
 
 _CPU, _MEM = METRICS["cpu_efficiency"], METRICS["mem_efficiency"]
@@ -73,7 +74,7 @@ def state_rates(f: Filters) -> pd.DataFrame:
 
 def running_now(f: Filters) -> pd.DataFrame:
     """The latest running/pending snapshot per cluster: jobs and CPUs per state."""
-    cond, params = _cluster_only(f)
+    cond, params = _cluster_only(f, people=True)
     return query(
         f"""SELECT cluster, state, count(*) AS jobs, sum(alloc_cpus) AS cpus, sum(alloc_gpus) AS gpus,
                    max(snapshot_time) AS snapshot_time
@@ -82,10 +83,13 @@ def running_now(f: Filters) -> pd.DataFrame:
     )
 
 
-def _cluster_only(f: Filters) -> tuple[str, tuple]:
+def _cluster_only(f: Filters, *, people: bool) -> tuple[str, tuple]:
+    """The cluster filter (and, for a table of people's jobs, the viewer's scope) without a date range."""
+    cond, params = people_condition(f.scope) if people else ("true", ())
+    params = tuple(tuple(p) if isinstance(p, list) else p for p in params)
     if not f.clusters:
-        return "true", ()
-    return "list_contains(?::VARCHAR[], cluster)", (tuple(f.clusters),)
+        return cond, params
+    return f"{cond} AND list_contains(?::VARCHAR[], cluster)", (*params, tuple(f.clusters))
 
 
 def efficiency_summary(f: Filters) -> dict:

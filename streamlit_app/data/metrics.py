@@ -201,7 +201,7 @@ def utilization(f: Filters, by: str = "partition") -> pd.DataFrame:
     if by not in ("cluster", "partition"):
         raise ValueError(f"utilization by {by!r}: expected 'cluster' or 'partition'")
     cond_u, p_u = where(f, date_col="date")
-    cond_c, p_c = where(f, date_col="date", dims=("cluster", "partition"))
+    cond_c, p_c = where(f, date_col="date", dims=("cluster", "partition"), people=False)  # hardware: no people
     part = ", partition" if by == "partition" else ""
     per = period(f.grain, "date")
     return query(

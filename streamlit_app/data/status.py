@@ -7,21 +7,21 @@ run of days between a cluster's first and last materialized day without one.
 
 import pandas as pd
 
-from streamlit_app.data.core import Filters, query, where
+from streamlit_app.data.core import Filters, admin_only, query, where
 from streamlit_app.data.jobs import _cluster_only
 
 
 def cluster_status(f: Filters) -> pd.DataFrame:
     """One row per cluster: last drop received, first/last day materialized, missing days, quarantined rows."""
-    cond, params = _cluster_only(f)
+    cond, params = _cluster_only(f, people=False)
     return query(
         f"""WITH d AS (
                 SELECT cluster, max(collected_at) AS last_drop_collected_at, min(date) AS first_day,
                        max(date) AS last_day_materialized, count(DISTINCT date) AS days_materialized,
                        count(*) AS drops
                 FROM drops GROUP BY 1),
-            u AS (SELECT cluster, max(date) AS last_usage_day FROM usage_daily GROUP BY 1),
-            q AS (SELECT cluster, count(*) AS quarantined_rows FROM quarantine GROUP BY 1),
+            u AS (SELECT cluster, max(date) AS last_usage_day FROM usage_daily GROUP BY 1),  -- a day, no people
+            q AS (SELECT cluster, count(*) AS quarantined_rows FROM quarantine WHERE {admin_only(f)} GROUP BY 1),
             r AS (SELECT cluster, max(snapshot_time) AS running_snapshot FROM running_jobs GROUP BY 1),
             c AS (SELECT * FROM (SELECT cluster FROM d UNION SELECT cluster FROM u UNION SELECT cluster FROM q
                                  UNION SELECT cluster FROM r) WHERE {cond})
@@ -40,7 +40,7 @@ def cluster_status(f: Filters) -> pd.DataFrame:
 
 def gaps(f: Filters) -> pd.DataFrame:
     """Runs of missing days per cluster: gap_start, gap_end, days."""
-    cond, params = _cluster_only(f)
+    cond, params = _cluster_only(f, people=False)
     return query(
         f"""WITH present AS (SELECT DISTINCT cluster, date FROM drops WHERE {cond}),
             bounds AS (SELECT cluster, min(date) AS lo, max(date) AS hi FROM present GROUP BY 1),
@@ -60,19 +60,19 @@ def gaps(f: Filters) -> pd.DataFrame:
 
 def quarantine_summary(f: Filters) -> pd.DataFrame:
     """Quarantined rows per cluster and reason within the date range."""
-    cond, params = where(f, date_col="date", dims=("cluster",))
+    cond, params = where(f, date_col="date", dims=("cluster",), people=False)
     return query(
         f"""SELECT cluster, reason, count(*) AS rows, min(date) AS first_day, max(date) AS last_day
-            FROM quarantine WHERE {cond} GROUP BY 1, 2 ORDER BY 1, rows DESC, 2""",
+            FROM quarantine WHERE {admin_only(f)} AND {cond} GROUP BY 1, 2 ORDER BY 1, rows DESC, 2""",
         params,
     )
 
 
 def quarantine_rows(f: Filters, limit: int = 200) -> pd.DataFrame:
     """The latest quarantined rows within the date range (what failed and the raw line)."""
-    cond, params = where(f, date_col="date", dims=("cluster",))
+    cond, params = where(f, date_col="date", dims=("cluster",), people=False)
     return query(
-        f"""SELECT cluster, date, drop_id, line_no, reason, detail, raw_line FROM quarantine WHERE {cond}
+        f"""SELECT cluster, date, drop_id, line_no, reason, detail, raw_line FROM quarantine WHERE {admin_only(f)} AND {cond}
             ORDER BY date DESC, cluster, drop_id, line_no LIMIT {int(limit)}""",
         params,
     )

@@ -20,6 +20,10 @@ else:
     ui.kpi(cols[4], "Active accounts", now["active_accounts"], before["active_accounts"], decimals=0)
     ui.kpi(cols[5], "Mean wait (h)", now["mean_wait_h"], before["mean_wait_h"], decimals=2, inverse=True,
            help="Mean of start - eligible over jobs that ended in the period and had started.")
+    site = None if f.scope.is_admin else data.site_kpis(f)  # cluster-wide, where the site allows it
+    if site:
+        st.caption(f"Cluster-wide in this period (all users): {ui.fmt_int(site['jobs'])} jobs, "
+                   f"{ui.fmt_num(site['cpu_hours'])} CPU-hours, {ui.fmt_num(site['gpu_hours'])} GPU-hours.")
     if f.states:
         st.caption("The state filter applies to jobs and waits only: usage_daily has no state column.")
     for metric in ("cpu_hours", "gpu_hours"):

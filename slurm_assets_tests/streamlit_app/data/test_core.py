@@ -56,7 +56,7 @@ def test_reads_while_partitions_are_rewritten(tmp_path, monkeypatch):
     root = tmp_path / "data"
     info = build_warehouse(root, last_day=dt.date(2026, 1, 20), days=10, per_day=12)
     monkeypatch.setenv("SLURM_USAGE_DATA_DIR", str(root))
-    f = data.Filters(start=info["first"], end=info["last"] + dt.timedelta(days=15))
+    f = data.Filters(start=info["first"], end=info["last"] + dt.timedelta(days=15), scope=data.ADMIN_SCOPE)
     wh = Warehouse(root, info["first"], info["last"])
     # New days are copies of existing ones with moved dates; existing days are rewritten and briefly removed.
     src = {t: pq.read_table(paths.partition_file(root, t, "alpha", info["last"].isoformat()))
@@ -117,7 +117,7 @@ def test_reads_while_dagster_materializes(tmp_path, monkeypatch):
     first = _process(tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     monkeypatch.setenv("SLURM_USAGE_DATA_DIR", str(tmp_path))
-    f = data.Filters(start=dt.date(2024, 5, 1), end=dt.date(2024, 5, 2))
+    f = data.Filters(start=dt.date(2024, 5, 1), end=dt.date(2024, 5, 2), scope=data.ADMIN_SCOPE)
     st.cache_data.clear()
     before = data.kpis(f)["jobs"]
 

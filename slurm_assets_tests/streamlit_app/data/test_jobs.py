@@ -30,7 +30,7 @@ def app_data(warehouse, monkeypatch):
 
 
 def _filters(wh, **kw) -> data.Filters:
-    return dataclasses.replace(data.Filters(start=wh.first, end=wh.last), **kw)
+    return dataclasses.replace(data.Filters(start=wh.first, end=wh.last, scope=data.ADMIN_SCOPE), **kw)
 
 
 def _cond(f: data.Filters) -> tuple[str, list]:
