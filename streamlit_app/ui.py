@@ -113,7 +113,7 @@ def chart(fig, df: pd.DataFrame, name: str, *, hovermode: str = "x unified") -> 
 
 def known_values(dim: str | None) -> list[str]:
     """Every value of ``dim`` the dashboard knows (the sidebar's options): the palette ranks colours in it."""
-    return list(data.filter_options().get(dim, [])) if dim else []
+    return list(data.filter_options(filters.current().scope).get(dim, [])) if dim else []
 
 
 def time_chart(df: pd.DataFrame, *, y: str, title: str, y_label: str, color: str | None = None,
