@@ -44,7 +44,8 @@ def markdown(result: dict) -> str:
             lines.append(f"| {r['scenario']} | | | | | | | {'yes' if r['met'] else 'NO'} | {r.get('note', '')} |")
             continue
         notes = ", ".join(f"{k}={r[k]}" for k in ("requests", "p50_ms", "p99_ms", "receiver_peak_rss_mib",
-                                                  "under_60s", "runs", "s_per_run", "tree_pss_mib", "ui_backfill", "p95_ms", "queries")
+                                                  "under_60s", "runs", "s_per_run", "tree_pss_mib", "ui_backfill", "ui_backfill_pg",
+                                                  "p95_ms", "queries")
                           if k in r)
         rss_target = f" (<= {r['rss_target_mib']})" if r.get("rss_target_mib") else ""
         lines.append(
