@@ -122,15 +122,6 @@ def run_days(data_dir: Path, first: str, last: str) -> tuple[bool, str, float, l
     return result.success, result.run_id, time.monotonic() - began, failed_checks(result)
 
 
-def still_processed(data_dir: Path, listing: list[tuple[str, str, str]]) -> dict[str, str]:
-    """The processed-days state, minus days whose ``drops`` files are gone (a deleted warehouse is rebuilt)."""
-    processed = state.read_processed(data_dir)
-    return {
-        day: digest for day, digest in processed.items()
-        if all(paths.partition_file(data_dir, "drops", cluster, d).exists() for cluster, d, _id in listing if d == day)
-    }
-
-
 def sweep_leftovers(data_dir: Path) -> None:
     """Remove what killed writers (a ``process``, a receiver, an agent) left more than an hour ago; say what."""
     try:
@@ -167,13 +158,13 @@ def process_days(data_dir: Path, start: str | None, end: str | None, force: bool
         print(f"warning: landing days outside the daily partitions are skipped: {', '.join(outside[:10])}",
               file=sys.stderr)
     current = landing.day_digests([item for item in listing if item[1] in known])
-    todo = sorted(current) if force else landing.days_with_new_drops(current, still_processed(data_dir, listing))
+    todo = sorted(current) if force else landing.days_with_new_drops(current, state.processed_days(data_dir, listing))
     todo = sorted(set(todo) | (set(state.changed_quarantined(data_dir)) & set(current)))  # corrected copies of quarantined drops
     batches = landing.batch_days(todo, run_span(todo, daily_backfill_policy.max_partitions_per_run or 100, workers))
     print(f"{data_dir}: {len(listing)} drops on {len(current)} days; {len(todo)} days to process "
           f"in {len(batches)} run(s)", flush=True)
     defs = load_defs()
-    failed = run_batches(data_dir, batches, {d: current[d] for d in todo}, workers)
+    failed = run_batches(data_dir, batches, workers)
     if failed:
         return EXIT_RUN_FAILED
     if batches or not paths.duckdb_path(data_dir).exists():
@@ -186,14 +177,14 @@ def process_days(data_dir: Path, start: str | None, end: str | None, force: bool
     return EXIT_OK
 
 
-def run_batches(data_dir: Path, batches: list[tuple[str, str]], digests: dict[str, str], workers: int) -> int:
-    """Run the day ranges, ``workers`` at a time; mark each successful range processed. Returns the failed runs.
+def run_batches(data_dir: Path, batches: list[tuple[str, str]], workers: int) -> int:
+    """Run the day ranges, ``workers`` at a time (their steps mark the days processed). Returns the failed runs.
 
     After a failure no new range starts (those already running finish and are kept).
     """
     if workers <= 1 or len(batches) <= 1:
         for first, last in batches:
-            if not finish_batch(data_dir, first, last, digests, run_days(data_dir, first, last)):
+            if not finish_batch(first, last, run_days(data_dir, first, last)):
                 return 1
         return 0
     # fork: the workers inherit the loaded definitions (no second import of Dagster); the runs' SQLite
@@ -217,7 +208,7 @@ def run_batches(data_dir: Path, batches: list[tuple[str, str]], digests: dict[st
                     outcome = future.result()
                 except Exception as err:  # noqa: BLE001 - a worker died (e.g. out of memory): that range failed
                     outcome = (False, f"not recorded: the worker process failed: {err!r}", 0.0, [])
-                failed += not finish_batch(data_dir, first, last, digests, outcome)
+                failed += not finish_batch(first, last, outcome)
     return failed
 
 
@@ -233,14 +224,12 @@ def init_worker(workers: int, parent: int) -> None:
         os._exit(1)
 
 
-def finish_batch(data_dir: Path, first: str, last: str, digests: dict[str, str],
-                 outcome: tuple[bool, str, float, list[str]]) -> bool:
-    """Print a range run's outcome; mark its days processed if it succeeded."""
+def finish_batch(first: str, last: str, outcome: tuple[bool, str, float, list[str]]) -> bool:
+    """Print a range run's outcome (its steps marked its days processed: ``state.promote_built``)."""
     success, run_id, seconds, checks = outcome
     if not success:
         print(f"  {first}..{last}: run {run_id} FAILED", file=sys.stderr, flush=True)
         return False
-    state.mark_processed(data_dir, {d: digest for d, digest in digests.items() if first <= d <= last})
     for line in checks:
         print(line)
     print(f"  {first}..{last}: done in {seconds:.1f} s ({len(checks)} failed checks; run {run_id})", flush=True)

@@ -223,3 +223,25 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_one_cursor_process_and_the_landing_sensor_never_do_a_day_twice(landed, capsys):
+    """`make demo` runs `process`, then `dagster dev` starts the landing sensor with an empty cursor: it must
+    request nothing. A run the sensor requests (the daemon's) marks its days processed for `process` too."""
+    from slurm_assets.definitions import defs as load_defs
+    from slurm_assets_tests.defs.landing.test_sensors import RANGE_END, RANGE_START, evaluate
+
+    assert main(["process", "--data-dir", str(landed)]) == EXIT_OK
+    assert "2 days to process in 1 run(s)" in capsys.readouterr().out
+    requests, cursor = evaluate(landed)  # a fresh sensor, as after `make demo`'s process
+    assert requests == []
+
+    land(landed, "gamma", "2024-05-02", b"JobIDRaw|State|Submit|Start|End|AllocCPUS\n", at("2024-05-03T06:00:00"))
+    requests, cursor = evaluate(landed, cursor)
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [("2024-05-02", "2024-05-02")]
+    result = load_defs().resolve_job_def("daily_tables_job").execute_in_process(  # what the daemon launches
+        run_config={"resources": {"storage": {"config": {"data_dir": str(landed)}}}}, tags=requests[0].tags)
+    assert result.success
+    assert main(["process", "--data-dir", str(landed)]) == EXIT_OK
+    assert "0 days to process in 0 run(s)" in capsys.readouterr().out
+    assert evaluate(landed)[0] == []  # nor would a sensor that lost its cursor

@@ -21,7 +21,7 @@ from slurm_assets.pipeline.load import LoadedDrop, drop_rank, parse_utc
 from slurm_assets.pipeline.write import write_days
 from slurm_assets.sacct import associations, capacity, dedupe, parse, summary
 from slurm_assets.sacct.catalog import DAY_STEP, SPECS, TABLE_SCHEMAS, tables_of
-from slurm_assets.storage import state
+from slurm_assets.storage import landing, state
 
 
 def _sort(table: str) -> list[tuple[str, str]]:
@@ -144,6 +144,8 @@ def _process_batch(data_dir: Path, pending: list[tuple[str, dict[str, list[Loade
     built = iter(build_cluster_days(items))
     days = [(day, {cluster: next(built) for cluster in loaded}) for day, loaded in pending]
     write_days(data_dir, days, tables_of(DAY_STEP))
+    state.mark_built(data_dir, landing.day_digests(
+        (cluster, day, d.drop_id) for day, loaded in pending for cluster, drops in loaded.items() for d in drops))
     state.record_quarantined(data_dir, [day for day, _ in pending], {
         f"{d.cluster}/{d.day}/{d.drop_id}": d.fingerprint
         for _, loaded in pending for drops in loaded.values() for d in drops if d.text is None})

@@ -12,7 +12,7 @@ import pyarrow as pa
 from slurm_assets.pipeline.write import write_days
 from slurm_assets.sacct import usage
 from slurm_assets.sacct.catalog import SPECS, USAGE_STEP, tables_of
-from slurm_assets.storage import warehouse
+from slurm_assets.storage import state, warehouse
 
 # Jobs apportioned per batch: DuckDB's fixed cost is paid once per batch, memory stays bounded.
 BATCH_JOB_ROWS = 500_000
@@ -48,4 +48,5 @@ def _usage_batch(data_dir: Path, pending: list[tuple[str, dict[str, pa.Table]]])
             }
         days.append((day, built))
     write_days(data_dir, days, tables_of(USAGE_STEP))
+    state.promote_built(data_dir, [day for day, _ in pending])  # the last step of these days: processed
     yield from days

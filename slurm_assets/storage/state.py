@@ -1,15 +1,25 @@
-"""Small JSON state under ``DATA_DIR/state/``: which landing days ``process`` has processed (and with which drops),
-and which drops were quarantined whole (so a corrected copy with the same id is processed)."""
+"""Small JSON state under ``DATA_DIR/state/``: which landing days are processed (and with which drops),
+and which drops were quarantined whole (so a corrected copy with the same id is processed).
+
+The processed days are the one cursor of "which days have new drops": the pipeline's steps write it
+(whoever launched the run: ``process``, the landing sensor, a UI backfill) and both ``process`` and
+the landing sensor decide from it (``landing.runs``). The day step records the drops it built each day
+from (``mark_built``); the usage step, the last of a day, makes those days processed (``promote_built``),
+so a run that fails before its usage tables leaves its days to be done again.
+"""
 
 import fcntl
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from slurm_assets.storage import landing
+from slurm_assets.storage import landing, paths
 from slurm_assets.storage.atomic import write_bytes_atomic
 
 PROCESSED_FILE = "processed_days.json"
+BUILT_FILE = "built_days.json"
 
 
 def processed_path(data_dir: Path) -> Path:
@@ -32,8 +42,54 @@ def read_processed(data_dir: Path) -> dict[str, str]:
 
 def mark_processed(data_dir: Path, digests: dict[str, str]) -> None:
     """Record ``digests`` (day -> drops digest) as processed, atomically."""
-    days = {**read_processed(data_dir), **digests}
-    write_bytes_atomic(processed_path(data_dir), json.dumps({"days": days}, sort_keys=True, indent=1).encode() + b"\n")
+    with _locked(data_dir):
+        _write_days(processed_path(data_dir), {**read_processed(data_dir), **digests})
+
+
+def mark_built(data_dir: Path, digests: dict[str, str]) -> None:
+    """The day step wrote these days' tables from these drops (day -> ``landing.day_digests`` of them)."""
+    with _locked(data_dir):
+        _write_days(Path(data_dir) / "state" / BUILT_FILE, {**_read_days(Path(data_dir) / "state" / BUILT_FILE),
+                                                            **digests})
+
+
+def promote_built(data_dir: Path, days: list[str]) -> None:
+    """The usage step finished ``days``: each is processed with the drops its day step was built from."""
+    with _locked(data_dir):
+        built = _read_days(Path(data_dir) / "state" / BUILT_FILE)
+        done = {day: built[day] for day in days if day in built}
+        if done:
+            _write_days(processed_path(data_dir), {**read_processed(data_dir), **done})
+
+
+def processed_days(data_dir: Path, listing: list[tuple[str, str, str]]) -> dict[str, str]:
+    """The processed days, minus those whose ``drops`` files are gone (a deleted warehouse is rebuilt)."""
+    present = {(cluster, day) for cluster, day, _id in listing}
+    return {
+        day: digest for day, digest in read_processed(data_dir).items()
+        if all(paths.partition_file(data_dir, "drops", cluster, d).exists() for cluster, d in present if d == day)
+    }
+
+
+def _read_days(path: Path) -> dict[str, str]:
+    try:
+        return {str(k): str(v) for k, v in json.loads(path.read_text())["days"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _write_days(path: Path, days: dict[str, str]) -> None:
+    write_bytes_atomic(path, json.dumps({"days": days}, sort_keys=True, indent=1).encode() + b"\n")
+
+
+@contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    """One writer of the days files at a time (run workers of ``process``, daemon runs side by side)."""
+    folder = Path(data_dir) / "state"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".days.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 # --- drops quarantined whole: a replaced copy must be processed, an unchanged one never again ---------

@@ -98,7 +98,7 @@ FINDINGS = [
     (("Deleting `warehouse/` and running `python -m slurm_assets process` rebuilt nothing (only running_jobs): "
      "the processed-days state still listed every day."),
      ("`process` treats a day whose `drops` partition files are missing as unprocessed "
-     "(`still_processed` in `slurm_assets/__main__.py`)."),
+     "(`state.processed_days` in `slurm_assets/storage/state.py`, which the landing sensor reads too)."),
      "test_pipeline_replay.py::test_deleting_the_warehouse_and_processing_again_rebuilds_identical_tables"),
     ("`process` failed at once with DuckDB's `Could not set lock on file` when another process held the DuckDB "
      "file for writing (two overlapping `process` runs, a daemon run, an operator's duckdb CLI): the Dagster "

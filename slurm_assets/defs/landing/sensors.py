@@ -23,7 +23,8 @@ warehouse_job = dg.define_asset_job(
 
 @dg.sensor(job=daily_tables_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource):
-    """One run per batch of days with new drops (range tags); JSON cursor ``{"days": {day: digest}}``."""
+    """One run per batch of days with new drops (range tags): neither processed (``state.processed_days``, as
+    ``process`` decides) nor requested before (JSON cursor ``{"days": {day: digest}}``)."""
     known = set(daily_partitions.get_partition_keys())
     listing = [(d.cluster, d.day, d.drop_id) for d in landing.list_drops(storage.path())]
     outside = sorted({day for _, day, _ in listing if day not in known})
@@ -31,7 +32,8 @@ def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource
         context.log.warning(f"landing days outside daily_partitions are not processed: {outside[:10]}")
     listing = [item for item in listing if item[1] in known]
     span = daily_backfill_policy.max_partitions_per_run or 100
-    decision = landing.decide_landing_runs(listing, context.cursor, span)
+    processed = state.processed_days(storage.path(), listing)  # the runs' record, whoever launched them
+    decision = landing.decide_landing_runs(listing, context.cursor, span, processed)
     for first, last, run_key in decision.ranges:
         yield dg.RunRequest(run_key=run_key, tags={
             "dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})

@@ -1,6 +1,9 @@
-"""Which days need processing, from a listing of drops and what was seen before (pure: no I/O).
+"""Which days need processing, from a listing of drops and what was processed before (pure: no I/O).
 
-``python -m slurm_assets process`` and the landing sensor evaluate the same decision.
+``python -m slurm_assets process`` and the landing sensor evaluate the same decision over the same cursor:
+the processed days (``state.processed_days``: ``{day: digest}`` of the drops each day's tables were built
+from, written by the pipeline's steps whoever launched them). The sensor also skips what it requested
+already (its own cursor: runs that may still be going on), so nothing is done twice.
 """
 
 import datetime as dt
@@ -25,9 +28,12 @@ def day_digests(drop_keys: Iterable[tuple[str, str, str]]) -> dict[str, str]:
     }
 
 
-def days_with_new_drops(current: dict[str, str], seen: dict[str, str]) -> list[str]:
-    """Sorted days whose set of drops (``current`` digest) differs from what was ``seen`` (processed)."""
-    return sorted(day for day, digest in current.items() if seen.get(day) != digest)
+def days_with_new_drops(current: dict[str, str], processed: dict[str, str],
+                        requested: dict[str, str] | None = None) -> list[str]:
+    """Sorted days whose set of drops (``current`` digest) is neither the one ``processed`` nor one already
+    ``requested`` (a sensor's runs not finished yet)."""
+    requested = requested or {}
+    return sorted(day for day, digest in current.items() if digest not in (processed.get(day), requested.get(day)))
 
 
 def batch_days(days: Iterable[str], max_span_days: int) -> list[tuple[str, str]]:
@@ -58,9 +64,11 @@ class LandingDecision:
 
 
 def decide_landing_runs(
-    drop_keys: Iterable[tuple[str, str, str]], cursor: str | None, max_span_days: int
+    drop_keys: Iterable[tuple[str, str, str]], cursor: str | None, max_span_days: int,
+    processed: dict[str, str] | None = None,
 ) -> LandingDecision:
-    """Given the landing listing and the JSON cursor (``{"days": {day: digest}}``), the runs to request.
+    """Given the landing listing, the processed days and the JSON cursor of days requested before
+    (``{"days": {day: digest}}``), the runs to request.
 
     Run keys are deterministic (range + the digests of its days), so a replayed
     listing never launches a second run for the same drops. A cursor that is not
@@ -73,7 +81,7 @@ def decide_landing_runs(
         except (ValueError, KeyError, TypeError) as err:
             raise ValueError(f"landing cursor is not {{\"days\": {{...}}}} JSON: {cursor[:80]!r}; reset it") from err
     current = day_digests(drop_keys)
-    new_days = days_with_new_drops(current, seen)
+    new_days = days_with_new_drops(current, processed or {}, seen)
     ranges = []
     for first, last in batch_days(new_days, max_span_days):
         in_range = [f"{d}={current[d]}" for d in new_days if first <= d <= last]
