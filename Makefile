@@ -38,8 +38,7 @@ reliability: install
 	$(BIN)/python -m slurm_assets_tests.reliability.report $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check slurm_assets slurm_assets_tests streamlit_app bench
-	$(BIN)/ruff check --target-version py38 agent/slurm-usage-history-exporter.py
+	$(BIN)/ruff check .
 	shellcheck agent/install.sh
 
 # Development helpers: keep the real SLURM testbed running between test runs.
