@@ -33,7 +33,7 @@ from slurm_assets.storage import landing, paths, state, warehouse
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 # One planned event per asset for a range run instead of one per asset and day (each is a SQLite
-# write of ~12 ms: ~26 s per year of daily partitions). Trade-off (docs/PIPELINE.md): the UI does not
+# write: bench/README.md "Figures behind the code"). Trade-off (docs/PIPELINE.md): the UI does not
 # mark the days of a failed or running range run as failed / in progress; the run shows as failed.
 SUBSET_PLANNED_EVENTS_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 # Fewer days than this per run are not split further to keep the workers busy.

@@ -130,7 +130,7 @@ def process_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[str, dic
     size = 0
     for day, loaded in load.prefetched(data_dir, days):
         day_size = load.text_bytes(loaded)
-        if pending and size + day_size > load.BATCH_TEXT_BYTES:  # big days (10M jobs a year: ~40 MiB) one by one
+        if pending and size + day_size > load.BATCH_TEXT_BYTES:  # big days (10M jobs a year) one by one
             yield from _process_batch(data_dir, pending)
             pending, size = [], 0
         pending.append((day, loaded))

@@ -7,15 +7,8 @@ so a check can pass or fail and still say which cluster is behind.
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from slurm_assets.sacct.catalog import TABLE_SCHEMAS
 
 JOB_KEY = ["cluster", "job_id_raw", "submit_time"]
-
-
-def concat(tables: list[pa.Table], table: str) -> pa.Table:
-    """Concatenate rows of one warehouse table (an empty table with the schema if none)."""
-    schema = TABLE_SCHEMAS[table]
-    return pa.concat_tables([t.select(schema.names).cast(schema) for t in tables] or [schema.empty_table()])
 
 
 def count_by_cluster(rows: pa.Table) -> dict[str, int]:

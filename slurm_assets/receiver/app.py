@@ -113,8 +113,8 @@ INGEST_BODY = {
 ERRORS = {
     401: "X-API-Key missing or unknown",
     403: "the key is not allowed to post for this cluster",
-    413: "body over SLURM_USAGE_MAX_BODY_BYTES (JSON: _MAX_JSON_BYTES) "
-    "or decompressed data over _MAX_TEXT_BYTES",
+    413: "body over SLURM_USAGE_MAX_BODY_BYTES (JSON: SLURM_USAGE_MAX_JSON_BYTES) "
+    "or decompressed data over SLURM_USAGE_MAX_TEXT_BYTES",
     415: f"Content-Type is neither {NATIVE_TYPE} nor {JSON_TYPE}",
     422: "malformed body; the detail names the field, line or job",
     503: "the data dir is not writable (read-only, permissions); retry later",

@@ -44,11 +44,6 @@ def sql_value(col: str) -> str:
     return f"CASE WHEN trim({col}) IN ({_sql_strings(SENTINELS)}) THEN NULL ELSE trim({col}) END"
 
 
-def sql_no_limit(col: str) -> str:
-    """True where ``col`` (a sql_value) is UNLIMITED / Partition_Limit."""
-    return f"({col} IN ({_sql_strings(NO_LIMIT)}))"
-
-
 def sql_ts(col: str) -> str:
     """UTC timestamp (DuckDB TIMESTAMP, naive = UTC): sacct runs with TZ=UTC and prints no offset."""
     return f"try_strptime({col}, '{TIME_FORMAT}')"

@@ -61,7 +61,7 @@ class Store:
     """The dashboard's in-memory copy of the warehouse under ``root``, refreshed file by file.
 
     Not ``warehouse.connect_readonly``: its views bind every file of every table (union_by_name reads all
-    footers: ~450 MiB and seconds at 10M jobs) although only ``jobs`` stays a view here. Each copied row
+    footers, bench/README.md "Figures behind the code") although only ``jobs`` stays a view here. Each copied row
     keeps its source file (``_src``); a new data version deletes the rows of the files that changed or went
     away and reads only the new or changed files, in one transaction (queries on other cursors keep
     seeing the previous version until it commits), so a materialization costs a reload of its days, not
@@ -107,8 +107,8 @@ class Store:
         A full copy reads batches of LOAD_BATCH_FILES and compresses after each (bounds the peak memory).
         """
         con = duckdb.connect(":memory:")
-        # DuckDB's file cache kept ~800 MiB of Parquet bytes after the copy (10M jobs); one thread reads the
-        # ~3 x 1,100 files per table a year faster than two on this 2-core box, at a third of the peak memory.
+        # DuckDB's file cache kept the Parquet bytes after the copy; one thread reads a year's files
+        # faster than two on a 2-core box, at a fraction of the peak memory (bench/README.md "Figures behind the code").
         con.execute("SET enable_external_file_cache = false")
         con.execute("SET threads = 1")
         restored = self._attach_copy(con)

@@ -1,8 +1,8 @@
 """The dashboard's copy of the warehouse tables on local disk, kept between restarts (issue 7: first load).
 
-Copying every table but ``jobs`` in from the Parquet files takes ~25 s at 10M jobs. A process
+Copying every table but ``jobs`` in from the Parquet files takes long on a big warehouse. A process
 that finds a copy published by an earlier one instead works on a private duplicate of it (a file
-copy: ~0.5 s for 10M jobs' 460 MiB) and reads only the Parquet files that changed since
+copy, bench/README.md "Figures behind the code") and reads only the Parquet files that changed since
 (``dashboard_store.Store.refresh``, the same incremental step as after a materialization). Under the
 cache dir (``settings.dashboard_cache_dir``):
 

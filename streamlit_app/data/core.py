@@ -104,7 +104,7 @@ def query(sql: str, params: tuple = ()) -> pd.DataFrame:
     for attempt in range(READ_RETRIES):
         version = _cached_version(root) if attempt == 0 else data_version(Path(root))
         try:
-            if _store(root).con is None:  # first query after a start: the local copy (~1.5 s at 10M jobs; 25 s if none)
+            if _store(root).con is None:  # first query after a start: the local copy (bench/README.md "Figures behind the code")
                 with st.spinner("Loading the warehouse (once after the dashboard starts; the very first time takes longest) ..."):
                     _store(root).at(version)
             return _cached_query(root, version, sql, tuple(params))

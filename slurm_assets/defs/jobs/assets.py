@@ -33,7 +33,7 @@ def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
             for name in assets_of(DAY_STEP):
                 counts[name] = quality.merge_counts(counts[name], figures[name])
             by_day[day] = figures["jobs_by_cluster"]
-            if i % 10 == 0 or day == days[-1]:  # progress without one Dagster event per day (each costs ~15 ms)
+            if i % 10 == 0 or day == days[-1]:  # progress without one Dagster event per day (each costs: bench/README.md "Figures behind the code")
                 context.log.info(f"{day} ({i + 1}/{len(days)} days): jobs per cluster {by_day[day]}")
     common = {"days": len(days), "first_day": days[0], "last_day": days[-1]}
     yield dg.MaterializeResult(asset_key="jobs", metadata={

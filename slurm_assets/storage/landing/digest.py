@@ -27,7 +27,7 @@ def digest_gzip_text(gz: BinaryIO, max_text_bytes: int) -> TextDigest:
     Raises DropFormatError for corrupt gzip or text larger than ``max_text_bytes``
     (a gzip bomb never gets further than that limit in memory or time).
 
-    Decompression uses ISA-L (``isal``, ~2.5x faster than zlib); whenever it fails in any way
+    Decompression uses ISA-L (``isal``, faster than zlib: bench/README.md "Figures behind the code"); whenever it fails in any way
     (corrupt or truncated data, over the limit) the stream is checked again from the start with
     zlib, so every refusal and its message are zlib's, as readers (``gzip``) decode with zlib.
     ISA-L accepts reserved gzip header flags that zlib refuses: those members go to zlib too.
