@@ -1,0 +1,84 @@
+"""Protects the code's shape (STYLE.md, issue 13): no function in product code over 80 lines, no module over 500
+lines but the single-file agent, and a plain ``ruff check .`` passes with the project's own configuration."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCT = ("slurm_assets", "streamlit_app", "agent", "bench")
+AGENT = Path("agent/slurm-usage-history-exporter.py")  # one stdlib file by design: no module limit
+MAX_FUNCTION_LINES = 80
+MAX_MODULE_LINES = 500
+# Over the limits when the limits became a test; each entry must still be over (else remove it), and
+# nothing may join the list: split the function or module instead (docs/ARCHITECTURE.md).
+KNOWN_OVER: dict[str, int] = {
+    "agent/slurm-usage-history-exporter.py::_run": 211,
+    "slurm_assets/demo/generate.py": 868,
+    "slurm_assets/demo/stack.py::main": 83,
+    "slurm_assets/receiver/app.py::create_app": 104,
+    "slurm_assets/receiver/cli.py::main": 82,
+    "slurm_assets/receiver/guard.py::guarded_protocol": 96,
+    "slurm_assets/sacct/validate.py::typed_sql": 130,
+}
+
+
+def product_files() -> list[Path]:
+    return sorted(p.relative_to(ROOT) for root in PRODUCT for p in (ROOT / root).rglob("*.py"))
+
+
+def long_functions(path: Path) -> dict[str, int]:
+    """``{"path::qualified.name": lines}`` of the functions over MAX_FUNCTION_LINES (decorators included)."""
+    found = {}
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            name = prefix
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}."
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                start = min([d.lineno for d in child.decorator_list] + [child.lineno])
+                lines = child.end_lineno - start + 1
+                if lines > MAX_FUNCTION_LINES:
+                    found[f"{path}::{name[:-1]}"] = lines
+            visit(child, name)
+
+    visit(ast.parse((ROOT / path).read_text()), "")
+    return found
+
+
+def over_limits() -> dict[str, int]:
+    over = {}
+    for path in product_files():
+        lines = len((ROOT / path).read_text().splitlines())
+        if lines > MAX_MODULE_LINES and path != AGENT:
+            over[str(path)] = lines
+        over.update(long_functions(path))
+    return over
+
+
+def test_functions_and_modules_stay_small():
+    over = over_limits()
+    new = {k: v for k, v in over.items() if k not in KNOWN_OVER}
+    assert not new, (f"over {MAX_FUNCTION_LINES} lines per function / {MAX_MODULE_LINES} per module: {new}; "
+                     "split them (docs/ARCHITECTURE.md)")
+    fixed = sorted(set(KNOWN_OVER) - set(over))
+    assert not fixed, f"no longer over the limits, remove them from KNOWN_OVER: {fixed}"
+
+
+def test_the_limits_are_measured(tmp_path, monkeypatch):
+    body = "".join(f"        x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "m.py").write_text(f"class C:\n    def long(self):\n{body}        return 1\n\n    def short(self):\n        pass\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert long_functions(Path("m.py")) == {"m.py::C.long": MAX_FUNCTION_LINES + 2}
+
+
+def test_ruff_check_passes_with_the_project_configuration():
+    ruff = Path(sys.executable).parent / "ruff"
+    if not ruff.exists():
+        pytest.skip(f"ruff not installed in {ruff.parent}")
+    proc = subprocess.run([str(ruff), "check", "."], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
