@@ -126,7 +126,7 @@ def add_job_summary(data_dir: Path, batch_files: int = 200) -> int:
     from slurm_assets.storage import paths
 
     jobs_dir = paths.table_dir(data_dir, "jobs")
-    missing = [p for p in sorted(jobs_dir.glob("cluster=*/date=*/part-0.parquet"))
+    missing = [p for p in paths.partition_files(data_dir, "jobs")
                if not (paths.table_dir(data_dir, "job_summary") / p.relative_to(jobs_dir)).exists()]
     for i in range(0, len(missing), batch_files):
         part = missing[i : i + batch_files]

@@ -98,7 +98,7 @@ class Store:
         have = {_cluster_day(Path(p)) for p in listing["job_summary"]}
         jobs = [p for p in _table_files(self.root, "jobs") if _cluster_day(p) not in have]
         listing[_FROM_JOBS] = _stats(jobs)  # jobs files without a job_summary file: summarized here
-        listing["running_jobs"] = _stats(sorted(paths.table_dir(self.root, "running_jobs").glob("*/*/*.parquet")))
+        listing["running_jobs"] = _stats(sorted(paths.table_dir(self.root, "running_jobs").glob(paths.ANY_TABLE_FILE)))
         return listing
 
     def load(self) -> duckdb.DuckDBPyConnection:
@@ -270,11 +270,11 @@ def _insert(con, root: Path, source: str, files: list[str], checkpoint: bool = F
 
 
 def _table_files(root: Path, table: str) -> list[Path]:
-    return sorted(paths.table_dir(root, table).glob("cluster=*/date=*/*.parquet"))
+    return paths.partition_files(root, table)
 
 
 def _cluster_day(path: Path) -> tuple[str, str]:
-    return path.parent.parent.name[len("cluster="):], path.parent.name[len("date="):]
+    return paths.cluster_day_of(path)
 
 
 def _columns(table: str) -> str:

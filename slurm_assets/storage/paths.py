@@ -86,3 +86,34 @@ def snapshot_file(data_dir: Path, table: str, cluster: str) -> Path:
 
 def duckdb_path(data_dir: Path) -> Path:
     return Path(data_dir) / DUCKDB_FILE
+
+
+# --- the inverse: what the folder names say (the only place they are parsed) ---------------------------
+
+PART_FILE = "part-0.parquet"
+ANY_TABLE_FILE = f"cluster=*/*/{PART_FILE}"  # a table's files, partitioned (date=<D>) or snapshot (latest)
+
+
+def partition_files(data_dir: Path, table: str, day: str | None = None) -> list[Path]:
+    """The Parquet files of a daily table (of one partition day, or all), sorted."""
+    day_glob = "*" if day is None else check_day(day)
+    return sorted(table_dir(data_dir, table).glob(f"cluster=*/date={day_glob}/{PART_FILE}"))
+
+
+def snapshot_files(data_dir: Path, table: str) -> list[Path]:
+    """The Parquet files of a snapshot table (one per cluster), sorted."""
+    return sorted(table_dir(data_dir, table).glob(f"cluster=*/latest/{PART_FILE}"))
+
+
+def cluster_day_of(path: Path) -> tuple[str, str]:
+    """``(cluster, day)`` of a ``partition_file`` path (the inverse); InvalidNameError if it is not one."""
+    path = Path(path)
+    cluster, day = path.parent.parent.name, path.parent.name
+    if not (cluster.startswith("cluster=") and day.startswith("date=")):
+        raise InvalidNameError(f"{path} is not a warehouse partition file (cluster=<c>/date=<D>/{PART_FILE})")
+    return check_cluster_name(cluster[len("cluster="):]), check_day(day[len("date="):])
+
+
+def landing_cluster_day(day_dir: Path) -> tuple[str, str]:
+    """``(cluster, day)`` of a ``landing_day_dir`` folder (the inverse); InvalidNameError for junk names."""
+    return check_cluster_name(Path(day_dir).parent.name), check_day(Path(day_dir).name)

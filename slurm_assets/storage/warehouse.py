@@ -63,8 +63,7 @@ def read_days(data_dir: Path, table: str, days: list[str], columns: list[str]) -
 
 def clusters_with_files(data_dir: Path, table: str, day: str) -> set[str]:
     """Clusters that have a ``table`` file for ``day``."""
-    folder = paths.table_dir(data_dir, table)
-    return {p.parent.parent.name[len("cluster="):] for p in folder.glob(f"cluster=*/date={day}/part-0.parquet")}
+    return {paths.cluster_day_of(p)[0] for p in paths.partition_files(data_dir, table, day)}
 
 
 def remove_partition(data_dir: Path, table: str, cluster: str, day: str) -> None:
@@ -106,10 +105,9 @@ def _duck_type(t: pa.DataType) -> str:
 def table_select(data_dir: Path, table: str) -> str:
     """A SELECT over every Parquet file of ``table`` (or an empty, typed SELECT)."""
     folder = paths.table_dir(data_dir, table)
-    # cluster=<c>/date=<D>/ for partitioned tables, cluster=<c>/latest/ for snapshots.
-    if not any(folder.glob("cluster=*/*/*.parquet")):
+    if not any(folder.glob(paths.ANY_TABLE_FILE)):  # cluster=<c>/date=<D>/ or cluster=<c>/latest/
         return empty_select(table)
-    glob = _sql_str(str(folder / "cluster=*" / "*" / "*.parquet"))
+    glob = _sql_str(str(folder / paths.ANY_TABLE_FILE))
     return f"SELECT * FROM read_parquet({glob}, hive_partitioning = false, union_by_name = true)"
 
 

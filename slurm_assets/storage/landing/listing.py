@@ -35,10 +35,8 @@ def list_drops(data_dir: Path, day: str | None = None) -> list[DropRef]:
     day_glob = paths.check_day(day) if day is not None else "*"
     for manifest_path in root.glob(f"*/{day_glob}/*{MANIFEST_SUFFIX}"):
         day_dir = manifest_path.parent
-        cluster, day = day_dir.parent.name, day_dir.name
         try:
-            paths.check_cluster_name(cluster)
-            paths.check_day(day)
+            cluster, day = paths.landing_cluster_day(day_dir)
         except paths.InvalidNameError:
             continue
         drop_id = manifest_path.name[: -len(MANIFEST_SUFFIX)]

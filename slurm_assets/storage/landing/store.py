@@ -50,7 +50,7 @@ def _is_stored(data_path: Path, manifest_path: Path) -> bool:
     # drop) is not a stored drop either: a corrected copy replaces both files.
     if not (manifest_path.exists() and data_path.exists()):
         return False
-    cluster, day = manifest_path.parent.parent.name, manifest_path.parent.name
+    cluster, day = paths.landing_cluster_day(manifest_path.parent)
     return not read_stored_manifest(manifest_path, cluster, day)[1]
 
 
