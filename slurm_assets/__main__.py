@@ -28,7 +28,7 @@ from dagster._core.errors import DagsterHomeNotSetError
 
 from slurm_assets import settings
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
-from slurm_assets.pipeline.cpu_share import share_machine
+from slurm_assets.pipeline.cpu_share import threads_for
 from slurm_assets.storage import landing, paths, state, warehouse
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
@@ -105,18 +105,19 @@ def load_defs() -> dg.Definitions:
     return _DEFS
 
 
-def run_config(data_dir: Path) -> dict:
+def run_config(data_dir: Path, threads: int = 0) -> dict:
+    """The run's storage (and DuckDB threads: 0 = decided by the run, defs/threads.py)."""
     return {
-        "resources": {"storage": {"config": {"data_dir": str(data_dir)}}},
+        "resources": {"storage": {"config": {"data_dir": str(data_dir), "duckdb_threads": threads}}},
         "loggers": {"console": {"config": {"log_level": "WARNING"}}},  # progress lines below, not event logs
     }
 
 
-def run_days(data_dir: Path, first: str, last: str) -> tuple[bool, str, float, list[str]]:
+def run_days(data_dir: Path, first: str, last: str, threads: int = 0) -> tuple[bool, str, float, list[str]]:
     """One ``daily_tables_job`` run over ``first..last`` (in a worker process): success, run id, seconds, failed checks."""
     began = time.monotonic()
     result = load_defs().resolve_job_def("daily_tables_job").execute_in_process(
-        run_config=run_config(data_dir), instance=process_instance(), raise_on_error=False,
+        run_config=run_config(data_dir, threads), instance=process_instance(), raise_on_error=False,
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
     )
     return result.success, result.run_id, time.monotonic() - began, failed_checks(result)
@@ -193,12 +194,12 @@ def run_batches(data_dir: Path, batches: list[tuple[str, str]], workers: int) ->
     process_instance()  # creates the instance's databases once, before two workers would race to create them
     failed, pending = 0, list(batches)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=init_worker, initargs=(workers, os.getpid())) as pool:
+                             initializer=init_worker, initargs=(os.getpid(),)) as pool:
         running = {}
         while pending or running:
             while pending and len(running) < workers and not failed:
                 first, last = pending.pop(0)
-                running[pool.submit(run_days, data_dir, first, last)] = (first, last)
+                running[pool.submit(run_days, data_dir, first, last, threads_for(workers))] = (first, last)
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -212,10 +213,9 @@ def run_batches(data_dir: Path, batches: list[tuple[str, str]], workers: int) ->
     return failed
 
 
-def init_worker(workers: int, parent: int) -> None:
-    """A run worker: its share of the CPUs, and it dies with ``process`` (even a ``kill -9`` of it), so no
-    run goes on writing files unsupervised while ``process`` is rerun."""
-    share_machine(workers)
+def init_worker(parent: int) -> None:
+    """A run worker (its runs get their share of the CPUs: ``threads_for``) dies with ``process`` (even a
+    ``kill -9`` of it), so no run goes on writing files unsupervised while ``process`` is rerun."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: a worker ends after its current run

@@ -21,6 +21,7 @@ class StorageResource(dg.ConfigurableResource):
     """Where the landing zone, warehouse Parquet and DuckDB file live; empty = ``SLURM_USAGE_DATA_DIR``."""
 
     data_dir: str = ""
+    duckdb_threads: int = 0  # DuckDB threads of the run's steps; 0 = decided per run (defs/threads.py)
 
     def path(self) -> Path:
         return Path(self.data_dir).resolve() if self.data_dir else settings.data_dir()

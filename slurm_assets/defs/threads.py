@@ -1,14 +1,12 @@
-"""DuckDB's share of the CPUs for a run the daemon launched next to others (as ``process --workers`` gives
-its run workers): ``cpu_count / N`` threads while N of the instance's runs are queued or running, N at
-most its ``max_concurrent_runs``. A run alone keeps every CPU; ``process`` sets its own share."""
-
-from collections.abc import Iterator
-from contextlib import contextmanager
+"""DuckDB's share of the CPUs for a run: ``storage.duckdb_threads`` when the launcher set it (``process
+--workers`` gives each run worker its share), else ``cpu_count / N`` threads while N of the instance's runs
+are queued or running, N at most its ``max_concurrent_runs``; a run alone keeps every CPU (None).
+The count is passed down to every DuckDB connection of the run (``units.connect(threads)``)."""
 
 import dagster as dg
 
-from slurm_assets.pipeline.cpu_share import share_machine
-from slurm_assets.sacct import units
+from slurm_assets.defs.resources import StorageResource
+from slurm_assets.pipeline.cpu_share import threads_for
 
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
           dg.DagsterRunStatus.STARTED]
@@ -22,17 +20,13 @@ def runs_side_by_side(instance: dg.DagsterInstance) -> int:
     return max(1, min(queue.max_concurrent_runs, instance.get_runs_count(dg.RunsFilter(statuses=ACTIVE))))
 
 
-@contextmanager
-def duckdb_share(context: dg.AssetExecutionContext) -> Iterator[None]:
-    """Within the block, DuckDB uses this run's share of the CPUs (unless the process already set one)."""
-    if units.THREADS is not None:  # process --workers, or a test, chose already
-        yield
-        return
+def duckdb_threads(context: dg.AssetExecutionContext, storage: StorageResource) -> int | None:
+    """This run's DuckDB threads (None: DuckDB's default, every CPU)."""
+    if storage.duckdb_threads > 0:  # process --workers, or a test, chose already
+        return storage.duckdb_threads
     runs = runs_side_by_side(context.instance)
-    if runs > 1:
-        share_machine(runs)
-        context.log.info(f"{runs} runs side by side: DuckDB uses {units.THREADS} thread(s)")
-    try:
-        yield
-    finally:
-        units.THREADS = None
+    if runs <= 1:
+        return None
+    threads = threads_for(runs)
+    context.log.info(f"{runs} runs side by side: DuckDB uses {threads} thread(s)")
+    return threads

@@ -67,27 +67,28 @@ def _unreadable_rows(drops: list[LoadedDrop]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS["quarantine"])
 
 
-def build_cluster_days(items: list[tuple[str, str, list[LoadedDrop]]]) -> list[dict[str, pa.Table]]:
+def build_cluster_days(items: list[tuple[str, str, list[LoadedDrop]]],
+                       threads: int | None = None) -> list[dict[str, pa.Table]]:
     """The day step's tables of each ``(cluster, day, drops)`` (pure: no I/O), one parse and dedupe pass for all.
 
     An unreadable drop is one quarantine row (reason ``unreadable_drop`` or
     ``sha256_mismatch``); its jobs come from the cluster's other drops, if any.
     DuckDB's per-call cost (~0.1-0.5 s) dwarfs a day's few hundred jobs, so a run
-    parses its days together; results are identical to one call per cluster-day.
+    parses its days together; results are identical to one call per cluster-day. ``threads``: DuckDB's.
     """
     readable = [sorted((d for d in drops if d.text is not None), key=drop_rank) for _, _, drops in items]
     flat = parse.parse_sacct_texts(
-        [(d.text, cluster, d.drop_id, day) for (cluster, day, _), rs in zip(items, readable) for d in rs]
+        [(d.text, cluster, d.drop_id, day) for (cluster, day, _), rs in zip(items, readable) for d in rs], threads
     )
     parsed, i = [], 0
     for rs in readable:
         parsed.append(flat[i : i + len(rs)])
         i += len(rs)
     deduped = dedupe.dedupe_job_groups(
-        [([p.jobs for p in ps], [drop_rank(d) for d in rs]) for ps, rs in zip(parsed, readable)]
+        [([p.jobs for p in ps], [drop_rank(d) for d in rs]) for ps, rs in zip(parsed, readable)], threads
     )
     built = [
-        _cluster_day_tables(cluster, day, drops, rs, ps, jobs)
+        _cluster_day_tables(cluster, day, drops, rs, ps, jobs, threads)
         for (cluster, day, drops), rs, ps, jobs in zip(items, readable, parsed, deduped, strict=True)
     ]
     for tables, rows in zip(built, summary.job_summary_groups([t["jobs"] for t in built]), strict=True):
@@ -96,7 +97,7 @@ def build_cluster_days(items: list[tuple[str, str, list[LoadedDrop]]]) -> list[d
 
 
 def _cluster_day_tables(cluster: str, day: str, drops: list[LoadedDrop], readable: list[LoadedDrop],
-                        parsed: list, jobs: pa.Table) -> dict[str, pa.Table]:
+                        parsed: list, jobs: pa.Table, threads: int | None) -> dict[str, pa.Table]:
     if parsed:
         jobs = jobs.filter(pc.equal(jobs["end_date"], pa.scalar(dt.date.fromisoformat(day), pa.date32())))
         jobs = jobs.select(TABLE_SCHEMAS["jobs"].names).cast(TABLE_SCHEMAS["jobs"]).sort_by(_sort("jobs"))
@@ -108,7 +109,7 @@ def _cluster_day_tables(cluster: str, day: str, drops: list[LoadedDrop], readabl
     ).sort_by(_sort("quarantine"))
     with_inventory = [d for d in readable if d.manifest.get("inventory")]
     cap = (
-        capacity.capacity_from_inventory(with_inventory[-1].manifest["inventory"], cluster, day)
+        capacity.capacity_from_inventory(with_inventory[-1].manifest["inventory"], cluster, day, threads)
         if with_inventory
         else TABLE_SCHEMAS["capacity_daily"].empty_table()
     )
@@ -119,7 +120,8 @@ def _cluster_day_tables(cluster: str, day: str, drops: list[LoadedDrop], readabl
             "associations": assoc}
 
 
-def process_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[str, dict[str, dict[str, pa.Table]]]]:
+def process_days(data_dir: Path, days: Iterable[str],
+                 threads: int | None = None) -> Iterator[tuple[str, dict[str, dict[str, pa.Table]]]]:
     """Build and write the day step's tables of each day for every cluster, in order, parsing batches of days
     together; yields ``(day, {cluster: {table: rows}})``.
 
@@ -131,17 +133,17 @@ def process_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[str, dic
     for day, loaded in load.prefetched(data_dir, days):
         day_size = load.text_bytes(loaded)
         if pending and size + day_size > load.BATCH_TEXT_BYTES:  # big days (10M jobs a year) one by one
-            yield from _process_batch(data_dir, pending)
+            yield from _process_batch(data_dir, pending, threads)
             pending, size = [], 0
         pending.append((day, loaded))
         size += day_size
     if pending:
-        yield from _process_batch(data_dir, pending)
+        yield from _process_batch(data_dir, pending, threads)
 
 
-def _process_batch(data_dir: Path, pending: list[tuple[str, dict[str, list[LoadedDrop]]]]):
+def _process_batch(data_dir: Path, pending: list[tuple[str, dict[str, list[LoadedDrop]]]], threads: int | None):
     items = [(cluster, day, drops) for day, loaded in pending for cluster, drops in loaded.items()]
-    built = iter(build_cluster_days(items))
+    built = iter(build_cluster_days(items, threads))
     days = [(day, {cluster: next(built) for cluster in loaded}) for day, loaded in pending]
     write_days(data_dir, days, tables_of(DAY_STEP))
     state.mark_built(data_dir, landing.day_digests(

@@ -18,7 +18,8 @@ from slurm_assets.storage import state, warehouse
 BATCH_JOB_ROWS = 500_000
 
 
-def process_usage_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[str, dict[str, dict[str, pa.Table]]]]:
+def process_usage_days(data_dir: Path, days: Iterable[str],
+                       threads: int | None = None) -> Iterator[tuple[str, dict[str, dict[str, pa.Table]]]]:
     """Apportion and write the jobs of each partition day (jobs that ENDED on it), in order, batches of days
     together; yields ``(day, {cluster: {table: rows}})``."""
     pending: list[tuple[str, dict[str, pa.Table]]] = []
@@ -29,14 +30,14 @@ def process_usage_days(data_dir: Path, days: Iterable[str]) -> Iterator[tuple[st
         pending.append((day, jobs))
         rows += sum(t.num_rows for t in jobs.values())
         if rows >= BATCH_JOB_ROWS:
-            yield from _usage_batch(data_dir, pending)
+            yield from _usage_batch(data_dir, pending, threads)
             pending, rows = [], 0
     if pending:
-        yield from _usage_batch(data_dir, pending)
+        yield from _usage_batch(data_dir, pending, threads)
 
 
-def _usage_batch(data_dir: Path, pending: list[tuple[str, dict[str, pa.Table]]]):
-    results = iter(usage.apportion_usage_groups([t for _, jobs in pending for t in jobs.values()]))
+def _usage_batch(data_dir: Path, pending: list[tuple[str, dict[str, pa.Table]]], threads: int | None):
+    results = iter(usage.apportion_usage_groups([t for _, jobs in pending for t in jobs.values()], threads))
     days = []
     for day, jobs in pending:
         built = {}

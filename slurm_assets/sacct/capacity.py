@@ -72,12 +72,12 @@ def _node_rows(inventory: dict) -> list[dict]:
     return rows
 
 
-def capacity_from_inventory(inventory: dict | None, cluster: str, day: str) -> pa.Table:
+def capacity_from_inventory(inventory: dict | None, cluster: str, day: str, threads: int | None = None) -> pa.Table:
     """CAPACITY_DAILY_SCHEMA rows for ``cluster`` on ``day`` (YYYY-MM-DD); empty for a missing inventory."""
     rows = _node_rows(inventory) if isinstance(inventory, dict) else []
     if not rows:
         return CAPACITY_DAILY_SCHEMA.empty_table()
-    con = units.connect()
+    con = units.connect(threads)
     try:
         con.register("n", pa.Table.from_pylist(rows, schema=_NODE_SCHEMA))
         out = con.execute(

@@ -27,7 +27,7 @@ def dedupe_jobs(tables: list[pa.Table], ranks: list[tuple]) -> pa.Table:
     return dedupe_job_groups([(tables, ranks)])[0]
 
 
-def dedupe_job_groups(groups: list[tuple[list[pa.Table], list[tuple]]]) -> list[pa.Table]:
+def dedupe_job_groups(groups: list[tuple[list[pa.Table], list[tuple]]], threads: int | None = None) -> list[pa.Table]:
     """``dedupe_jobs`` of each ``(tables, ranks)`` group, computed in one DuckDB pass (groups never mix).
 
     Item i equals ``dedupe_jobs(*groups[i])``; the pipeline passes one group per
@@ -48,7 +48,7 @@ def dedupe_job_groups(groups: list[tuple[list[pa.Table], list[tuple]]]) -> list[
     combined = pa.concat_tables(parts)
     key = ", ".join(f'"{k}"' for k in KEY)
     tie_break = ", ".join(f'"{c}" DESC NULLS LAST' for c in JOBS_SCHEMA.names if c not in KEY)
-    con = units.connect()
+    con = units.connect(threads)
     try:
         con.register("t", combined)
         out = con.execute(

@@ -64,14 +64,14 @@ def parse_sacct_text(text: bytes, *, cluster: str, drop_id: str, day: str) -> Pa
     return parse_sacct_texts([(text, cluster, drop_id, day)])[0]
 
 
-def parse_sacct_texts(drops: list[tuple[bytes, str, str, str]]) -> list[ParsedDrop]:
+def parse_sacct_texts(drops: list[tuple[bytes, str, str, str]], threads: int | None = None) -> list[ParsedDrop]:
     """Parse many drops ``(text, cluster, drop_id, day)`` at once; item i equals ``parse_sacct_text`` of drop i.
 
     Drops with the same header go through DuckDB together (one connection, one
     planning of each statement), every row tagged with its drop number, so steps
     fold only into a job of their own drop and line numbers stay per drop. The
     per-call cost of DuckDB dominates small daily drops: a batch of a year's
-    drops costs about what one drop does, plus the rows.
+    drops costs about what one drop does, plus the rows. ``threads``: DuckDB's (``units.connect``).
     """
     results: list[ParsedDrop | None] = [None] * len(drops)
     by_header: dict[tuple[str, ...], list[tuple[int, _Prepared]]] = {}
@@ -82,7 +82,7 @@ def parse_sacct_texts(drops: list[tuple[bytes, str, str, str]]) -> list[ParsedDr
         else:
             by_header.setdefault(prepared.header.names, []).append((i, prepared))
     if by_header:
-        con = units.connect()
+        con = units.connect(threads)
         try:
             for items in by_header.values():
                 parsed = _parse_rows(con, [p for _, p in items])

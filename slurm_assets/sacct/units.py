@@ -98,17 +98,14 @@ def sql_tres_get(col: str, key: str) -> str:
     return f"nullif(regexp_extract({col}, '(?:^|,){key}=([^,]*)', 1), '')"
 
 
-# Threads of each connection; None = DuckDB's default (one per CPU). Processes that run side by side on
-# the same CPUs set it lower (pipeline ``process --workers``): same results, less contention.
-THREADS: int | None = None
-
-
-def connect() -> duckdb.DuckDBPyConnection:
-    """A fresh in-memory DuckDB in UTC (no file, no extensions)."""
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB in UTC (no file, no extensions) with ``threads`` threads (None: DuckDB's
+    default, one per CPU). Runs side by side on the same CPUs pass fewer (pipeline/cpu_share.py): same
+    results, less contention."""
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    if THREADS is not None:
-        con.execute(f"SET threads = {int(THREADS)}")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
     return con
 
 

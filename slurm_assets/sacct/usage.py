@@ -87,7 +87,7 @@ def apportion_usage(jobs: pa.Table) -> tuple[pa.Table, pa.Table]:
     return apportion_usage_groups([jobs])[0]
 
 
-def apportion_usage_groups(tables: list[pa.Table]) -> list[tuple[pa.Table, pa.Table]]:
+def apportion_usage_groups(tables: list[pa.Table], threads: int | None = None) -> list[tuple[pa.Table, pa.Table]]:
     """``apportion_usage`` of each table, in one DuckDB pass (rows of different tables are never summed together).
 
     The pipeline passes one table per (cluster, partition day) of a run.
@@ -97,7 +97,7 @@ def apportion_usage_groups(tables: list[pa.Table]) -> list[tuple[pa.Table, pa.Ta
     ]
     if not parts:
         return []
-    con = units.connect()
+    con = units.connect(threads)
     try:
         con.register("jobs", pa.concat_tables(parts, promote_options="permissive"))
         con.execute(_JOB_DAYS)

@@ -52,18 +52,16 @@ def test_batches_write_what_one_day_at_a_time_writes(tmp_path_factory, history, 
 
 
 def test_run_workers_share_the_cpus(monkeypatch):
-    monkeypatch.setattr(units, "THREADS", None)
     monkeypatch.setattr(cpu_share.os, "cpu_count", lambda: 2)
-    cpu_share.share_machine(2)  # two run workers side by side: one DuckDB thread each
-    assert units.THREADS == 1
-    assert units.connect().execute("SELECT current_setting('threads')").fetchone() == (1,)
+    threads = cpu_share.threads_for(2)  # two run workers side by side: one DuckDB thread each
+    assert threads == 1 and cpu_share.threads_for(1) == 2
+    assert units.connect(threads).execute("SELECT current_setting('threads')").fetchone() == (1,)
 
 
 def test_one_duckdb_thread_parses_like_the_default(tmp_path, monkeypatch):
     texts = [(p.read_bytes(), "alpha", p.stem, "2024-05-01") for p in sorted(FIXTURES.glob("*.psv"))]
     assert texts
     default = parse.parse_sacct_texts(texts)
-    monkeypatch.setattr(units, "THREADS", 1)
-    for one, other in zip(parse.parse_sacct_texts(texts), default, strict=True):
+    for one, other in zip(parse.parse_sacct_texts(texts, threads=1), default, strict=True):
         assert one.jobs.equals(other.jobs) and one.unfinished.equals(other.unfinished)
         assert one.quarantine.equals(other.quarantine)

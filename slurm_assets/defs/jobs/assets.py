@@ -6,7 +6,7 @@ import dagster as dg
 from slurm_assets.defs.metadata import column_schema, step_asset_specs
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.defs.resources import StorageResource
-from slurm_assets.defs.threads import duckdb_share
+from slurm_assets.defs.threads import duckdb_threads
 from slurm_assets.pipeline import day_step, load, quality, snapshot
 from slurm_assets.sacct.catalog import DAY_STEP, SNAPSHOT_STEP, SPECS, assets_of
 
@@ -26,15 +26,15 @@ def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     data_dir, days = storage.path(), list(context.partition_keys)
     summary, counts, by_day = {}, {name: {} for name in assets_of(DAY_STEP)}, {}
     missing = load.missing_drops(data_dir, days)
-    with duckdb_share(context):
-        for i, (day, built) in enumerate(day_step.process_days(data_dir, days)):  # parsed in batches
-            figures = day_figures(context, day, built, missing)
-            summary = quality.merge_counts(summary, figures["summary"])
-            for name in assets_of(DAY_STEP):
-                counts[name] = quality.merge_counts(counts[name], figures[name])
-            by_day[day] = figures["jobs_by_cluster"]
-            if i % 10 == 0 or day == days[-1]:  # progress without one Dagster event per day (each costs: bench/README.md "Figures behind the code")
-                context.log.info(f"{day} ({i + 1}/{len(days)} days): jobs per cluster {by_day[day]}")
+    threads = duckdb_threads(context, storage)
+    for i, (day, built) in enumerate(day_step.process_days(data_dir, days, threads)):  # parsed in batches
+        figures = day_figures(context, day, built, missing)
+        summary = quality.merge_counts(summary, figures["summary"])
+        for name in assets_of(DAY_STEP):
+            counts[name] = quality.merge_counts(counts[name], figures[name])
+        by_day[day] = figures["jobs_by_cluster"]
+        if i % 10 == 0 or day == days[-1]:  # progress, not one Dagster event per day (their cost: bench/README.md)
+            context.log.info(f"{day} ({i + 1}/{len(days)} days): jobs per cluster {by_day[day]}")
     common = {"days": len(days), "first_day": days[0], "last_day": days[-1]}
     yield dg.MaterializeResult(asset_key="jobs", metadata={
         **common, "run_row_count": sum(counts["jobs"].values()), "run_by_cluster": summary,

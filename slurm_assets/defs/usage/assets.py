@@ -5,7 +5,7 @@ import dagster as dg
 from slurm_assets.defs.metadata import step_asset_specs
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.defs.resources import StorageResource
-from slurm_assets.defs.threads import duckdb_share
+from slurm_assets.defs.threads import duckdb_threads
 from slurm_assets.pipeline import quality, usage_step
 from slurm_assets.sacct.catalog import USAGE_STEP, asset_tables, assets_of
 from slurm_assets.storage import duckdb as duckdb_store
@@ -21,14 +21,14 @@ from slurm_assets.storage import paths
 def usage_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     """Apportion each day's jobs over the days they ran; each day's materialization has that day's figures."""
     run = {name: {"rows": 0, "cpu": {}, "gpu": {}} for name in assets_of(USAGE_STEP)}
-    with duckdb_share(context):
-        for day, built in usage_step.process_usage_days(storage.path(), context.partition_keys):
-            for name in assets_of(USAGE_STEP):
-                figures = usage_figures([tables[name] for tables in built.values()], with_cpu=name == "usage_daily")
-                context.add_asset_metadata(figures, asset_key=name, partition_key=day)
-                run[name]["rows"] += figures["dagster/row_count"]
-                for key in ("cpu", "gpu"):
-                    run[name][key] = quality.merge_counts(run[name][key], figures.get(f"{key}_hours_by_cluster", {}))
+    threads = duckdb_threads(context, storage)
+    for day, built in usage_step.process_usage_days(storage.path(), context.partition_keys, threads):
+        for name in assets_of(USAGE_STEP):
+            figures = usage_figures([tables[name] for tables in built.values()], with_cpu=name == "usage_daily")
+            context.add_asset_metadata(figures, asset_key=name, partition_key=day)
+            run[name]["rows"] += figures["dagster/row_count"]
+            for key in ("cpu", "gpu"):
+                run[name][key] = quality.merge_counts(run[name][key], figures.get(f"{key}_hours_by_cluster", {}))
     yield dg.MaterializeResult(asset_key="usage_daily", metadata={
         "run_row_count": run["usage_daily"]["rows"], "run_cpu_hours_by_cluster": run["usage_daily"]["cpu"],
         "run_gpu_hours_by_cluster": run["usage_daily"]["gpu"]})
