@@ -196,6 +196,12 @@ FINDINGS = [
      "the wrapper pins a system interpreter (`/usr/bin/python3` first), never one under /home, /root or /run/user, "
      "and runs it once under ProtectHome (systemd-run, else a mount namespace hiding those folders).",
      "slurm_assets_tests/agent/test_install.py::test_the_wrapper_pins_a_system_python_that_runs_under_protecthome"),
+    ("Timing-dependent tests (issue 18 item 6, runs with 8 busy loops on a machine already at load ~20): the "
+     "audit-log test read the receiver's log right after the response, but the line is written after the response "
+     "is sent (missing under load); the slow-client test assumed its 30 clients were connected after 1 s.",
+     "both wait on conditions with a generous bound: the audit line appearing in the log; the receiver holding the "
+     "clients' sockets (/proc/<pid>/fd).",
+     "slurm_assets_tests/receiver/test_live.py::test_audit_log_has_a_line_per_request_and_never_the_key"),
 ]
 
 # Found and not fixed here (outside one small module, or a design choice for the owner): (finding, suggestion).

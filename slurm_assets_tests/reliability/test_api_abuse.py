@@ -247,6 +247,17 @@ def slow_client(port: int, stop_at: float, partial_body: bool) -> int:
     return sent
 
 
+def receiver_sockets(pid: int) -> int:
+    """Open sockets of the receiver process (its listening socket included)."""
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:
+            continue  # closed meanwhile
+    return count
+
+
 def test_slow_clients_do_not_block_others(server, figures):
     rec = server[0]
     n_slow, duration = 30, 8.0
@@ -254,7 +265,12 @@ def test_slow_clients_do_not_block_others(server, figures):
     latencies, statuses = [], []
     with ThreadPoolExecutor(n_slow) as pool:
         slow = [pool.submit(slow_client, rec.port, stop_at, i % 2 == 0) for i in range(n_slow)]
-        time.sleep(1.0)  # every slow client is connected and holding its request open
+        # Every slow client is connected and holding its request open (a condition, not a guess: under load
+        # the clients' threads may take seconds to start).
+        deadline = time.monotonic() + 60
+        while receiver_sockets(rec.proc.pid) < n_slow + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert receiver_sockets(rec.proc.pid) >= n_slow + 1, "the slow clients did not all connect within 60 s"
         with httpx.Client(base_url=rec.url, timeout=30) as client:
             i = 0
             while time.monotonic() < stop_at - 0.5:
