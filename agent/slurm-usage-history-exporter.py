@@ -1356,6 +1356,51 @@ def _run(
     sleep: Callable[[float], None],
     stdout: IO[bytes],
 ) -> int:
+    config, mode, output_dir = _configure(args)
+    api_key = _push_key(config, args) if mode == "push" else None
+    cluster = _resolve_cluster(args, config, runner)
+    with Lock(_lock_path(mode, config, args)):
+        state = StateFile(config.state_file if mode != "dry-run" else None)
+        moment = now()
+        windows, follow_watermark = plan_windows(args, config, state, cluster, moment)
+        sacct = args.sacct or os.environ.get(SACCT_ENV) or config.sacct_path
+        sacct_version = run_text(runner, [sacct, "--version"], 60).strip() or "unknown"
+        fields = choose_fields(parse_helpformat(run_text(runner, [sacct, "--helpformat"], 60)))
+        LOG.info("cluster %s, %s, %s, %d window(s) %s .. %s", cluster, sacct_version, mode, len(windows),
+                 format_utc(windows[0][0]), format_utc(windows[-1][1]))
+        LOG.debug("sacct fields: %s", ",".join(fields))
+        if mode == "dry-run":
+            return _dry_run(args, runner, config.sacct_timeout, sacct, fields, cluster, windows, stdout)
+        snapshots = _snapshots(config, runner, cluster, now)
+        recent = moment.date() - dt.timedelta(days=max(config.collection_window_days, 1))
+        if mode == "push":
+            output = _PushOutput(config, cluster, api_key, sleep)  # type: _Output
+        elif mode == "drop":
+            output = _DropOutput(output_dir, cluster)
+        else:
+            output = _StdoutOutput(stdout)
+        for window in windows:
+            day = window[0].strftime("%Y-%m-%d")
+            meta = {"cluster": cluster, "window": window, "sacct_version": sacct_version, "fields": fields,
+                    "source": output.source}
+            for name, snapshot in snapshots.items():
+                meta[name] = snapshot if window[0].date() >= recent else None
+            argv = build_sacct_argv(sacct, fields, window[0], window[1], cluster)
+            LOG.debug("running %s", " ".join(argv))
+            drop = extract_drop(runner, argv, config.sacct_timeout, output.folder(day), meta, now)
+            _warn_if_empty(drop, window, cluster, day)
+            drop = output.store(drop, day)
+            LOG.info("%s: %d rows, window %s .. %s", drop.label, drop.manifest["rows"],
+                     drop.manifest["window_start"], drop.manifest["window_end"])
+            if follow_watermark:
+                state.save_watermark(cluster, window[1])
+            output.deliver(drop)
+        output.finish()
+    return EXIT_OK
+
+
+def _configure(args: argparse.Namespace) -> "Tuple[Config, str, Optional[str]]":
+    """The config, the output mode (dry-run, stdout, drop, push) and the drop folder; bad combinations refused."""
     if sum(bool(x) for x in (args.dry_run, args.output_dir, args.stdout)) > 1:
         raise AgentError("choose one of --dry-run, --output-dir, --stdout", EXIT_USAGE)
     if args.json and not args.dry_run:
@@ -1365,201 +1410,199 @@ def _run(
         config.spool_dir = config.state_file = None
     output_dir = args.output_dir or (None if args.stdout or args.dry_run else config.output_dir)
     mode = "dry-run" if args.dry_run else "stdout" if args.stdout else "drop" if output_dir else "push"
-    sacct = args.sacct or os.environ.get(SACCT_ENV) or config.sacct_path
-    timeout = config.sacct_timeout
+    return config, mode, output_dir
 
-    api_key = None
-    if mode == "push":
-        if not config.api_url:
-            raise AgentError(
-                f"no api_url in {args.config}: set api_url to push, or use --output-dir DIR / --stdout / "
-                "--dry-run",
-                EXIT_USAGE,
-            )
-        if not config.api_url.lower().startswith(("https://", "http://")):
-            raise AgentError(f"api_url {config.api_url!r} must start with https://", EXIT_USAGE)
-        if (
-            config.api_url.lower().startswith("http://")
-            and not config.allow_insecure_http
-            and not is_local_url(config.api_url)
-        ):
-            raise AgentError(
-                f"api_url {config.api_url} is plain http: the API key would cross the network in clear text; use "
-                "https:// or set allow_insecure_http to true",
-                EXIT_USAGE,
-            )
-        api_key = resolve_api_key(config)
-        if not api_key or api_key == PLACEHOLDER_KEY:
-            raise AgentError(
-                f"no API key: set api_key or api_key_file in {args.config} or env {API_KEY_ENV}", EXIT_USAGE
-            )
-        if not config.spool_dir:
-            raise AgentError("push mode needs spool_dir (undelivered drops wait there)", EXIT_USAGE)
 
+def _push_key(config: "Config", args: argparse.Namespace) -> str:
+    """The API key for push mode, after checking the URL (https, or http to this host only) and the spool."""
+    if not config.api_url:
+        raise AgentError(
+            f"no api_url in {args.config}: set api_url to push, or use --output-dir DIR / --stdout / --dry-run",
+            EXIT_USAGE,
+        )
+    if not config.api_url.lower().startswith(("https://", "http://")):
+        raise AgentError(f"api_url {config.api_url!r} must start with https://", EXIT_USAGE)
+    if (
+        config.api_url.lower().startswith("http://")
+        and not config.allow_insecure_http
+        and not is_local_url(config.api_url)
+    ):
+        raise AgentError(
+            f"api_url {config.api_url} is plain http: the API key would cross the network in clear text; use "
+            "https:// or set allow_insecure_http to true",
+            EXIT_USAGE,
+        )
+    api_key = resolve_api_key(config)
+    if not api_key or api_key == PLACEHOLDER_KEY:
+        raise AgentError(f"no API key: set api_key or api_key_file in {args.config} or env {API_KEY_ENV}", EXIT_USAGE)
+    if not config.spool_dir:
+        raise AgentError("push mode needs spool_dir (undelivered drops wait there)", EXIT_USAGE)
+    return api_key
+
+
+def _resolve_cluster(args: argparse.Namespace, config: "Config", runner: Runner) -> str:
+    """--cluster, else cluster_name, else scontrol's ClusterName; checked."""
     cluster = args.cluster or config.cluster_name
     if not cluster:
         try:
             cluster = parse_cluster_name(run_text(runner, [config.scontrol_path, "show", "config"], 60))
         except CommandError as err:
-            raise AgentError(
-                f"cannot learn the cluster name ({err}); set cluster_name or --cluster", EXIT_USAGE
-            )
+            raise AgentError(f"cannot learn the cluster name ({err}); set cluster_name or --cluster", EXIT_USAGE)
         if not cluster:
-            raise AgentError(
-                "scontrol show config prints no ClusterName; set cluster_name or --cluster", EXIT_USAGE
-            )
+            raise AgentError("scontrol show config prints no ClusterName; set cluster_name or --cluster", EXIT_USAGE)
     check_cluster_name(cluster)
+    return cluster
 
-    lock_path = None
+
+def _lock_path(mode: str, config: "Config", args: argparse.Namespace) -> Optional[str]:
+    """One run at a time per spool (push) or state file (scheduled runs); explicit ranges and dry runs lock nothing."""
     if mode == "push":
-        lock_path = os.path.join(config.spool_dir, ".lock")
-    elif mode != "dry-run" and config.state_file and not args.start_date:
-        lock_path = config.state_file + ".lock"
-    with Lock(lock_path):
-        state = StateFile(config.state_file if mode != "dry-run" else None)
-        moment = now()
-        windows, follow_watermark = plan_windows(args, config, state, cluster, moment)
-        sacct_version = run_text(runner, [sacct, "--version"], 60).strip() or "unknown"
-        fields = choose_fields(parse_helpformat(run_text(runner, [sacct, "--helpformat"], 60)))
-        LOG.info(
-            "cluster %s, %s, %s, %d window(s) %s .. %s",
-            cluster,
-            sacct_version,
-            mode,
-            len(windows),
-            format_utc(windows[0][0]),
-            format_utc(windows[-1][1]),
-        )
-        LOG.debug("sacct fields: %s", ",".join(fields))
+        return os.path.join(config.spool_dir, ".lock")
+    if mode != "dry-run" and config.state_file and not args.start_date:
+        return config.state_file + ".lock"
+    return None
 
-        if mode == "dry-run":
-            window = (windows[0][0], windows[-1][1])
-            argv = build_sacct_argv(sacct, fields, window[0], window[1], cluster)
-            LOG.debug("running %s", " ".join(argv))
-            summary = UsageSummary()
-            for chunk in runner(argv, timeout):
-                summary.feed(chunk)
-            summary.close()
-            if summary.malformed:
-                LOG.warning(
-                    "%d sacct line(s) had fewer fields than the header (a job name with a newline?) "
-                    "and were not counted",
-                    summary.malformed,
-                )
-            if summary.jobs == 0:
-                LOG.warning(
-                    "sacct returned 0 jobs for cluster %s in this period; check cluster_name "
-                    "(sacct --clusters %s) and that this user may see all jobs",
-                    cluster,
-                    cluster,
-                )
-            text_out = _TextOut(stdout)
-            print_summary(summary, cluster, window, args.json, text_out)
-            LOG.info("dry run: nothing was shipped")
-            return EXIT_OK
 
-        inventory = None
-        if config.collect_inventory:
-            try:
-                inventory = parse_node_inventory(
-                    run_text(runner, [config.scontrol_path, "show", "node", "--oneliner"], 120), now()
-                )
-                LOG.info("inventory: %d node(s)", len(inventory["nodes"]))
-            except CommandError as err:
-                LOG.warning("no capacity snapshot this run: %s", err)
-        associations = None
-        if config.collect_associations:
-            associations = collect_associations(runner, config.sacctmgr_path, cluster, now)
-        recent = moment.date() - dt.timedelta(days=max(config.collection_window_days, 1))
-
-        pusher = None
-        pending_error = None  # type: Optional[DeliveryError]
-        rejected = None  # type: Optional[DeliveryError]
-        if mode == "push":
-            remove_stale_temps(config.spool_dir)
-            pusher = Pusher(config, api_key, sleep, random.Random())
-            try:
-                pusher.health()
-                for drop in spooled_drops(config.spool_dir):
-                    LOG.info("sending spooled %s", drop.label)
-                    rejected = _deliver(pusher, drop, config.spool_dir) or rejected
-            except DeliveryError as err:
-                pending_error = err
-                LOG.error("%s", err)
-                LOG.warning("drops will be kept in %s and sent first on the next run", config.spool_dir)
-
-        source = {"push": "push", "drop": "drop", "stdout": "ssh"}[mode]
-        work_dir = config.spool_dir if mode == "push" else None
-        for window in windows:
-            argv = build_sacct_argv(sacct, fields, window[0], window[1], cluster)
-            LOG.debug("running %s", " ".join(argv))
-            day = window[0].strftime("%Y-%m-%d")
-            folder = (
-                os.path.join(output_dir, cluster, day)
-                if mode == "drop"
-                else work_dir or tempfile.gettempdir()
-            )
-            drop = extract_drop(
-                runner,
-                argv,
-                timeout,
-                folder,
-                {
-                    "cluster": cluster,
-                    "window": window,
-                    "sacct_version": sacct_version,
-                    "fields": fields,
-                    "source": source,
-                    "inventory": inventory if window[0].date() >= recent else None,
-                    "associations": associations if window[0].date() >= recent else None,
-                },
-                now,
-            )
-            full_day = window[1] - window[0] >= dt.timedelta(days=1)
-            if drop.manifest["rows"] == 0 and full_day:
-                LOG.warning(
-                    "%s %s: sacct returned 0 jobs for the whole day; wrong cluster_name (sacct --clusters "
-                    "%s) or no access to other users' jobs?",
-                    cluster,
-                    day,
-                    cluster,
-                )
-            if mode == "stdout":
-                try:
-                    write_stream(drop, stdout)
-                finally:
-                    os.unlink(drop.data_path)
-            else:
-                # Landing layout names a drop by its id inside <cluster>/<day>/; the flat spool
-                # adds cluster and day, because two empty days have the same text and id.
-                name = drop.drop_id if mode == "drop" else f"{cluster}.{day}.{drop.drop_id}"
-                drop = publish_drop(drop, folder, name)
-            LOG.info(
-                "%s: %d rows, window %s .. %s",
-                drop.label,
-                drop.manifest["rows"],
-                drop.manifest["window_start"],
-                drop.manifest["window_end"],
-            )
-            if follow_watermark:
-                state.save_watermark(cluster, window[1])
-            if pusher is not None and pending_error is None:
-                try:
-                    rejected = _deliver(pusher, drop, config.spool_dir) or rejected
-                except DeliveryError as err:
-                    pending_error = err
-                    LOG.error("%s", err)
-                    LOG.warning(
-                        "%s and later drops stay in %s for the next run", drop.label, config.spool_dir
-                    )
-        if pending_error is not None:
-            waiting = len(spooled_drops(config.spool_dir))
-            raise AgentError(
-                f"delivery failed; {waiting} drop(s) wait in {config.spool_dir}: {pending_error}", EXIT_PUSH
-            )
-        if rejected is not None:
-            raise AgentError(f"the server refused a drop for good: {rejected}", EXIT_PUSH)
+def _dry_run(args: argparse.Namespace, runner: Runner, timeout: float, sacct: str, fields: List[str], cluster: str,
+             windows: "List[Tuple[dt.datetime, dt.datetime]]", stdout: IO[bytes]) -> int:
+    """Summarize the whole period from one sacct call; ship nothing."""
+    window = (windows[0][0], windows[-1][1])
+    argv = build_sacct_argv(sacct, fields, window[0], window[1], cluster)
+    LOG.debug("running %s", " ".join(argv))
+    summary = UsageSummary()
+    for chunk in runner(argv, timeout):
+        summary.feed(chunk)
+    summary.close()
+    if summary.malformed:
+        LOG.warning("%d sacct line(s) had fewer fields than the header (a job name with a newline?) "
+                    "and were not counted", summary.malformed)
+    if summary.jobs == 0:
+        LOG.warning("sacct returned 0 jobs for cluster %s in this period; check cluster_name "
+                    "(sacct --clusters %s) and that this user may see all jobs", cluster, cluster)
+    print_summary(summary, cluster, window, args.json, _TextOut(stdout))
+    LOG.info("dry run: nothing was shipped")
     return EXIT_OK
+
+
+def _snapshots(config: "Config", runner: Runner, cluster: str, now: Callable[[], dt.datetime]) -> Dict[str, Any]:
+    """This run's node inventory and associations (None where not collected), for the recent windows' manifests."""
+    inventory = None
+    if config.collect_inventory:
+        try:
+            inventory = parse_node_inventory(
+                run_text(runner, [config.scontrol_path, "show", "node", "--oneliner"], 120), now()
+            )
+            LOG.info("inventory: %d node(s)", len(inventory["nodes"]))
+        except CommandError as err:
+            LOG.warning("no capacity snapshot this run: %s", err)
+    associations = None
+    if config.collect_associations:
+        associations = collect_associations(runner, config.sacctmgr_path, cluster, now)
+    return {"inventory": inventory, "associations": associations}
+
+
+def _warn_if_empty(drop: "Drop", window: "Tuple[dt.datetime, dt.datetime]", cluster: str, day: str) -> None:
+    if drop.manifest["rows"] == 0 and window[1] - window[0] >= dt.timedelta(days=1):
+        LOG.warning("%s %s: sacct returned 0 jobs for the whole day; wrong cluster_name (sacct --clusters "
+                    "%s) or no access to other users' jobs?", cluster, day, cluster)
+
+
+class _Output:
+    """Where a run's drops go: one subclass per output mode."""
+
+    source = ""
+
+    def folder(self, day: str) -> str:
+        return tempfile.gettempdir()
+
+    def store(self, drop: "Drop", day: str) -> "Drop":
+        return drop
+
+    def deliver(self, drop: "Drop") -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+class _StdoutOutput(_Output):
+    """--stdout (SSH pull): each drop streamed, nothing kept."""
+
+    source = "ssh"
+
+    def __init__(self, stdout: IO[bytes]) -> None:
+        self.stdout = stdout
+
+    def store(self, drop: "Drop", day: str) -> "Drop":
+        try:
+            write_stream(drop, self.stdout)
+        finally:
+            os.unlink(drop.data_path)
+        return drop
+
+
+class _DropOutput(_Output):
+    """--output-dir / output_dir: the landing layout <dir>/<cluster>/<day>/<drop id>."""
+
+    source = "drop"
+
+    def __init__(self, output_dir: str, cluster: str) -> None:
+        self.output_dir, self.cluster = output_dir, cluster
+
+    def folder(self, day: str) -> str:
+        return os.path.join(self.output_dir, self.cluster, day)
+
+    def store(self, drop: "Drop", day: str) -> "Drop":
+        return publish_drop(drop, self.folder(day), drop.drop_id)
+
+
+class _PushOutput(_Output):
+    """Push: drops wait in the spool until the receiver has them; the spool's older drops go first."""
+
+    source = "push"
+
+    def __init__(self, config: "Config", cluster: str, api_key: Optional[str],
+                 sleep: Callable[[float], None]) -> None:
+        self.spool_dir, self.cluster = config.spool_dir, cluster
+        self.pending_error = None  # type: Optional[DeliveryError]
+        self.rejected = None  # type: Optional[DeliveryError]
+        remove_stale_temps(self.spool_dir)
+        self.pusher = Pusher(config, api_key, sleep, random.Random())
+        try:
+            self.pusher.health()
+            for drop in spooled_drops(self.spool_dir):
+                LOG.info("sending spooled %s", drop.label)
+                self.rejected = _deliver(self.pusher, drop, self.spool_dir) or self.rejected
+        except DeliveryError as err:
+            self.pending_error = err
+            LOG.error("%s", err)
+            LOG.warning("drops will be kept in %s and sent first on the next run", self.spool_dir)
+
+    def folder(self, day: str) -> str:
+        return self.spool_dir
+
+    def store(self, drop: "Drop", day: str) -> "Drop":
+        # The flat spool adds cluster and day to the id: two empty days have the same text and id.
+        return publish_drop(drop, self.spool_dir, f"{self.cluster}.{day}.{drop.drop_id}")
+
+    def deliver(self, drop: "Drop") -> None:
+        if self.pending_error is not None:
+            return
+        try:
+            self.rejected = _deliver(self.pusher, drop, self.spool_dir) or self.rejected
+        except DeliveryError as err:
+            self.pending_error = err
+            LOG.error("%s", err)
+            LOG.warning("%s and later drops stay in %s for the next run", drop.label, self.spool_dir)
+
+    def finish(self) -> None:
+        if self.pending_error is not None:
+            waiting = len(spooled_drops(self.spool_dir))
+            raise AgentError(
+                f"delivery failed; {waiting} drop(s) wait in {self.spool_dir}: {self.pending_error}", EXIT_PUSH
+            )
+        if self.rejected is not None:
+            raise AgentError(f"the server refused a drop for good: {self.rejected}", EXIT_PUSH)
 
 
 def _deliver(pusher: Pusher, drop: Drop, spool_dir: str) -> Optional[DeliveryError]:
