@@ -390,10 +390,8 @@ def _tail(path: Path, n: int = 30) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    data_dir = args.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+def demo_env(args: argparse.Namespace, data_dir: Path) -> tuple[dict[str, str], str]:
+    """The children's environment (this one plus the demo's settings) and where API_KEYS came from."""
     env = dict(os.environ)  # passed through to the children
     env["SLURM_USAGE_DATA_DIR"] = str(data_dir)
     # The dashboard's Data status page links to the Dagster UI this stack starts.
@@ -406,10 +404,17 @@ def main(argv: list[str] | None = None) -> int:
         if LOCAL_DAGSTER_YAML.exists() and not (home / "dagster.yaml").exists():
             shutil.copy(LOCAL_DAGSTER_YAML, home / "dagster.yaml")
         env["DAGSTER_HOME"] = str(home)
-    api_key_note = "API_KEYS from your environment"
-    if not env.get("API_KEYS"):
-        env["API_KEYS"] = DEMO_API_KEY
-        api_key_note = f"API_KEYS={DEMO_API_KEY}"
+    if env.get("API_KEYS"):
+        return env, "API_KEYS from your environment"
+    env["API_KEYS"] = DEMO_API_KEY
+    return env, f"API_KEYS={DEMO_API_KEY}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    data_dir = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env, api_key_note = demo_env(args, data_dir)
     skipped: list[str] = []
 
     stop_flag: list[bool] = []

@@ -54,21 +54,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def hash_key_from_stdin(hash_key_entry) -> int:
+    """``--hash-key``: print the API_KEYS entry of the key on stdin (the key itself never on a command line)."""
+    key = sys.stdin.readline().rstrip("\r\n")
+    if not key or "," in key:
+        print("slurm-usage-receiver: give a non-empty key without ',' on stdin", file=sys.stderr)
+        return 2
+    print(hash_key_entry(key))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported here so --help and --hash-key stay fast.
     from slurm_assets.receiver import auth
 
     if args.hash_key:
-        key = sys.stdin.readline().rstrip("\r\n")
-        if not key or "," in key:
-            print(
-                "slurm-usage-receiver: give a non-empty key without ',' on stdin",
-                file=sys.stderr,
-            )
-            return 2
-        print(auth.hash_key_entry(key))
-        return 0
+        return hash_key_from_stdin(auth.hash_key_entry)
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         print(
             "slurm-usage-receiver: --ssl-certfile and --ssl-keyfile go together",
