@@ -46,7 +46,7 @@ def daily_asset_keys() -> list[list[str]]:
     from slurm_assets.defs.partitions import daily_partitions
 
     return sorted(spec.key.path for spec in load_defs().resolve_all_asset_specs()
-                  if spec.partitions_def == daily_partitions)
+                  if spec.partitions_def == daily_partitions())
 
 
 def gql(url: str, query: str, variables: dict) -> dict:

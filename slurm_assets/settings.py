@@ -1,5 +1,6 @@
 """The only reader of the process environment. Values are read on call, never at import."""
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -158,3 +159,36 @@ DEMO_ENV_PREFIX = "SLURM_DEMO_"
 def demo_slurm_env() -> dict[str, str]:
     """``SLURM_DEMO_*`` values for the demo's stand-in sacct/scontrol (slurm_assets/demo/fake_sacct.py)."""
     return {k: v for k, v in os.environ.items() if k.startswith(DEMO_ENV_PREFIX)}
+
+
+FIRST_DAY_ENV = "SLURM_USAGE_FIRST_DAY"
+DEFAULT_FIRST_DAY = "2020-01-01"
+
+
+class FirstDayError(ValueError):
+    """A day before SLURM_USAGE_FIRST_DAY, or the setting itself is not a day."""
+
+
+def first_day() -> str:
+    """The first UTC day of history (YYYY-MM-DD): daily partitions start here and earlier drops, imports and
+    backfills are refused; env ``SLURM_USAGE_FIRST_DAY``, default 2020-01-01. FirstDayError on a bad value."""
+    value = os.environ.get(FIRST_DAY_ENV, "").strip() or DEFAULT_FIRST_DAY
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError as err:
+        raise FirstDayError(f"{FIRST_DAY_ENV}={value!r} is not a day: set it to YYYY-MM-DD, e.g. 2024-01-01") from err
+    if len(value) != 10 or day.year < 1970:
+        raise FirstDayError(f"{FIRST_DAY_ENV}={value!r}: expected YYYY-MM-DD from 1970 on, e.g. 2024-01-01")
+    return day.isoformat()
+
+
+def check_not_before_first_day(days, what: str) -> None:
+    """Raise FirstDayError naming SLURM_USAGE_FIRST_DAY when any of ``days`` (YYYY-MM-DD) is before it."""
+    first = first_day()
+    early = sorted({d for d in days if d < first})
+    if early:
+        shown = ", ".join(early[:5]) + (f" and {len(early) - 5} more" if len(early) > 5 else "")
+        raise FirstDayError(
+            f"{what}: {len(early)} day(s) before {FIRST_DAY_ENV}={first}: {shown}; history starts at "
+            f"{FIRST_DAY_ENV}: set it to {early[0]} or earlier to keep these days, or leave them out"
+        )

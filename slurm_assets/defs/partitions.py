@@ -2,9 +2,17 @@
 
 import dagster as dg
 
-PARTITIONS_START = "2020-01-01"
+from slurm_assets import settings
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC", end_offset=1)
+
+def daily_partitions() -> dg.DailyPartitionsDefinition:
+    """Daily UTC partitions from ``SLURM_USAGE_FIRST_DAY`` on (DESIGN.md "Dagster").
+
+    A function, called when the code location loads (the ``@dg.definitions`` builders), never at
+    import: the setting is read then, and calls with the same setting give equal definitions.
+    """
+    return dg.DailyPartitionsDefinition(start_date=settings.first_day(), timezone="UTC", end_offset=1)
+
 
 # A year's backfill runs as a handful of runs over partition ranges, not 365 tiny runs.
 daily_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=100)

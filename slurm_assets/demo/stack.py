@@ -41,6 +41,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slurm_assets import settings
 from slurm_assets.demo.fake_sacct import install_fake_slurm
 from slurm_assets.storage import landing, paths
 
@@ -96,6 +97,13 @@ def plan_collection(latest: dict[str, dt.date], clusters: list[str], today: dt.d
         elif last < today:
             plan[cluster] = (last, today)
     return plan
+
+
+def demo_first_day(data_dir: Path, days: int) -> str:
+    """The demo data's first day: ``days`` back from today (UTC), or the earliest day already landed."""
+    first = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days - 1)
+    landed = [dt.date.fromisoformat(d.day) for d in landing.list_drops(data_dir)]
+    return min([first, *landed]).isoformat()
 
 
 def generate_drops(args: argparse.Namespace, data_dir: Path, env: dict[str, str], skipped: list[str]) -> bool:
@@ -404,6 +412,8 @@ def demo_env(args: argparse.Namespace, data_dir: Path) -> tuple[dict[str, str], 
         if LOCAL_DAGSTER_YAML.exists() and not (home / "dagster.yaml").exists():
             shutil.copy(LOCAL_DAGSTER_YAML, home / "dagster.yaml")
         env["DAGSTER_HOME"] = str(home)
+    if not env.get(settings.FIRST_DAY_ENV):  # the partitions start at the demo data's first day
+        env[settings.FIRST_DAY_ENV] = demo_first_day(data_dir, args.days)
     if env.get("API_KEYS"):
         return env, "API_KEYS from your environment"
     env["API_KEYS"] = DEMO_API_KEY

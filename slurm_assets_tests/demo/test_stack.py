@@ -158,3 +158,12 @@ def test_a_busy_port_stops_the_stack_before_any_work(tmp_path):
     assert proc.returncode == 1
     assert f"receiver port {port} already in use" in proc.stdout
     assert not landing.list_drops(tmp_path)  # failed fast: no data was prepared
+
+
+def test_demo_first_day_is_its_data_first_day(tmp_path):
+    from slurm_assets_tests.defs.history import at, land
+
+    today = dt.datetime.now(dt.UTC).date()
+    assert stack.demo_first_day(tmp_path, 60) == (today - dt.timedelta(days=59)).isoformat()
+    land(tmp_path, "alpha", "2021-03-04", b"JobIDRaw|State\n", at("2021-03-05T00:30:00"))  # an older landed day
+    assert stack.demo_first_day(tmp_path, 60) == "2021-03-04"

@@ -11,12 +11,6 @@ from slurm_assets.pipeline import day_step, load, quality, snapshot
 from slurm_assets.sacct.catalog import DAY_STEP, SNAPSHOT_STEP, SPECS, assets_of
 
 
-@dg.multi_asset(
-    specs=step_asset_specs(DAY_STEP, deps=["landing_pull"]),
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
-    name=DAY_STEP,
-)
 def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     """Parse, deduplicate and write each day in the run's partition range.
 
@@ -64,6 +58,23 @@ def day_metadata(rows_by_cluster: dict[str, int], jobs_summary: dict | None) -> 
     """One day's figures for its partition: rows, and per cluster the rows (or the jobs summary)."""
     return {"dagster/row_count": sum(rows_by_cluster.values()),
             "by_cluster": rows_by_cluster if jobs_summary is None else jobs_summary}
+
+
+def daily_tables_asset() -> dg.AssetsDefinition:
+    """The day step's multi-asset on the partitions of the current ``SLURM_USAGE_FIRST_DAY``."""
+    return dg.multi_asset(
+        specs=step_asset_specs(DAY_STEP, deps=["landing_pull"]),
+        partitions_def=daily_partitions(),
+        backfill_policy=daily_backfill_policy,
+        name=DAY_STEP,
+    )(daily_tables)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """This module's definitions (the autoloader takes only these), built at load, not import: the
+    partitions start at ``SLURM_USAGE_FIRST_DAY``."""
+    return dg.Definitions(assets=[daily_tables_asset(), running_jobs])
 
 
 @dg.asset(name=SNAPSHOT_STEP, group_name="warehouse", kinds={"parquet"}, deps=["landing_pull"],

@@ -7,8 +7,6 @@ from slurm_assets.defs.resources import SshPullResource, StorageResource
 from slurm_assets.pull.ssh import PullError
 
 
-@dg.asset(partitions_def=daily_partitions, backfill_policy=daily_backfill_policy, group_name="landing",
-          kinds={"ssh"})
 def landing_pull(context: dg.AssetExecutionContext, storage: StorageResource, ssh: SshPullResource):
     """Raw drops pulled over SSH for the ssh-mode clusters of the clusters file, one per cluster x UTC day.
 
@@ -33,3 +31,16 @@ def landing_pull(context: dg.AssetExecutionContext, storage: StorageResource, ss
         "ssh_clusters": len(by_cluster), "by_cluster": by_cluster, "first_day": first, "last_day": last,
         "note": "" if by_cluster else "no ssh-mode clusters configured (SLURM_USAGE_CLUSTERS_FILE)",
     })
+
+
+def landing_pull_asset() -> dg.AssetsDefinition:
+    """``landing_pull`` on the partitions of the current ``SLURM_USAGE_FIRST_DAY``."""
+    return dg.asset(partitions_def=daily_partitions(), backfill_policy=daily_backfill_policy, group_name="landing",
+                    kinds={"ssh"})(landing_pull)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """This module's definitions (the autoloader takes only these), built at load, not import: the
+    partitions start at ``SLURM_USAGE_FIRST_DAY``."""
+    return dg.Definitions(assets=[landing_pull_asset()])

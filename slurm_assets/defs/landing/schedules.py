@@ -6,11 +6,23 @@ import dagster as dg
 
 from slurm_assets.defs.partitions import daily_partitions
 
-ssh_pull_job = dg.define_asset_job(
-    "ssh_pull_job", selection=dg.AssetSelection.assets("landing_pull"), partitions_def=daily_partitions,
-    description="Run the agent over SSH on every ssh-mode cluster for a range of days.",
-    executor_def=dg.in_process_executor,
-)
+
+
+def ssh_pull_job():
+    """``ssh_pull_job`` on the partitions of the current ``SLURM_USAGE_FIRST_DAY`` (built at load)."""
+    return dg.define_asset_job(
+        "ssh_pull_job", selection=dg.AssetSelection.assets("landing_pull"), partitions_def=daily_partitions(),
+        description="Run the agent over SSH on every ssh-mode cluster for a range of days.",
+        executor_def=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """This module's definitions (the autoloader takes only these), built at load, not import: the
+    partitions start at ``SLURM_USAGE_FIRST_DAY``."""
+    return dg.Definitions(jobs=[ssh_pull_job()], schedules=[ssh_pull_schedule])
+
 
 
 def pull_window(scheduled: dt.datetime) -> tuple[str, str]:
@@ -19,7 +31,7 @@ def pull_window(scheduled: dt.datetime) -> tuple[str, str]:
     return (day - dt.timedelta(days=1)).isoformat(), day.isoformat()
 
 
-@dg.schedule(job=ssh_pull_job, cron_schedule="30 0 * * *", execution_timezone="UTC",
+@dg.schedule(job_name="ssh_pull_job", cron_schedule="30 0 * * *", execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.RUNNING)
 def ssh_pull_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """00:30 UTC daily; the landing sensor then processes what was pulled."""

@@ -11,25 +11,39 @@ from slurm_assets.storage import landing, state
 
 IMPLICIT_ASSET_JOB = "__ASSET_JOB"  # Dagster's name for the job the UI materializes assets with
 
-daily_tables_job = dg.define_asset_job(
-    "daily_tables_job", selection=dg.AssetSelection.assets(*catalog.daily_assets()), partitions_def=daily_partitions,
-    description="Per-day tables for a range of days (one run per range; checks included).",
-)  # executor: the code location's (defs/executor.py), like the UI's asset job
+
+
+def daily_tables_job():
+    """``daily_tables_job`` on the partitions of the current ``SLURM_USAGE_FIRST_DAY`` (built at load)."""
+    return dg.define_asset_job(
+        "daily_tables_job", selection=dg.AssetSelection.assets(*catalog.daily_assets()),
+        partitions_def=daily_partitions(),
+        description="Per-day tables for a range of days (one run per range; checks included).",
+    )  # executor: the code location's (defs/executor.py), like the UI's asset job
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """This module's definitions (the autoloader takes only these), built at load, not import: the
+    partitions start at ``SLURM_USAGE_FIRST_DAY``."""
+    return dg.Definitions(jobs=[daily_tables_job(), warehouse_job], sensors=[landing_sensor, warehouse_sensor])
+
 warehouse_job = dg.define_asset_job(
     "warehouse_job", selection=dg.AssetSelection.assets(*catalog.snapshot_tables(), "warehouse_duckdb"),
     description="Latest running-jobs snapshot and the DuckDB views (the single DuckDB writer).",
 )
 
 
-@dg.sensor(job=daily_tables_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job_name="daily_tables_job", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource):
     """One run per batch of days with new drops (range tags): neither processed (``state.processed_days``, as
     ``process`` decides) nor requested before (JSON cursor ``{"days": {day: digest}}``)."""
-    known = set(daily_partitions.get_partition_keys())
+    known = set(daily_partitions().get_partition_keys())
     listing = [(d.cluster, d.day, d.drop_id) for d in landing.list_drops(storage.path())]
     outside = sorted({day for _, day, _ in listing if day not in known})
-    if outside:  # e.g. a drop dated before the partitions start, or in the future (clock skew)
-        context.log.warning(f"landing days outside daily_partitions are not processed: {outside[:10]}")
+    if outside:  # e.g. a drop dated before SLURM_USAGE_FIRST_DAY, or in the future (clock skew)
+        context.log.warning(f"landing days outside the daily partitions (SLURM_USAGE_FIRST_DAY.."
+                            f"tomorrow) are not processed: {outside[:10]}")
     listing = [item for item in listing if item[1] in known]
     span = daily_backfill_policy.max_partitions_per_run or 100
     processed = state.processed_days(storage.path(), listing)  # the runs' record, whoever launched them
@@ -49,7 +63,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, storage: StorageResource
 def writes_tables(run: dg.DagsterRun) -> bool:
     """A run that wrote day tables: ``daily_tables_job``, or the UI's asset job (a backfill, "Materialize")
     with one of them selected or no selection recorded (the whole graph); never ``warehouse_job``."""
-    if run.job_name == daily_tables_job.name:
+    if run.job_name == "daily_tables_job":
         return True
     if not run.job_name.startswith(IMPLICIT_ASSET_JOB):
         return False

@@ -12,12 +12,6 @@ from slurm_assets.storage import duckdb as duckdb_store
 from slurm_assets.storage import paths
 
 
-@dg.multi_asset(
-    specs=step_asset_specs(USAGE_STEP, deps=["jobs"]),
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
-    name=USAGE_STEP,
-)
 def usage_tables(context: dg.AssetExecutionContext, storage: StorageResource):
     """Apportion each day's jobs over the days they ran; each day's materialization has that day's figures."""
     run = {name: {"rows": 0, "cpu": {}, "gpu": {}} for name in assets_of(USAGE_STEP)}
@@ -45,6 +39,23 @@ def usage_figures(tables: list, with_cpu: bool) -> dict:
             cpu = quality.merge_counts(cpu, quality.sum_by_cluster(table, "cpu_hours"))
     figures = {"dagster/row_count": sum(t.num_rows for t in tables), "gpu_hours_by_cluster": gpu}
     return {**figures, "cpu_hours_by_cluster": cpu} if with_cpu else figures
+
+
+def usage_tables_asset() -> dg.AssetsDefinition:
+    """The usage step's multi-asset on the partitions of the current ``SLURM_USAGE_FIRST_DAY``."""
+    return dg.multi_asset(
+        specs=step_asset_specs(USAGE_STEP, deps=["jobs"]),
+        partitions_def=daily_partitions(),
+        backfill_policy=daily_backfill_policy,
+        name=USAGE_STEP,
+    )(usage_tables)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """This module's definitions (the autoloader takes only these), built at load, not import: the
+    partitions start at ``SLURM_USAGE_FIRST_DAY``."""
+    return dg.Definitions(assets=[usage_tables_asset(), warehouse_duckdb])
 
 
 @dg.asset(group_name="warehouse", kinds={"duckdb"}, deps=list(asset_tables()), pool="duckdb_writer")

@@ -6,19 +6,20 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from slurm_assets.defs.jobs.assets import daily_tables, running_jobs
+from slurm_assets.defs.jobs.assets import daily_tables_asset, running_jobs
 from slurm_assets.defs.jobs.checks import (
     jobs_durations_non_negative,
     jobs_keys_unique,
     quarantine_share_below_threshold,
 )
 from slurm_assets.defs.resources import StorageResource
-from slurm_assets.defs.usage.assets import usage_tables, warehouse_duckdb
+from slurm_assets.defs.usage.assets import usage_tables_asset, warehouse_duckdb
 from slurm_assets.defs.usage.checks import usage_matches_jobs
 from slurm_assets.storage import paths, warehouse
 from slurm_assets_tests.defs.conftest import COLLECTED, HISTORY
 from slurm_assets_tests.defs.history import HEADER, at, land, render_window
 
+daily_tables, usage_tables = daily_tables_asset(), usage_tables_asset()
 ASSETS = [daily_tables, usage_tables, jobs_keys_unique, jobs_durations_non_negative,
           quarantine_share_below_threshold, usage_matches_jobs]
 

@@ -4,7 +4,7 @@ testbed a partition range pulled over SSH lands one drop per day like any other 
 import dagster as dg
 import pytest
 
-from slurm_assets.defs.landing.assets import landing_pull
+from slurm_assets.defs.landing.assets import landing_pull_asset
 from slurm_assets.defs.resources import SshPullResource, StorageResource
 from slurm_assets.storage import landing
 
@@ -14,7 +14,7 @@ RANGE = {"dagster/asset_partition_range_start": "2024-05-01", "dagster/asset_par
 def test_no_ssh_clusters_is_a_noop(tmp_path):
     clusters = tmp_path / "clusters.yaml"
     clusters.write_text("clusters:\n  - {name: beta, mode: push}\n")
-    result = dg.materialize([landing_pull], tags=RANGE, resources={
+    result = dg.materialize([landing_pull_asset()], tags=RANGE, resources={
         "storage": StorageResource(data_dir=str(tmp_path)), "ssh": SshPullResource(clusters_file=str(clusters))})
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata
@@ -33,7 +33,7 @@ def test_pull_range_over_ssh(slurm_testbed, tmp_path):
     )
     day = tb.start.date().isoformat()
     result = dg.materialize(
-        [landing_pull],
+        [landing_pull_asset()],
         tags={"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day},
         resources={"storage": StorageResource(data_dir=str(tmp_path / "data")),
                    "ssh": SshPullResource(clusters_file=str(clusters))},
