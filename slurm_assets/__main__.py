@@ -1,4 +1,5 @@
-"""Headless pipeline: ``python -m slurm_assets process [--data-dir D] [--start D0 --end D1] [--force] [--workers N]``.
+"""Headless pipeline: ``python -m slurm_assets process [--data-dir D] [--start D0 --end D1] [--force] [--workers N]``
+(and ``python -m slurm_assets import``: existing history into drops, ``slurm_assets/importer/cli.py``).
 
 Materializes, through Dagster (the same assets and checks as in the UI), every landing
 day whose drops have not been processed yet, as one run per batch of days (partition-range
@@ -28,6 +29,7 @@ from dagster._core.errors import DagsterHomeNotSetError
 
 from slurm_assets import settings
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
+from slurm_assets.importer import cli as importer_cli
 from slurm_assets.pipeline.cpu_share import threads_for
 from slurm_assets.storage import landing, paths, state, warehouse
 
@@ -39,7 +41,7 @@ SUBSET_PLANNED_EVENTS_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 # Fewer days than this per run are not split further to keep the workers busy.
 MIN_SPLIT_DAYS = 7
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-_DEFS = None  # the loaded Dagster definitions, shared with forked workers
+_DEFS: dict[str, dg.Definitions] = {}  # loaded definitions by first day, shared with forked workers
 _INSTANCES: dict[int, dg.DagsterInstance] = {}  # one instance per process (a forked worker opens its own)
 
 
@@ -53,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     proc.add_argument("--force", action="store_true", help="reprocess every day with drops in the range")
     proc.add_argument("--workers", type=int, default=default_workers(),
                       help="day-range runs side by side, each in its own process (default: %(default)s)")
+    imp = sub.add_parser("import", help="turn sacct logs or the seed system's Parquet into drops (docs/MIGRATING.md)")
+    importer_cli.add_arguments(imp)
     return parser.parse_args(argv)
 
 
@@ -98,11 +102,12 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def load_defs() -> dg.Definitions:
-    global _DEFS
-    if _DEFS is None:
+    """The definitions, loaded once per SLURM_USAGE_FIRST_DAY (their partitions start there)."""
+    first = settings.first_day()
+    if first not in _DEFS:
         from slurm_assets.definitions import defs  # loading Dagster definitions is the slow part
-        _DEFS = defs()
-    return _DEFS
+        _DEFS[first] = defs()
+    return _DEFS[first]
 
 
 def run_config(data_dir: Path, threads: int = 0) -> dict:
@@ -153,10 +158,11 @@ def process_days(data_dir: Path, start: str | None, end: str | None, force: bool
     sweep_leftovers(data_dir)
     listing = [(d.cluster, d.day, d.drop_id) for d in landing.list_drops(data_dir)
                if (start is None or d.day >= start) and (end is None or d.day <= end)]
-    known = set(daily_partitions.get_partition_keys())
-    outside = sorted({day for _, day, _ in listing if day not in known})
-    if outside:
-        print(f"warning: landing days outside the daily partitions are skipped: {', '.join(outside[:10])}",
+    known = set(daily_partitions().get_partition_keys())
+    early = sorted({day for _, day, _ in listing if day < settings.first_day()})
+    outside = sorted({day for _, day, _ in listing if day not in known and day not in early})
+    if outside:  # after tomorrow (UTC): an agent's clock ahead
+        print(f"warning: landing days after the last daily partition are skipped: {', '.join(outside[:10])}",
               file=sys.stderr)
     current = landing.day_digests([item for item in listing if item[1] in known])
     todo = sorted(current) if force else landing.days_with_new_drops(current, state.processed_days(data_dir, listing))
@@ -175,6 +181,12 @@ def process_days(data_dir: Path, start: str | None, end: str | None, force: bool
             print(f"  running_jobs + DuckDB: run {result.run_id} FAILED", file=sys.stderr)
             return EXIT_RUN_FAILED
         print(f"  running_jobs + DuckDB views: done ({paths.duckdb_path(data_dir)})")
+    if early:  # the other days are processed; these fail the command, naming the setting
+        try:
+            settings.check_not_before_first_day(early, f"{data_dir}/landing")
+        except settings.FirstDayError as err:
+            print(f"error: {err} (their drops are left in landing/, unprocessed)", file=sys.stderr)
+            return EXIT_USAGE
     return EXIT_OK
 
 
@@ -238,15 +250,18 @@ def finish_batch(first: str, last: str, outcome: tuple[bool, str, float, list[st
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "import":
+        return importer_cli.run(args)
     try:
         for day in (args.start, args.end):
             if day is not None:
                 paths.check_day(day)
+                settings.check_not_before_first_day([day], f"--start/--end {day}")
         data_dir = (args.data_dir or settings.data_dir()).resolve()
         if args.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {args.workers}")
         return process(data_dir, args.start, args.end, args.force, args.workers)
-    except (paths.InvalidNameError, ValueError) as err:
+    except (paths.InvalidNameError, ValueError) as err:  # FirstDayError included
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
 

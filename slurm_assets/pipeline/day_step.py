@@ -85,7 +85,9 @@ def build_cluster_days(items: list[tuple[str, str, list[LoadedDrop]]],
         parsed.append(flat[i : i + len(rs)])
         i += len(rs)
     deduped = dedupe.dedupe_job_groups(
-        [([p.jobs for p in ps], [drop_rank(d) for d in rs]) for ps, rs in zip(parsed, readable)], threads
+        [([p.jobs for p in ps], [drop_rank(d) for d in rs]) for ps, rs in zip(parsed, readable)], threads,
+        # seed JSON / seed Parquet rows yield to sacct text of the same job (sacct/dedupe.py)
+        [[d.manifest.get("source") in landing.SEED_FORMAT_SOURCES for d in rs] for rs in readable],
     )
     built = [
         _cluster_day_tables(cluster, day, drops, rs, ps, jobs, threads)

@@ -18,7 +18,6 @@ never 500.
 
 import datetime as dt
 import errno
-import gzip
 import io
 import json
 import os
@@ -31,10 +30,11 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
+from slurm_assets import settings
 from slurm_assets.receiver import auth, seed_json
 from slurm_assets.receiver.auth import KeyMatch
 from slurm_assets.settings import ReceiverSettings
-from slurm_assets.storage import landing, paths
+from slurm_assets.storage import landing, paths, text_drops
 from slurm_assets.storage.atomic import STALE_AFTER_S
 
 INCOMING_DIR = ".incoming"  # under landing/; never a cluster name (those start with a letter or digit)
@@ -188,6 +188,14 @@ def _check_cluster(key: KeyMatch, cluster: str) -> None:
         )
 
 
+def _check_first_day(days: list[str], where: str) -> None:
+    """422 naming SLURM_USAGE_FIRST_DAY for a drop (or any day of a JSON body) before the first day."""
+    try:
+        settings.check_not_before_first_day(days, where)
+    except settings.FirstDayError as err:
+        raise IngestError(422, f"{err}; the receiver's operator sets it") from err
+
+
 def ingest_native(
     head: bytes, spool: Path, data_dir: Path, max_text_bytes: int, key: KeyMatch, audit: Audit
 ) -> list[StoredDrop]:
@@ -205,6 +213,7 @@ def ingest_native(
     audit.cluster = cluster
     _check_cluster(key, cluster)
     where = f"drop {cluster} {day}"
+    _check_first_day([day], where)
     with open(spool, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size != manifest["gzip_size"]:
@@ -270,31 +279,15 @@ def ingest_json(
     except seed_json.SeedJsonError as err:
         raise IngestError(422, str(err)) from err
     audit.rows = sum(d.rows for d in parsed.days)
+    _check_first_day([d.day for d in parsed.days], f"{parsed.cluster} JSON body")
     now = _utc_now()
     for part in parsed.days:
-        gz = gzip.compress(part.text, mtime=0)
-        digest = landing.digest_gzip_text(io.BytesIO(gz), len(part.text))
-        next_day = (dt.date.fromisoformat(part.day) + dt.timedelta(days=1)).isoformat()
-        manifest = {
-            "format": landing.DROP_FORMAT,
-            "cluster": parsed.cluster,
-            "day": part.day,
-            "window_start": f"{part.day}T00:00:00Z",
-            "window_end": f"{next_day}T00:00:00Z",
-            "collected_at": now,
-            "sacct_version": "unknown (seed JSON body)",
-            "fields": list(part.fields),
-            "rows": digest.rows,
-            "sha256": digest.sha256,
-            "gzip_size": len(gz),
-            "agent_version": JSON_AGENT_VERSION,
-            "source": "json",
-            "inventory": None,
-            "received_at": now,
-            "received_key_id": key.key_id,
-        }
         try:
-            drop_id, duplicate = landing.store_drop(data_dir, manifest, gz)
+            drop_id, duplicate, _rows = text_drops.store_text_drop(
+                data_dir, parsed.cluster, part.day, part.text, source="json", agent_version=JSON_AGENT_VERSION,
+                sacct_version="unknown (seed JSON body)", collected_at=now,
+                extra={"received_at": now, "received_key_id": key.key_id},
+            )
         except landing.DropFormatError as err:  # e.g. more fields than a manifest may list
             raise IngestError(422, f"{parsed.cluster} {part.day}: {err}") from err
         except OSError as err:

@@ -27,21 +27,28 @@ def dedupe_jobs(tables: list[pa.Table], ranks: list[tuple]) -> pa.Table:
     return dedupe_job_groups([(tables, ranks)])[0]
 
 
-def dedupe_job_groups(groups: list[tuple[list[pa.Table], list[tuple]]], threads: int | None = None) -> list[pa.Table]:
+def dedupe_job_groups(groups: list[tuple[list[pa.Table], list[tuple]]], threads: int | None = None,
+                      fallbacks: list[list[bool]] | None = None) -> list[pa.Table]:
     """``dedupe_jobs`` of each ``(tables, ranks)`` group, computed in one DuckDB pass (groups never mix).
 
     Item i equals ``dedupe_jobs(*groups[i])``; the pipeline passes one group per
     (cluster, day) so that a run's days cost one query, not one per day.
+    ``fallbacks[i][k]`` marks table k of group i as a fallback (the seed agent's JSON, whose array
+    tasks carry a stand-in JobIDRaw): its rows are dropped where a non-fallback table has a row of the
+    same cluster, JobID (as printed: ``22_5``) and submit time, so a job sent as JSON and later as sacct
+    text counts once, with the text's values.
     """
     parts = []
     for g, (tables, ranks) in enumerate(groups):
         if len(tables) != len(ranks):
             raise ValueError(f"dedupe_jobs: {len(tables)} tables but {len(ranks)} ranks; give one rank per table")
         position = {rank: i for i, rank in enumerate(sorted(set(ranks)))}
-        for table, rank in zip(tables, ranks):
+        flags = fallbacks[g] if fallbacks else [False] * len(tables)
+        for table, rank, fallback in zip(tables, ranks, flags, strict=True):
             table = table.select(JOBS_SCHEMA.names).cast(JOBS_SCHEMA)
             n = len(table)
             table = table.append_column("_rank", pa.array(np.full(n, position[rank], dtype=np.int64)))
+            table = table.append_column("_fb", pa.array(np.full(n, fallback, dtype=bool)))
             parts.append(table.append_column("_grp", pa.array(np.full(n, g, dtype=np.int64))))
     if not any(len(p) for p in parts):
         return [JOBS_SCHEMA.empty_table() for _ in groups]
@@ -53,9 +60,11 @@ def dedupe_job_groups(groups: list[tuple[list[pa.Table], list[tuple]]], threads:
         con.register("t", combined)
         out = con.execute(
             f"""
-            SELECT * EXCLUDE (_rank, _rn) FROM (
+            SELECT * EXCLUDE (_rank, _rn, _fb, _all_fb) FROM (
                 SELECT *, row_number() OVER (PARTITION BY _grp, {key} ORDER BY _rank DESC, {tie_break}) AS _rn
-                FROM t
+                FROM (SELECT *, bool_and(_fb) OVER (PARTITION BY _grp, cluster, job_id, submit_time) AS _all_fb
+                      FROM t)
+                WHERE NOT _fb OR _all_fb
             ) WHERE _rn = 1
             ORDER BY _grp, end_time NULLS LAST, {key}
             """

@@ -50,11 +50,12 @@ def test_header_is_the_days_union_of_keys_in_first_seen_order_and_values_are_tex
         {"JobID": "2", "End": "2024-05-01T02:00:00", "ReqMem": None, "CPUTimeRAW": 1.5},
         {"JobID": "3", "End": "2024-05-02T02:00:00", "State": "FAILED"},
     ]
+    # JobIDRaw (from JobID) and AllocTRES (from AllocCPUS/AllocGPUS) are added where the job lacks them
     assert days(jobs) == {
-        "2024-05-01": "JobID|End|AllocCPUS|ReqMem|CPUTimeRAW\n"
-        "1|2024-05-01T01:00:00|4||\n"
-        "2|2024-05-01T02:00:00|||1.5\n",
-        "2024-05-02": "JobID|End|State\n3|2024-05-02T02:00:00|FAILED\n",
+        "2024-05-01": "JobID|End|AllocCPUS|JobIDRaw|AllocTRES|ReqMem|CPUTimeRAW\n"
+        "1|2024-05-01T01:00:00|4|1|cpu=4||\n"
+        "2|2024-05-01T02:00:00||2|||1.5\n",
+        "2024-05-02": "JobID|End|State|JobIDRaw\n3|2024-05-02T02:00:00|FAILED|3\n",
     }
 
 

@@ -19,6 +19,7 @@ from slurm_assets.storage.landing.drop_format import (
     MANIFEST_FIELDS,
     MANIFEST_SUFFIX,
     MAX_MANIFEST_BYTES,
+    SEED_FORMAT_SOURCES,
     SOURCES,
     DropFormatError,
     DropTooLargeError,
@@ -40,7 +41,7 @@ from slurm_assets.storage.landing.store import drop_paths, store_drop, store_dro
 
 __all__ = [
     "DATA_SUFFIX", "DROP_FORMAT", "DROP_FORMATS", "MANIFEST_FIELDS", "MANIFEST_SUFFIX", "MAX_MANIFEST_BYTES",
-    "SOURCES", "DropFormatError", "DropRef", "DropTooLargeError", "LandingDecision", "TextDigest", "batch_days",
+    "SEED_FORMAT_SOURCES", "SOURCES", "DropFormatError", "DropRef", "DropTooLargeError", "LandingDecision", "TextDigest", "batch_days",
     "day_digests", "days_with_new_drops", "decide_landing_runs", "digest_gzip_text", "drop_id_for", "drop_paths",
     "iter_drop_stream", "list_drops", "read_drop_text", "read_manifest_line", "read_stored_manifest", "store_drop",
     "store_drop_file", "sweep_stale", "validate_manifest",

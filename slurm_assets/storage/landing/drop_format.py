@@ -32,7 +32,8 @@ MANIFEST_FIELDS: dict[str, tuple[type, ...]] = {
     "agent_version": (str,),
     "source": (str,),
 }
-SOURCES = ("push", "drop", "ssh", "json")
+SOURCES = ("push", "drop", "ssh", "json", "import", "seed")  # import: sacct files; seed: seed Parquet
+SEED_FORMAT_SOURCES = ("json", "seed")  # built from the seed system's job records (stand-in JobIDRaw of arrays)
 
 
 class DropFormatError(ValueError):
