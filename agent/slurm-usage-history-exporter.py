@@ -68,7 +68,7 @@ __version__ = "1.0.0"
 
 LOG = logging.getLogger("slurm-usage-history-exporter")
 
-DROP_FORMAT = "slurm-usage-drop/2"  # /2 adds the optional ``associations`` section
+DROP_FORMAT = "slurm-usage-drop/2"  # /2 adds the optional ``associations`` and ``capacity`` sections
 DEFAULT_CONFIG_PATH = "/etc/slurm-usage-history-exporter/config.json"
 API_KEY_ENV = "SLURM_USAGE_API_KEY"
 SACCT_ENV = "SLURM_USAGE_SACCT"
@@ -179,6 +179,8 @@ CONFIG_KEYS = {
     "collect_inventory": ((bool,), True, "record the node inventory (scontrol show node)"),
     "sacctmgr_path": ((str,), "sacctmgr", "sacctmgr executable (associations and coordinators)"),
     "collect_associations": ((bool,), True, "record associations and coordinators (dashboard roles)"),
+    "sreport_path": ((str,), "sreport", "sreport executable (capacity history from slurmdbd)"),
+    "collect_capacity_history": ((bool,), True, "record slurmdbd's cluster utilization and events for each day"),
 }
 PLACEHOLDER_KEY = "CHANGE-ME"
 
@@ -557,6 +559,77 @@ def collect_associations(
     return found
 
 
+# sreport's column names (lower case) -> the drop's keys; Slurm versions call reserved time Reserved or Planned.
+SREPORT_COLUMNS = {
+    "allocated": "allocated", "down": "down", "plnd down": "planned_down", "planned down": "planned_down",
+    "idle": "idle", "planned": "planned", "reserved": "planned", "reported": "reported",
+}
+EVENT_FIELDS = ("NodeName", "TimeStart", "TimeEnd", "State", "Reason", "Event", "TRES")
+MAX_EVENTS = 10000  # per window: a flapping node cannot make a drop's manifest unbounded
+
+
+def parse_sreport_utilization(text: str) -> Dict[str, Dict[str, int]]:
+    """``sreport -P -t seconds cluster utilization --tres=cpu,gres/gpu`` -> {TRES name: {allocated, down,
+    planned_down, idle, planned, reported}} in TRES-seconds.
+
+    The header line is kept (not ``-n``) so columns are found by name in any Slurm version; sreport's
+    title lines have no ``|`` and are skipped. Without a TRES Name column the row is ``cpu``.
+    """
+    lines = [line for line in text.splitlines() if "|" in line]
+    if not lines:
+        return {}
+    header = [h.strip().lower() for h in lines[0].split("|")]
+    found = {}  # type: Dict[str, Dict[str, int]]
+    for line in lines[1:]:
+        rec = dict(zip(header, (v.strip() for v in line.split("|"))))
+        values = {key: int(rec[col]) for col, key in SREPORT_COLUMNS.items() if rec.get(col, "").isdigit()}
+        found[rec.get("tres name") or "cpu"] = values
+    return found
+
+
+def collect_capacity(
+    runner: "Runner", config: "Config", cluster: str, window: Tuple[dt.datetime, dt.datetime]
+) -> Dict[str, Any]:
+    """slurmdbd's view of one window: cluster utilization (cpu and GPU TRES-seconds) and the cluster and
+    node events overlapping it. Raises CommandError when sreport or sacctmgr fails."""
+    start, end = "start=" + sacct_time(window[0]), "end=" + sacct_time(window[1])
+    util = run_text(runner, [config.sreport_path, "-P", "-t", "seconds", "cluster", "utilization",
+                             "clusters=" + cluster, start, end, "--tres=cpu,gres/gpu"], 120)
+    events = run_text(runner, [config.sacctmgr_path, "-P", "show", "event", "clusters=" + cluster, start, end,
+                               "format=" + ",".join(EVENT_FIELDS)], 120)
+    records = _psv_records(events)
+    if len(records) > MAX_EVENTS:
+        LOG.warning("%s: %d slurmdbd events in one window, keeping the first %d", cluster, len(records), MAX_EVENTS)
+    return {
+        "window_start": format_utc(window[0]),
+        "window_end": format_utc(window[1]),
+        "utilization": parse_sreport_utilization(util),
+        "events": [dict({f.lower(): rec.get(f.lower(), "")[:256] for f in EVENT_FIELDS},
+                        tres=capacity_tres(rec.get("tres", ""))) for rec in records[:MAX_EVENTS]],
+    }
+
+
+def capacity_tres(tres: str) -> str:
+    """The capacity entries of an event's TRES text (cpu, mem, node, gres/gpu...), so it stays short."""
+    keep = ("cpu=", "mem=", "node=", "gres/gpu=", "gres/gpu:")
+    return ",".join(item for item in tres.split(",") if item.startswith(keep))[:1024]
+
+
+def window_capacity(
+    runner: "Runner", config: "Config", cluster: str, window: Tuple[dt.datetime, dt.datetime], state: Dict[str, bool]
+) -> Optional[Dict[str, Any]]:
+    """``collect_capacity`` for one window, or None; after one failure none is tried for the rest of the run
+    (one warning, not one per day of a backfill)."""
+    if not config.collect_capacity_history or state.get("failed"):
+        return None
+    try:
+        return collect_capacity(runner, config, cluster, window)
+    except CommandError as err:
+        state["failed"] = True
+        LOG.warning("no capacity history from slurmdbd this run (sreport/sacctmgr): %s", err)
+        return None
+
+
 def parse_cluster_name(scontrol_config: str) -> Optional[str]:
     """ClusterName from ``scontrol show config``."""
     match = re.search(r"^\s*ClusterName\s*=\s*(\S+)", scontrol_config, re.MULTILINE)
@@ -575,6 +648,7 @@ def build_manifest(
     source: str,
     inventory: Optional[Dict[str, Any]],
     associations: Optional[Dict[str, Any]] = None,
+    capacity: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     return {
         "format": DROP_FORMAT,
@@ -592,6 +666,7 @@ def build_manifest(
         "source": source,
         "inventory": inventory,
         "associations": associations,
+        "capacity": capacity,
     }
 
 
@@ -1379,12 +1454,14 @@ def _run(
             output = _DropOutput(output_dir, cluster)
         else:
             output = _StdoutOutput(stdout)
+        capacity_state = {}  # type: Dict[str, bool]
         for window in windows:
             day = window[0].strftime("%Y-%m-%d")
             meta = {"cluster": cluster, "window": window, "sacct_version": sacct_version, "fields": fields,
                     "source": output.source}
             for name, snapshot in snapshots.items():
                 meta[name] = snapshot if window[0].date() >= recent else None
+            meta["capacity"] = window_capacity(runner, config, cluster, window, capacity_state)  # every day
             argv = build_sacct_argv(sacct, fields, window[0], window[1], cluster)
             LOG.debug("running %s", " ".join(argv))
             drop = extract_drop(runner, argv, config.sacct_timeout, output.folder(day), meta, now)

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from slurm_assets.pipeline import load
 from slurm_assets.pipeline.load import LoadedDrop, drop_rank, parse_utc
 from slurm_assets.pipeline.write import write_days
-from slurm_assets.sacct import associations, capacity, dedupe, parse, summary
+from slurm_assets.sacct import associations, dedupe, parse, slurmdbd_capacity, summary
 from slurm_assets.sacct.catalog import DAY_STEP, SPECS, TABLE_SCHEMAS, tables_of
 from slurm_assets.storage import landing, state
 
@@ -105,16 +105,12 @@ def _cluster_day_tables(cluster: str, day: str, drops: list[LoadedDrop], readabl
         jobs = jobs.select(TABLE_SCHEMAS["jobs"].names).cast(TABLE_SCHEMAS["jobs"]).sort_by(_sort("jobs"))
     else:
         jobs = TABLE_SCHEMAS["jobs"].empty_table()
+    cap, mismatch = slurmdbd_capacity.day_capacity(cluster, day, [(d.drop_id, d.manifest) for d in readable],
+                                                  threads)
     quarantine = pa.concat_tables(
-        [_unreadable_rows(drops)] + [p.quarantine.select(TABLE_SCHEMAS["quarantine"].names).cast(
+        [_unreadable_rows(drops), mismatch] + [p.quarantine.select(TABLE_SCHEMAS["quarantine"].names).cast(
             TABLE_SCHEMAS["quarantine"]) for p in parsed]
     ).sort_by(_sort("quarantine"))
-    with_inventory = [d for d in readable if d.manifest.get("inventory")]
-    cap = (
-        capacity.capacity_from_inventory(with_inventory[-1].manifest["inventory"], cluster, day, threads)
-        if with_inventory
-        else TABLE_SCHEMAS["capacity_daily"].empty_table()
-    )
     with_assoc = [d for d in readable if d.manifest.get("associations")]
     assoc = (associations.associations_from_section(with_assoc[-1].manifest["associations"], cluster, day)
              if with_assoc else TABLE_SCHEMAS["associations"].empty_table())

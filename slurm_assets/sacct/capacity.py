@@ -103,4 +103,11 @@ def capacity_from_inventory(inventory: dict | None, cluster: str, day: str, thre
         ).to_arrow_table()
     finally:
         con.close()
-    return out.select(CAPACITY_DAILY_SCHEMA.names).cast(CAPACITY_DAILY_SCHEMA)
+    return with_schema(out.append_column("source", pa.array(["inventory"] * out.num_rows, pa.string())))
+
+
+def with_schema(table: pa.Table) -> pa.Table:
+    """``table`` with every CAPACITY_DAILY_SCHEMA column (missing ones NULL), in order and typed."""
+    cols = [table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+            for f in CAPACITY_DAILY_SCHEMA]
+    return pa.table(cols, schema=CAPACITY_DAILY_SCHEMA)

@@ -84,7 +84,9 @@ TABLES: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         "capacity_daily", CAPACITY_DAILY_SCHEMA,
-        "CPUs, memory and GPUs per cluster x partition on day D, from the latest drop's inventory.",
+        "CPUs, memory and GPUs per cluster x partition on day D, from the latest drop's inventory; on days "
+        "without one (backfilled, imported), slurmdbd's figures for the whole cluster (partition '', source "
+        "slurmdbd: sreport cluster utilization TRES-seconds as printed, events).",
         DAY_STEP, DAILY, ("partition",),
     ),
     TableSpec(

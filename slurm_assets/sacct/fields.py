@@ -94,8 +94,13 @@ CAPACITY_DAILY_SCHEMA = pa.schema(
         ("mem_bytes", pa.int64()),
         ("gpus", pa.int64()),
         ("gpu_types", pa.string()),  # "a100:2,v100:2"
-        ("cpu_hours_available", pa.float64()),  # cpus * 24
+        ("cpu_hours_available", pa.float64()),  # inventory: cpus * 24; slurmdbd: reported CPU-seconds / 3600
         ("gpu_hours_available", pa.float64()),
+        ("source", pa.string()),  # "inventory" (the agent's scontrol snapshot) or "slurmdbd" (sreport, events)
+        # slurmdbd only (sreport -t seconds cluster utilization of the day; NULL for inventory rows):
+        *((f"{tres}_seconds_{part}", pa.int64()) for tres in ("cpu", "gpu")
+          for part in ("allocated", "down", "planned_down", "idle", "planned", "reported")),
+        ("node_events", pa.int32()),  # slurmdbd node events (down, drain...) overlapping the day
     ]
 )
 

@@ -34,6 +34,10 @@ NAME_CHARS_MAX = 256
 FIELDS_MAX = 512  # sacct --helpformat lists ~120 fields
 ASSOCIATIONS_MAX = 200_000  # sacctmgr association or coordinator entries of one cluster
 COUNT_MAX = 2**40  # rows and bytes of one drop (manifest rows, gzip_size)
+# slurmdbd's capacity section (sreport TRES-seconds of one window of at most two days; events of it).
+TRES_SECONDS_MAX = JOB_CPUS_MAX * 2 * 86_400  # every CPU of the largest cluster for two days (~2^48)
+EVENTS_MAX = 10_000  # sacctmgr events of one window (the agent keeps the first 10,000)
+TRES_CHARS_MAX = 1_024  # an event's TRES text (the agent keeps cpu, mem, node and gres/gpu entries)
 
 # Every cluster-wide sum of node values fits int64 (capacity_daily sums nodes per partition).
 assert NODES_MAX * MEM_BYTES_PER_NODE_MAX < INT64_MAX

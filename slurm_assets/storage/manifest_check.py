@@ -98,6 +98,40 @@ def check_manifest_details(manifest: dict) -> None:
     associations = manifest.get("associations")
     if associations is not None:
         check_associations(associations)
+    capacity = manifest.get("capacity")
+    if capacity is not None:
+        check_capacity(capacity)
+
+
+_TRES_KEYS = ("allocated", "down", "planned_down", "idle", "planned", "reported")
+_EVENT_KEYS = ("nodename", "timestart", "timeend", "state", "reason", "event")
+
+
+def check_capacity(section, path: str = "capacity") -> None:
+    """``{"window_start", "window_end", "utilization": {tres: {key: seconds}}, "events": [...]}`` (slurmdbd)."""
+    if not isinstance(section, dict):
+        raise ManifestFieldError(path, f"{_kind(section)} is not an object (or null)")
+    check_time(section.get("window_start"), f"{path}.window_start")
+    check_time(section.get("window_end"), f"{path}.window_end")
+    utilization = section.get("utilization")
+    if not isinstance(utilization, dict) or len(utilization) > limits.GPU_TYPES_PER_NODE_MAX:
+        raise ManifestFieldError(f"{path}.utilization", f"{_kind(utilization)} is not an object of TRES: seconds")
+    for tres, values in utilization.items():
+        check_text(tres, f"{path}.utilization key {tres[:40]!r}", empty_ok=False)
+        if not isinstance(values, dict):
+            raise ManifestFieldError(f"{path}.utilization.{tres}", f"{_kind(values)} is not an object")
+        for key, seconds in values.items():
+            if key not in _TRES_KEYS:
+                raise ManifestFieldError(f"{path}.utilization.{tres}.{key[:40]}", f"is not one of {_TRES_KEYS}")
+            check_int(seconds, f"{path}.utilization.{tres}.{key}", limits.TRES_SECONDS_MAX, "TRES-seconds")
+    for i, event in enumerate(_check_list(section.get("events", []), f"{path}.events", limits.EVENTS_MAX)):
+        if not isinstance(event, dict):
+            raise ManifestFieldError(f"{path}.events[{i}]", f"{_kind(event)} is not an object")
+        for key in _EVENT_KEYS:
+            check_text(event.get(key, ""), f"{path}.events[{i}].{key}")
+        tres = event.get("tres", "")
+        if not isinstance(tres, str) or len(tres) > limits.TRES_CHARS_MAX or "\n" in tres:
+            raise ManifestFieldError(f"{path}.events[{i}].tres", f"not a TRES text of at most {limits.TRES_CHARS_MAX}")
 
 
 def check_associations(section, path: str = "associations") -> None:

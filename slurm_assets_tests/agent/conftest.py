@@ -84,6 +84,17 @@ if args[:3] == ["-P", "show", "associations"]:
     sys.stdout.write(open(os.environ["FAKE_SACCTMGR_ASSOC"]).read()); sys.exit(0)
 if args == ["-P", "show", "account", "withcoord"]:
     sys.stdout.write(open(os.environ["FAKE_SACCTMGR_COORD"]).read()); sys.exit(0)
+if args[:3] == ["-P", "show", "event"]:
+    sys.stdout.write(open(os.environ["FAKE_SACCTMGR_EVENT"]).read()); sys.exit(0)
+sys.exit(2)
+"""
+# sreport stand-in: the real 22.05 `sreport -P -t seconds cluster utilization --tres=cpu,gres/gpu` capture.
+FAKE_SREPORT = r"""#!/usr/bin/python3 -S
+import os, sys
+if os.environ.get("FAKE_SREPORT_FAIL"):
+    sys.stderr.write(os.environ["FAKE_SREPORT_FAIL"] + "\n"); sys.exit(1)
+if sys.argv[1:6] == ["-P", "-t", "seconds", "cluster", "utilization"]:
+    sys.stdout.write(open(os.environ["FAKE_SREPORT_UTIL"]).read()); sys.exit(0)
 sys.exit(2)
 """
 
@@ -125,7 +136,8 @@ def fake_slurm(tmp_path, monkeypatch) -> FakeSlurm:
     """sacct and scontrol stand-ins first on PATH (also in os.environ, for main() in-process)."""
     bin_dir = tmp_path / "fakebin"
     bin_dir.mkdir()
-    for name, text in (("sacct", FAKE_SACCT), ("scontrol", FAKE_SCONTROL), ("sacctmgr", FAKE_SACCTMGR)):
+    for name, text in (("sacct", FAKE_SACCT), ("scontrol", FAKE_SCONTROL), ("sacctmgr", FAKE_SACCTMGR),
+                       ("sreport", FAKE_SREPORT)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     log = tmp_path / "sacct-calls.jsonl"
@@ -137,6 +149,8 @@ def fake_slurm(tmp_path, monkeypatch) -> FakeSlurm:
         "FAKE_SCONTROL_NODES": str(DATA / "scontrol_show_node_22.05.txt"),
         "FAKE_SACCTMGR_ASSOC": str(DATA / "sacctmgr_associations_22.05.txt"),
         "FAKE_SACCTMGR_COORD": str(DATA / "sacctmgr_withcoord_22.05.txt"),
+        "FAKE_SACCTMGR_EVENT": str(DATA / "sacctmgr_event_22.05.txt"),
+        "FAKE_SREPORT_UTIL": str(DATA / "sreport_utilization_22.05.txt"),
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)

@@ -134,8 +134,9 @@ def test_seed_json_splits_by_utc_day_and_a_resent_body_is_a_duplicate(client, tm
         ("beta", "2024-05-01", "json"),
         ("beta", "2024-05-02", "json"),
     ]
+    # times as sacct prints them under TZ=UTC; JobIDRaw added from JobID (seed_json.py)
     assert landing.read_drop_text(refs[0]) == (
-        b"JobID|State|End\n1|COMPLETED|2024-05-01T23:30:00\n3|COMPLETED|2024-05-02T00:30:00+02:00\n"
+        b"JobID|State|End|JobIDRaw\n1|COMPLETED|2024-05-01T23:30:00|1\n3|COMPLETED|2024-05-01T22:30:00|3\n"
     )
     again = client.post(INGEST, json=body, headers={"X-API-Key": HASHED_KEY})
     assert again.json()["duplicate"] is True
@@ -515,10 +516,10 @@ def test_stored_json_drop_parses_like_a_native_one(client, tmp_path):
     )
     (ref,) = landing.list_drops(tmp_path / "data")
     manifest = landing.validate_manifest(ref.manifest())
-    assert manifest["fields"] == ["JobID", "End", "AllocCPUS"] and manifest["rows"] == 1
+    assert manifest["fields"] == ["JobID", "End", "AllocCPUS", "JobIDRaw", "AllocTRES"] and manifest["rows"] == 1
     assert (
         gzip.decompress(ref.data_path.read_bytes())
-        == b"JobID|End|AllocCPUS\n9|2024-05-01T03:00:00|4\n"
+        == b"JobID|End|AllocCPUS|JobIDRaw|AllocTRES\n9|2024-05-01T03:00:00|4|9|cpu=4\n"
     )
     assert (
         json.loads(ref.manifest_path.read_text())["received_key_id"]

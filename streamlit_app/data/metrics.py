@@ -197,21 +197,34 @@ def usage_shares(f: Filters, dim: str) -> pd.DataFrame:
 
 
 def utilization(f: Filters, by: str = "partition") -> pd.DataFrame:
-    """Used vs available CPU- and GPU-hours per period and cluster (or cluster/partition)."""
+    """Used vs available CPU- and GPU-hours per period and cluster (or cluster/partition).
+
+    Days whose capacity is slurmdbd's (no inventory: partition ``""``, the whole cluster) compare against
+    the cluster's whole usage of those days: per partition they are one more row, partition ``""``.
+    """
     if by not in ("cluster", "partition"):
         raise ValueError(f"utilization by {by!r}: expected 'cluster' or 'partition'")
     cond_u, p_u = where(f, date_col="date")
     cond_c, p_c = where(f, date_col="date", dims=("cluster", "partition"), people=False)  # hardware: no people
     part = ", partition" if by == "partition" else ""
     per = period(f.grain, "date")
+    whole = ("UNION ALL SELECT u.date, u.cluster, '' AS partition, sum(u.cpu) AS cpu, sum(u.gpu) AS gpu "
+             "FROM used_p u JOIN whole USING (date, cluster) GROUP BY ALL") if by == "partition" else ""
     return query(
-        f"""WITH used AS (
-                SELECT {per} AS period, cluster{part}, sum(cpu_hours) AS cpu_hours_used,
-                       sum(gpu_hours) AS gpu_hours_used FROM usage_daily WHERE {cond_u} GROUP BY ALL),
+        f"""WITH used_p AS (
+                SELECT date, cluster, partition, sum(cpu_hours) AS cpu, sum(gpu_hours) AS gpu
+                FROM usage_daily WHERE {cond_u} GROUP BY ALL),
+            cap_d AS (
+                SELECT date, cluster, partition, cpu_hours_available, gpu_hours_available
+                FROM capacity_daily WHERE {cond_c}),
+            whole AS (SELECT DISTINCT date, cluster FROM cap_d WHERE partition = ''),
+            used AS (
+                SELECT {per} AS period, cluster{part}, sum(cpu) AS cpu_hours_used, sum(gpu) AS gpu_hours_used
+                FROM (SELECT * FROM used_p {whole}) GROUP BY ALL),
             cap AS (
                 SELECT {per} AS period, cluster{part}, sum(cpu_hours_available) AS cpu_hours_available,
                        sum(gpu_hours_available) AS gpu_hours_available
-                FROM capacity_daily WHERE {cond_c} GROUP BY ALL)
+                FROM cap_d GROUP BY ALL)
             SELECT period, cluster{part}, coalesce(cpu_hours_used, 0) AS cpu_hours_used, cpu_hours_available,
                    coalesce(cpu_hours_used, 0) * 100.0 / nullif(cpu_hours_available, 0) AS cpu_util_pct,
                    coalesce(gpu_hours_used, 0) AS gpu_hours_used, gpu_hours_available,

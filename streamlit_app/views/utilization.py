@@ -5,7 +5,8 @@ import streamlit as st
 from streamlit_app import controls, data, filters, ui
 
 f = filters.current()
-ui.header("Utilization", f, "used = usage_daily (apportioned), available = capacity_daily (nodes x 24 h)")
+ui.header("Utilization", f, "used = usage_daily (apportioned), available = capacity_daily (the agent's inventory: "
+          "nodes x 24 h; other days: slurmdbd's reported CPU/GPU time, whole cluster)")
 by = controls.radio(st, "Per", ("partition", "cluster"), horizontal=True, key="util_by", url="per",
               format_func=lambda k: {"partition": "Cluster / partition", "cluster": "Cluster"}[k])
 if by == "cluster":
@@ -15,7 +16,11 @@ if df.empty:
     ui.empty("utilization")
 else:
     series = df.copy()
-    series["series"] = series["cluster"] + (" / " + series["partition"] if by == "partition" else "")
+    if by == "partition":  # slurmdbd's capacity (days without an inventory) is the whole cluster: partition ""
+        part_label = series["partition"].fillna("").replace("", "(whole cluster)")
+        series["series"] = series["cluster"] + " / " + part_label
+    else:
+        series["series"] = series["cluster"]
     for kind, unit in (("cpu", "CPU"), ("gpu", "GPU")):
         part = series[series[f"{kind}_hours_available"].fillna(0) > 0]
         if part.empty:
