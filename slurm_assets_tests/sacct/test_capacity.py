@@ -24,6 +24,9 @@ def test_capacity_per_partition():
     out = capacity_from_inventory(INVENTORY, "alpha", "2024-05-01")
     assert out.schema == CAPACITY_DAILY_SCHEMA
     rows = {r["partition"]: r for r in out.to_pylist()}
+    # slurmdbd's columns (sacct/slurmdbd_capacity.py) stay empty on inventory rows
+    extra = {k: rows["cpu"].pop(k) for k in list(rows["cpu"]) if "_seconds_" in k or k in ("source", "node_events")}
+    assert extra.pop("source") == "inventory" and set(extra.values()) == {None}
     assert rows["cpu"] == {"cluster": "alpha", "date": dt.date(2024, 5, 1), "partition": "cpu", "nodes": 3, "cpus": 80,
                                "mem_bytes": 16777217000, "gpus": 4, "gpu_types": "a100:2,v100:2",
                                "cpu_hours_available": 80 * 24.0, "gpu_hours_available": 4 * 24.0}
