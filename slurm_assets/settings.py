@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from slurm_assets.sacct import limits
+
 DATA_DIR_ENV = "SLURM_USAGE_DATA_DIR"
 DEFAULT_DATA_DIR = "./data"
 
@@ -42,6 +44,30 @@ def dask_scheduler() -> str:
     return value
 
 
+BIG_DROP_BYTES_ENV = "SLURM_USAGE_BIG_DROP_BYTES"
+DROP_PIECE_BYTES_ENV = "SLURM_USAGE_DROP_PIECE_BYTES"
+
+
+def _positive_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name}={value!r} is not a positive number of bytes")
+    return int(value)
+
+
+def big_drop_bytes(default: int) -> int:
+    """Drops with more sacct text than this are parsed in pieces (pipeline/bigdrops.py); env
+    ``SLURM_USAGE_BIG_DROP_BYTES``."""
+    return _positive_int(BIG_DROP_BYTES_ENV, default)
+
+
+def drop_piece_bytes(default: int) -> int:
+    """Text per piece of a big drop (the parser holds ~7x it); env ``SLURM_USAGE_DROP_PIECE_BYTES``."""
+    return _positive_int(DROP_PIECE_BYTES_ENV, default)
+
+
 CLUSTERS_FILE_ENV = "SLURM_USAGE_CLUSTERS_FILE"
 
 
@@ -69,9 +95,10 @@ class ReceiverSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=256 * 1024 * 1024, gt=0, validation_alias=AliasChoices("max_body_bytes", "SLURM_USAGE_MAX_BODY_BYTES")
     )
-    # Decompressed sacct text limit (guards against gzip bombs; the parser reads a drop's text into memory).
+    # Decompressed sacct text limit (gzip bombs; the pipeline processes up to limits.MAX_DROP_TEXT_BYTES of one
+    # drop within its memory budget, docs/PIPELINE.md "Big drops", and quarantines bigger landed drops).
     max_text_bytes: int = Field(
-        default=2 * 1024 * 1024 * 1024, gt=0, validation_alias=AliasChoices("max_text_bytes", "SLURM_USAGE_MAX_TEXT_BYTES")
+        default=limits.MAX_DROP_TEXT_BYTES, gt=0, validation_alias=AliasChoices("max_text_bytes", "SLURM_USAGE_MAX_TEXT_BYTES")
     )
     # Seed JSON bodies are parsed in memory (several times their size as Python objects): a smaller limit.
     max_json_bytes: int = Field(

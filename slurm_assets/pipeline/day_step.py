@@ -16,10 +16,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from slurm_assets.pipeline import load
+from slurm_assets.pipeline import bigdrops, load
 from slurm_assets.pipeline.load import LoadedDrop, drop_rank, parse_utc
 from slurm_assets.pipeline.write import write_days
-from slurm_assets.sacct import associations, dedupe, parse, slurmdbd_capacity, summary
+from slurm_assets.sacct import associations, dedupe, slurmdbd_capacity, summary
 from slurm_assets.sacct.catalog import DAY_STEP, SPECS, TABLE_SCHEMAS, tables_of
 from slurm_assets.storage import landing, state
 
@@ -62,7 +62,7 @@ def _unreadable_rows(drops: list[LoadedDrop]) -> pa.Table:
             "raw_line": "",
         }
         for d in drops
-        if d.text is None
+        if not d.usable
     ]
     return pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS["quarantine"])
 
@@ -76,10 +76,9 @@ def build_cluster_days(items: list[tuple[str, str, list[LoadedDrop]]],
     DuckDB's per-call cost (~0.1-0.5 s) dwarfs a day's few hundred jobs, so a run
     parses its days together; results are identical to one call per cluster-day. ``threads``: DuckDB's.
     """
-    readable = [sorted((d for d in drops if d.text is not None), key=drop_rank) for _, _, drops in items]
-    flat = parse.parse_sacct_texts(
-        [(d.text, cluster, d.drop_id, day) for (cluster, day, _), rs in zip(items, readable) for d in rs], threads
-    )
+    readable = [sorted((d for d in drops if d.usable), key=drop_rank) for _, _, drops in items]
+    flat = bigdrops.parse_all([(d, cluster, day) for (cluster, day, _), rs in zip(items, readable) for d in rs],
+                              threads)
     parsed, i = [], 0
     for rs in readable:
         parsed.append(flat[i : i + len(rs)])
@@ -148,5 +147,5 @@ def _process_batch(data_dir: Path, pending: list[tuple[str, dict[str, list[Loade
         (cluster, day, d.drop_id) for day, loaded in pending for cluster, drops in loaded.items() for d in drops))
     state.record_quarantined(data_dir, [day for day, _ in pending], {
         f"{d.cluster}/{d.day}/{d.drop_id}": d.fingerprint
-        for _, loaded in pending for drops in loaded.values() for d in drops if d.text is None})
+        for _, loaded in pending for drops in loaded.values() for d in drops if not d.usable})
     yield from days

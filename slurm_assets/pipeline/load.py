@@ -5,6 +5,7 @@ loaded with an ``error`` instead of text: the day step quarantines it and goes o
 """
 
 import datetime as dt
+import gzip
 import hashlib
 import itertools
 import zlib
@@ -14,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from slurm_assets.pipeline import bigdrops
+from slurm_assets.sacct import limits
 from slurm_assets.storage import landing, state
 
 # A run's days are parsed (and apportioned) in batches this big: DuckDB's fixed cost per call is paid once
@@ -38,6 +41,11 @@ class LoadedDrop:
     text: bytes | None
     error: str = ""
     fingerprint: str = ""  # of the files as they were before reading (state.drop_fingerprint)
+    big_path: Path | None = None  # a drop over bigdrops.BIG_DROP_BYTES: text None, parsed in pieces from here
+
+    @property
+    def usable(self) -> bool:
+        return not self.error
 
 
 def parse_utc(value: str) -> dt.datetime:
@@ -72,17 +80,28 @@ def load_drop(ref: landing.DropRef) -> LoadedDrop:
     if error:
         return LoadedDrop(ref.cluster, ref.day, ref.drop_id, {}, None, error, fingerprint)
     try:
-        text = landing.read_drop_text(ref)
-    except (OSError, EOFError, zlib.error) as err:
+        big = bigdrops.big_drop_bytes()
+        with gzip.open(ref.data_path, "rb") as fh:
+            text = fh.read(big + 1)
+        if len(text) > big:  # never held whole: the sha256 streamed, the text parsed in pieces (bigdrops.py)
+            text = None
+            with open(ref.data_path, "rb") as gz:
+                digest = landing.digest_gzip_text(gz, limits.MAX_DROP_TEXT_BYTES).sha256
+        else:
+            digest = hashlib.sha256(text).hexdigest()
+    except landing.DropTooLargeError as err:
+        return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, None,
+                          f"too_large: {err} (limits.MAX_DROP_TEXT_BYTES); split the window", fingerprint)
+    except (OSError, EOFError, zlib.error, landing.DropFormatError) as err:
         return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, None, f"unreadable_drop: {err}", fingerprint)
-    digest = hashlib.sha256(text).hexdigest()
     if digest != manifest.get("sha256"):
         return LoadedDrop(
             ref.cluster, ref.day, ref.drop_id, manifest, None,
             f"sha256_mismatch: text has {digest}, manifest says {manifest.get('sha256')}; re-collect the drop",
             fingerprint,
         )
-    return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, text, "", fingerprint)
+    return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, text, "", fingerprint,
+                      ref.data_path if text is None else None)
 
 
 def load_day(data_dir: Path, day: str) -> dict[str, list[LoadedDrop]]:
@@ -99,7 +118,8 @@ def drop_rank(drop: LoadedDrop) -> tuple[str, str]:
 
 
 def text_bytes(loaded: dict[str, list[LoadedDrop]]) -> int:
-    return sum(len(d.text or b"") for drops in loaded.values() for d in drops)
+    # A big drop fills a batch on its own (it is parsed in pieces within the same budget).
+    return sum(BATCH_TEXT_BYTES if d.big_path else len(d.text or b"") for drops in loaded.values() for d in drops)
 
 
 def prefetched(data_dir: Path, days: Iterable[str], ahead: int = PREFETCH_DAYS):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from slurm_assets.pipeline.load import load_drop, parse_utc, read_manifest
-from slurm_assets.sacct import parse
+from slurm_assets.pipeline import bigdrops
 from slurm_assets.sacct.catalog import SPECS, TABLE_SCHEMAS
 from slurm_assets.sacct.fields import TS
 from slurm_assets.storage import landing, warehouse
@@ -39,10 +39,10 @@ def build_running_jobs(data_dir: Path) -> dict[str, tuple[str, pa.Table]]:
         if latest is None:
             continue  # no drop of this cluster has a usable manifest: its last snapshot file stays
         drop = load_drop(latest)
-        if drop.text is None:
+        if not drop.usable:
             rows = TABLE_SCHEMAS["running_jobs"].empty_table()
         else:
-            parsed = parse.parse_sacct_text(drop.text, cluster=cluster, drop_id=drop.drop_id, day=drop.day)
+            parsed = bigdrops.parse_all([(drop, cluster, drop.day)])[0]  # a big drop in pieces
             snap = parse_utc(drop.manifest["collected_at"])
             unfinished = parsed.unfinished.select(TABLE_SCHEMAS["jobs"].names).cast(TABLE_SCHEMAS["jobs"])
             rows = unfinished.append_column(
