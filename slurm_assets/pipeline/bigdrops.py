@@ -72,7 +72,7 @@ def parse_big_drop(data_path: Path, *, cluster: str, drop_id: str, day: str,
             if parsed.unfinished.num_rows:
                 unfinished.append(parsed.unfinished)
             waiting.append(parsed.jobs)
-            if sum(t.num_rows for t in waiting) >= max(jobs.num_rows // 2, 200_000):  # amortized
+            if sum(t.num_rows for t in waiting) >= jobs.num_rows // 2:  # amortized: repeats gone at once
                 jobs, waiting = _dedupe(jobs, waiting, threads), []
                 if (held := jobs.num_rows + sum(t.num_rows for t in unfinished)) > MAX_DROP_JOBS:
                     return _too_many(cluster, drop_id, day, held, size)

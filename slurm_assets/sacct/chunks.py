@@ -6,7 +6,7 @@ after about ``chunk_bytes``, before a line that starts a new job (its JobIDRaw, 
 has no ``.``), so a job's step lines stay in the job's piece and fold into it as they
 would in the whole text. Each piece is the header line plus whole lines, with the line
 number its first body line has in the drop, so quarantine rows keep the drop's numbers.
-A text with no such line for 4 pieces' worth (only steps, or garbage) is cut at a line end.
+A text with no such line for 4 pieces' worth (at least 4 MiB: only steps, or garbage) is cut at a line end.
 """
 
 from collections.abc import Iterator
@@ -18,6 +18,7 @@ from slurm_assets.sacct import read
 MAX_HEADER_BYTES = 1 << 20
 _READ_BYTES = 4 << 20
 _FORCE_CUT_FACTOR = 4
+_FORCE_CUT_MIN = 4 << 20  # small pieces (tests) are never forced: a job's steps are rarely 4 MiB long
 
 
 def iter_chunks(stream: BinaryIO, chunk_bytes: int) -> Iterator[tuple[bytes, int, int]]:
@@ -95,7 +96,8 @@ def _cut(text: bytes, key: int | None, target: int) -> int | None:
         if _starts_job(text[nl + 1 : end], key):
             return nl
         nl = end
-    return text.rfind(b"\n") if len(text) >= _FORCE_CUT_FACTOR * target and b"\n" in text else None
+    force = len(text) >= max(_FORCE_CUT_FACTOR * target, _FORCE_CUT_MIN)
+    return text.rfind(b"\n") if force and b"\n" in text else None
 
 
 def _piece(header: bytes, lines: bytes) -> bytes:
