@@ -1,13 +1,13 @@
 """Protects DuckDB's CPU share for daemon-launched runs: a run alone keeps every CPU; runs queued or running
 side by side split them, never more ways than the instance's max_concurrent_runs; a share chosen by
-``process --workers`` is kept; the share ends with the step."""
+``process --workers`` (the storage resource's duckdb_threads) is kept."""
 
 import shutil
 
 import dagster as dg
 
-from slurm_assets.defs.threads import duckdb_share, runs_side_by_side
-from slurm_assets.sacct import units
+from slurm_assets.defs.resources import StorageResource
+from slurm_assets.defs.threads import duckdb_threads, runs_side_by_side
 from slurm_assets_tests.defs.production import ROOT
 
 
@@ -41,18 +41,14 @@ def test_runs_side_by_side_is_capped_by_the_queue_limit(tmp_path):
     assert runs_side_by_side(dg.DagsterInstance.ephemeral()) == 1  # no run queue (execute_in_process, tests)
 
 
-def test_share_is_set_for_the_step_and_a_chosen_share_is_kept(tmp_path, monkeypatch):
-    class Context:  # what duckdb_share reads: the instance and a logger
+def test_share_for_the_run_and_a_chosen_share_is_kept(tmp_path, monkeypatch):
+    class Context:  # what duckdb_threads reads: the instance and a logger
         log = dg.get_dagster_logger()
 
-    monkeypatch.setattr(units, "THREADS", None)
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     with local_instance(tmp_path) as instance:
         Context.instance = instance
+        assert duckdb_threads(Context(), StorageResource()) is None  # alone: DuckDB's default, every CPU
         start(instance, 3)
-        with duckdb_share(Context()):
-            assert units.THREADS == 4
-        assert units.THREADS is None
-        units.THREADS = 1  # process --workers chose
-        with duckdb_share(Context()):
-            assert units.THREADS == 1
+        assert duckdb_threads(Context(), StorageResource()) == 4
+        assert duckdb_threads(Context(), StorageResource(duckdb_threads=1)) == 1  # process --workers chose
