@@ -34,17 +34,14 @@ NAME_CHARS_MAX = 256
 FIELDS_MAX = 512  # sacct --helpformat lists ~120 fields
 ASSOCIATIONS_MAX = 200_000  # sacctmgr association or coordinator entries of one cluster
 COUNT_MAX = 2**40  # rows and bytes of one drop (manifest rows, gzip_size)
-<<<<<<< HEAD
 # slurmdbd's capacity section (sreport TRES-seconds of one window of at most two days; events of it).
 TRES_SECONDS_MAX = JOB_CPUS_MAX * 2 * 86_400  # every CPU of the largest cluster for two days (~2^48)
 EVENTS_MAX = 10_000  # sacctmgr events of one window (the agent keeps the first 10,000)
 TRES_CHARS_MAX = 1_024  # an event's TRES text (the agent keeps cpu, mem, node and gres/gpu entries)
-=======
 # The largest sacct text of one drop: the receiver's default SLURM_USAGE_MAX_TEXT_BYTES, and what the pipeline
 # processes (in pieces, pipeline/bigdrops.py) within its batch memory budget; a bigger landed drop is
 # quarantined whole (too_large). docs/PIPELINE.md "Big drops".
 MAX_DROP_TEXT_BYTES = 2**30
->>>>>>> 95bd6a5 (pipeline: drops over 64 MiB of text are parsed in pieces (sacct/chunks.py cuts the streamed text before job lines; pipeline/bigdrops.py parses piece by piece, dedupes jobs across pieces, caps quarantine rows and distinct jobs); the sha256 of a big drop is streamed; MAX_DROP_TEXT_BYTES 1 GiB in sacct/limits.py is the receiver's default text limit and the pipeline's (too_large); tests; docs)
 
 # Every cluster-wide sum of node values fits int64 (capacity_daily sums nodes per partition).
 assert NODES_MAX * MEM_BYTES_PER_NODE_MAX < INT64_MAX
