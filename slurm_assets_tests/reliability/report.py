@@ -81,6 +81,11 @@ REFERENCED = [
     ("Parser", "AllocCPUS 10^20, gres/gpu=10^20, 100-year Elapsed, absurd ReqMem/MaxRSS: quarantined lines "
      "(out_of_range), never an exception",
      "slurm_assets_tests/sacct/test_ranges.py::test_the_issue_18_lines_are_quarantined_never_raised"),
+    ("Pipeline", "process peak memory does not grow with one drop's size (big drops parsed in pieces; 8 vs 32 MiB "
+     "of text at 1 MiB pieces, peak RSS from wait4)",
+     "slurm_assets_tests/pipeline/test_big_drop_memory.py::test_process_peak_memory_does_not_grow_with_the_drop_size"),
+    ("Pipeline", "a big drop parsed in pieces gives the jobs, unfinished jobs and quarantine rows of the whole text",
+     "slurm_assets_tests/pipeline/test_bigdrops.py::test_pieces_end_before_a_job_line_and_cover_every_line"),
 ]
 
 
@@ -185,6 +190,13 @@ FINDINGS = [
      "`job_summary` sums saturate at 2^63-1.",
      "slurm_assets_tests/pipeline/test_poisoned_drops.py::"
      "test_poisoned_drops_are_quarantined_whole_and_never_touch_other_clusters"),
+    ("Memory followed the drop size: a 15 MB push (1 GiB of sacct text, under the receiver's 2 GiB limit) made the "
+     "next `process` peak at 7.4 GB RSS; the parser holds ~7x the text it is given.",
+     "Drops over 64 MiB of text are never held whole (`pipeline/bigdrops.py`): sha256 streamed, text cut before job "
+     "lines into ~32 MiB pieces (`sacct/chunks.py`), parsed one at a time, jobs deduplicated across pieces; at most "
+     "1,000,000 distinct jobs and 100,000 quarantine rows per big drop; 1 GiB of text per drop "
+     "(`limits.MAX_DROP_TEXT_BYTES`, the receiver's new default `SLURM_USAGE_MAX_TEXT_BYTES`).",
+     "slurm_assets_tests/pipeline/test_big_drop_memory.py::test_process_peak_memory_does_not_grow_with_the_drop_size"),
     ("`agent/install.sh --uninstall --prefix /opt` removed all of `/opt` (another application's data with it); "
      "`PREFIX=/usr/local` in the environment removed `/usr/local`; `--purge` with `CONF_DIR=/etc` would remove `/etc`.",
      "install records what it creates in `CONF_DIR/install.manifest`; uninstall and purge remove exactly that "
