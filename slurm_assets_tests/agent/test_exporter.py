@@ -107,20 +107,7 @@ def test_parse_elapsed(agent, text, seconds):
     assert agent.parse_elapsed(text) == seconds
 
 
-@pytest.mark.parametrize(
-    ("tres", "total", "types"),
-    [
-        ("billing=4,cpu=4,gres/gpu:a100=2,gres/gpu=2,mem=8G,node=1", 2, {"a100": 2}),  # typed + total
-        ("cpu=1,gres/gpu=1,mem=1G", 1, {}),  # untyped only
-        ("cpu=32,gres/gpu:v100=1,mem=32G", 1, {"v100": 1}),  # typed only: sum of types
-        ("gres/gpu:a100=2,gres/gpu:v100=1", 3, {"a100": 2, "v100": 1}),  # two types, no total
-        ("gres/gpu:a100=1,gres/gpu=1,gres/gpumem=40G,gres/gpuutil=50", 1, {"a100": 1}),  # gpumem is not a GPU
-        ("gres/gpumem=40G", 0, {}),  # gpumem alone: no GPUs
-        ("", 0, {}),  # never started
-    ],
-)
-def test_tres_gpus(agent, tres, total, types):
-    assert agent.tres_gpus(tres) == (total, types)
+# tres_gpus: slurm_assets_tests/test_gpu_rule.py runs one table of cases against it and sacct/tres.py.
 
 
 @pytest.mark.parametrize(
