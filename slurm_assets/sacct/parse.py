@@ -143,12 +143,12 @@ def _header_problem(header: read.Header) -> str | None:
 
 
 def _parse_rows(con, drops: list[_Prepared]) -> list[ParsedDrop]:
-    """The SQL pass over drops sharing one header: rows of drop k carry ``dno`` = k and global row ids."""
+    """The SQL pass over drops sharing one header: rows of drop k carry ``drop_no`` = k and global row ids."""
     header = drops[0].header
     srcs, texts, per_drop = [], [], []
-    cand: dict[int, tuple[int, read.Candidate]] = {}  # global rid -> (global group, candidate)
+    cand: dict[int, tuple[int, read.Candidate]] = {}  # global row_id -> (global group, candidate)
     rid0 = group0 = 0
-    for dno, d in enumerate(drops):
+    for drop_no, d in enumerate(drops):
         candidates, groups = read.repair_candidates(d.bad, d.header)
         rows = d.rows
         wanted = [c[2:] for c in rows.column_names if c.startswith("c_")]
@@ -162,10 +162,10 @@ def _parse_rows(con, drops: list[_Prepared]) -> list[ParsedDrop]:
         for k, c in enumerate(candidates):
             cand[rid0 + good + k] = (group0 + c.group, c)
         src = rows.select(["line_no"] + [f"c_{f.lower()}" for f in validate.sql_fields(header.has)])
-        src = src.append_column("rid", pa.array(np.arange(rid0, rid0 + len(rows), dtype=np.int64)))
-        for name, values in (("grp", [group0 + c.group for c in candidates]), ("prio", [c.prio for c in candidates])):
+        src = src.append_column("row_id", pa.array(np.arange(rid0, rid0 + len(rows), dtype=np.int64)))
+        for name, values in (("repair_group", [group0 + c.group for c in candidates]), ("prio", [c.prio for c in candidates])):
             src = src.append_column(name, pa.concat_arrays([pa.nulls(good, pa.int64()), pa.array(values, pa.int64())]))
-        src = src.append_column("dno", pa.array(np.full(len(rows), dno, dtype=np.int64)))
+        src = src.append_column("drop_no", pa.array(np.full(len(rows), drop_no, dtype=np.int64)))
         src = src.append_column("drop_cluster", pa.array([d.cluster] * len(rows), pa.string()))
         src = src.append_column("content", _content(rows))
         srcs.append(src)
@@ -181,29 +181,29 @@ def _parse_rows(con, drops: list[_Prepared]) -> list[ParsedDrop]:
         con.execute(validate.job_checks_sql())
         con.execute(_FOLD_SQL)
         flagged = con.execute(
-            "SELECT dno, rid, line_no, syn[1] AS reason, syn[2] AS detail FROM chosen WHERE syn IS NOT NULL "
-            "UNION ALL SELECT dno, rid, line_no, sem[1], sem[2] FROM job_rows WHERE sem IS NOT NULL "
-            "UNION ALL SELECT dno, rid, line_no, oor[1], oor[2] FROM step_checks WHERE oor IS NOT NULL"
+            "SELECT drop_no, row_id, line_no, syntax_error[1] AS reason, syntax_error[2] AS detail FROM chosen WHERE syntax_error IS NOT NULL "
+            "UNION ALL SELECT drop_no, row_id, line_no, semantic_error[1], semantic_error[2] FROM job_rows WHERE semantic_error IS NOT NULL "
+            "UNION ALL SELECT drop_no, row_id, line_no, range_error[1], range_error[2] FROM step_checks WHERE range_error IS NOT NULL"
         ).to_arrow_table()
         final = con.execute(_FINAL_SQL).to_arrow_table()
     finally:
         con.unregister("src")
     flagged_by_drop: dict[int, list[dict]] = {}
     for record in flagged.to_pylist():
-        flagged_by_drop.setdefault(record["dno"], []).append(record)
-    cand_raw = {rid: c.raw for rid, (_, c) in cand.items()}
-    resolved = {cand[rid][0] for rid in chosen}
-    dnos = final["dno"].to_numpy() if final.num_rows else np.array([], np.int64)
-    bounds = np.searchsorted(dnos, np.arange(len(drops) + 1))  # final is ordered by dno
+        flagged_by_drop.setdefault(record["drop_no"], []).append(record)
+    cand_raw = {row_id: c.raw for row_id, (_, c) in cand.items()}
+    resolved = {cand[row_id][0] for row_id in chosen}
+    dnos = final["drop_no"].to_numpy() if final.num_rows else np.array([], np.int64)
+    bounds = np.searchsorted(dnos, np.arange(len(drops) + 1))  # final is ordered by drop_no
     out = []
-    for dno, d in enumerate(drops):
-        groups, base = per_drop[dno]
+    for drop_no, d in enumerate(drops):
+        groups, base = per_drop[drop_no]
         quarantine = pa.concat_tables([
-            _flagged_rows(flagged_by_drop.get(dno, []), d.body, cand_raw),
+            _flagged_rows(flagged_by_drop.get(drop_no, []), d.body, cand_raw),
             _unrepaired(groups, {g - base for g in resolved if base <= g < base + len(groups)},
                         len(d.header.names)),
         ])
-        mine = final.slice(bounds[dno], bounds[dno + 1] - bounds[dno])
+        mine = final.slice(bounds[drop_no], bounds[drop_no + 1] - bounds[drop_no])
         jobs = _to_jobs(mine, rows, d.cluster)
         finished = mine.column("finished")
         out.append(ParsedDrop(
@@ -232,10 +232,10 @@ def _choose(con, cand: dict[int, tuple[int, read.Candidate]], header: read.Heade
     """
     picked: list[int] = []
     if cand:
-        ok = con.execute("SELECT rid, mis IS NULL AS own FROM typed WHERE grp IS NOT NULL AND syn IS NULL")
+        ok = con.execute("SELECT row_id, wrong_cluster IS NULL AS own FROM typed WHERE repair_group IS NOT NULL AND syntax_error IS NULL")
         by_group: dict[int, list[tuple[int, bool]]] = {}
-        for rid, own in ok.fetchall():
-            by_group.setdefault(cand[rid][0], []).append((rid, own))
+        for row_id, own in ok.fetchall():
+            by_group.setdefault(cand[row_id][0], []).append((row_id, own))
         fixed = [f for f in INPUT_FIELDS if header.has(f) and f not in FREE_TEXT_FIELDS]
         for found in by_group.values():
             rids = [r for r, own in found if own]
@@ -245,43 +245,43 @@ def _choose(con, cand: dict[int, tuple[int, read.Candidate]], header: read.Heade
             readings = {tuple(cand[r][1].fields[i] for i in same) for r in rids}
             if len(readings) == 1:
                 picked.append(min(rids, key=lambda r: cand[r][1].prio))
-    con.register("picked", pa.table({"rid": pa.array(picked, pa.int64())}))
+    con.register("picked", pa.table({"row_id": pa.array(picked, pa.int64())}))
     con.execute(
-        # another cluster's row is quarantined as such whatever else is wrong with it (syn of the reading)
-        "CREATE OR REPLACE TEMP VIEW chosen AS SELECT * EXCLUDE (mis) REPLACE (coalesce(mis, syn) AS syn) FROM typed "
-        "WHERE grp IS NULL OR rid IN (SELECT rid FROM picked)"
+        # another cluster's row is quarantined as such whatever else is wrong with it (syntax_error of the reading)
+        "CREATE OR REPLACE TEMP VIEW chosen AS SELECT * EXCLUDE (wrong_cluster) REPLACE (coalesce(wrong_cluster, syntax_error) AS syntax_error) FROM typed "
+        "WHERE repair_group IS NULL OR row_id IN (SELECT row_id FROM picked)"
     )
     return picked
 
 
-# Steps -> their job of the same drop (dno): max RSS, CPU time summed (job_rows.sem IS NULL rows only);
-# a step with numbers out of range (step_checks.oor) is quarantined and not folded.
+# Steps -> their job of the same drop (drop_no): max RSS, CPU time summed (job_rows.semantic_error IS NULL rows only);
+# a step with numbers out of range (step_checks.range_error) is quarantined and not folded.
 _FOLD_SQL = f"""
-CREATE OR REPLACE TEMP VIEW good_jobs AS SELECT * FROM job_rows WHERE sem IS NULL;
+CREATE OR REPLACE TEMP VIEW good_jobs AS SELECT * FROM job_rows WHERE semantic_error IS NULL;
 
 CREATE OR REPLACE TEMP TABLE step_checks AS
-SELECT *, {validate.step_range_sql()} AS oor FROM chosen WHERE is_step AND syn IS NULL;
+SELECT *, {validate.step_range_sql()} AS range_error FROM chosen WHERE is_step AND syntax_error IS NULL;
 
 CREATE OR REPLACE TEMP TABLE steps AS
-SELECT dno, rid AS step_rid, job_key, t_start AS start_time,
+SELECT drop_no, row_id AS step_rid, job_key, t_start AS start_time,
     coalesce(t_maxrss, t_tresmem) AS rss,
     CASE WHEN t_totalcpu > 0 THEN t_totalcpu ELSE coalesce(t_trescpu, t_totalcpu) END AS cpu
-FROM (SELECT DISTINCT ON (dno, content_hash) * FROM step_checks WHERE oor IS NULL ORDER BY rid);
+FROM (SELECT DISTINCT ON (drop_no, content_hash) * FROM step_checks WHERE range_error IS NULL ORDER BY row_id);
 
-CREATE OR REPLACE TEMP TABLE key_count AS SELECT dno, job_key, count(*) AS n FROM good_jobs GROUP BY dno, job_key;
+CREATE OR REPLACE TEMP TABLE key_count AS SELECT drop_no, job_key, count(*) AS n FROM good_jobs GROUP BY drop_no, job_key;
 
 -- A key with one job row takes all its steps; requeued attempts (sacct --duplicates) share
 -- JobIDRaw, so their steps go to the attempt that started last before the step started; of attempts
 -- with the same start, the one listed last (an ASOF JOIN picked one of them at random).
 CREATE OR REPLACE TEMP TABLE step_agg AS
 WITH sj AS (
-    SELECT s.rss, s.cpu, j.rid AS job_rid
-    FROM steps s JOIN key_count k USING (dno, job_key) JOIN good_jobs j USING (dno, job_key)
+    SELECT s.rss, s.cpu, j.row_id AS job_rid
+    FROM steps s JOIN key_count k USING (drop_no, job_key) JOIN good_jobs j USING (drop_no, job_key)
     WHERE k.n = 1
     UNION ALL
-    SELECT any_value(s.rss), any_value(s.cpu), arg_max(j.rid, (j.t_start, j.rid))
-    FROM (SELECT s.* FROM steps s JOIN key_count k USING (dno, job_key) WHERE k.n > 1) s
-    JOIN good_jobs j ON s.dno = j.dno AND s.job_key = j.job_key AND s.start_time >= j.t_start
+    SELECT any_value(s.rss), any_value(s.cpu), arg_max(j.row_id, (j.t_start, j.row_id))
+    FROM (SELECT s.* FROM steps s JOIN key_count k USING (drop_no, job_key) WHERE k.n > 1) s
+    JOIN good_jobs j ON s.drop_no = j.drop_no AND s.job_key = j.job_key AND s.start_time >= j.t_start
     GROUP BY s.step_rid
 )
 SELECT job_rid, max(rss) AS step_rss, sum(cpu) AS step_cpu FROM sj GROUP BY job_rid;
@@ -303,11 +303,11 @@ WITH g AS (
             ELSE j.t_reqmem END AS BIGINT) AS req_mem_bytes,
         {tres.sql_gpu_count('j.gp')} AS alloc_gpus,
         {tres.sql_gpu_types('j.gp')} AS gpu_types
-    FROM good_jobs j LEFT JOIN step_agg a ON a.job_rid = j.rid
+    FROM good_jobs j LEFT JOIN step_agg a ON a.job_rid = j.row_id
 )
 SELECT
-    dno,
-    rid,
+    drop_no,
+    row_id,
     line_no,
     state IN ({validate.sql_list(FINISHED_STATES)}) AND t_end IS NOT NULL AS finished,
     job_id_raw,
@@ -339,15 +339,15 @@ SELECT
          THEN total_cpu_s / (cpus_n * CAST(elapsed_s AS DOUBLE)) END AS cpu_efficiency,
     CASE WHEN req_mem_bytes > 0 THEN max_rss_bytes / CAST(req_mem_bytes AS DOUBLE) END AS mem_efficiency
 FROM g
-ORDER BY dno, line_no
+ORDER BY drop_no, line_no
 """
 
 
-def _text(rows: pa.Table, field: str, rid: pa.Array) -> pa.Array:
+def _text(rows: pa.Table, field: str, row_id: pa.Array) -> pa.Array:
     col = f"c_{field.lower()}"
     if col not in rows.column_names:
-        return pa.nulls(len(rid), pa.string())
-    return rows[col].take(rid)
+        return pa.nulls(len(row_id), pa.string())
+    return rows[col].take(row_id)
 
 
 def _blank_to_null(values: pa.Array, *blanks: str) -> pa.Array:
@@ -357,20 +357,20 @@ def _blank_to_null(values: pa.Array, *blanks: str) -> pa.Array:
 
 def _to_jobs(final: pa.Table, rows: pa.Table, cluster: str) -> pa.Table:
     """JOBS_SCHEMA table: SQL results plus the text fields taken from the read rows by row id."""
-    rid = final["rid"].combine_chunks() if final.num_rows else pa.array([], pa.int64())
-    job_id = _text(rows, "JobID", rid)
+    row_id = final["row_id"].combine_chunks() if final.num_rows else pa.array([], pa.int64())
+    job_id = _text(rows, "JobID", row_id)
     if "c_jobid" not in rows.column_names:
-        job_id = _text(rows, "JobIDRaw", rid)
+        job_id = _text(rows, "JobIDRaw", row_id)
     cols = {
-        "cluster": pa.array([cluster] * len(rid), pa.string()),
+        "cluster": pa.array([cluster] * len(row_id), pa.string()),
         "job_id": job_id,
-        "name": _text(rows, "JobName", rid),
-        "user": _blank_to_null(_text(rows, "User", rid), ""),
-        "account": _blank_to_null(_text(rows, "Account", rid), ""),
-        "partition": _blank_to_null(_text(rows, "Partition", rid), ""),
-        "qos": _blank_to_null(_text(rows, "QOS", rid), ""),
-        "exit_code": _text(rows, "ExitCode", rid),
-        "node_list": _blank_to_null(_text(rows, "NodeList", rid), "", "None assigned"),
+        "name": _text(rows, "JobName", row_id),
+        "user": _blank_to_null(_text(rows, "User", row_id), ""),
+        "account": _blank_to_null(_text(rows, "Account", row_id), ""),
+        "partition": _blank_to_null(_text(rows, "Partition", row_id), ""),
+        "qos": _blank_to_null(_text(rows, "QOS", row_id), ""),
+        "exit_code": _text(rows, "ExitCode", row_id),
+        "node_list": _blank_to_null(_text(rows, "NodeList", row_id), "", "None assigned"),
     }
     table = pa.table({name: cols[name] if name in cols else final[name] for name in JOBS_SCHEMA.names})
     return table.cast(JOBS_SCHEMA)
@@ -378,14 +378,14 @@ def _to_jobs(final: pa.Table, rows: pa.Table, cluster: str) -> pa.Table:
 
 def _flagged_rows(records: list[dict], body: read.Body, cand_raw: dict[int, str]) -> pa.Table:
     """Quarantine rows for one drop's rows that failed a check, each with its raw line (a repaired line's text)."""
-    plain = [r["line_no"] for r in records if r["rid"] not in cand_raw]
+    plain = [r["line_no"] for r in records if r["row_id"] not in cand_raw]
     texts = dict(zip(plain, body.lines(plain), strict=True)) if plain else {}
     out = [
         {
             "line_no": r["line_no"],
             "reason": r["reason"],
             "detail": r["detail"],
-            "raw_line": cand_raw.get(r["rid"], texts.get(r["line_no"])),
+            "raw_line": cand_raw.get(r["row_id"], texts.get(r["line_no"])),
         }
         for r in records
     ]

@@ -1,11 +1,11 @@
 """Typing and validation of sacct rows, as DuckDB SQL over the whole drop (one pass, no row loop).
 
 ``typed_sql`` turns the field strings of every row into typed values and a
-``syn`` column: NULL, or ``[reason, detail]`` for the first unreadable field
-(``bad_job_id``, ``bad_time``, ``bad_number``, ``unknown_state``), and ``mis``:
+``syntax_error`` column: NULL, or ``[reason, detail]`` for the first unreadable field
+(``bad_job_id``, ``bad_time``, ``bad_number``, ``unknown_state``), and ``wrong_cluster``:
 ``cluster_mismatch`` when the row's ``Cluster`` is not the drop's (the parser puts
-it before ``syn``: another cluster's row is never filed here, whatever else it holds). ``job_checks_sql``
-adds ``sem`` for job rows that read well but cannot be right
+it before ``syntax_error``: another cluster's row is never filed here, whatever else it holds). ``job_checks_sql``
+adds ``semantic_error`` for job rows that read well but cannot be right
 (``missing_job_id_raw``, ``missing_submit_time``, ``missing_alloc_cpus``,
 ``negative_elapsed``, ``out_of_range``, ``end_before_start``, ``end_before_submit``,
 ``missing_end_time``); ``step_range_sql`` the same for step rows. ``out_of_range``:
@@ -53,9 +53,9 @@ def sql_fields(has) -> list[str]:
 
 
 def typed_sql(has) -> str:
-    """SQL creating ``typed`` from ``src`` (columns rid, dno, line_no, grp, prio, c_<field>); ``has(field)`` -> bool.
+    """SQL creating ``typed`` from ``src`` (columns row_id, drop_no, line_no, repair_group, prio, c_<field>); ``has(field)`` -> bool.
 
-    ``dno`` numbers the drops of a batch and is passed through (job keys are per drop)."""
+    ``drop_no`` numbers the drops of a batch and is passed through (job keys are per drop)."""
     u = units
 
     def v(field: str) -> str:
@@ -64,26 +64,26 @@ def typed_sql(has) -> str:
     def present(col: str) -> str:  # a value that is neither empty nor a sentinel
         return f"({col} IS NOT NULL AND {col} NOT IN ({sql_list(u.SENTINELS)}))"
 
-    syn = []
-    # Kept apart from syn so that repairs of a long line still choose by readability (parse._choose).
-    mis = "CAST(NULL AS VARCHAR[])"
+    syntax_error = []
+    # Kept apart from syntax_error so that repairs of a long line still choose by readability (parse._choose).
+    wrong_cluster = "CAST(NULL AS VARCHAR[])"
     if has("Cluster"):
-        mis = (
+        wrong_cluster = (
             f"CASE WHEN {present('c_cluster')} AND lower(trim(c_cluster)) <> lower(drop_cluster) THEN "
             "['cluster_mismatch', 'Cluster=' || c_cluster || ' is not this drop''s cluster ' || drop_cluster || "
             "': another cluster''s rows are never filed here; send them in a drop for that cluster'] END"
         )
     if has("JobID"):
-        syn.append(
+        syntax_error.append(
             f"WHEN NOT regexp_matches(coalesce(c_jobid, ''), '{JOBID_RE}') THEN ['bad_job_id', "
             "'JobID=' || coalesce(c_jobid, '') || ' is not a sacct job id (5, 5_7, 5_[1-3], 123+0, 5.batch)']"
         )
     if has("JobIDRaw"):
-        syn.append(
+        syntax_error.append(
             f"WHEN NOT regexp_matches(coalesce(c_jobidraw, ''), '{JOBIDRAW_RE}') THEN ['bad_job_id', "
             "'JobIDRaw=' || coalesce(c_jobidraw, '') || ' is not a raw job id (5 or 5.batch)']"
         )
-    syn.append(
+    syntax_error.append(
         f"WHEN NOT is_step AND state NOT IN ({sql_list(FINISHED_STATES | ACTIVE_STATES)}) THEN ['unknown_state', "
         "'State=' || coalesce(c_state, '') || ' is not a Slurm job state']"
     )
@@ -105,17 +105,17 @@ def typed_sql(has) -> str:
         if not steps_too:
             cond = f"NOT is_step AND {cond}"
         reason = "bad_time" if kind == "ts" else "bad_number"
-        syn.append(f"WHEN {cond} THEN ['{reason}', '{field}=' || {col} || ' is not {_KIND_WORDS[kind]}']")
+        syntax_error.append(f"WHEN {cond} THEN ['{reason}', '{field}=' || {col} || ' is not {_KIND_WORDS[kind]}']")
     for field, (kind, _steps_too) in _CHECKS.items():
         if kind == "int" and has(field):  # past 18 digits: out of every range (and maybe of 64 bits)
             col = f"c_{field.lower()}"
-            syn.append(f"WHEN NOT is_step AND length({col}) > 18 AND regexp_matches({col}, '{u.INTEGER_RE}') "
+            syntax_error.append(f"WHEN NOT is_step AND length({col}) > 18 AND regexp_matches({col}, '{u.INTEGER_RE}') "
                        f"THEN ['out_of_range', '{field}=' || {col} || ' is outside the physical range']")
     for field in CANDIDATE_INT_FIELDS:
         if has(field):
             col = f"c_{field.lower()}"
-            syn.append(
-                f"WHEN grp IS NOT NULL AND {present(col)} AND NOT regexp_matches({col}, '{u.INTEGER_RE}') "
+            syntax_error.append(
+                f"WHEN repair_group IS NOT NULL AND {present(col)} AND NOT regexp_matches({col}, '{u.INTEGER_RE}') "
                 f"THEN ['bad_number', '{field}=' || {col} || ' is not an integer']"
             )
     if has("JobIDRaw"):
@@ -168,15 +168,15 @@ def typed_sql(has) -> str:
             {_capped_bytes('p_tresmem')} AS t_tresmem
         FROM p
     )
-    SELECT rid, dno, line_no, grp, prio, is_step, state,
+    SELECT row_id, drop_no, line_no, repair_group, prio, is_step, state,
         t_submit, t_eligible, t_start, t_end, t_elapsedraw, t_elapsed, t_timelimit, t_timelimitraw,
         t_totalcpu, t_nnodes, t_allocnodes, t_alloccpus, t_ncpus, t_reqmem, t_reqmem_scope, t_maxrss,
         t_trescpu, t_tresmem,
         {job_only(f"regexp_extract(coalesce({v('JobID')}, ''), '{JOBID_RE}', ['job', 'task', 'het', 'step'])")}
             AS idp,
         {job_only(tres.sql_gpu_parts(v('AllocTRES'), v('AllocGRES')))} AS gp,
-        CASE {' '.join(syn)} END AS syn,
-        {mis} AS mis,
+        CASE {' '.join(syntax_error)} END AS syntax_error,
+        {wrong_cluster} AS wrong_cluster,
         hash(content) AS content_hash,
         {job_key} AS job_key,
         {job_id_raw} AS job_id_raw
@@ -233,7 +233,7 @@ def _job_range_checks() -> str:
 
 
 def job_checks_sql() -> str:
-    """SQL creating ``job_rows`` (readable job rows of ``chosen``, derived durations, ``sem``).
+    """SQL creating ``job_rows`` (readable job rows of ``chosen``, derived durations, ``semantic_error``).
 
     One job key twice in a drop: identical rows (by every read field) are one row; rows that differ are
     all ``conflicting_job_rows``.
@@ -249,7 +249,7 @@ def job_checks_sql() -> str:
             coalesce(t_nnodes, t_allocnodes) AS nodes_n,
             coalesce(t_alloccpus, t_ncpus) AS cpus_n
         FROM chosen
-        WHERE NOT is_step AND syn IS NULL
+        WHERE NOT is_step AND syntax_error IS NULL
     )
     , s AS (
     SELECT *,
@@ -276,9 +276,9 @@ def job_checks_sql() -> str:
         count(*) FILTER (WHERE sem0 IS NULL) OVER w AS key_rows,
         min(content_hash) FILTER (WHERE sem0 IS NULL) OVER w <> max(content_hash) FILTER (WHERE sem0 IS NULL) OVER w
             AS conflict,
-        row_number() OVER (PARTITION BY dno, job_id_raw, t_submit, content_hash, sem0 IS NULL ORDER BY rid) AS copy_no
+        row_number() OVER (PARTITION BY drop_no, job_id_raw, t_submit, content_hash, sem0 IS NULL ORDER BY row_id) AS copy_no
     FROM s
-    WINDOW w AS (PARTITION BY dno, job_id_raw, t_submit)
+    WINDOW w AS (PARTITION BY drop_no, job_id_raw, t_submit)
     )
     SELECT * EXCLUDE (sem0, key_rows, conflict, copy_no),
         CASE WHEN sem0 IS NOT NULL THEN sem0
@@ -286,7 +286,7 @@ def job_checks_sql() -> str:
                 || key_rows || ' rows of this drop have this job key with different content; every version is '
                 || 'quarantined, none is chosen: give each cluster its own drop (with the Cluster field) and '
                 || 'one collection per drop']
-        END AS sem
+        END AS semantic_error
     FROM k
     WHERE sem0 IS NOT NULL OR conflict OR copy_no = 1
     """
