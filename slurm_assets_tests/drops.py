@@ -5,7 +5,7 @@ import gzip
 import hashlib
 import json
 
-from slurm_assets.storage import landing
+from slurm_assets.storage import landing, paths
 
 HEADER = "JobID|JobIDRaw|User|Account|Partition|State|Submit|Start|End|Elapsed|AllocCPUS|AllocTRES"
 
@@ -70,7 +70,7 @@ def write_big_drop(data_dir, cluster: str, day: str, text_bytes: int, distinct_j
         f"01:00:00|{1 + i % 64}|billing=4,cpu=4,mem=4G,node=1\n".encode() for i in range(1, distinct_jobs + 1))
     header = (HEADER + "\n").encode()
     sha, size, rows = hashlib.sha256(header), len(header), 0
-    folder = landing.paths.landing_day_dir(data_dir, cluster, day)
+    folder = paths.landing_day_dir(data_dir, cluster, day)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / ".big.tmp"
     with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
