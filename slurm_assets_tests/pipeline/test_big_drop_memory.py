@@ -5,7 +5,7 @@ now streamed in pieces (pipeline/bigdrops.py). Scaled down so the test stays sho
 over 2 MiB count as big, and the same 5,000 jobs repeated to 8 and to 32 MiB of text (as a re-collection
 pasted many times; the distinct jobs are what stays in memory). ``process`` runs as a real process
 (one run, no forked worker: the process is the whole tree) and its peak RSS comes from ``wait4``; a whole-text
-parse of the bigger drop needs ~170 MiB more, the pieces must not need more than a few MiB more.
+parse of the bigger drop needs ~240 MiB more (measured: 467 -> 704 MiB), the pieces must not need more than a few MiB more.
 """
 
 import os
@@ -44,4 +44,4 @@ def test_process_peak_memory_does_not_grow_with_the_drop_size(tmp_path):
         assert f"big drop big/{DAY}/" in out and " pieces, 5000 distinct finished jobs, parsed in " in out, out
         jobs = pq.read_table(paths.partition_file(data_dir, "jobs", "big", DAY))
         assert jobs.num_rows == 5000
-    assert peaks[32] < peaks[8] + 40, peaks  # 4x the text, the same memory (a whole parse: ~+170 MiB)
+    assert peaks[32] < peaks[8] + 40, peaks  # 4x the text, the same memory (a whole parse: +237 MiB)
