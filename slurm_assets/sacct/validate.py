@@ -52,18 +52,16 @@ def sql_fields(has) -> list[str]:
     return [f for f in (*INPUT_FIELDS, *CANDIDATE_INT_FIELDS) if f not in TEXT_FIELDS and has(f)]
 
 
-def typed_sql(has) -> str:
-    """SQL creating ``typed`` from ``src`` (columns row_id, drop_no, line_no, repair_group, prio, c_<field>); ``has(field)`` -> bool.
+def _present(col: str) -> str:
+    """A value that is neither empty nor a sentinel."""
+    return f"({col} IS NOT NULL AND {col} NOT IN ({sql_list(units.SENTINELS)}))"
 
-    ``drop_no`` numbers the drops of a batch and is passed through (job keys are per drop)."""
+
+def _syntax_checks(has) -> tuple[list[str], str]:
+    """The ``WHEN ... THEN [reason, detail]`` cases of ``syntax_error`` (first match wins) and the
+    ``wrong_cluster`` expression, for the fields the header has."""
     u = units
-
-    def v(field: str) -> str:
-        return f"c_{field.lower()}" if has(field) else "CAST(NULL AS VARCHAR)"
-
-    def present(col: str) -> str:  # a value that is neither empty nor a sentinel
-        return f"({col} IS NOT NULL AND {col} NOT IN ({sql_list(u.SENTINELS)}))"
-
+    present = _present
     syntax_error = []
     # Kept apart from syntax_error so that repairs of a long line still choose by readability (parse._choose).
     wrong_cluster = "CAST(NULL AS VARCHAR[])"
@@ -118,6 +116,19 @@ def typed_sql(has) -> str:
                 f"WHEN repair_group IS NOT NULL AND {present(col)} AND NOT regexp_matches({col}, '{u.INTEGER_RE}') "
                 f"THEN ['bad_number', '{field}=' || {col} || ' is not an integer']"
             )
+    return syntax_error, wrong_cluster
+
+
+def typed_sql(has) -> str:
+    """SQL creating ``typed`` from ``src`` (columns row_id, drop_no, line_no, repair_group, prio, c_<field>); ``has(field)`` -> bool.
+
+    ``drop_no`` numbers the drops of a batch and is passed through (job keys are per drop)."""
+    u = units
+
+    def v(field: str) -> str:
+        return f"c_{field.lower()}" if has(field) else "CAST(NULL AS VARCHAR)"
+
+    syntax_error, wrong_cluster = _syntax_checks(has)
     if has("JobIDRaw"):
         job_key = "split_part(c_jobidraw, '.', 1)"
         job_id_raw = f"TRY_CAST({job_key} AS BIGINT)"
