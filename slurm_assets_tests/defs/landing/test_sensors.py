@@ -1,5 +1,6 @@
 """Protects ``landing_sensor``: new drops -> one range run; nothing new -> no run; a replayed listing (lost
-cursor) -> the same run keys, so Dagster does not launch duplicates. And ``warehouse_sensor``: a successful
+cursor) -> the same run keys, so Dagster does not launch duplicates; a corrected copy of a drop quarantined whole
+(same id) -> its day once (issue 18). And ``warehouse_sensor``: a successful
 day-range run is followed by exactly one warehouse refresh."""
 
 import json
@@ -8,8 +9,10 @@ import dagster as dg
 
 from slurm_assets.defs.landing.sensors import landing_sensor
 from slurm_assets.defs.resources import StorageResource
+from slurm_assets.pipeline import day_step
 from slurm_assets.sacct import catalog
 from slurm_assets_tests.defs.history import at, land
+from slurm_assets_tests.drops import make_drop, write_landed
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -101,3 +104,18 @@ def test_warehouse_refresh_follows_a_ui_backfill_run_and_not_itself(landed):
     only_views = asset_run._replace(asset_selection=frozenset({dg.AssetKey("warehouse_duckdb")}))
     assert isinstance(answer(only_views), dg.SkipReason)
     assert isinstance(answer(runs["warehouse_job"].dagster_run), dg.SkipReason)  # never follows itself
+
+
+def test_a_corrected_copy_of_a_quarantined_drop_requests_its_day_once(tmp_path):
+    manifest, gz = make_drop()
+    write_landed(tmp_path, {**manifest, "collected_at": "yesterday"}, gz)  # bypassed the receiver
+    _, cursor = evaluate(tmp_path)
+    list(day_step.process_days(tmp_path, ["2024-05-01"]))  # quarantined whole and recorded
+    assert evaluate(tmp_path, cursor)[0] == []  # not retried
+    write_landed(tmp_path, manifest, gz)  # the corrected copy: same drop id
+    requests, cursor = evaluate(tmp_path, cursor)
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [("2024-05-01", "2024-05-01")]
+    assert requests[0].run_key.startswith("quarantine-retry:2024-05-01:")
+    assert [r.run_key for r in evaluate(tmp_path, cursor)[0]] == [requests[0].run_key]  # same copy, same key
+    list(day_step.process_days(tmp_path, ["2024-05-01"]))
+    assert evaluate(tmp_path, cursor)[0] == []
