@@ -73,99 +73,104 @@ class _Counts:
                         ", ".join(f"{n} {k}" for k, n in self.counts.items()))
 
 
+class _GuardedH11Protocol(H11Protocol):
+    """uvicorn's H11Protocol with header/body deadlines and a connection cap; ``guarded_protocol`` makes one
+    subclass per server holding its limits and connection books (class attributes, shared by its connections)."""
+
+    _guard_limits: GuardLimits
+    _guard_waiting: dict  # connections waiting for request headers, oldest first (dicts keep insertion order)
+    _guard_closing: set  # closed by the guard, connection_lost not yet called (still in server_state)
+    _guard_counts: "_Counts"
+    _refused = False
+    _deadline: asyncio.TimerHandle | None = None
+    _last_byte = 0.0
+    _body_start = 0.0
+    _body_bytes = 0
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        if len(self.server_state.connections) - len(self._guard_closing) >= self._guard_limits.max_connections:
+            oldest = next(iter(self._guard_waiting), None)
+            if oldest is None:
+                self._refused = True
+                self._guard_counts.note("refused")
+                transport.write(_REFUSED)
+                transport.close()
+                return
+            self._guard_counts.note("shed")
+            oldest._close(None)
+        super().connection_made(transport)
+        self._await_headers()
+
+    def connection_lost(self, exc) -> None:
+        if self._refused:
+            return
+        self._stop()
+        self._guard_waiting.pop(self, None)
+        self._guard_closing.discard(self)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_byte = self.loop.time()
+        self._body_bytes += len(data)
+        super().data_received(data)
+        if self in self._guard_waiting and self.conn.their_state is not h11.IDLE:
+            self._guard_waiting.pop(self)  # headers complete
+            self._stop()
+            if self.conn.their_state is h11.SEND_BODY:
+                self._body_start, self._body_bytes = self._last_byte, 0
+                self._arm(self._guard_limits.body_timeout_s, self._body_deadline)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._stop()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self._await_headers()  # kept alive: the next request's headers have the same deadline
+
+    def _await_headers(self) -> None:
+        self._guard_waiting[self] = None
+        self._arm(self._guard_limits.header_timeout_s, self._header_deadline)
+
+    def _arm(self, delay: float, callback) -> None:
+        self._stop()
+        self._deadline = self.loop.call_later(delay, callback)
+
+    def _stop(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _header_deadline(self) -> None:
+        self._deadline = None
+        if self in self._guard_waiting:
+            self._guard_counts.note("header timeouts")
+            self._close(_TIMED_OUT)
+
+    def _body_deadline(self) -> None:
+        self._deadline = None
+        if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        idle = now - self._last_byte
+        slow = self._body_bytes < BODY_MIN_RATE * (now - self._body_start)
+        if self.flow.read_paused or (idle < self._guard_limits.body_timeout_s and not slow):
+            # The app is behind (reading paused by flow control) or bytes come fast enough: check again later.
+            wait = self._guard_limits.body_timeout_s - (0 if self.flow.read_paused else idle)
+            self._arm(max(wait, 1.0), self._body_deadline)
+            return
+        self._guard_counts.note("body timeouts")
+        self._close(None)  # the app sees a disconnect; its spool file is removed
+
+    def _close(self, answer: bytes | None) -> None:
+        self._guard_waiting.pop(self, None)
+        self._stop()
+        if not self.transport.is_closing():
+            self._guard_closing.add(self)
+            if answer:
+                self.transport.write(answer)
+            self.transport.close()
+
+
 def guarded_protocol(limits: GuardLimits) -> type:
     """A subclass of uvicorn's H11Protocol enforcing ``limits`` (one per server)."""
-    waiting: dict = {}  # connections waiting for request headers, oldest first (dicts keep insertion order)
-    closing: set = set()  # closed by the guard, connection_lost not yet called (still in server_state)
-    counts = _Counts()
-
-    class GuardedH11Protocol(H11Protocol):
-        _refused = False
-        _deadline: asyncio.TimerHandle | None = None
-        _last_byte = 0.0
-        _body_start = 0.0
-        _body_bytes = 0
-
-        def connection_made(self, transport) -> None:  # type: ignore[override]
-            if len(self.server_state.connections) - len(closing) >= limits.max_connections:
-                oldest = next(iter(waiting), None)
-                if oldest is None:
-                    self._refused = True
-                    counts.note("refused")
-                    transport.write(_REFUSED)
-                    transport.close()
-                    return
-                counts.note("shed")
-                oldest._close(None)
-            super().connection_made(transport)
-            self._await_headers()
-
-        def connection_lost(self, exc) -> None:
-            if self._refused:
-                return
-            self._stop()
-            waiting.pop(self, None)
-            closing.discard(self)
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            self._last_byte = self.loop.time()
-            self._body_bytes += len(data)
-            super().data_received(data)
-            if self in waiting and self.conn.their_state is not h11.IDLE:
-                waiting.pop(self)  # headers complete
-                self._stop()
-                if self.conn.their_state is h11.SEND_BODY:
-                    self._body_start, self._body_bytes = self._last_byte, 0
-                    self._arm(limits.body_timeout_s, self._body_deadline)
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._stop()
-            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
-                self._await_headers()  # kept alive: the next request's headers have the same deadline
-
-        def _await_headers(self) -> None:
-            waiting[self] = None
-            self._arm(limits.header_timeout_s, self._header_deadline)
-
-        def _arm(self, delay: float, callback) -> None:
-            self._stop()
-            self._deadline = self.loop.call_later(delay, callback)
-
-        def _stop(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _header_deadline(self) -> None:
-            self._deadline = None
-            if self in waiting:
-                counts.note("header timeouts")
-                self._close(_TIMED_OUT)
-
-        def _body_deadline(self) -> None:
-            self._deadline = None
-            if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
-                return
-            now = self.loop.time()
-            idle = now - self._last_byte
-            slow = self._body_bytes < BODY_MIN_RATE * (now - self._body_start)
-            if self.flow.read_paused or (idle < limits.body_timeout_s and not slow):
-                # The app is behind (reading paused by flow control) or bytes come fast enough: check again later.
-                wait = limits.body_timeout_s - (0 if self.flow.read_paused else idle)
-                self._arm(max(wait, 1.0), self._body_deadline)
-                return
-            counts.note("body timeouts")
-            self._close(None)  # the app sees a disconnect; its spool file is removed
-
-        def _close(self, answer: bytes | None) -> None:
-            waiting.pop(self, None)
-            self._stop()
-            if not self.transport.is_closing():
-                closing.add(self)
-                if answer:
-                    self.transport.write(answer)
-                self.transport.close()
-
-    return GuardedH11Protocol
+    return type("GuardedH11Protocol", (_GuardedH11Protocol,), {
+        "_guard_limits": limits, "_guard_waiting": {}, "_guard_closing": set(), "_guard_counts": _Counts()})
