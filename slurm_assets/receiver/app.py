@@ -142,29 +142,47 @@ def _error(err: IngestError) -> Response:
     return Response(body, status_code=err.status, media_type="application/json")
 
 
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI):
+    """At startup: the runtime (bad API_KEYS or settings stop the server, with the reason) and a sweep of what
+    killed writers left in the landing zone."""
+    rt = runtime(app)
+    try:
+        if removed := sweep_incoming(rt.data_dir):
+            log.warning(
+                "removed %d stale partial upload(s) from landing/.incoming", removed
+            )
+    except OSError as err:
+        log.warning("cannot clean landing/.incoming: %s", err)
+    try:
+        if removed := landing.sweep_stale(rt.data_dir):
+            log.warning("removed %d file(s) left by killed writers in the landing zone (temp files, "
+                        "data files without a manifest): %s", len(removed),
+                        ", ".join(str(p.relative_to(rt.data_dir)) for p in removed[:10]))
+    except OSError as err:
+        log.warning("cannot clean the landing zone's leftovers: %s", err)
+    yield
+
+
+def ingest_response(audit: Audit, drops: list) -> IngestResponse:
+    """The 200 answer for the stored drops (one for a native body, one per UTC day for seed JSON)."""
+    return IngestResponse(
+        status="ok",
+        cluster=audit.cluster,
+        drop_id=drops[0].drop_id if drops else None,
+        rows=sum(d.rows for d in drops),
+        duplicate=bool(drops) and all(d.duplicate for d in drops),
+        drops=[
+            StoredDropModel(
+                day=d.day, drop_id=d.drop_id, rows=d.rows, duplicate=d.duplicate
+            )
+            for d in drops
+        ],
+    )
+
+
 def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
     """The receiver app; ``settings=None`` reads ReceiverSettings from the environment at startup."""
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):
-        # Bad API_KEYS or settings stop the server at startup, with the reason.
-        rt = runtime(app)
-        try:
-            if removed := sweep_incoming(rt.data_dir):
-                log.warning(
-                    "removed %d stale partial upload(s) from landing/.incoming", removed
-                )
-        except OSError as err:
-            log.warning("cannot clean landing/.incoming: %s", err)
-        try:
-            if removed := landing.sweep_stale(rt.data_dir):
-                log.warning("removed %d file(s) left by killed writers in the landing zone (temp files, "
-                            "data files without a manifest): %s", len(removed),
-                            ", ".join(str(p.relative_to(rt.data_dir)) for p in removed[:10]))
-        except OSError as err:
-            log.warning("cannot clean the landing zone's leftovers: %s", err)
-        yield
-
     app = FastAPI(
         title="slurm-usage-history receiver",
         version=__version__,
@@ -196,19 +214,7 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
             return _error(
                 IngestError(400, "client disconnected before the body was complete")
             )
-        return IngestResponse(
-            status="ok",
-            cluster=audit.cluster,
-            drop_id=drops[0].drop_id if drops else None,
-            rows=sum(d.rows for d in drops),
-            duplicate=bool(drops) and all(d.duplicate for d in drops),
-            drops=[
-                StoredDropModel(
-                    day=d.day, drop_id=d.drop_id, rows=d.rows, duplicate=d.duplicate
-                )
-                for d in drops
-            ],
-        )
+        return ingest_response(audit, drops)
 
     @app.get(
         "/api/dashboard/health",
