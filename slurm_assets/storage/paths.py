@@ -100,11 +100,6 @@ def partition_files(data_dir: Path, table: str, day: str | None = None) -> list[
     return sorted(table_dir(data_dir, table).glob(f"cluster=*/date={day_glob}/{PART_FILE}"))
 
 
-def snapshot_files(data_dir: Path, table: str) -> list[Path]:
-    """The Parquet files of a snapshot table (one per cluster), sorted."""
-    return sorted(table_dir(data_dir, table).glob(f"cluster=*/latest/{PART_FILE}"))
-
-
 def cluster_day_of(path: Path) -> tuple[str, str]:
     """``(cluster, day)`` of a ``partition_file`` path (the inverse); InvalidNameError if it is not one."""
     path = Path(path)

@@ -40,12 +40,6 @@ def read_processed(data_dir: Path) -> dict[str, str]:
         raise ValueError(f"{path} is not {{\"days\": {{...}}}} JSON; delete it to reprocess every day") from err
 
 
-def mark_processed(data_dir: Path, digests: dict[str, str]) -> None:
-    """Record ``digests`` (day -> drops digest) as processed, atomically."""
-    with _locked(data_dir):
-        _write_days(processed_path(data_dir), {**read_processed(data_dir), **digests})
-
-
 def mark_built(data_dir: Path, digests: dict[str, str]) -> None:
     """The day step wrote these days' tables from these drops (day -> ``landing.day_digests`` of them)."""
     with _locked(data_dir):

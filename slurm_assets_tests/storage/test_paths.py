@@ -62,7 +62,7 @@ def test_the_inverse_helpers_read_back_what_the_builders_made(tmp_path):
         paths.landing_cluster_day(tmp_path / ".incoming" / "2024-05-01")
 
 
-def test_partition_and_snapshot_files_are_listed_from_the_layout(tmp_path):
+def test_partition_files_are_listed_from_the_layout(tmp_path):
     for cluster, day in (("beta", "2024-05-02"), ("alpha", "2024-05-01"), ("alpha", "2024-05-02")):
         path = paths.partition_file(tmp_path, "jobs", cluster, day)
         path.parent.mkdir(parents=True)
@@ -71,7 +71,3 @@ def test_partition_and_snapshot_files_are_listed_from_the_layout(tmp_path):
     assert [paths.cluster_day_of(p) for p in paths.partition_files(tmp_path, "jobs")] == [
         ("alpha", "2024-05-01"), ("alpha", "2024-05-02"), ("beta", "2024-05-02")]
     assert [paths.cluster_day_of(p)[0] for p in paths.partition_files(tmp_path, "jobs", "2024-05-02")] == ["alpha", "beta"]
-    snap = paths.snapshot_file(tmp_path, "running_jobs", "alpha")
-    snap.parent.mkdir(parents=True)
-    snap.write_bytes(b"")
-    assert paths.snapshot_files(tmp_path, "running_jobs") == [snap]
