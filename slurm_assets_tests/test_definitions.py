@@ -13,7 +13,7 @@ from slurm_assets.sacct import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 # The table assets come from the catalogue (slurm_assets_tests/test_catalog.py checks each spec's asset).
-ASSETS = {"landing_pull", "warehouse_duckdb", *catalog.asset_tables()}
+ASSETS = {"landing_pull", "warehouse_duckdb", "monthly_reports", *catalog.asset_tables()}
 CHECKS = {("jobs", "jobs_keys_unique"), ("jobs", "jobs_durations_non_negative"),
           ("quarantine", "quarantine_share_below_threshold"), ("quarantine", "no_drop_quarantined_whole"),
           ("usage_daily", "usage_matches_jobs")}
@@ -41,6 +41,8 @@ def test_partitioning_and_pool_contract():
         if key.to_user_string() in daily:
             assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), key
             assert node.backfill_policy is not None, key
+        elif key.to_user_string() == "monthly_reports":
+            assert isinstance(node.partitions_def, dg.MonthlyPartitionsDefinition), key
         else:
             assert node.partitions_def is None, key
     assert graph.get(dg.AssetKey("warehouse_duckdb")).pools == {"duckdb_writer"}

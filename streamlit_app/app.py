@@ -26,6 +26,7 @@ PAGES = [
     ("views/queue.py", "Queue", ":material/hourglass_top:"),
     ("views/efficiency.py", "Efficiency", ":material/eco:"),
     ("views/jobs.py", "Jobs", ":material/table_rows:"),
+    ("views/reports.py", "Reports", ":material/picture_as_pdf:"),
     ("views/data_status.py", "Data status", ":material/monitor_heart:"),
 ]
 

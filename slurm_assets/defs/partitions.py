@@ -16,3 +16,7 @@ def daily_partitions() -> dg.DailyPartitionsDefinition:
 
 # A year's backfill runs as a handful of runs over partition ranges, not 365 tiny runs.
 daily_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=100)
+
+# Reports: one partition per UTC month (its key is the month's first day); the current month is offered too
+# (a partial report, marked as such).
+monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC", end_offset=1)

@@ -24,6 +24,7 @@ from streamlit_app.data.jobs import (  # noqa: F401
     efficiency_by,
     efficiency_summary,
     jobs_count,
+    jobs_csv,
     jobs_page,
     running_now,
     state_rates,
@@ -45,6 +46,7 @@ from streamlit_app.data.metrics import (  # noqa: F401
     usage_shares,
     utilization,
 )
+from streamlit_app.data.reports import available_reports  # noqa: F401
 from streamlit_app.data.scope import ADMIN_SCOPE, NOBODY_SCOPE, Scope  # noqa: F401
 from streamlit_app.data.status import (  # noqa: F401
     cluster_status,

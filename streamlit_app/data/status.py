@@ -81,9 +81,10 @@ def quarantine_rows(f: Filters, limit: int = 200) -> pd.DataFrame:
 def quarantined_drops(f: Filters, limit: int = 200) -> pd.DataFrame:
     """Drops quarantined whole within the date range (bad manifest, unreadable gzip, sha256 mismatch): none of
     their jobs are in the tables until a corrected copy is sent; the detail says what is wrong and where."""
-    cond, params = where(f, date_col="date", dims=("cluster",))
+    cond, params = where(f, date_col="date", dims=("cluster",), people=False)
     return query(
-        f"""SELECT cluster, date, drop_id, reason, detail FROM quarantine WHERE line_no = 0 AND {cond}
+        f"""SELECT cluster, date, drop_id, reason, detail FROM quarantine WHERE {admin_only(f)} AND line_no = 0
+            AND {cond}
             ORDER BY date DESC, cluster, drop_id LIMIT {int(limit)}""",
         params,
     )

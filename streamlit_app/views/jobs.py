@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from streamlit_app import controls, data, filters, ui
+from streamlit_app import audit, controls, data, filters, ui
 
 f = filters.current()
 ui.header("Jobs", f, "jobs that ended in the period")
@@ -23,3 +23,8 @@ else:
                            url="p")
     st.caption(f"{total:,} jobs match; showing {(page - 1) * page_size + 1:,} to {min(page * page_size, total):,}.")
     ui.table(data.jobs_page(f, search, page=int(page), page_size=int(page_size), sort=sort), "Jobs page")
+    st.download_button(  # every matching job, written in batches when clicked (not only the page above)
+        f"Download all {total:,} matching jobs (CSV)", lambda: data.jobs_csv(f, search, sort),
+        file_name=f"jobs-all-{f.start.isoformat()}_{f.end.isoformat()}.csv", mime="text/csv", key="jobs-all-csv",
+        on_click=audit.export, args=("all matching jobs", total),
+    )

@@ -8,6 +8,7 @@ direct SQL over the same Parquet files and the same scope.
 
 import dataclasses
 
+import pandas as pd
 import pytest
 import streamlit as st
 
@@ -64,6 +65,9 @@ def test_figures_equal_direct_sql_over_the_scope(scoped, who):
     assert k["jobs"] == data.jobs_count(f) == jobs > 0
     page = data.jobs_page(f, page_size=10_000)
     assert len(page) == jobs
+    with data.jobs_csv(f) as fh:  # the Jobs page's full export: every job of the scope, in the page's order
+        export = pd.read_csv(fh)
+    assert len(export) == jobs and export["job_id_raw"].tolist() == page["job_id_raw"].tolist()
     users = set(page["user"])
     if who == "u01":
         assert users == {"u01"}
@@ -107,6 +111,7 @@ def test_quarantine_is_for_admins_and_site_totals_need_the_setting(scoped):
     wh = scoped
     me = data.viewer_scope("u01", admin=False, site_totals=False)
     assert data.quarantine_rows(_f(wh, me)).empty and data.quarantine_summary(_f(wh, me)).empty
+    assert data.quarantined_drops(_f(wh, me)).empty
     assert not data.quarantine_rows(_f(wh, data.ADMIN_SCOPE)).empty
     assert data.cluster_status(_f(wh, me))["quarantined_rows"].sum() == 0
     assert data.site_kpis(_f(wh, me)) is None

@@ -1,0 +1,1 @@
+"""Monthly reports (CSV + PDF) per cluster and account."""

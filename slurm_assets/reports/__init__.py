@@ -1,0 +1,1 @@
+"""Reports built from the daily tables (monthly_reports)."""

@@ -1,0 +1,27 @@
+"""Reports: the monthly CSV and PDF reports (Dagster asset ``monthly_reports``) the viewer may download."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from streamlit_app import audit, data, filters
+
+f = filters.current()
+st.title("Monthly reports")
+st.caption("Per cluster and per account, from the daily tables (materialize `monthly_reports` in Dagster); "
+           "a month not covered to its end is marked partial in the report.")
+reports = data.available_reports(f.scope)
+if reports.empty:
+    st.info("No report you may see yet. Admins materialize the asset monthly_reports for the months wanted; "
+            "coordinators see their accounts' reports.")
+else:
+    shown = reports.assign(account=reports["account"].fillna("(whole cluster)"))
+    st.dataframe(shown[["month", "cluster", "account"]], hide_index=True, width="stretch")
+    labels = [f"{m} · {c} · {a}" for m, c, a in shown[["month", "cluster", "account"]].itertuples(index=False)]
+    pick = st.selectbox("Report", range(len(labels)), format_func=labels.__getitem__)
+    row = reports.iloc[pick]
+    for kind, mime in (("pdf", "application/pdf"), ("csv", "text/csv")):
+        path = Path(row[kind])
+        st.download_button(f"Download {kind.upper()}", path.read_bytes(), file_name=f"{row['month']}-{row['cluster']}-"
+                           f"{path.stem}.{kind}", mime=mime, key=f"report-{kind}",
+                           on_click=audit.export, args=(f"report {labels[pick]} ({kind})", 1))
