@@ -20,6 +20,7 @@ Which table answers what (and why the numbers agree with direct SQL):
 
 import dataclasses
 import datetime as dt
+import io
 import math
 import time
 from pathlib import Path
@@ -120,28 +121,22 @@ def query(sql: str, params: tuple = ()) -> pd.DataFrame:
     raise AssertionError("unreachable")
 
 
-def stream_csv(sql: str, params: tuple = (), batch_rows: int = 50_000):
-    """The result of ``sql`` as CSV in a spooled temporary file (memory up to 16 MiB, then disk), written
-    batch by batch from DuckDB (never the whole result in pandas); not cached. Returns the file at offset 0."""
-    import tempfile
-
+def stream_csv(sql: str, params: tuple = (), batch_rows: int = 50_000) -> bytes:
+    """The result of ``sql`` as CSV, written record batch by record batch from DuckDB (never the whole result
+    in pandas); not cached. Bytes, because a Streamlit download holds its file in memory anyway."""
     import pyarrow.csv as pacsv
 
     root = str(data_dir())
     cur = _store(root).at(data_version(Path(root))).cursor()
-    out = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - handed to the caller, who closes it
+    out = io.BytesIO()
     try:
         reader = cur.execute(sql, list(params)).fetch_record_batch(batch_rows)
         with pacsv.CSVWriter(out, reader.schema) as writer:
             for batch in reader:
                 writer.write_batch(batch)
-    except BaseException:
-        out.close()
-        raise
     finally:
         cur.close()
-    out.seek(0)
-    return out
+    return out.getvalue()
 
 
 def scalar_row(sql: str, params: tuple = ()) -> dict:

@@ -202,8 +202,8 @@ def jobs_page(f: Filters, search: str = "", *, page: int = 1, page_size: int = 1
 
 
 def jobs_csv(f: Filters, search: str = "", sort: str = "end_time"):
-    """Every job that matches the filters, the search text and the viewer's scope, as a CSV file object
-    (all columns, in the table's order), written in batches: the Jobs page's full export."""
+    """Every job that matches the filters, the search text and the viewer's scope as CSV (all columns, in the
+    table's order), written in record batches: the Jobs page's full export, made only when clicked."""
     if sort not in SORTS:
         raise ValueError(f"jobs sort {sort!r}: expected one of {sorted(SORTS)}")
     cond, params = _search(f, search)
