@@ -17,6 +17,9 @@ def daily_partitions() -> dg.DailyPartitionsDefinition:
 # A year's backfill runs as a handful of runs over partition ranges, not 365 tiny runs.
 daily_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=100)
 
-# Reports: one partition per UTC month (its key is the month's first day); the current month is offered too
-# (a partial report, marked as such).
-monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC", end_offset=1)
+
+
+def monthly_partitions() -> dg.MonthlyPartitionsDefinition:
+    """Reports: one UTC month per partition (key: the month's first day), from the month of
+    ``SLURM_USAGE_FIRST_DAY``; the current month is offered too (a partial report, marked as such)."""
+    return dg.MonthlyPartitionsDefinition(start_date=settings.first_day()[:7] + "-01", timezone="UTC", end_offset=1)

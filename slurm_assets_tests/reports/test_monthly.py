@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from slurm_assets.defs.reports.assets import monthly_reports
+from slurm_assets.defs.reports.assets import monthly_reports_asset
 from slurm_assets.defs.resources import StorageResource
 from slurm_assets.reports import monthly
 from slurm_assets.reports.pdf import BAR_COLOR
@@ -56,7 +56,7 @@ def _csv(path: Path) -> list[dict]:
 def test_materialized_for_a_range_of_months_totals_equal_the_daily_tables(data_dir):
     storage = StorageResource(data_dir=str(data_dir))
     for month in ("2026-02-01", "2026-03-01"):  # what a backfill of the range launches: one run per month
-        result = dg.materialize([monthly_reports], partition_key=month, resources={"storage": storage})
+        result = dg.materialize([monthly_reports_asset()], partition_key=month, resources={"storage": storage})
         assert result.success
     con = warehouse.connect_readonly(data_dir)
     try:

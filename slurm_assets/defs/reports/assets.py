@@ -7,17 +7,11 @@ from slurm_assets.defs.resources import StorageResource
 from slurm_assets.reports import monthly
 
 
-@dg.asset(
-    partitions_def=monthly_partitions,
-    deps=["usage_daily", "gpu_usage_daily", "jobs", "drops"],
-    group_name="reports",
-    kinds={"pdf", "csv"},
-)
 def monthly_reports(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """Files under DATA_DIR/reports/<YYYY-MM>/<cluster>/ (slurm_assets/reports/monthly.py), from the daily tables.
 
     A range of months (a backfill from the UI) runs one month per run; a month not over yet, or one whose
-    drops stop early, is marked partial in its reports.
+    drops do not cover it, is marked partial in its reports.
     """
     month = context.partition_key[:7]
     written = monthly.write_reports(storage.path(), month)
@@ -26,3 +20,16 @@ def monthly_reports(context: dg.AssetExecutionContext, storage: StorageResource)
     return dg.MaterializeResult(metadata={
         "reports": len(written) // 2, "clusters": clusters, "folder": str(monthly.report_dir(storage.path(), month)),
     })
+
+
+def monthly_reports_asset() -> dg.AssetsDefinition:
+    return dg.asset(
+        name="monthly_reports", partitions_def=monthly_partitions(),
+        deps=["usage_daily", "gpu_usage_daily", "jobs", "drops"], group_name="reports", kinds={"pdf", "csv"},
+    )(monthly_reports)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """This module's definitions, built at load (the partitions read SLURM_USAGE_FIRST_DAY then)."""
+    return dg.Definitions(assets=[monthly_reports_asset()])
