@@ -1,6 +1,7 @@
 """The only reader of the process environment. Values are read on call, never at import."""
 
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 
@@ -8,6 +9,8 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slurm_assets.sacct import limits
+
+log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "SLURM_USAGE_DATA_DIR"
 DEFAULT_DATA_DIR = "./data"
@@ -178,6 +181,37 @@ def dashboard_access() -> dict:
         "audit_log": env.get(DASHBOARD_ENV + "AUDIT_LOG", "").strip()
         or str(Path(state) / "slurm-usage-history" / "dashboard-audit.jsonl"),
     }
+
+
+STALE_AFTER_H_ENV = "SLURM_USAGE_STALE_AFTER_H"
+DEFAULT_STALE_AFTER_H = 26.0  # a daily agent run plus two hours of slack
+VERSION_CHECK_S_ENV = "SLURM_USAGE_DASHBOARD_VERSION_CHECK_S"
+DEFAULT_VERSION_CHECK_S = 60.0
+
+
+def _positive_float(env: str, default: float) -> float:
+    """A positive number from ``env``; an unset, unparsable or non-positive value gives ``default`` (logged)."""
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        log.warning("%s=%r is not a positive number; using %s", env, raw, default)
+        return default
+    return value
+
+
+def stale_after_h() -> float:
+    """Hours after a cluster's last drop at which the dashboard flags it stale; env ``SLURM_USAGE_STALE_AFTER_H``."""
+    return _positive_float(STALE_AFTER_H_ENV, DEFAULT_STALE_AFTER_H)
+
+
+def version_check_s() -> float:
+    """How often an open dashboard tab looks for a newer data version; env ``SLURM_USAGE_DASHBOARD_VERSION_CHECK_S``."""
+    return _positive_float(VERSION_CHECK_S_ENV, DEFAULT_VERSION_CHECK_S)
 
 
 DEMO_ENV_PREFIX = "SLURM_DEMO_"

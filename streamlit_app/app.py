@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on sys.pa
 
 import streamlit as st
 
-from streamlit_app import auth, filters
+from streamlit_app import auth, filters, freshness
 
 PAGES = [
     ("views/overview.py", "Overview", ":material/dashboard:"),
@@ -37,10 +37,12 @@ pages = [st.Page(path, title=title, icon=icon, default=(i == 0), url_path="root"
 # found"; the root page reserves a pathname of its own, never served). st.navigation lists every page it
 # gets, so the menu is drawn here, without the alias.
 alias = st.Page(PAGES[0][0], title=PAGES[0][1], icon=PAGES[0][2], url_path="overview")
-page = st.navigation(pages + [alias], position="hidden")
+job = st.Page("views/job.py", title="Job", icon=":material/work:")  # reached from the Jobs table only
+page = st.navigation(pages + [alias, job], position="hidden")
 scope = auth.viewer()  # the login page (and a stop) for a browser that has not logged in: no menu, no data
 for p in pages:
     st.sidebar.page_link(p)
 auth.sidebar(scope)
 filters.render_sidebar(scope)
+freshness.notice()
 page.run()

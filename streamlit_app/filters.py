@@ -8,6 +8,7 @@ count back from today (UTC), the last day included; "all" spans the data.
 
 import datetime as dt
 import re
+import urllib.parse
 
 import streamlit as st
 
@@ -163,3 +164,15 @@ def current() -> data.Filters:
     if f is None:
         return render_sidebar(data.NOBODY_SCOPE)  # app.py sets the viewer's scope first; never reached there
     return f
+
+
+def link(path: str, **extra) -> str:
+    """Relative link to page ``path`` with the current filters plus ``extra`` (a drill-down: ``user="u03"``).
+
+    An extra key replaces that filter (the entity's own view); a relative link keeps a ``baseUrlPath``.
+    """
+    keys = ("range", "grain", "start", "end", *MULTI)
+    params = {k: st.query_params.get_all(k) for k in keys if k in st.query_params}
+    for key, value in extra.items():
+        params[key] = [str(value)]
+    return f"./{path}?{urllib.parse.urlencode(params, doseq=True)}"

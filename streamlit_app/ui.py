@@ -88,13 +88,30 @@ def dataframe(df: pd.DataFrame, column_config: dict | None = None, **kwargs) -> 
                  column_config=_column_config(df) | (column_config or {}), **kwargs)
 
 
-def table(df: pd.DataFrame, name: str, *, empty_what: str | None = None, column_config: dict | None = None) -> bool:
-    """Show ``df`` with a CSV download; an empty frame shows the explained empty state. Returns whether shown."""
+LINK = "view"  # the drill-down column: a link per row, shown first, left out of the CSV
+
+
+def with_links(df: pd.DataFrame, dim: str, path: str = "overview") -> pd.DataFrame:
+    """``df`` plus a first column linking each ``dim`` value to its own view (the pages, filtered to it)."""
+    out = df.copy()
+    out.insert(0, LINK, [filters.link(path, **{dim: v}) for v in out[dim]])
+    return out
+
+
+def table(df: pd.DataFrame, name: str, *, empty_what: str | None = None, column_config: dict | None = None,
+          link_text: str = "Open") -> bool:
+    """Show ``df`` with a CSV download; an empty frame shows the explained empty state. Returns whether shown.
+
+    A ``view`` column (``with_links``) is drawn as links reading ``link_text``.
+    """
     if df.empty:
         empty(empty_what or name.lower())
         return False
-    dataframe(df, column_config)
-    download(df, name)
+    config = dict(column_config or {})
+    if LINK in df.columns:
+        config.setdefault(LINK, st.column_config.LinkColumn("", display_text=link_text, width="small"))
+    dataframe(df, config)
+    download(df.drop(columns=[LINK], errors="ignore"), name)
     return True
 
 

@@ -92,3 +92,20 @@ def pipeline_warehouse(tmp_path_factory) -> Warehouse:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     today = dt.datetime.now(dt.UTC).date()
     return Warehouse(root, today - dt.timedelta(days=3), today)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -6,6 +6,7 @@ downloaded), switches a sidebar filter, and saves screenshots to
 test-artifacts/screenshots/. No page may show exception text.
 """
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -15,12 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from slurm_assets_tests.streamlit_app.conftest import APP
+from slurm_assets_tests.streamlit_app.conftest import APP, CHROMIUM
 from slurm_assets_tests.ports import free_port as _free_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PAGES = {"": "Overview", "usage": "Usage", "explorer": "Explorer", "utilization": "Utilization",
          "users_accounts": "Users & accounts", "gpus": "GPUs", "queue": "Queue", "efficiency": "Efficiency",
@@ -30,15 +28,15 @@ QUERY = "?range=all&grain=week"
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def server(warehouse, tmp_path_factory):
+@contextlib.contextmanager
+def streamlit_server(root: Path, log: Path, **env):
+    """`streamlit run` of the dashboard over ``root`` on a free loopback port: yields its URL, stops it after."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing under CI=true: install Debian's chromium (see .ci/run)")
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = os.environ | {"SLURM_USAGE_DATA_DIR": str(warehouse.root)}
+    env = os.environ | {"SLURM_USAGE_DATA_DIR": str(root)} | env
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
@@ -70,15 +68,9 @@ def server(warehouse, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+def server(warehouse, tmp_path_factory):
+    with streamlit_server(warehouse.root, tmp_path_factory.mktemp("streamlit") / "server.log") as url:
+        yield url
 
 
 def _settle(page, title: str) -> None:

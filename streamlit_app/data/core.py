@@ -81,6 +81,11 @@ def _cached_version(root: str) -> tuple[int, int, int]:
     return data_version(Path(root))
 
 
+def current_version() -> tuple[int, int, int]:
+    """The data version queries run on now (the 2-second cached listing, so a page checks it cheaply)."""
+    return _cached_version(str(data_dir()))
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)  # one copy per data dir, refreshed in place
 def _store(root: str) -> Store:
     return Store(Path(root), settings.dashboard_cache_dir())

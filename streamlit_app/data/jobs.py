@@ -18,6 +18,7 @@ import pandas as pd
 
 from slurm_assets.sacct import summary
 from slurm_assets.sacct.fields import JOBS_SCHEMA
+from slurm_assets.storage import paths
 from slurm_assets.storage.dashboard_store import jobs_select
 from streamlit_app.data.core import Filters, data_dir, period, query, scalar_row, stream_csv, where
 from streamlit_app.data.scope import people_condition
@@ -209,3 +210,20 @@ def jobs_csv(f: Filters, search: str = "", sort: str = "end_time"):
     cond, params = _search(f, search)
     return stream_csv(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {cond} ORDER BY {SORTS[sort]}, cluster, job_id_raw,"
                       " submit_time", params)
+
+
+def job_record(f: Filters, cluster: str, job_id_raw: str, end_day: str | None = None) -> pd.DataFrame:
+    """One job's rows (a requeued job id can have several, keyed by submit time): every jobs column.
+
+    Only within the viewer's scope (``f.scope``): a link to another user's job finds nothing. With its
+    end day, only that (cluster, day) file is read; without, every jobs file (pruned by cluster).
+    """
+    source = "jobs"  # bad names or days raise ValueError (paths.check_*) before any SQL
+    if end_day and paths.partition_file(data_dir(), "jobs", cluster, end_day).exists():
+        source = f"({jobs_select(data_dir(), [(cluster, end_day)])}) AS jobs"
+    people, params = people_condition(f.scope)
+    return query(
+        f"SELECT {_JOB_COLUMNS} FROM {source} WHERE cluster = ? AND job_id_raw = ? AND {people}"
+        " ORDER BY submit_time",
+        (cluster, job_id_raw) + params,
+    )

@@ -46,7 +46,7 @@ else:
     for entity, title in (("user", "Users"), ("account", "Accounts")):
         st.subheader(f"{title}: worst offenders")
         df = data.efficiency_by(f, entity, min_jobs=int(min_jobs), order=order)
-        if ui.table(df, f"Efficiency by {entity}", empty_what=f"{title.lower()} with at least {min_jobs} jobs",
+        if ui.table(ui.with_links(df, entity), f"Efficiency by {entity}", link_text=f"{entity} view", empty_what=f"{title.lower()} with at least {min_jobs} jobs",
                     column_config=config):
             label = LABELS[order]
             ui.bar_chart(df.head(20), x=entity, y=order, title=f"{title}: {label} (top 20)",

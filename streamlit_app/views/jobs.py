@@ -1,6 +1,7 @@
 """Jobs: a searchable, paginated table of the individual jobs that ended in the period, all columns."""
 
 import math
+import urllib.parse
 
 import streamlit as st
 
@@ -22,7 +23,11 @@ else:
     page = controls.number(st, f"Page (of {pages:,})", min_value=1, max_value=pages, default=1, key="jobs_page",
                            url="p")
     st.caption(f"{total:,} jobs match; showing {(page - 1) * page_size + 1:,} to {min(page * page_size, total):,}.")
-    ui.table(data.jobs_page(f, search, page=int(page), page_size=int(page_size), sort=sort), "Jobs page")
+    rows = data.jobs_page(f, search, page=int(page), page_size=int(page_size), sort=sort)
+    rows.insert(0, ui.LINK, [  # each row opens its job page
+        f"./job?{urllib.parse.urlencode({'job': f'{c}/{j}', 'day': str(d)[:10]}, safe='/')}"
+        for c, j, d in zip(rows["cluster"], rows["job_id_raw"], rows["end_date"])])
+    ui.table(rows, "Jobs page", link_text="job page")
     st.download_button(  # every matching job, written in batches when clicked (not only the page above)
         f"Download all {total:,} matching jobs (CSV)", lambda: data.jobs_csv(f, search, sort),
         file_name=f"jobs-all-{f.start.isoformat()}_{f.end.isoformat()}.csv", mime="text/csv", key="jobs-all-csv",

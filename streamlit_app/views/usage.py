@@ -29,7 +29,7 @@ else:
 st.subheader(f"Shares by {data.DIM_LABELS[dim].lower()}")
 if dim in data.USAGE_DIMS and not f.states:
     shares = data.usage_shares(f, dim).rename(columns={"key": dim})
-    ui.table(shares, f"Usage shares by {dim}", column_config={
+    ui.table(ui.with_links(shares, dim), f"Usage shares by {dim}", link_text=f"{dim} view", column_config={
         "cpu_hours": st.column_config.NumberColumn("CPU-hours", format="%.1f"),
         "cpu_share_pct": st.column_config.NumberColumn("CPU share (%)", format="%.2f"),
         "gpu_hours": st.column_config.NumberColumn("GPU-hours", format="%.1f"),

@@ -25,4 +25,4 @@ for entity, title in (("user", "Top users"), ("account", "Top accounts")):
         continue
     ui.bar_chart(df, x=entity, y=order, title=f"{title} by {data.METRICS[order].label}",
                  x_label=entity.capitalize(), y_label=data.METRICS[order].title, color_dim=entity)
-    ui.table(df, f"{title} table", column_config=config)
+    ui.table(ui.with_links(df, entity), f"{title} table", column_config=config, link_text=f"{entity} view")

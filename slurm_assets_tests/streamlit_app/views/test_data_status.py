@@ -32,3 +32,22 @@ def test_status_gaps_and_quarantine(warehouse, open_app, monkeypatch):
     assert list(zip(whole.cluster, whole.drop_id, whole.reason)) == [("beta", "beadfeedbeadfeed", "bad_manifest")]
     assert "collected_at" in whole.detail[0]
     assert any("could not be processed at all" in e.value for e in at.error)
+
+
+def test_each_clusters_age_and_stale_flag_follow_the_setting(warehouse, open_app, monkeypatch):
+    """The synthetic drops are months old: stale under the default threshold, fresh under a huge one."""
+    import datetime as dt
+
+    at = open_app(warehouse, "data_status")
+    status = find_frame(at, "cluster", "age_h", "fresh")
+    last = warehouse.sql("SELECT cluster, max(collected_at) AS t FROM drops GROUP BY 1").set_index("cluster")["t"]
+    for row in status.itertuples():
+        age = (dt.datetime.now(dt.UTC) - last[row.cluster].to_pydatetime()).total_seconds() / 3600
+        assert abs(row.age_h - age) < 1 and row.fresh == "stale"
+    assert "Stale" in at.warning[0].value and "alpha" in at.warning[0].value
+    assert any(":red-badge[stale]" in m.value for m in at.markdown)
+
+    monkeypatch.setenv("SLURM_USAGE_STALE_AFTER_H", str(10 * 365 * 24))
+    at = open_app(warehouse, "data_status")
+    assert set(find_frame(at, "cluster", "fresh")["fresh"]) == {"fresh"}
+    assert not [e for e in at.warning if "Stale" in e.value]

@@ -10,7 +10,7 @@ def test_first_page_and_paging(warehouse, open_app):
     total = warehouse.one("SELECT count(*) FROM jobs WHERE end_date BETWEEN ? AND ?", bounds(p))
     assert any(f"{total:,} jobs match" in c.value for c in at.caption)
     page = find_frame(at, "job_id_raw", "end_time")
-    assert list(page.columns) == JOBS_SCHEMA.names
+    assert list(page.columns) == ["view"] + JOBS_SCHEMA.names  # the first column links to the job page
     expected = warehouse.sql(
         "SELECT cluster, job_id_raw FROM jobs WHERE end_date BETWEEN ? AND ?"
         " ORDER BY end_time DESC, cluster, job_id_raw, submit_time LIMIT 100 OFFSET 100", bounds(p),
