@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 QUICK ?=
 DEMO_ARGS ?=
 
-.PHONY: install test demo bench lint reliability clean testbed-up testbed-down receiver
+.PHONY: install test demo screenshots bench lint reliability clean testbed-up testbed-down receiver
 
 # Idempotent: the venv is created once; the project is (re)installed only when
 # pyproject.toml changed since the last install.
@@ -29,6 +29,10 @@ test: install $(DAGSTER_HOME)/dagster.yaml
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME) SLURM_USAGE_DATA_DIR=$(DATA_DIR) $(BIN)/python -m slurm_assets.demo.stack --data-dir $(DATA_DIR) $(DEMO_ARGS)
+
+# The README's pictures: the demo data (made or topped up), the dashboard in Debian's chromium, docs/screenshots/*.png.
+screenshots: install $(DAGSTER_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/python -m slurm_assets.demo.screenshots --data-dir $(DATA_DIR)
 
 bench: install
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)

@@ -22,6 +22,11 @@ def fmt_num(value, decimals: int = 1) -> str:
     return f"{value:,.{decimals}f}"
 
 
+def fmt_int(value) -> str:
+    """A count: thousands separators, no decimals (the Overview's site totals, the job page)."""
+    return fmt_num(value, 0)
+
+
 def header(title: str, f: data.Filters, note: str = "") -> None:
     st.title(title)
     scope = f"{f.start} to {f.end} (UTC, {f.days} days)"

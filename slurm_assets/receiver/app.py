@@ -17,7 +17,7 @@ from fastapi.security import APIKeyHeader
 from starlette.requests import ClientDisconnect
 
 from slurm_assets import __version__
-from slurm_assets.receiver import auth, health
+from slurm_assets.receiver import auth, health, pages
 from slurm_assets.receiver.audit import AuditMiddleware
 from slurm_assets.receiver.ingest import (
     JSON_TYPE,
@@ -188,8 +188,11 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
         version=__version__,
         description="Receives SLURM accounting drops from cluster agents into the landing zone.",
         lifespan=lifespan,
+        docs_url=None,  # pages.add_pages serves them from local assets (no CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
+    pages.add_pages(app)
     app.add_middleware(AuditMiddleware)
 
     @app.post(

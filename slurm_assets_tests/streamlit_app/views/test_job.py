@@ -36,8 +36,8 @@ def test_a_job_link_shows_nothing_outside_the_viewers_scope(warehouse, monkeypat
     job = warehouse.sql('SELECT cluster, job_id_raw, "user", end_date FROM jobs LIMIT 1').iloc[0]
     day = str(job.end_date)[:10]
     f = data.Filters(start=dt.date(2026, 1, 1), end=dt.date(2026, 3, 31), scope=ADMIN_SCOPE)
-    assert len(data.job_record(f, job.cluster, job.job_id_raw, day)) >= 1
+    assert len(data.job_record(f, job.cluster, str(job.job_id_raw), day)) >= 1
     other = Scope("user", user="not-" + job.user)
-    assert data.job_record(f.__class__(**{**f.__dict__, "scope": other}), job.cluster, job.job_id_raw, day).empty
+    assert data.job_record(f.__class__(**{**f.__dict__, "scope": other}), job.cluster, str(job.job_id_raw), day).empty
     owner = Scope("user", user=job.user)
-    assert len(data.job_record(f.__class__(**{**f.__dict__, "scope": owner}), job.cluster, job.job_id_raw, day)) >= 1
+    assert len(data.job_record(f.__class__(**{**f.__dict__, "scope": owner}), job.cluster, str(job.job_id_raw), day)) >= 1
