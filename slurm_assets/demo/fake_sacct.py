@@ -159,7 +159,10 @@ def _write_parsable(out, cfgs, start, end, fields, args) -> None:
 
 
 def install_fake_slurm(bin_dir: Path, python: str | None = None) -> dict[str, Path]:
-    """Write executable ``sacct`` and ``scontrol`` stand-ins into ``bin_dir``; return their paths."""
+    """Write executable ``sacct`` and ``scontrol`` stand-ins into ``bin_dir``; return their paths.
+
+    ``sreport`` and ``sacctmgr`` stand-ins refuse (the demo has no slurmdbd): without them the agent would
+    ask the machine's real Slurm, if any, and mix its capacity and associations into the demo's clusters."""
     bin_dir = Path(bin_dir)
     bin_dir.mkdir(parents=True, exist_ok=True)
     python = python or sys.executable
@@ -168,6 +171,15 @@ def install_fake_slurm(bin_dir: Path, python: str | None = None) -> dict[str, Pa
         path = bin_dir / command
         tmp = path.with_name(f".{command}.tmp")
         tmp.write_text(f'#!/bin/sh\n# demo stand-in written by slurm_assets.demo.fake_sacct\nexec "{python}" -m {module} "$@"\n')
+        tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        os.replace(tmp, path)
+        written[command] = path
+    for command in ("sreport", "sacctmgr"):
+        path = bin_dir / command
+        tmp = path.with_name(f".{command}.tmp")
+        tmp.write_text(f"#!/bin/sh\n# demo stand-in written by slurm_assets.demo.fake_sacct\n"
+                       f"echo '{command}: the demo has no slurmdbd (capacity comes from the scontrol stand-in)' >&2\n"
+                       "exit 1\n")
         tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         os.replace(tmp, path)
         written[command] = path

@@ -9,6 +9,11 @@ import pyarrow.compute as pc
 
 
 JOB_KEY = ["cluster", "job_id_raw", "submit_time"]
+# Quarantine rows with line_no 0 stand for a whole drop, except these cross-checks between sources of one
+# day (the drop's jobs were processed; the row says two sources disagree, e.g. inventory vs. slurmdbd).
+CROSS_CHECK_REASONS = ("capacity_mismatch",)
+# The same rule as SQL, for readers of the quarantine table (the dashboard's Data status page).
+WHOLE_DROP_SQL = "line_no = 0 AND reason NOT IN (" + ", ".join(f"'{r}'" for r in CROSS_CHECK_REASONS) + ")"
 
 
 def count_by_cluster(rows: pa.Table) -> dict[str, int]:
@@ -106,10 +111,13 @@ def merge_counts(total: dict, part: dict) -> dict:
 
 
 def whole_drops(quarantine: pa.Table) -> dict[str, list[str]]:
-    """``{cluster: [detail, ...]}`` (the detail names the drop's landing path) for drops quarantined whole (their one row has line_no 0)."""
+    """``{cluster: [detail, ...]}`` (the detail names the drop's landing path) for drops quarantined whole (their one row has line_no 0;
+    cross-checks such as capacity_mismatch are not drops quarantined whole)."""
     if quarantine.num_rows == 0:
         return {}
-    rows = quarantine.filter(pc.equal(quarantine["line_no"], 0)).sort_by(
+    whole = pc.and_(pc.equal(quarantine["line_no"], 0),
+                    pc.invert(pc.is_in(quarantine["reason"], pa.array(CROSS_CHECK_REASONS))))
+    rows = quarantine.filter(whole).sort_by(
         [("cluster", "ascending"), ("date", "ascending"), ("drop_id", "ascending")])
     out: dict[str, list[str]] = {}
     for r in rows.select(["cluster", "date", "drop_id", "detail"]).to_pylist():

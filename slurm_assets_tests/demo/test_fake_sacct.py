@@ -141,3 +141,9 @@ def test_the_real_agent_extracts_drops_through_the_stand_in(fake_bin, tmp_path):
     # Yesterday is a whole day of jobs; today may have just begun (a run at 00:05 UTC
     # sees only the jobs that were running or started since midnight).
     assert landing.validate_manifest(json.loads(drops[0].manifest_path.read_text()))["rows"] > 20
+
+
+@pytest.mark.parametrize("command", ["sreport", "sacctmgr"])
+def test_slurmdbd_tools_refuse_so_the_demo_never_reads_the_machines_real_slurm(fake_bin, command):
+    proc = run(fake_bin[command], "-P", "show", "associations")
+    assert proc.returncode == 1 and "the demo has no slurmdbd" in proc.stderr and proc.stdout == ""

@@ -3,12 +3,13 @@ nothing on clean data (NULL times of unknown values are not errors)."""
 
 import datetime as dt
 
+import duckdb
 import pyarrow as pa
 import pytest
 
 from slurm_assets.pipeline import quality
 from slurm_assets.sacct.catalog import TABLE_SCHEMAS
-from slurm_assets.sacct.fields import JOBS_SCHEMA
+from slurm_assets.sacct.fields import JOBS_SCHEMA, QUARANTINE_SCHEMA
 
 T0 = dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
 
@@ -71,3 +72,17 @@ def test_merge_counts_adds_nested_numbers():
         "alpha": {"cpu_hours": 1.75, "jobs_by_state": {"COMPLETED": 2, "FAILED": 1}, "rows": 3},
         "beta": {"rows": 4},
     }
+
+
+def test_a_capacity_cross_check_is_not_a_drop_quarantined_whole():
+    """The demo's inventory vs. a real slurmdbd once failed `no_drop_quarantined_whole` though every job was in."""
+    def row(reason, line_no=0, drop_id="d1"):
+        return {"cluster": "alpha", "date": T0.date(), "drop_id": drop_id, "line_no": line_no, "reason": reason,
+                "detail": f"landing/alpha/2024-05-01/{drop_id}: {reason}", "raw_line": ""}
+
+    rows = pa.Table.from_pylist([row("capacity_mismatch"), row("bad_manifest", drop_id="d2"),
+                                 row("out_of_range", line_no=7)], schema=QUARANTINE_SCHEMA)
+    assert quality.whole_drops(rows) == {"alpha": ["landing/alpha/2024-05-01/d2: bad_manifest"]}
+    con = duckdb.connect()
+    con.register("quarantine", rows)
+    assert con.execute(f"SELECT drop_id FROM quarantine WHERE {quality.WHOLE_DROP_SQL}").fetchall() == [("d2",)]

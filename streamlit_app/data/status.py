@@ -7,6 +7,7 @@ run of days between a cluster's first and last materialized day without one.
 
 import pandas as pd
 
+from slurm_assets.pipeline.quality import WHOLE_DROP_SQL
 from streamlit_app.data.core import Filters, admin_only, query, where
 from streamlit_app.data.jobs import _cluster_only
 
@@ -83,7 +84,7 @@ def quarantined_drops(f: Filters, limit: int = 200) -> pd.DataFrame:
     their jobs are in the tables until a corrected copy is sent; the detail says what is wrong and where."""
     cond, params = where(f, date_col="date", dims=("cluster",), people=False)
     return query(
-        f"""SELECT cluster, date, drop_id, reason, detail FROM quarantine WHERE {admin_only(f)} AND line_no = 0
+        f"""SELECT cluster, date, drop_id, reason, detail FROM quarantine WHERE {admin_only(f)} AND {WHOLE_DROP_SQL}
             AND {cond}
             ORDER BY date DESC, cluster, drop_id LIMIT {int(limit)}""",
         params,
