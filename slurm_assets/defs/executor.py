@@ -31,10 +31,11 @@ def env_executor(_init_context) -> dg.Executor:
 
 
 class DaskStepsExecutor(dg.Executor):
-    """dagster-dask's executor for an existing scheduler, with two fixes: a step's arguments travel as one
+    """dagster-dask's executor for an existing scheduler, with three fixes: a step's arguments travel as one
     pickled blob (dask >= 2024.12 walks tuples in task arguments and trips over Dagster's records:
     "Iteration is not allowed on `@record`"), and task keys carry the run id (dagster-dask's
-    ``job.step`` keys would make two runs of one job on a scheduler share each other's results)."""
+    ``job.step`` keys would make two runs of one job on a scheduler share each other's results), and the
+    worker subsets the job by the run's asset selection (``run_step``)."""
 
     def __init__(self, address: str):
         self.address = address
@@ -66,11 +67,24 @@ class DaskStepsExecutor(dg.Executor):
 
 
 def run_step(_after: list, payload: bytes) -> list:
-    """On a dask worker: one step, as dagster-dask runs it (``_after``: the steps it waits for)."""
+    """On a dask worker: one step (``_after``: the steps it waits for). Unlike dagster-dask's worker function,
+    the job is subset by the run's asset and check selection too: the whole asset job mixes daily, monthly and
+    unpartitioned assets, and a step of a daily range run would otherwise see a non-partitioned run."""
     import cloudpickle
-    from dagster_dask.executor import query_on_dask_worker
+    from dagster._core.execution.api import create_execution_plan, execute_plan
 
-    return list(query_on_dask_worker([], *cloudpickle.loads(payload)))
+    recon_job, run, run_config, step_keys, instance_ref, known_state = cloudpickle.loads(payload)
+    with dg.DagsterInstance.from_ref(instance_ref) as instance:
+        if run.resolved_op_selection:
+            job = recon_job.get_subset(op_selection=run.resolved_op_selection)
+        elif run.asset_selection or run.asset_check_selection:
+            job = recon_job.get_subset(asset_selection=run.asset_selection,
+                                       asset_check_selection=run.asset_check_selection)
+        else:
+            job = recon_job
+        plan = create_execution_plan(job, run_config=run_config, step_keys_to_execute=step_keys,
+                                     known_state=known_state)
+        return list(execute_plan(plan, job, instance, run, run_config=run_config))
 
 
 @dg.definitions
