@@ -161,11 +161,21 @@ class Conn:
         self.sock.close()
 
 
-def start(tmp_path: Path, **env) -> ReceiverProcess:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    rec = ReceiverProcess(data_dir, KEY, env=env, preexec_fn=limit_open_files)
-    return rec.start()
+@pytest.fixture
+def start(tmp_path: Path):
+    """Start a receiver under the open-file limit; every one started is stopped after the test (they were
+    left running when a test ended)."""
+    started: list[ReceiverProcess] = []
+
+    def run(**env) -> ReceiverProcess:
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        started.append(ReceiverProcess(data_dir, KEY, env=env, preexec_fn=limit_open_files))
+        return started[-1].start()
+
+    yield run
+    for rec in started:
+        rec.stop()
 
 
 def push(url: str, tag: str) -> httpx.Response:
@@ -174,8 +184,8 @@ def push(url: str, tag: str) -> httpx.Response:
                       headers={"X-API-Key": KEY, "Content-Type": NATIVE}, timeout=10)
 
 
-def test_1100_slow_clients_under_1024_files_do_not_starve_a_normal_client(tmp_path, fd_room, figures):
-    rec = start(tmp_path)
+def test_1100_slow_clients_under_1024_files_do_not_starve_a_normal_client(tmp_path, start, fd_room, figures):
+    rec = start()
     attack = Trickler(rec.port, N_SLOW)
     attack.start()
     try:
@@ -217,8 +227,8 @@ def test_1100_slow_clients_under_1024_files_do_not_starve_a_normal_client(tmp_pa
         lost=None, duplicates=None)
 
 
-def test_headers_not_complete_in_time_get_408_and_are_closed(tmp_path, figures):
-    rec = start(tmp_path, SLURM_USAGE_HEADER_TIMEOUT_S="1")
+def test_headers_not_complete_in_time_get_408_and_are_closed(tmp_path, start, figures):
+    rec = start(SLURM_USAGE_HEADER_TIMEOUT_S="1")
     conn = Conn(rec.port, b"GET /api/dashboard/health HTTP/1.1\r\n")
     wait_for(conn.closed, "connection with unfinished headers closed", 30)
     assert conn.got.startswith(b"HTTP/1.1 408"), conn.got
@@ -234,8 +244,8 @@ def body_head(length: int) -> bytes:
             f"Content-Type: {NATIVE}\r\nContent-Length: {length}\r\n\r\n").encode()
 
 
-def test_a_stalled_body_is_closed_and_its_spool_removed(tmp_path, figures):
-    rec = start(tmp_path, SLURM_USAGE_BODY_TIMEOUT_S="1")
+def test_a_stalled_body_is_closed_and_its_spool_removed(tmp_path, start, figures):
+    rec = start(SLURM_USAGE_BODY_TIMEOUT_S="1")
     manifest, gz = make_drop(cluster="stalled")
     body = drop_body(manifest, gz)
     conn = Conn(rec.port, body_head(len(body)) + body[: len(body) // 2])
@@ -250,8 +260,8 @@ def test_a_stalled_body_is_closed_and_its_spool_removed(tmp_path, figures):
                    "the next push 200", lost=None, duplicates=None)
 
 
-def test_at_the_cap_the_longest_waiting_is_shed_and_else_503_at_once(tmp_path, figures):
-    rec = start(tmp_path, SLURM_USAGE_MAX_CONNECTIONS="4")
+def test_at_the_cap_the_longest_waiting_is_shed_and_else_503_at_once(tmp_path, start, figures):
+    rec = start(SLURM_USAGE_MAX_CONNECTIONS="4")
     waiting = [Conn(rec.port, b"GET /api/dashboard/health HTTP/1.1\r\n") for _ in range(4)]
     # A normal client at the cap: served; the connection that waited longest for its headers is closed.
     assert httpx.get(f"{rec.url}/api/dashboard/health", timeout=10).status_code == 200
