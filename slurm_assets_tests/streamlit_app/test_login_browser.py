@@ -24,9 +24,8 @@ from pathlib import Path
 import pytest
 
 from slurm_assets_tests.ports import free_port
-from slurm_assets_tests.streamlit_app.conftest import APP
+from slurm_assets_tests.streamlit_app.conftest import APP, CHROMIUM
 from slurm_assets_tests.streamlit_app.synthetic import USERS
-from slurm_assets_tests.streamlit_app.test_app import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 PAGES = ("", "usage", "explorer", "utilization", "users_accounts", "gpus", "queue", "efficiency", "jobs",
@@ -114,18 +113,6 @@ def server(warehouse, oidc, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _settled(page) -> None:
