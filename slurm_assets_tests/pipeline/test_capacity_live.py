@@ -26,6 +26,15 @@ def sreport(agent, cluster: str, start: str, end: str) -> dict:
     return agent.parse_sreport_utilization(out.stdout)
 
 
+def roll_current_hour() -> None:
+    """Have slurmdbd roll up the hour now running (it rolls up on its own only once an hour is over, so a testbed
+    started less than an hour ago has no figures yet); the agent and sreport then read the same rolled-up rows."""
+    now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    hour, following = (t.strftime("%Y-%m-%dT%H:%M:%S") for t in (now, now + dt.timedelta(hours=1)))
+    subprocess.run(["sacctmgr", "-i", "roll", hour, following], capture_output=True, text=True, check=True,
+                   timeout=120, env={"TZ": "UTC", "PATH": "/usr/bin:/bin"})
+
+
 def collect(agent, cluster: str, day: str, landing_dir, config) -> dict:
     """Run the agent for ``day`` (drop mode, no inventory); return the drop's manifest."""
     code = agent.main(["--config", str(config), "--output-dir", str(landing_dir), "--cluster", cluster,
@@ -42,6 +51,7 @@ def test_backfilled_day_capacity_equals_sreport(slurm_testbed, tmp_path, monkeyp
     config.write_text(json.dumps({"collect_inventory": False, "collect_associations": False}))
     data = tmp_path / "data"
     for _attempt in range(3):  # slurmdbd rolls usage up every hour: retry if a rollup fell between the two calls
+        roll_current_hour()
         manifest = collect(agent, cluster, day, data / "landing", config)
         cap = manifest["capacity"]
         printed = sreport(agent, cluster, cap["window_start"][:-1], cap["window_end"][:-1])
