@@ -29,7 +29,7 @@ def sreport(agent, cluster: str, start: str, end: str) -> dict:
 def roll_current_hour() -> None:
     """Have slurmdbd roll up the hour now running (it rolls up on its own only once an hour is over, so a testbed
     started less than an hour ago has no figures yet); the agent and sreport then read the same rolled-up rows."""
-    now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     hour, following = (t.strftime("%Y-%m-%dT%H:%M:%S") for t in (now, now + dt.timedelta(hours=1)))
     subprocess.run(["sacctmgr", "-i", "roll", hour, following], capture_output=True, text=True, check=True,
                    timeout=120, env={"TZ": "UTC", "PATH": "/usr/bin:/bin"})
