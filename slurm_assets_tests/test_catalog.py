@@ -111,3 +111,17 @@ def test_tables_of_each_step(step):
     with pytest.raises(ValueError, match="unknown step"):
         catalog.tables_of("nope")
     assert isinstance(catalog.TABLE_SCHEMAS[catalog.tables_of(step)[0]], pa.Schema)
+
+
+def test_report_assets_come_from_the_catalogue():
+    """A report is an artefact, not a table (no schema, no view, no dashboard copy), but its asset derives
+    from the catalogue: name, description, partitioning, and deps on the assets writing the tables it reads."""
+    graph = load_defs().resolve_asset_graph()
+    for spec in catalog.REPORTS:
+        assert spec.name not in catalog.SPECS and spec.partitioning == catalog.MONTHLY
+        assert set(spec.reads) <= set(catalog.SPECS) and spec.folder
+        node = graph.get(dg.AssetKey(spec.name))
+        assert node.description == spec.description
+        assert isinstance(node.partitions_def, dg.MonthlyPartitionsDefinition)
+        assert {k.to_user_string() for k in node.parent_keys} == set(spec.deps)
+    assert catalog.REPORT_SPECS["monthly_reports"].deps == ("drops", "gpu_usage_daily", "jobs", "usage_daily")

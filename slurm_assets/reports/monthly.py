@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from slurm_assets.sacct.catalog import REPORT_SPECS
 from slurm_assets.storage import paths
 from slurm_assets.storage.atomic import write_bytes_atomic
 from slurm_assets.storage.warehouse import connect_readonly
@@ -66,7 +67,7 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
 
 
 def report_dir(data_dir: Path, month: str) -> Path:
-    return Path(data_dir) / "reports" / month[:7]
+    return Path(data_dir) / REPORT_SPECS["monthly_reports"].folder / month[:7]
 
 
 def file_stem(account: str | None) -> str:

@@ -151,3 +151,40 @@ def snapshot_tables() -> tuple[str, ...]:
 def dashboard_tables() -> tuple[str, ...]:
     """The tables the dashboard copies into its own database (the others stay views over their files)."""
     return tuple(spec.name for spec in TABLES if spec.dashboard_copy)
+
+
+# --- report artefacts ------------------------------------------------------------------------
+# A report is not a table: it is files for people (CSV + PDF per cluster and account), not Parquet
+# rows under warehouse/ with a schema, never a DuckDB view nor in the dashboard's copy. It is in the
+# catalogue all the same, so its Dagster asset (name, partitioning, deps on the tables it reads, the
+# folder it writes) derives from here like a table's.
+MONTHLY = "monthly"  # DATA_DIR/<folder>/<YYYY-MM>/<cluster>/..., the Dagster partition = the month's first day
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """One report artefact: the tables it is built from and where its files go."""
+
+    name: str
+    description: str
+    partitioning: str  # MONTHLY
+    reads: tuple[str, ...]  # catalogue tables (their assets are the report asset's deps)
+    folder: str  # under DATA_DIR
+
+    @property
+    def deps(self) -> tuple[str, ...]:
+        """The Dagster assets that write the tables this report reads."""
+        return tuple(sorted({SPECS[name].asset for name in self.reads}))
+
+
+REPORTS: tuple[ReportSpec, ...] = (
+    ReportSpec(
+        "monthly_reports",
+        "Per UTC month, per cluster and per (cluster, account): a CSV and a one-page PDF with the totals "
+        "(CPU-, GPU-, node-hours, jobs ended), the month's chart, top users, GPU-hours by type, efficiency and "
+        "the partial-month mark, all from the daily tables (slurm_assets/reports/monthly.py). Files: "
+        "reports/<YYYY-MM>/<cluster>/{cluster,account-<account>}.{csv,pdf}.",
+        MONTHLY, ("usage_daily", "gpu_usage_daily", "job_summary", "drops"), "reports",
+    ),
+)
+REPORT_SPECS: dict[str, ReportSpec] = {spec.name: spec for spec in REPORTS}

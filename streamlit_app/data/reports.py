@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from slurm_assets.reports.monthly import CLUSTER_FILE
+from slurm_assets.sacct.catalog import REPORT_SPECS
 from streamlit_app.data.core import data_dir
 from streamlit_app.data.scope import Scope
 
@@ -23,7 +24,7 @@ def _account(stem: str) -> str | None:
 
 def available_reports(scope: Scope, root: Path | None = None) -> pd.DataFrame:
     """month, cluster, account (None: the whole cluster), csv and pdf paths; newest month first."""
-    folder = Path(root or data_dir()) / "reports"
+    folder = Path(root or data_dir()) / REPORT_SPECS["monthly_reports"].folder
     pairs = set(scope.accounts)
     rows = []
     for csv in sorted(folder.glob("*/*/*.csv")) if folder.exists() else []:

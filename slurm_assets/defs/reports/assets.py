@@ -5,6 +5,9 @@ import dagster as dg
 from slurm_assets.defs.partitions import monthly_partitions
 from slurm_assets.defs.resources import StorageResource
 from slurm_assets.reports import monthly
+from slurm_assets.sacct.catalog import REPORT_SPECS
+
+SPEC = REPORT_SPECS["monthly_reports"]
 
 
 def monthly_reports(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
@@ -23,9 +26,10 @@ def monthly_reports(context: dg.AssetExecutionContext, storage: StorageResource)
 
 
 def monthly_reports_asset() -> dg.AssetsDefinition:
+    """The asset as the catalogue describes it (name, description, deps on the tables it reads)."""
     return dg.asset(
-        name="monthly_reports", partitions_def=monthly_partitions(),
-        deps=["usage_daily", "gpu_usage_daily", "jobs", "drops"], group_name="reports", kinds={"pdf", "csv"},
+        name=SPEC.name, partitions_def=monthly_partitions(), deps=list(SPEC.deps), description=SPEC.description,
+        group_name="reports", kinds={"pdf", "csv"},
     )(monthly_reports)
 
 
