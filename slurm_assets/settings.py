@@ -1,6 +1,7 @@
 """The only reader of the process environment. Values are read on call, never at import."""
 
 import datetime as dt
+import ipaddress
 import logging
 import os
 from pathlib import Path
@@ -166,7 +167,8 @@ def dashboard_access() -> dict:
     ``user_claim``: the OIDC claim holding the Slurm user name; ``user_map``: optional JSON file
     {IdP name: Slurm name}; ``admins``: Slurm user names; ``admin_group`` in claim ``groups_claim``;
     ``site_totals``: users and coordinators see cluster-wide KPIs; ``allow_no_login``: serve without
-    login on a non-loopback address; ``audit_log``: JSON-lines file of logins and exports (``-``: stderr).
+    login on a non-loopback address; ``audit_log``: JSON-lines file of logins and exports (``-``: stderr);
+    ``trusted_proxies``: addresses/networks of reverse proxies whose X-Forwarded-For the audit believes.
     """
     env = os.environ
     state = env.get("XDG_STATE_HOME", "").strip() or str(Path.home() / ".local" / "state")
@@ -178,9 +180,23 @@ def dashboard_access() -> dict:
         "groups_claim": env.get(DASHBOARD_ENV + "GROUPS_CLAIM", "").strip() or "groups",
         "site_totals": _flag(DASHBOARD_ENV + "SITE_TOTALS"),
         "allow_no_login": _flag(DASHBOARD_ENV + "ALLOW_NO_LOGIN"),
+        "trusted_proxies": _proxies(env.get(DASHBOARD_ENV + "TRUSTED_PROXIES", "")),
         "audit_log": env.get(DASHBOARD_ENV + "AUDIT_LOG", "").strip()
         or str(Path(state) / "slurm-usage-history" / "dashboard-audit.jsonl"),
     }
+
+
+def _proxies(raw: str) -> tuple[str, ...]:
+    """Comma list of IP addresses or networks; a malformed entry is logged and left out (never trusted)."""
+    out = []
+    for item in (x.strip() for x in raw.split(",")):
+        if not item:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            log.error("%sTRUSTED_PROXIES: %r is not an IP address or network: not trusted", DASHBOARD_ENV, item)
+    return tuple(out)
 
 
 STALE_AFTER_H_ENV = "SLURM_USAGE_STALE_AFTER_H"

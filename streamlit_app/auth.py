@@ -84,22 +84,30 @@ def _login_page() -> None:
 
 
 def viewer() -> data.Scope:
-    """The viewer's scope (this session); without a login, the login page (and ``st.stop``)."""
+    """The viewer's scope (this session); without a login, the login page (and ``st.stop``).
+
+    Recomputed whenever the data version changes, so a coordinator added or removed in Slurm takes
+    effect with the next associations snapshot, within an open session (a role change is audited).
+    """
     cfg = settings.dashboard_access()
     if not auth_configured():
         return _local_viewer(cfg)
     if not st.user.is_logged_in:
         _login_page()
     claims = st.user.to_dict()
-    key = (claims.get("iss"), claims.get("sub"))
+    key, version = (claims.get("iss"), claims.get("sub")), data.current_version()
     cached = st.session_state.get(_SCOPE_KEY)
-    if cached and cached[0] == key:
-        return cached[1]
+    if cached and cached[0] == key and cached[1] == version:
+        return cached[2]
     user = slurm_user(claims, cfg)
     scope = data.viewer_scope(user, admin=is_admin(user, claims, cfg), site_totals=cfg["site_totals"])
-    audit.record("login", user=user, sub=claims.get("sub"), role=scope.role,
-                 accounts=[f"{c}/{a}" for c, a in scope.accounts])
-    st.session_state[_SCOPE_KEY] = (key, scope)
+    accounts = [f"{c}/{a}" for c, a in scope.accounts]
+    if not cached or cached[0] != key:
+        audit.record("login", user=user, sub=claims.get("sub"), role=scope.role, accounts=accounts)
+    elif cached[2] != scope:
+        audit.record("scope_change", user=user, sub=claims.get("sub"), role=scope.role, accounts=accounts,
+                     previous_role=cached[2].role)
+    st.session_state[_SCOPE_KEY] = (key, version, scope)
     return scope
 
 

@@ -68,3 +68,25 @@ def test_audit_lines_are_json(monkeypatch, tmp_path):
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(x["event"], x["user"]) for x in lines] == [("login", "alice"), ("export", "alice")]
     assert lines[1]["rows"] == 3 and lines[0]["time"].endswith("Z")
+
+
+def test_x_forwarded_for_believed_only_from_a_trusted_proxy(monkeypatch, caplog):
+    """The audit's client address: the peer, unless the peer is a configured proxy; then the nearest hop
+    that is not a proxy (the client writes whatever it likes left of it)."""
+    monkeypatch.setenv("SLURM_USAGE_DASHBOARD_TRUSTED_PROXIES", " 127.0.0.1, 10.1.0.0/16 ,not-an-ip")
+    proxies = settings.dashboard_access()["trusted_proxies"]
+    assert proxies == ("127.0.0.1/32", "10.1.0.0/16") and "not-an-ip" in caplog.text
+    # untrusted peers: the header is ignored whatever it says
+    assert audit.client_address("198.51.100.9", "203.0.113.7", proxies) == "198.51.100.9"
+    assert audit.client_address("198.51.100.9", "10.1.2.3", proxies) == "198.51.100.9"
+    assert audit.client_address("198.51.100.9", "203.0.113.7", ()) == "198.51.100.9"
+    assert audit.client_address("127.0.0.1", "203.0.113.7", ()) == "127.0.0.1"  # nothing configured
+    # a trusted proxy: the rightmost hop it appended; forged hops left of it are not believed
+    assert audit.client_address("127.0.0.1", "203.0.113.7", proxies) == "203.0.113.7"
+    assert audit.client_address("127.0.0.1", "6.6.6.6, 203.0.113.7", proxies) == "203.0.113.7"
+    assert audit.client_address("127.0.0.1", "6.6.6.6, 203.0.113.7, 10.1.9.9", proxies) == "203.0.113.7"
+    assert audit.client_address("127.0.0.1", "", proxies) == "127.0.0.1"  # no header: the proxy itself
+    assert audit.client_address("127.0.0.1", "junk, 203.0.113.7", proxies) == "203.0.113.7"
+    assert audit.client_address("127.0.0.1", "203.0.113.7, junk", proxies) == "127.0.0.1"  # malformed: stop
+    assert audit.client_address("::1", "203.0.113.7", proxies) == "::1"  # ::1 not listed: not trusted
+    assert audit.client_address(None, "203.0.113.7", proxies) is None
