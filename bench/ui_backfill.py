@@ -122,9 +122,10 @@ def wait_daemon(url: str, daemon: subprocess.Popen, log: Path) -> None:
         time.sleep(1)
 
 
-def launch_backfill(url: str, days: list[str]) -> str:
-    """Launch the backfill of ``days`` as the UI does; the backfill's id."""
-    params = {"partitionNames": days, "assetSelection": [{"path": k} for k in daily_asset_keys()],
+def launch_backfill(url: str, days: list[str], asset_keys: list[list[str]] | None = None) -> str:
+    """Launch the backfill of partitions ``days`` of ``asset_keys`` (default: the daily assets) as the UI does;
+    the backfill's id."""
+    params = {"partitionNames": days, "assetSelection": [{"path": k} for k in asset_keys or daily_asset_keys()],
               "fromFailure": False, "title": "bench: the year from the UI"}
     launched = gql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
     if launched["__typename"] != "LaunchBackfillSuccess":
@@ -146,12 +147,13 @@ def wait_backfill(url: str, backfill_id: str, daemon: subprocess.Popen, log: Pat
 
 
 def run(data_dir: Path, days: list[str], home: Path, scratch: Path, port: int, extra_env: dict | None = None,
-        after: Callable[[], None] | None = None) -> dict:
+        after: Callable[[], None] | None = None, asset_keys: list[list[str]] | None = None) -> dict:
     """Backfill ``days`` of the daily assets through webserver + daemon; wall time, runs, seconds per run.
 
     ``extra_env``: for every Dagster process (e.g. the PostgreSQL instance's DAGSTER_PG_*, the executor);
     ``after()`` runs once the backfill has succeeded, while webserver and daemon still run (the tests wait there
-    for the sensors' follow-up runs).
+    for the sensors' follow-up runs); ``asset_keys``: other assets than the daily ones (``days`` are then their
+    partition keys, e.g. months of ``monthly_reports``).
     """
     import dagster as dg
 
@@ -168,7 +170,7 @@ def run(data_dir: Path, days: list[str], home: Path, scratch: Path, port: int, e
         daemon = start_process([str(BIN / "dagster-daemon"), "run", "-m", LOCATION], env, log)
         wait_daemon(url, daemon, log)
         began = time.monotonic()  # from the launch, as an operator sees it, with the daemon already up
-        backfill_id = launch_backfill(url, days)
+        backfill_id = launch_backfill(url, days, asset_keys)
         status = wait_backfill(url, backfill_id, daemon, log)
         wall = time.monotonic() - began
         if after is not None and status in ("COMPLETED", "COMPLETED_SUCCESS"):

@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import dagster as dg
-import pyarrow as pa
 import pytest
 from PIL import Image
 
@@ -19,25 +18,7 @@ from slurm_assets.defs.reports.assets import monthly_reports_asset
 from slurm_assets.defs.resources import StorageResource
 from slurm_assets.reports import monthly
 from slurm_assets.reports.pdf import BAR_COLOR
-from slurm_assets.sacct import summary
-from slurm_assets.storage import warehouse
-from slurm_assets_tests.streamlit_app.synthetic import build_warehouse
-
-LAST = dt.date(2026, 3, 31)  # synthetic data: 60 days, 2026-01-31 .. 2026-03-31
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("reports")
-    build_warehouse(root, last_day=LAST)
-    con = warehouse.connect_readonly(root)  # the pipeline writes job_summary with jobs: do the same here
-    for cluster, day in con.execute("SELECT DISTINCT cluster, end_date FROM jobs").fetchall():
-        jobs = con.execute("SELECT * FROM jobs WHERE cluster = ? AND end_date = ?", [cluster, day]).arrow()
-        jobs = jobs.read_all() if hasattr(jobs, "read_all") else jobs
-        [rows] = summary.job_summary_groups([pa.table(jobs)])
-        warehouse.write_partition(root, "job_summary", cluster, day.isoformat(), rows)
-    con.close()
-    return root
+from slurm_assets_tests.reports.conftest import check_reports
 
 
 def _poppler(tool: str) -> str:
@@ -58,35 +39,7 @@ def test_materialized_for_a_range_of_months_totals_equal_the_daily_tables(data_d
     for month in ("2026-02-01", "2026-03-01"):  # what a backfill of the range launches: one run per month
         result = dg.materialize([monthly_reports_asset()], partition_key=month, resources={"storage": storage})
         assert result.success
-    con = warehouse.connect_readonly(data_dir)
-    try:
-        for month in ("2026-02", "2026-03"):
-            first, last = monthly.month_bounds(month)
-            folder = monthly.report_dir(data_dir, month)
-            keys = con.execute("SELECT DISTINCT cluster, account FROM usage_daily WHERE date BETWEEN ? AND ?",
-                               [first, last]).fetchall()
-            assert len(list(folder.glob("*/*.csv"))) == len(keys) + len({c for c, _ in keys})
-            for cluster, account in [*keys, *{(c, None) for c, _ in keys}]:
-                rows = _csv(folder / cluster / (monthly.file_stem(account) + ".csv"))
-                total = next(r for r in rows if r["section"] == "total")
-                cond = "cluster = ? AND date BETWEEN ? AND ?" + (" AND account = ?" if account else "")
-                params = [cluster, first, last] + ([account] if account else [])
-                cpu, gpu, jobs = con.execute(
-                    f"SELECT sum(cpu_hours), sum(gpu_hours), sum(jobs_ended) FROM usage_daily WHERE {cond}",
-                    params).fetchone()
-                assert float(total["cpu_hours"]) == pytest.approx(cpu, rel=1e-12)
-                assert float(total["gpu_hours"]) == pytest.approx(gpu, rel=1e-12, abs=1e-9)
-                ended = con.execute(
-                    f"SELECT count(*) FROM jobs WHERE {cond.replace('date BETWEEN', 'end_date BETWEEN')}",
-                    params).fetchone()[0]
-                assert float(total["jobs"]) == jobs == ended
-                days = [r for r in rows if r["section"] == "day"]
-                assert sum(float(r["cpu_hours"]) for r in days) == pytest.approx(cpu, rel=1e-9)
-                assert total["name"] == "complete month"
-                eff = {r["name"]: float(r["value"]) for r in rows if r["section"] == "efficiency" and r["value"]}
-                assert 0 < eff["cpu_efficiency_pct"] <= 100
-    finally:
-        con.close()
+    check_reports(data_dir, ("2026-02", "2026-03"))
 
 
 def test_the_pdf_opens_and_shows_its_chart(data_dir, tmp_path):
