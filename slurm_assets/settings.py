@@ -18,8 +18,39 @@ DEFAULT_DATA_DIR = "./data"
 
 
 def data_dir() -> Path:
-    """The data root (landing/, warehouse/, quarantine/, DuckDB file); env ``SLURM_USAGE_DATA_DIR``."""
-    return Path(os.environ.get(DATA_DIR_ENV, DEFAULT_DATA_DIR)).resolve()
+    """The data root (landing/, warehouse/, quarantine/, DuckDB file); env ``SLURM_USAGE_DATA_DIR``.
+
+    A local folder (made absolute) or ``s3://bucket/prefix`` (a ``UPath``: storage/fs.py)."""
+    from slurm_assets.storage import fs  # storage imports settings: resolved on call
+
+    return fs.resolve(os.environ.get(DATA_DIR_ENV, "").strip() or DEFAULT_DATA_DIR)
+
+
+S3_ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")  # botocore's names, service-specific first
+S3_REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def s3_options() -> dict:
+    """s3fs options of an ``s3://`` data root from the standard AWS variables (storage/fs.py).
+
+    The endpoint (``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``; unset: AWS itself) and the region are passed
+    explicitly; keys (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``) when set, else
+    botocore's chain (``~/.aws``, instance roles). Listings are never cached (other processes write the
+    bucket); a dead endpoint fails after seconds, not minutes.
+    """
+    options: dict = {"use_listings_cache": False,
+                     "config_kwargs": {"connect_timeout": 10, "read_timeout": 120, "retries": {"max_attempts": 3}}}
+    env = {name: os.environ.get(name, "").strip() for name in
+           (*S3_ENDPOINT_ENVS, *S3_REGION_ENVS, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+    if endpoint := next((env[n] for n in S3_ENDPOINT_ENVS if env[n]), ""):
+        options["endpoint_url"] = endpoint
+    if region := next((env[n] for n in S3_REGION_ENVS if env[n]), ""):
+        options["client_kwargs"] = {"region_name": region}
+    if env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"]:
+        options.update(key=env["AWS_ACCESS_KEY_ID"], secret=env["AWS_SECRET_ACCESS_KEY"])
+        if env["AWS_SESSION_TOKEN"]:
+            options["token"] = env["AWS_SESSION_TOKEN"]
+    return options
 
 
 EXECUTOR_ENV = "SLURM_USAGE_EXECUTOR"
@@ -92,8 +123,9 @@ class ReceiverSettings(BaseSettings):
     # Comma list: ``key``, ``key:clusterA+clusterB``, ``sha256:<hex>[:clusters]``,
     # ``salted-sha256:<salt>:<hex>[:clusters]`` (see slurm_assets/receiver/auth.py, docs/RECEIVER.md).
     api_keys: str = Field(default="", validation_alias=AliasChoices("api_keys", "API_KEYS"), repr=False)
-    data_dir: Path = Field(
-        default=Path(DEFAULT_DATA_DIR), validation_alias=AliasChoices("data_dir", DATA_DIR_ENV)
+    # A local folder or s3://bucket/prefix (str: a Path would fold "s3://" into "s3:/").
+    data_dir: str | Path = Field(
+        default=DEFAULT_DATA_DIR, validation_alias=AliasChoices("data_dir", DATA_DIR_ENV)
     )
     # Request body limit for native drops (gzip bytes + manifest line).
     max_body_bytes: int = Field(
@@ -123,7 +155,9 @@ class ReceiverSettings(BaseSettings):
     )
 
     def resolved_data_dir(self) -> Path:
-        return Path(self.data_dir).resolve()
+        from slurm_assets.storage import fs  # storage imports settings: resolved on call
+
+        return fs.resolve(self.data_dir)
 
 
 DAGSTER_UI_URL_ENV = "DAGSTER_UI_URL"

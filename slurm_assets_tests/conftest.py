@@ -32,6 +32,7 @@ from typing import IO
 import pytest
 
 from slurm_assets_tests import postgres as pg
+from slurm_assets_tests import s3
 from slurm_assets_tests.testbed.jobmix import MIX_VERSION
 
 TESTBED_SCRIPTS = Path(__file__).resolve().parent / "testbed"
@@ -316,3 +317,33 @@ def postgres_server() -> Iterator[pg.PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[s3.MotoServer]:
+    """A moto S3 server for this session (slurm_assets_tests/s3.py), stopped at its end.
+
+    Skipped with the reason where moto cannot run; a failure under ``CI=true``.
+    """
+    reason = s3.why_moto_cannot_run()
+    if reason:
+        if in_ci():
+            pytest.fail(f"CI=true but the moto S3 server cannot run: {reason}", pytrace=False)
+        pytest.skip(reason)
+    server = s3.start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_server: s3.MotoServer, monkeypatch: pytest.MonkeyPatch) -> s3.S3Bucket:
+    """A fresh bucket on the session's moto server, with the standard ``AWS_*`` variables set for this test.
+
+    ``s3_bucket.url`` (``s3://<bucket>/data``) is a data root; ``s3_bucket.env()`` adds
+    ``SLURM_USAGE_DATA_DIR`` for subprocesses.
+    """
+    for name, value in moto_server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3.S3Bucket(moto_server, moto_server.create_bucket())

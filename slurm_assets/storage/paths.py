@@ -8,12 +8,15 @@
     slurm_usage.duckdb                                    DuckDB views over the Parquet (one writer)
 
 Cluster names and days come from requests and file names, so both are validated
-before they become path components.
+before they become path components. ``data_dir`` is a local folder or ``s3://bucket/prefix``
+(``fs.root``): the same layout, as object keys below the prefix.
 """
 
 import datetime as dt
 import re
 from pathlib import Path
+
+from slurm_assets.storage import fs
 
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -49,7 +52,7 @@ def check_day(day: str) -> str:
 
 
 def landing_root(data_dir: Path) -> Path:
-    return Path(data_dir) / "landing"
+    return fs.root(data_dir) / "landing"
 
 
 def landing_day_dir(data_dir: Path, cluster: str, day: str) -> Path:
@@ -57,7 +60,7 @@ def landing_day_dir(data_dir: Path, cluster: str, day: str) -> Path:
 
 
 def warehouse_root(data_dir: Path) -> Path:
-    return Path(data_dir) / "warehouse"
+    return fs.root(data_dir) / "warehouse"
 
 
 def table_dir(data_dir: Path, table: str) -> Path:
@@ -85,7 +88,7 @@ def snapshot_file(data_dir: Path, table: str, cluster: str) -> Path:
 
 
 def duckdb_path(data_dir: Path) -> Path:
-    return Path(data_dir) / DUCKDB_FILE
+    return fs.root(data_dir) / DUCKDB_FILE
 
 
 # --- the inverse: what the folder names say (the only place they are parsed) ---------------------------
@@ -102,7 +105,7 @@ def partition_files(data_dir: Path, table: str, day: str | None = None) -> list[
 
 def cluster_day_of(path: Path) -> tuple[str, str]:
     """``(cluster, day)`` of a ``partition_file`` path (the inverse); InvalidNameError if it is not one."""
-    path = Path(path)
+    path = fs.root(path)
     cluster, day = path.parent.parent.name, path.parent.name
     if not (cluster.startswith("cluster=") and day.startswith("date=")):
         raise InvalidNameError(f"{path} is not a warehouse partition file (cluster=<c>/date=<D>/{PART_FILE})")
@@ -111,4 +114,5 @@ def cluster_day_of(path: Path) -> tuple[str, str]:
 
 def landing_cluster_day(day_dir: Path) -> tuple[str, str]:
     """``(cluster, day)`` of a ``landing_day_dir`` folder (the inverse); InvalidNameError for junk names."""
-    return check_cluster_name(Path(day_dir).parent.name), check_day(Path(day_dir).name)
+    day_dir = fs.root(day_dir)
+    return check_cluster_name(day_dir.parent.name), check_day(day_dir.name)
