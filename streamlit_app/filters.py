@@ -2,7 +2,7 @@
 
 URL keys: ``range`` (7d, 30d, 90d, ytd, all, custom), ``start``/``end``
 (YYYY-MM-DD, for custom), ``grain`` (day, week, month) and the repeatable
-``cluster``, ``account``, ``user``, ``partition``, ``qos``, ``state``. Presets
+``cluster``, ``account``, ``user``, ``partition``, ``qos``, ``state``, ``gpu_type``. Presets
 count back from today (UTC), the last day included; "all" spans the data.
 """
 
@@ -20,7 +20,10 @@ PRESETS = {
 }
 DEFAULT_PRESET = "30d"
 MULTI = {"cluster": "Cluster", "account": "Account", "user": "User", "partition": "Partition", "qos": "QoS",
-         "state": "State"}
+         "state": "State", "gpu_type": "GPU type"}
+HELP = {"state": "Applies to job counts, waits, efficiency and job lists (usage_daily has no state).",
+        "gpu_type": "Applies to GPU-hours and job lists; CPU-hours, job counts, waits and efficiency have no GPU type "
+                    "and cover every type."}
 _STATE_KEY = "_filters"
 _INIT_KEY = "_filters_from_url"
 EARLIEST = dt.date(1970, 1, 1)  # no accounting data is older; keeps "the period before" computable
@@ -124,7 +127,8 @@ def render_sidebar(scope: data.Scope) -> data.Filters:
     for key, label in MULTI.items():
         current = [v for v in ss.get(f"flt_{key}", []) if v in options[key]]
         ss[f"flt_{key}"] = current
-        selected[key] = tuple(sb.multiselect(label, options[key], key=f"flt_{key}", placeholder="All"))
+        selected[key] = tuple(sb.multiselect(label, options[key], key=f"flt_{key}", placeholder="All",
+                                             help=HELP.get(key)))
     if ss.get("flt_unknown"):
         shown = [escape_markdown(v) for v in ss["flt_unknown"][:10]]
         more = len(ss["flt_unknown"]) - len(shown)
@@ -134,6 +138,7 @@ def render_sidebar(scope: data.Scope) -> data.Filters:
     f = data.Filters(
         start=start, end=end, clusters=selected["cluster"], accounts=selected["account"], users=selected["user"],
         partitions=selected["partition"], qos=selected["qos"], states=selected["state"], grain=grain, scope=scope,
+        gpu_types=selected["gpu_type"],
     )
     _write_url(preset, f)
     ss[_STATE_KEY] = f
@@ -144,7 +149,7 @@ def _write_url(preset: str, f: data.Filters) -> None:
     params: dict[str, str | list[str]] = {"range": preset, "grain": f.grain}
     if preset == "custom":
         params["start"], params["end"] = f.start.isoformat(), f.end.isoformat()
-    for key, values in zip(MULTI, (f.clusters, f.accounts, f.users, f.partitions, f.qos, f.states)):
+    for key, values in zip(MULTI, (f.clusters, f.accounts, f.users, f.partitions, f.qos, f.states, f.gpu_types)):
         if values:
             params[key] = list(values)
     for key in ("range", "grain", "start", "end", *MULTI):  # only the filters' keys: pages own theirs

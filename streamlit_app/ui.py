@@ -31,6 +31,9 @@ def header(title: str, f: data.Filters, note: str = "") -> None:
     st.title(title)
     scope = f"{f.start} to {f.end} (UTC, {f.days} days)"
     st.caption(scope + (f" · {note}" if note else ""))
+    if f.gpu_types:
+        st.caption(f"GPU type {', '.join(f.gpu_types)}: GPU-hours and job lists are of these GPU types only; "
+                   "CPU-hours, job counts, waits and efficiency have no GPU type and cover every type.")
 
 
 def empty(what: str = "this view") -> None:

@@ -22,6 +22,8 @@ UTC = dt.UTC
 CLUSTERS = ("alpha", "beta", "gamma")
 USERS = {f"u{i:02d}": f"acc-{'abcde'[i % 5]}" for i in range(1, 13)}
 PARTITIONS = {"cpu": (64, 0, ""), "gpu": (32, 8, "a100"), "bigmem": (16, 0, "")}  # nodes x 32 CPUs, GPUs, type
+# The GPU type of each cluster's gpu partition: beta's GPUs are untyped (sacct's AllocTRES says gres/gpu=N only).
+GPU_TYPES = {"alpha": "a100", "beta": "", "gamma": "h100"}
 STATES = [("COMPLETED", 75), ("FAILED", 8), ("TIMEOUT", 5), ("CANCELLED", 8), ("OUT_OF_MEMORY", 4)]
 # Slurm associations of every cluster (latest snapshot on the last day): acc-c is a sub-account of acc-b;
 # u05 (own jobs in acc-a) coordinates acc-b on alpha and beta only. An older snapshot (first day) made
@@ -71,7 +73,7 @@ def _jobs(rng: random.Random, cluster: str, first: dt.date, days: int, per_day: 
                 "end_date": end.date(), "elapsed_s": elapsed, "timelimit_s": 4 * 86400,
                 "wait_s": None if never_started else wait, "nodes": nodes,
                 "node_list": f"{cluster[0]}n[{1:03d}-{nodes:03d}]", "alloc_cpus": cpus, "req_mem_bytes": req_mem,
-                "alloc_gpus": gpus, "gpu_types": f"a100:{gpus}" if gpus else "",
+                "alloc_gpus": gpus, "gpu_types": f"{GPU_TYPES[cluster]}:{gpus}" if gpus and GPU_TYPES[cluster] else "",
                 "max_rss_bytes": int(req_mem * rng.uniform(0.01, 1.0)) if known else None,
                 "total_cpu_s": cpus * elapsed * eff if known else None,
                 "cpu_hours": cpus * elapsed / 3600, "gpu_hours": gpus * elapsed / 3600,
@@ -107,7 +109,7 @@ def _usage(jobs: list[dict]):
             u[1] += j["alloc_gpus"] * secs / 3600
             u[2] += j["nodes"] * secs / 3600
             if j["alloc_gpus"]:
-                gpu[(j["end_date"], day) + dims + ("a100",)] += j["alloc_gpus"] * secs / 3600
+                gpu[(j["end_date"], day) + dims + (GPU_TYPES[j["cluster"]],)] += j["alloc_gpus"] * secs / 3600
         usage[(j["end_date"], j["end_date"]) + dims][3] += 1
     return usage, gpu
 
@@ -155,9 +157,10 @@ def build_warehouse(root: Path, *, last_day: dt.date, days: int = 60, per_day: i
                 _write(root, "gpu_usage_daily", cluster, day, gpu_by_end[day])
             _write(root, "capacity_daily", cluster, day, [
                 {"cluster": cluster, "date": day, "partition": p, "nodes": n, "cpus": n * 32,
-                 "mem_bytes": n * 256 * 1024**3, "gpus": n * g, "gpu_types": f"{t}:{n * g}" if g else "",
+                 "mem_bytes": n * 256 * 1024**3, "gpus": n * g,
+                 "gpu_types": f"{GPU_TYPES[cluster]}:{n * g}" if g and GPU_TYPES[cluster] else "",
                  "cpu_hours_available": n * 32 * 24.0, "gpu_hours_available": n * g * 24.0}
-                for p, (n, g, t) in PARTITIONS.items()])
+                for p, (n, g, _type) in PARTITIONS.items()])
             if offset in GAP_OFFSETS.get(cluster, ()):
                 continue
             collected = _day_start(day) + dt.timedelta(days=1, minutes=5)

@@ -36,6 +36,7 @@ from streamlit_app.data.scope import NOBODY_SCOPE, Scope, admin_condition, peopl
 GRAINS = ("day", "week", "month")
 OTHER = "(other)"
 NONE_LABEL = "(none)"
+UNTYPED = "(untyped)"  # GPUs whose type Slurm did not record (gpu_type "" in gpu_usage_daily)
 # Retries of a query that met a file replaced or removed by a concurrent materialization.
 READ_RETRIES = 4
 
@@ -57,6 +58,7 @@ class Filters:
     states: tuple[str, ...] = ()
     grain: str = "day"
     scope: Scope = NOBODY_SCOPE
+    gpu_types: tuple[str, ...] = ()  # GPU-hours and job lists only: the other tables have no GPU type
 
     @property
     def days(self) -> int:
@@ -163,11 +165,12 @@ DIM_COLUMNS = {"cluster": "cluster", "account": "account", "user": "user", "part
 
 
 def where(f: Filters, *, date_col: str, state: bool = False, dims: tuple[str, ...] = tuple(DIM_COLUMNS),
-          people: bool = True) -> tuple:
+          people: bool = True, gpu: bool = False) -> tuple:
     """(SQL condition, params) for the filters and the viewer's scope on a table whose day column is ``date_col``.
 
     ``people``: the table has ``cluster``/``account``/``user`` columns and is limited to ``f.scope``;
-    ``people=False`` is for tables of cluster facts (capacity, drops) only.
+    ``people=False`` is for tables of cluster facts (capacity, drops) only. ``gpu``: the table has a
+    ``gpu_type`` column (gpu_usage_daily); on ``jobs`` (``end_date``) the GPU-type filter reads ``gpu_types``.
     """
     scope_cond, scope_params = people_condition(f.scope) if people else ("true", ())
     conds = [scope_cond, f'"{date_col}" BETWEEN ? AND ?']
@@ -189,7 +192,22 @@ def where(f: Filters, *, date_col: str, state: bool = False, dims: tuple[str, ..
     if state and f.states:
         conds.append('list_contains(?::VARCHAR[], "state")')
         params.append(list(f.states))
+    if f.gpu_types and (gpu or date_col == "end_date"):
+        conds.append(GPU_TYPE_OF_JOB if date_col == "end_date" else f"list_contains(?::VARCHAR[], {GPU_TYPE_LABEL})")
+        params += [list(f.gpu_types)] * (2 if date_col == "end_date" else 1)
     return " AND ".join(conds), tuple(_hashable(p) for p in params)
+
+
+# gpu_usage_daily's type as the filter and the Explorer name it; a job matches a GPU-type filter when its
+# gpu_types ("a100:2,v100:1") lists one of the types, or "(untyped)" is chosen and it has GPUs not typed there
+# (sacct/usage.py splits a job's GPU-hours the same way).
+GPU_TYPE_LABEL = f"CASE WHEN coalesce(gpu_type, '') = '' THEN '{UNTYPED}' ELSE gpu_type END"
+_TYPED = "string_split(nullif(gpu_types, ''), ',')"
+GPU_TYPE_OF_JOB = (
+    f"(coalesce(list_has_any([split_part(t, ':', 1) FOR t IN {_TYPED}], ?::VARCHAR[]), false)"
+    f" OR (list_contains(?::VARCHAR[], '{UNTYPED}') AND alloc_gpus >"
+    f" coalesce(list_sum([TRY_CAST(split_part(t, ':', 2) AS BIGINT) FOR t IN {_TYPED}]), 0)))"
+)
 
 
 def _hashable(p):
@@ -225,7 +243,7 @@ def _as_date(v) -> dt.date | None:
 
 def filter_options(scope: Scope) -> dict[str, list[str]]:
     """Distinct values per sidebar filter within ``scope`` (never another user's name); states come from
-    job_summary, the rest from usage_daily (in memory)."""
+    job_summary, GPU types from gpu_usage_daily, the rest from usage_daily (in memory)."""
     cond, params = people_condition(scope)
     params = tuple(_hashable(p) for p in params)
     out = {}
@@ -235,6 +253,8 @@ def filter_options(scope: Scope) -> dict[str, list[str]]:
         out[dim] = df["v"].tolist()
     out["state"] = query(f'SELECT DISTINCT "state" AS v FROM job_summary WHERE {cond} AND "state" IS NOT NULL'
                          " ORDER BY 1", params)["v"].tolist()
+    out["gpu_type"] = query(f"SELECT DISTINCT {GPU_TYPE_LABEL} AS v FROM gpu_usage_daily WHERE {cond} ORDER BY 1",
+                            params)["v"].tolist()
     return out
 
 

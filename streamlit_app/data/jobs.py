@@ -11,7 +11,8 @@ most wasteful jobs read the (cluster, day)s whose summary rows have a largest
 job >= L, L being the N-th largest such row maximum (N rows each hold a job
 >= L, so the first N jobs are all >= L). Exact, and a page reads a few files
 instead of a year of them. Other sorts and a text search read every file of the
-range (pruned by day only).
+range (pruned by day only), and so does a GPU-type filter (job_summary has no GPU
+type: the job lists match it on each job's ``gpu_types``).
 """
 
 import pandas as pd
@@ -153,7 +154,7 @@ def _search(f: Filters, search: str) -> tuple[str, tuple]:
 
 
 def jobs_count(f: Filters, search: str = "") -> int:
-    if not (search or "").strip():
+    if not (search or "").strip() and not f.gpu_types:
         cond, params = where(f, date_col="date", state=True)
         return int(scalar_row(f"SELECT coalesce(sum(jobs), 0) AS n FROM job_summary WHERE {cond}", params)["n"])
     cond, params = _search(f, search)
@@ -163,8 +164,11 @@ def jobs_count(f: Filters, search: str = "") -> int:
 def _jobs_for_top(f: Filters, key: str, n: int) -> str:
     """FROM clause over the jobs files that hold the first ``n`` jobs by ``key`` (descending) under ``f``.
 
-    All files when fewer than ``n`` summary rows have a value of ``key`` (then the NULLs may be needed).
+    All files when fewer than ``n`` summary rows have a value of ``key`` (then the NULLs may be needed), or
+    under a GPU-type filter (the summary cannot tell which of its jobs match it).
     """
+    if f.gpu_types:
+        return "jobs"
     cond, params = where(f, date_col="date", state=True)
     if key == "end_time":  # the first n by end time lie in the latest days that together hold n jobs
         row = scalar_row(f"""WITH per AS (SELECT "date" AS d, sum(jobs) AS n FROM job_summary WHERE {cond} GROUP BY 1)

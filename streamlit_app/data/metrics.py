@@ -13,6 +13,10 @@ into "(other)". Definitions, shown on the pages too:
 Job-level figures come from ``job_summary`` (sacct/summary.py: per end day, the
 jobs' counts and sums by cluster, user, account, partition, qos, state and the
 fixed buckets below), never from a scan of ``jobs``: sums of sums, so exact.
+
+The GPU-type filter applies where a GPU type is known: GPU-hours (read from
+``gpu_usage_daily`` whenever it is set) and lists of jobs; CPU-hours, job counts,
+waits and efficiency have no GPU type and cover every GPU type.
 """
 
 import dataclasses
@@ -22,6 +26,7 @@ import pandas as pd
 from slurm_assets.sacct import summary
 
 from streamlit_app.data.core import (
+    GPU_TYPE_LABEL,
     NONE_LABEL,
     OTHER,
     Filters,
@@ -40,11 +45,12 @@ class Source:
     date_col: str
     dims: tuple[str, ...]
     state: bool  # whether the state filter applies
+    gpu: bool = False  # whether the GPU-type filter applies (the table has gpu_type)
 
 
 SOURCES = {
     "usage": Source("usage_daily", "date", USAGE_DIMS, False),
-    "gpu": Source("gpu_usage_daily", "date", USAGE_DIMS + ("gpu_type",), False),
+    "gpu": Source("gpu_usage_daily", "date", USAGE_DIMS + ("gpu_type",), False, gpu=True),
     "jobs": Source("job_summary", "date", USAGE_DIMS + ("state",), True),  # jobs by end day, pre-aggregated
 }
 
@@ -108,7 +114,7 @@ def dim_exprs(dim: str) -> tuple[str, str | None]:
         cases = " ".join(f"WHEN {k} THEN '{lab}'" for k, lab in enumerate(labels))
         return f"CASE \"{col}\" {cases} ELSE 'unknown' END", f'"{col}"'
     if dim == "gpu_type":
-        return "CASE WHEN coalesce(gpu_type, '') = '' THEN '(untyped)' ELSE gpu_type END", None
+        return GPU_TYPE_LABEL, None
     if dim in SOURCES["jobs"].dims:
         return f"coalesce(CAST(\"{dim}\" AS VARCHAR), '{NONE_LABEL}')", None
     raise ValueError(f"unknown dimension {dim!r}: expected one of {sorted(DIM_LABELS)}")
@@ -121,18 +127,24 @@ def explorer_source(metric: str, dim: str, f: Filters) -> str:
             raise ValueError(f"{METRICS[metric].label} by GPU type: only GPU-hours have a GPU type")
         return "gpu"
     usage_ok = "usage" in METRICS[metric].num and (dim == "none" or dim in USAGE_DIMS) and not f.states
-    return "usage" if usage_ok else "jobs"
+    return by_gpu_type("usage" if usage_ok else "jobs", metric, f)
+
+
+def by_gpu_type(source: str, metric: str, f: Filters) -> str:
+    """``source``, or gpu_usage_daily for GPU-hours from usage_daily when the GPU-type filter is set."""
+    return "gpu" if f.gpu_types and source == "usage" and metric == "gpu_hours" else source
 
 
 def breakdown(f: Filters, source: str, metric: str, dim: str, *, grain: str | None = None,
               top_n: int | None = None) -> pd.DataFrame:
     """Columns [period], key, value: ``metric`` by ``dim`` (top-N keys, the rest as "(other)")."""
+    source = by_gpu_type(source, metric, f)
     src, m = SOURCES[source], METRICS[metric]
     if source not in m.num:
         raise ValueError(f"metric {metric!r} is not available from {src.table}")
     if dim not in ("none", *src.dims) and not (source == "jobs" and dim in BUCKETS):
         raise ValueError(f"dimension {dim!r} is not available from {src.table}")
-    cond, params = where(f, date_col=src.date_col, state=src.state)
+    cond, params = where(f, date_col=src.date_col, state=src.state, gpu=src.gpu)
     key, sort = dim_exprs(dim)
     per = period(grain, src.date_col) if grain else "CAST(NULL AS DATE)"
     den = f"sum({m.den})" if m.den else "CAST(NULL AS DOUBLE)"
@@ -176,7 +188,21 @@ def kpis(f: Filters) -> dict:
         " sum(wait_s_sum) / nullif(sum(jobs) FILTER (WHERE wait_bucket IS NOT NULL), 0) / 3600.0 AS mean_wait_h"
         f" FROM job_summary WHERE {cond_j}", p_j
     )
+    if f.gpu_types:  # GPU-hours of the chosen GPU types (usage_daily has no GPU type)
+        cond_g, p_g = where(f, date_col="date", gpu=True)
+        usage["gpu_hours"] = scalar_row(
+            f"SELECT coalesce(sum(gpu_hours), 0) AS g FROM gpu_usage_daily WHERE {cond_g}", p_g)["g"]
     return usage | jobs
+
+
+def _typed_gpu_hours(f: Filters, key: str) -> tuple[str, tuple, str]:
+    """(CTE list ending in a comma, params, SQL of GPU-hours) per ``key``: gpu_usage_daily's GPU-hours of the
+    filter's GPU types joined as ``g`` when that filter is set, else usage_daily's own (``u.u_gpu_hours``)."""
+    if not f.gpu_types:
+        return "", (), "u.u_gpu_hours"
+    cond, params = where(f, date_col="date", gpu=True)
+    cte = f"g AS (SELECT {key} AS key, sum(gpu_hours) AS g_hours FROM gpu_usage_daily WHERE {cond} GROUP BY 1),"
+    return cte, params, "coalesce((SELECT g_hours FROM g WHERE g.key = u.key), 0)"
 
 
 def usage_shares(f: Filters, dim: str) -> pd.DataFrame:
@@ -185,14 +211,18 @@ def usage_shares(f: Filters, dim: str) -> pd.DataFrame:
         raise ValueError(f"dimension {dim!r} is not in usage_daily: expected one of {USAGE_DIMS}")
     cond, params = where(f, date_col="date")
     key, _ = dim_exprs(dim)
+    g_cte, p_g, gpu = _typed_gpu_hours(f, key)
     return query(
-        f"""SELECT {key} AS key, sum(cpu_hours) AS cpu_hours,
-                   sum(cpu_hours) * 100.0 / nullif(sum(sum(cpu_hours)) OVER (), 0) AS cpu_share_pct,
-                   sum(gpu_hours) AS gpu_hours,
-                   sum(gpu_hours) * 100.0 / nullif(sum(sum(gpu_hours)) OVER (), 0) AS gpu_share_pct,
-                   sum(node_hours) AS node_hours, sum(jobs_ended) AS jobs
-            FROM usage_daily WHERE {cond} GROUP BY 1 ORDER BY cpu_hours DESC, key""",
-        params,
+        f"""WITH {g_cte} u AS (
+                SELECT {key} AS key, sum(cpu_hours) AS cpu_hours, sum(gpu_hours) AS u_gpu_hours,
+                       sum(node_hours) AS node_hours, sum(jobs_ended) AS jobs
+                FROM usage_daily WHERE {cond} GROUP BY 1),
+            v AS (SELECT key, cpu_hours, {gpu} AS gpu_hours, node_hours, jobs FROM u)
+            SELECT key, cpu_hours, cpu_hours * 100.0 / nullif(sum(cpu_hours) OVER (), 0) AS cpu_share_pct,
+                   gpu_hours, gpu_hours * 100.0 / nullif(sum(gpu_hours) OVER (), 0) AS gpu_share_pct,
+                   node_hours, jobs
+            FROM v ORDER BY cpu_hours DESC, key""",
+        p_g + params,
     )
 
 
@@ -242,24 +272,25 @@ def top_entities(f: Filters, entity: str, order: str = "cpu_hours", limit: int =
     cond_u, p_u = where(f, date_col="date")
     cond_j, p_j = where(f, date_col="date", state=True)
     cpu, mem = METRICS["cpu_efficiency"], METRICS["mem_efficiency"]
+    g_cte, p_g, gpu = _typed_gpu_hours(f, f'"{entity}"')
     return query(
-        f"""WITH u AS (
-                SELECT "{entity}" AS key, sum(cpu_hours) AS cpu_hours, sum(gpu_hours) AS gpu_hours,
+        f"""WITH {g_cte} u AS (
+                SELECT "{entity}" AS key, sum(cpu_hours) AS cpu_hours, sum(gpu_hours) AS u_gpu_hours,
                        sum(jobs_ended) AS jobs FROM usage_daily WHERE {cond_u} GROUP BY 1),
             e AS (
                 SELECT "{entity}" AS key,
                        sum({cpu.num['jobs']}) * 100.0 / nullif(sum({cpu.den}), 0) AS cpu_efficiency_pct,
                        sum({mem.num['jobs']}) * 100.0 / nullif(sum({mem.den}), 0) AS mem_efficiency_pct
                 FROM job_summary WHERE {cond_j} GROUP BY 1)
-            SELECT u.key AS "{entity}", cpu_hours, gpu_hours, jobs, cpu_efficiency_pct, mem_efficiency_pct
+            SELECT u.key AS "{entity}", cpu_hours, {gpu} AS gpu_hours, jobs, cpu_efficiency_pct, mem_efficiency_pct
             FROM u LEFT JOIN e USING (key) ORDER BY {order} DESC, u.key LIMIT {int(limit)}""",
-        p_u + p_j,
+        p_g + p_u + p_j,
     )
 
 
 def gpu_by_partition(f: Filters) -> pd.DataFrame:
     """GPU-hours per cluster, partition and GPU type, with each row's share of all GPU-hours."""
-    cond, params = where(f, date_col="date")
+    cond, params = where(f, date_col="date", gpu=True)
     key, _ = dim_exprs("gpu_type")
     return query(
         f"""SELECT cluster, partition, {key} AS gpu_type, sum(gpu_hours) AS gpu_hours,

@@ -24,7 +24,8 @@ def test_gpu_job_share_and_tables(warehouse, open_app):
     assert shown["GPU jobs' CPU-hours"] == f"{row.cpu:,.1f}"
     table = find_frame(at, "cluster", "partition", "gpu_type", "gpu_hours")
     expected = warehouse.sql(
-        """SELECT cluster, partition, gpu_type, sum(gpu_hours) AS gpu_hours FROM gpu_usage_daily
+        """SELECT cluster, partition, CASE gpu_type WHEN '' THEN '(untyped)' ELSE gpu_type END AS gpu_type,
+                  sum(gpu_hours) AS gpu_hours FROM gpu_usage_daily
            WHERE date BETWEEN ? AND ? GROUP BY ALL""", bounds(p),
     )
     assert_frame_matches(table, expected, ["cluster", "partition", "gpu_type"])
