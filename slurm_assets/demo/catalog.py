@@ -104,3 +104,17 @@ def cluster_layout(cluster: str) -> ClusterLayout:
             NodeGroup("bm", 4, 128, 2_048_000, "", 0, ("bigmem",)),
         ),
     )
+
+
+# Slurm's account tree and coordinators of the demo (what `sacctmgr show associations` / `show account
+# withcoord` answer, so the dashboard shows its roles): astro is a sub-account of physics and materials of
+# chemistry; each account's coordinator (PI) is its first user in USERS order with that main account.
+ACCOUNT_PARENTS = {a: {"astro": "physics", "materials": "chemistry"}.get(a, "root") for a in ACCOUNTS}
+COORDINATORS = {a: next(u for u in USERS if USER_ACCOUNT[u] == a) for a in ACCOUNTS
+                if any(USER_ACCOUNT[u] == a for u in USERS)}
+
+
+def user_accounts(user: str) -> tuple[str, ...]:
+    """The accounts ``user`` may charge: the main one and the second one some jobs use (jobmodel.py)."""
+    second = ACCOUNTS[USERS.index(user) * 3 % len(ACCOUNTS)]
+    return tuple(sorted({USER_ACCOUNT[user], second}))

@@ -13,7 +13,7 @@ Environment (read through ``slurm_assets.settings.demo_slurm_env``):
 (0), ``SLURM_DEMO_NOW`` (ISO UTC time or epoch seconds; default: the clock),
 ``SLURM_DEMO_JOBS_PER_DAY`` (300).
 
-``install_fake_slurm(bin_dir)`` writes executable ``sacct`` and ``scontrol``
+``install_fake_slurm(bin_dir)`` writes executable ``sacct``, ``scontrol`` and ``sacctmgr``
 scripts that ``exec`` this interpreter on these modules.
 """
 
@@ -159,22 +159,24 @@ def _write_parsable(out, cfgs, start, end, fields, args) -> None:
 
 
 def install_fake_slurm(bin_dir: Path, python: str | None = None) -> dict[str, Path]:
-    """Write executable ``sacct`` and ``scontrol`` stand-ins into ``bin_dir``; return their paths.
+    """Write executable ``sacct``, ``scontrol`` and ``sacctmgr`` stand-ins into ``bin_dir``; return their paths.
 
-    ``sreport`` and ``sacctmgr`` stand-ins refuse (the demo has no slurmdbd): without them the agent would
-    ask the machine's real Slurm, if any, and mix its capacity and associations into the demo's clusters."""
+    ``sacctmgr`` answers the associations and coordinators from the demo catalogue (fake_sacctmgr.py) and
+    refuses anything else; ``sreport`` refuses (the demo has no slurmdbd): without them the agent would ask
+    the machine's real Slurm, if any, and mix its capacity and associations into the demo's clusters."""
     bin_dir = Path(bin_dir)
     bin_dir.mkdir(parents=True, exist_ok=True)
     python = python or sys.executable
     written = {}
-    for command, module in (("sacct", "slurm_assets.demo.fake_sacct"), ("scontrol", "slurm_assets.demo.fake_scontrol")):
+    for command, module in (("sacct", "slurm_assets.demo.fake_sacct"), ("scontrol", "slurm_assets.demo.fake_scontrol"),
+                            ("sacctmgr", "slurm_assets.demo.fake_sacctmgr")):
         path = bin_dir / command
         tmp = path.with_name(f".{command}.tmp")
         tmp.write_text(f'#!/bin/sh\n# demo stand-in written by slurm_assets.demo.fake_sacct\nexec "{python}" -m {module} "$@"\n')
         tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         os.replace(tmp, path)
         written[command] = path
-    for command in ("sreport", "sacctmgr"):
+    for command in ("sreport",):
         path = bin_dir / command
         tmp = path.with_name(f".{command}.tmp")
         tmp.write_text(f"#!/bin/sh\n# demo stand-in written by slurm_assets.demo.fake_sacct\n"

@@ -14,7 +14,9 @@ import pytest
 
 from slurm_assets.demo import catalog, fake_sacct, generate
 from slurm_assets.storage import landing
-from slurm_assets_tests.demo.conftest import NOW, real_capture
+from slurm_assets_tests.agent.conftest import load_agent
+from slurm_assets_tests.demo.conftest import NOW, NOW_S, real_capture, sacct_text
+from slurm_assets_tests.demo.conftest import rows as rows_of
 
 AGENT = Path(__file__).resolve().parents[2] / "agent" / "slurm-usage-history-exporter.py"
 WINDOW = ["-S", "2026-11-20T00:00:00", "-E", "2026-11-21T00:00:00"]
@@ -135,6 +137,8 @@ def test_the_real_agent_extracts_drops_through_the_stand_in(fake_bin, tmp_path):
         manifest = landing.validate_manifest(json.loads(drop.manifest_path.read_text()))
         assert manifest["sacct_version"] == catalog.SACCT_VERSION
         assert manifest["inventory"]["nodes"], "the agent read the stand-in scontrol"
+        coordinators = {(c["account"], c["user"]) for c in manifest["associations"]["coordinators"]}
+        assert coordinators == set(catalog.COORDINATORS.items()), "the agent read the stand-in sacctmgr"
         text = gzip.decompress(drop.data_path.read_bytes()).decode()
         assert text.splitlines()[0] == "|".join(manifest["fields"])
         assert manifest["rows"] == len(text.splitlines()) - 1
@@ -143,7 +147,31 @@ def test_the_real_agent_extracts_drops_through_the_stand_in(fake_bin, tmp_path):
     assert landing.validate_manifest(json.loads(drops[0].manifest_path.read_text()))["rows"] > 20
 
 
-@pytest.mark.parametrize("command", ["sreport", "sacctmgr"])
-def test_slurmdbd_tools_refuse_so_the_demo_never_reads_the_machines_real_slurm(fake_bin, command):
-    proc = run(fake_bin[command], "-P", "show", "associations")
+@pytest.mark.parametrize(("command", "args"), [("sreport", ["-P", "show", "associations"]),
+                                               ("sacctmgr", ["-P", "show", "event", "clusters=beta"]),
+                                               ("sacctmgr", ["-i", "add", "user", "eve", "account=root"])])
+def test_slurmdbd_tools_refuse_so_the_demo_never_reads_the_machines_real_slurm(fake_bin, command, args):
+    proc = run(fake_bin[command], *args)
     assert proc.returncode == 1 and "the demo has no slurmdbd" in proc.stderr and proc.stdout == ""
+
+
+def test_sacctmgr_answers_the_demo_associations_the_agent_reads(fake_bin):
+    """The agent's two queries, parsed by the agent's own parser: the account tree, a user association for
+    every account a user's generated jobs may charge, and one coordinator per account."""
+    agent = load_agent()
+    assoc = run(fake_bin["sacctmgr"], "-P", "show", "associations", "cluster=beta",
+                "format=Cluster,Account,ParentName,User")
+    coord = run(fake_bin["sacctmgr"], "-P", "show", "account", "withcoord")
+    assert assoc.returncode == coord.returncode == 0, assoc.stderr + coord.stderr
+    assert assoc.stdout.splitlines()[0] == "Cluster|Account|Par Name|User"
+    found = agent.parse_associations(assoc.stdout, coord.stdout, "beta", dt.datetime(2026, 11, 25, tzinfo=dt.UTC))
+    rows = found["associations"]
+    assert {(r["account"], r["parent"]) for r in rows if not r["user"] and r["parent"]} == set(
+        catalog.ACCOUNT_PARENTS.items())
+    users = {(r["user"], r["account"]) for r in rows if r["user"]}
+    assert {(u, a) for u in catalog.USERS for a in catalog.user_accounts(u)} <= users
+    assert {(c["account"], c["user"]) for c in found["coordinators"]} == set(catalog.COORDINATORS.items())
+    cfg = generate.DemoConfig(cluster="beta", seed=0, now=NOW_S, jobs_per_day=200)
+    jobs = rows_of(sacct_text(cfg, NOW_S - 3 * 86400, NOW_S, ["User", "Account"]))
+    charged = {(j["User"], j["Account"]) for j in jobs if j["User"]}
+    assert charged and charged <= users  # every generated job's user may charge its account

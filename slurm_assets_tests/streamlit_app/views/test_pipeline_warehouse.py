@@ -52,3 +52,22 @@ def test_pipeline_writes_job_summary_next_to_jobs(pipeline_warehouse):
     assert jobs_files and jobs_files == sorted(p.relative_to(summary_dir) for p in summary_dir.rglob("*.parquet"))
     for rel in jobs_files:
         assert pq.read_table(summary_dir / rel).to_pylist() == job_summary(pq.read_table(jobs_dir / rel)).to_pylist()
+
+
+def test_demo_associations_give_the_dashboard_its_roles(pipeline_warehouse):
+    """`make demo`'s data path (stand-in sacctmgr -> agent drop -> pipeline) fills associations: every user who
+    ran a job is associated with the account it charged, and a PI coordinates their account and its
+    sub-accounts (the scope SQL of the dashboard)."""
+    from slurm_assets.demo import catalog
+    from streamlit_app.data.scope import COORDINATED_SQL
+
+    wh = pipeline_warehouse
+    missing = wh.sql("""SELECT DISTINCT j.cluster, j."user", j.account FROM jobs j
+                        ANTI JOIN (SELECT * FROM associations WHERE kind = 'user') a
+                        ON a.cluster = j.cluster AND a."user" = j."user" AND a.account = j.account""")
+    assert wh.one("SELECT count(DISTINCT cluster) FROM associations") == 2 and missing.empty, missing
+    coords = wh.sql("SELECT DISTINCT account, \"user\" FROM associations WHERE kind = 'coordinator'")
+    assert set(coords.itertuples(index=False, name=None)) == set(catalog.COORDINATORS.items())
+    pi = catalog.COORDINATORS["physics"]
+    pairs = set(wh.sql(COORDINATED_SQL, [pi]).itertuples(index=False, name=None))
+    assert pairs == {(c, a) for c in ("alpha", "beta") for a in ("physics", "astro")}
