@@ -54,7 +54,7 @@ def sizes(quick: bool) -> tuple[str, int, int]:
 
 def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str = "2026-01-01") -> Path:
     """Write (once) ``cache/<name>/data/warehouse``; return the data dir."""
-    from slurm_assets.sacct import capacity, parse, summary, usage
+    from slurm_assets.sacct import summary, usage
     from slurm_assets.sacct.catalog import TABLE_SCHEMAS
     from slurm_assets.storage import paths
 
@@ -77,20 +77,7 @@ def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str
         cfg = wl.generate.DemoConfig(cluster=cluster, now=work.config(cluster).now, seed=work.seed + ci,
                                      jobs_per_day=per_day)
         templates = all_days[-TEMPLATE_DAYS:]
-        texts = []
-        for day in templates:
-            start = int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp())
-            buf = _Buffer()
-            wl.generate.write_sacct(buf, [cfg], start, start + wl.DAY, fields, duplicates=True)
-            texts.append((buf.data(), cluster, f"bench-{day}", day.isoformat()))
-        parsed = parse.parse_sacct_texts(texts)
-        template_jobs = []
-        for day, p in zip(templates, parsed, strict=True):
-            jobs = p.jobs.filter(pc.equal(p.jobs["end_date"], pa.scalar(day, pa.date32())))
-            template_jobs.append(jobs.select(TABLE_SCHEMAS["jobs"].names).cast(TABLE_SCHEMAS["jobs"]))
-        nodes = "\n".join(wl.fake_scontrol.node_lines(cluster))
-        inventory = agent.parse_node_inventory(nodes, dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
-        cap = capacity.capacity_from_inventory(inventory, cluster, templates[-1].isoformat())
+        template_jobs, cap = _cluster_templates(cfg, templates, fields, agent)
         batch: list[tuple[str, pa.Table]] = []
         for i, day in enumerate(all_days):
             k = (i - len(all_days)) % len(templates)  # the last days are the templates themselves
@@ -117,6 +104,31 @@ def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str
     pool.shutdown()
     marker.write_text(json.dumps({**spec, "jobs_written": written}))
     return data_dir
+
+
+def _cluster_templates(cfg, templates: list[dt.date], fields, agent) -> tuple[list[pa.Table], pa.Table]:
+    """One cluster's template days parsed (jobs ending on each day) and its capacity rows.
+
+    Generating and parsing only ``TEMPLATE_DAYS`` days and shifting them is what makes a
+    multi-year warehouse affordable to build.
+    """
+    from slurm_assets.sacct import capacity, parse
+    from slurm_assets.sacct.catalog import TABLE_SCHEMAS
+
+    cluster = cfg.cluster
+    texts = []
+    for day in templates:
+        start = int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp())
+        buf = _Buffer()
+        wl.generate.write_sacct(buf, [cfg], start, start + wl.DAY, fields, duplicates=True)
+        texts.append((buf.data(), cluster, f"bench-{day}", day.isoformat()))
+    template_jobs = []
+    for day, p in zip(templates, parse.parse_sacct_texts(texts), strict=True):
+        jobs = p.jobs.filter(pc.equal(p.jobs["end_date"], pa.scalar(day, pa.date32())))
+        template_jobs.append(jobs.select(TABLE_SCHEMAS["jobs"].names).cast(TABLE_SCHEMAS["jobs"]))
+    nodes = "\n".join(wl.fake_scontrol.node_lines(cluster))
+    inventory = agent.parse_node_inventory(nodes, dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    return template_jobs, capacity.capacity_from_inventory(inventory, cluster, templates[-1].isoformat())
 
 
 def add_job_summary(data_dir: Path, batch_files: int = 200) -> int:

@@ -1,8 +1,8 @@
-"""The demo clusters' job model: config, the jobs of each (seed, cluster, submit day), sacct's value formats.
+"""The demo clusters' job model: config and the jobs of each (seed, cluster, submit day).
 
 Jobs are generated per (seed, cluster, submit day) with their own RNG, so any window is reproducible
 without generating history from the beginning (``generate.py`` has the whole model's description and
-renders the windows).
+renders the windows; ``formats.py`` spells the values as sacct does).
 """
 
 import datetime as dt
@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from slurm_assets.demo import catalog
+from slurm_assets.demo.formats import DAY, day_start, hostlist
 
-
-DAY = 86400
 MAX_LIFE_DAYS = 11  # a "long" job ends at most this many days after its submit day starts
 SHORT_LIFE_S = DAY - 1  # a "short" job ends before submit + 1 day
 MAX_JOB_ID = 67_043_328  # Slurm's default MaxJobId: ids wrap around on old clusters
@@ -36,74 +35,6 @@ class DemoConfig:
     def id_stride(self) -> int:
         """Raw ids reserved per day (a power of ten, at least 10x the mean job count)."""
         return 10 ** max(3, math.ceil(math.log10(max(1, self.jobs_per_day) * 10)))
-
-
-# --------------------------------------------------------------------------- formatting
-
-_HMS: list[str] = []
-
-
-def _hms_table() -> list[str]:
-    if not _HMS:
-        _HMS.extend(f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60))
-    return _HMS
-
-
-_DAY_PREFIX: dict[int, str] = {}
-
-
-def fmt_ts(t: int) -> str:
-    """Epoch seconds as sacct prints them under TZ=UTC: ``2026-11-25T17:33:07``."""
-    d, r = divmod(t, DAY)
-    prefix = _DAY_PREFIX.get(d)
-    if prefix is None:
-        prefix = _DAY_PREFIX[d] = (dt.date(1970, 1, 1) + dt.timedelta(days=d)).isoformat() + "T"
-    return prefix + _hms_table()[r]
-
-
-def fmt_duration(s: int) -> str:
-    """Seconds as sacct prints Elapsed/Timelimit: ``HH:MM:SS`` or ``D-HH:MM:SS``."""
-    d, r = divmod(int(s), DAY)
-    return f"{d}-{_hms_table()[r]}" if d else _hms_table()[r]
-
-
-def fmt_cpu(s: float) -> str:
-    """Seconds as sacct prints TotalCPU/UserCPU/SystemCPU: ``MM:SS.mmm`` under an hour, else (D-)HH:MM:SS."""
-    if s < 3600:
-        ms = round(s * 1000)
-        m, ms = divmod(ms, 60000)
-        if m >= 60:
-            return _hms_table()[3600]
-        if not ms:
-            return "00:00:00"  # sacct prints zero CPU time as 00:00:00, not 00:00.000
-        return f"{m:02d}:{ms // 1000:02d}.{ms % 1000:03d}"
-    return fmt_duration(int(s))
-
-
-_UNITS = "KMGTPE"
-
-
-def fmt_mem(value: int, unit: int) -> str:
-    """Memory as sacct prints it by default: integer in the largest exact unit (``12376K``, ``4G``).
-
-    ``unit`` is the index in ``KMGTPE`` of ``value``'s unit; sacct converts only
-    while the value divides by 1024 (CONVERT_NUM_UNIT_EXACT).
-    """
-    while value and value % 1024 == 0 and unit < len(_UNITS) - 1:
-        value //= 1024
-        unit += 1
-    return f"{value}{_UNITS[unit]}"
-
-
-def hostlist(prefix: str, first: int, count: int) -> str:
-    """Consecutive nodes as a Slurm hostlist: ``cn017`` or ``cn[017-020]`` (``first`` is 1-based)."""
-    if count == 1:
-        return f"{prefix}{first:03d}"
-    return f"{prefix}[{first:03d}-{first + count - 1:03d}]"
-
-
-def day_start(day: dt.date) -> int:
-    return (day - dt.date(1970, 1, 1)).days * DAY
 
 
 # --------------------------------------------------------------------------- the job model
@@ -181,6 +112,27 @@ def _pick(cum: list, u: float):
         if u < p:
             return v
     return cum[-1][1]
+
+
+# The batch (or interactive) step's state and exit code per final job state (testbed captures);
+# a FAILED job's step carries the job's own exit code.
+_BATCH_OUTCOME = {
+    "COMPLETED": ("COMPLETED", "0:0"), "CANCELLED": ("CANCELLED", "0:15"), "TIMEOUT": ("CANCELLED", "0:15"),
+    "OUT_OF_MEMORY": ("OUT_OF_MEMORY", "0:125"), "NODE_FAIL": ("CANCELLED", "0:9"),
+    "PREEMPTED": ("CANCELLED", "0:15"), "REQUEUED": ("CANCELLED", "0:15"),
+}
+
+
+def _batch_outcome(job: Job) -> tuple[str, str]:
+    if job.state == "FAILED":
+        return "FAILED", job.exit
+    return _BATCH_OUTCOME[job.state]
+
+
+def _extern_step(job: Job) -> Step:
+    """The extern step: whole allocation, always COMPLETED, near-zero use (no random draws)."""
+    return Step(".extern", "extern", job.nodes, job.nodelist, job.cpus, job.nodes, "COMPLETED", "0:0", job.start,
+                job.end, 900 + job.raw_id % 300, 4400 + job.raw_id % 700, 0.001, 0)
 
 
 class _DayGen:
@@ -319,38 +271,39 @@ class _DayGen:
                 job.derived = job.exit  # a failed srun step sets DerivedExitCode too
 
     def _steps(self, job: Job) -> None:
+        """Draw the job's CPU efficiency and memory use, then its step rows (interactive or batch)."""
         r = self.rng
-        start, end, state = job.start, job.end, job.state
-        first = job.nodelist.split("[")[0] + job.nodelist.split("[")[-1][:3] if "[" in job.nodelist else job.nodelist
-        per_node = -(-job.cpus // job.nodes)
         eff = 0.97 * r.random() ** 0.6  # CPU efficiency, skewed high
-        mem_kb = job.mem_mb * 1024
         rss_frac = r.random() ** 1.8  # memory use, skewed low
-        batch_state, batch_exit = {
-            "COMPLETED": ("COMPLETED", "0:0"), "FAILED": ("FAILED", job.exit), "CANCELLED": ("CANCELLED", "0:15"),
-            "TIMEOUT": ("CANCELLED", "0:15"), "OUT_OF_MEMORY": ("OUT_OF_MEMORY", "0:125"),
-            "NODE_FAIL": ("CANCELLED", "0:9"), "PREEMPTED": ("CANCELLED", "0:15"), "REQUEUED": ("CANCELLED", "0:15"),
-        }[state]
-        run = end - start
-        interactive = r.random() < 0.12
-        steps = job.steps
-        steps_cpu = eff * job.cpus * run
-        if interactive:
-            steps.append(Step(".extern", "extern", job.nodes, job.nodelist, job.cpus, job.nodes, "COMPLETED", "0:0",
-                              start, end, 900 + job.raw_id % 300, 4400 + job.raw_id % 700, 0.001, 0))
-            rss = min(mem_kb, 1 + int(mem_kb * rss_frac) + int(r.random() * 1000))
-            steps.append(Step(".0", "bash", job.nodes, job.nodelist, job.cpus, job.nodes, batch_state, batch_exit,
-                              start + 1, end, rss, rss * 3, steps_cpu, int(r.random() * 5e8)))
-            return
+        outcome = _batch_outcome(job)
+        steps_cpu = eff * job.cpus * (job.end - job.start)
+        if r.random() < 0.12:
+            job.steps.extend(self._interactive_steps(job, outcome, rss_frac, steps_cpu))
+        else:
+            job.steps.extend(self._batch_steps(job, outcome, rss_frac, steps_cpu))
+
+    def _interactive_steps(self, job: Job, outcome: tuple[str, str], rss_frac: float, steps_cpu: float) -> list[Step]:
+        """``srun --pty bash``: the extern step and one step ``.0`` doing all the work."""
+        r = self.rng
+        mem_kb = job.mem_mb * 1024
+        rss = min(mem_kb, 1 + int(mem_kb * rss_frac) + int(r.random() * 1000))
+        shell = Step(".0", "bash", job.nodes, job.nodelist, job.cpus, job.nodes, *outcome, job.start + 1, job.end,
+                     rss, rss * 3, steps_cpu, int(r.random() * 5e8))
+        return [_extern_step(job), shell]
+
+    def _batch_steps(self, job: Job, outcome: tuple[str, str], rss_frac: float, steps_cpu: float) -> list[Step]:
+        """``sbatch``: the batch step on the first node, the extern step, then 0-3 srun steps sharing the run."""
+        r = self.rng
+        start, end, run = job.start, job.end, job.end - job.start
+        first = job.nodelist.split("[")[0] + job.nodelist.split("[")[-1][:3] if "[" in job.nodelist else job.nodelist
+        mem_kb = job.mem_mb * 1024
         nsrun = (0, 0, 1, 1, 1, 2, 3)[int(r.random() * 7)]
         batch_cpu = steps_cpu if nsrun == 0 else steps_cpu * 0.02
         rss_b = min(mem_kb, 1 + int(mem_kb * rss_frac * (1.0 if nsrun == 0 else 0.1)) + int(r.random() * 1000))
-        if state == "OUT_OF_MEMORY":
+        if job.state == "OUT_OF_MEMORY":
             rss_b = 2000 + int(r.random() * 8000)  # killed between samples: tiny MaxRSS (testbed fact)
-        steps.append(Step(".batch", "batch", 1, first, per_node, 1, batch_state, batch_exit, start, end, rss_b,
-                          rss_b * 2 + 150_000, batch_cpu, int(r.random() * 2e8)))
-        steps.append(Step(".extern", "extern", job.nodes, job.nodelist, job.cpus, job.nodes, "COMPLETED", "0:0",
-                          start, end, 900 + job.raw_id % 300, 4400 + job.raw_id % 700, 0.001, 0))
+        steps = [Step(".batch", "batch", 1, first, -(-job.cpus // job.nodes), 1, *outcome, start, end, rss_b,
+                      rss_b * 2 + 150_000, batch_cpu, int(r.random() * 2e8)), _extern_step(job)]
         t = start + 2
         span = max(1, run - 2)
         prog = catalog.STEP_PROGRAMS[int(r.random() * len(catalog.STEP_PROGRAMS))]
@@ -359,9 +312,10 @@ class _DayGen:
             last = i == nsrun - 1
             rss = min(mem_kb, 1 + int(mem_kb * rss_frac) + int(r.random() * 1000))
             steps.append(Step(f".{i}", prog, job.nodes, job.nodelist, job.cpus, job.cpus,
-                              batch_state if last else "COMPLETED", batch_exit if last else "0:0", t, s_end, rss,
+                              *(outcome if last else ("COMPLETED", "0:0")), t, s_end, rss,
                               rss * 2, steps_cpu / nsrun, int(r.random() * 1e9)))
             t = s_end
+        return steps
 
     def _array(self) -> list[Job]:
         r = self.rng

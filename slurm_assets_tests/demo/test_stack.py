@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from slurm_assets.demo import stack
+from slurm_assets.demo import services, stack
 from slurm_assets.storage import landing
 from slurm_assets_tests.ports import free_port
 
@@ -123,22 +123,22 @@ def test_stack_serves_everything_that_exists_and_stops_it_on_sigint(tmp_path):
         if "dagster" in urls:
             assert b"dagster_webserver_version" in _get(urls["dagster"] + "/server_info")[1]
             # The UI lists the code location, loaded without errors.
-            assert stack.dagster_locations(urls["dagster"]) == [("slurm_assets.definitions", "LOADED", None)]
+            assert services.dagster_locations(urls["dagster"]) == [("slurm_assets.definitions", "LOADED", None)]
             assert "code location slurm_assets.definitions: loaded" in text
         assert "API_KEYS=demo-key" in text
-        family = stack.family_of(proc.pid)
+        family = services.family_of(proc.pid)
         assert len(family) > len(wanted)  # the stack and its services (with their own children)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=90) == 0, "".join(output[-30:])
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(stack._alive(p) for p in family):
+        while time.monotonic() < deadline and any(services.alive(p) for p in family):
             time.sleep(0.2)
-        assert not [p for p in family if stack._alive(p)], "processes left after SIGINT"
+        assert not [p for p in family if services.alive(p)], "processes left after SIGINT"
     finally:
         # Never leave what this test started running, whatever failed above.
         if proc.poll() is None:
-            family.update(stack.family_of(proc.pid))
-        stack.kill_family(family)
+            family.update(services.family_of(proc.pid))
+        services.kill_family(family)
         proc.wait(timeout=30)
     logs = data / "logs"
     assert {p.stem for p in Path(logs).glob("*.log")} == wanted
