@@ -389,9 +389,7 @@ class UsageSummary:
         if self._index is None:
             names = line.split("|")
             self._index = {name: i for i, name in enumerate(names)}
-            missing = [
-                n for n in ("JobID", "State", "AllocCPUS", "Elapsed", "AllocTRES") if n not in self._index
-            ]
+            missing = [n for n in ("JobID", "State", "AllocCPUS", "Elapsed", "AllocTRES") if n not in self._index]
             if line and missing:
                 raise AgentError(
                     "sacct output header lacks {}: {!r}".format(", ".join(missing), line[:200]), EXIT_SACCT
@@ -516,9 +514,7 @@ def _pick(record: Dict[str, str], *names: str) -> str:
     return ""
 
 
-def parse_associations(
-    assoc_text: str, coord_text: str, cluster: str, collected_at: dt.datetime
-) -> Dict[str, Any]:
+def parse_associations(assoc_text: str, coord_text: str, cluster: str, collected_at: dt.datetime) -> Dict[str, Any]:
     """``sacctmgr -P show associations`` + ``show account withcoord`` -> the manifest ``associations`` object.
 
     Columns are found by their header names (any order, extra columns ignored); rows of
@@ -548,8 +544,11 @@ def collect_associations(
 ) -> Optional[Dict[str, Any]]:
     """Associations and coordinators from slurmdbd (once per run); None, with a warning, if sacctmgr fails."""
     try:
-        assoc = run_text(runner, [sacctmgr, "-P", "show", "associations", "cluster=" + cluster,
-                                  "format=Cluster,Account,ParentName,User"], 120)
+        assoc = run_text(
+            runner,
+            [sacctmgr, "-P", "show", "associations", "cluster=" + cluster, "format=Cluster,Account,ParentName,User"],
+            120,
+        )
         coord = run_text(runner, [sacctmgr, "-P", "show", "account", "withcoord"], 120)
     except CommandError as err:
         LOG.warning("no associations this run (dashboard roles keep the last snapshot): %s", err)
@@ -561,8 +560,14 @@ def collect_associations(
 
 # sreport's column names (lower case) -> the drop's keys; Slurm versions call reserved time Reserved or Planned.
 SREPORT_COLUMNS = {
-    "allocated": "allocated", "down": "down", "plnd down": "planned_down", "planned down": "planned_down",
-    "idle": "idle", "planned": "planned", "reserved": "planned", "reported": "reported",
+    "allocated": "allocated",
+    "down": "down",
+    "plnd down": "planned_down",
+    "planned down": "planned_down",
+    "idle": "idle",
+    "planned": "planned",
+    "reserved": "planned",
+    "reported": "reported",
 }
 EVENT_FIELDS = ("NodeName", "TimeStart", "TimeEnd", "State", "Reason", "Event", "TRES")
 MAX_EVENTS = 10000  # per window: a flapping node cannot make a drop's manifest unbounded
@@ -593,10 +598,36 @@ def collect_capacity(
     """slurmdbd's view of one window: cluster utilization (cpu and GPU TRES-seconds) and the cluster and
     node events overlapping it. Raises CommandError when sreport or sacctmgr fails."""
     start, end = "start=" + sacct_time(window[0]), "end=" + sacct_time(window[1])
-    util = run_text(runner, [config.sreport_path, "-P", "-t", "seconds", "cluster", "utilization",
-                             "clusters=" + cluster, start, end, "--tres=cpu,gres/gpu"], 120)
-    events = run_text(runner, [config.sacctmgr_path, "-P", "show", "event", "clusters=" + cluster, start, end,
-                               "format=" + ",".join(EVENT_FIELDS)], 120)
+    util = run_text(
+        runner,
+        [
+            config.sreport_path,
+            "-P",
+            "-t",
+            "seconds",
+            "cluster",
+            "utilization",
+            "clusters=" + cluster,
+            start,
+            end,
+            "--tres=cpu,gres/gpu",
+        ],
+        120,
+    )
+    events = run_text(
+        runner,
+        [
+            config.sacctmgr_path,
+            "-P",
+            "show",
+            "event",
+            "clusters=" + cluster,
+            start,
+            end,
+            "format=" + ",".join(EVENT_FIELDS),
+        ],
+        120,
+    )
     records = _psv_records(events)
     if len(records) > MAX_EVENTS:
         LOG.warning("%s: %d slurmdbd events in one window, keeping the first %d", cluster, len(records), MAX_EVENTS)
@@ -604,8 +635,12 @@ def collect_capacity(
         "window_start": format_utc(window[0]),
         "window_end": format_utc(window[1]),
         "utilization": parse_sreport_utilization(util),
-        "events": [dict({f.lower(): rec.get(f.lower(), "")[:256] for f in EVENT_FIELDS},
-                        tres=capacity_tres(rec.get("tres", ""))) for rec in records[:MAX_EVENTS]],
+        "events": [
+            dict(
+                {f.lower(): rec.get(f.lower(), "")[:256] for f in EVENT_FIELDS}, tres=capacity_tres(rec.get("tres", ""))
+            )
+            for rec in records[:MAX_EVENTS]
+        ],
     }
 
 
@@ -708,9 +743,7 @@ class Config:
                 names = " or ".join(
                     "null"
                     if t is type(None)
-                    else {"str": "string", "int": "integer", "float": "number", "bool": "true/false"}[
-                        t.__name__
-                    ]
+                    else {"str": "string", "int": "integer", "float": "number", "bool": "true/false"}[t.__name__]
                     for t in types
                 )
                 raise AgentError(f"{where}: key {key!r} must be {names}, got {value!r}", EXIT_USAGE)
@@ -725,9 +758,7 @@ class Config:
         )
         for key, ok, expected in checks:
             if not ok:
-                raise AgentError(
-                    f"{where}: key {key!r} must be {expected}, got {getattr(config, key)!r}", EXIT_USAGE
-                )
+                raise AgentError(f"{where}: key {key!r} must be {expected}, got {getattr(config, key)!r}", EXIT_USAGE)
         if config.cluster_name is not None:
             check_cluster_name(config.cluster_name)
         return config
@@ -945,9 +976,7 @@ def publish_drop(drop: Drop, folder: str, name: str) -> Drop:
     os.chmod(drop.data_path, 0o640)
     os.replace(drop.data_path, data_path)
     fsync_dir(folder)
-    write_atomic(
-        manifest_path, json.dumps(drop.manifest, sort_keys=True, indent=1).encode("utf-8") + b"\n", 0o640
-    )
+    write_atomic(manifest_path, json.dumps(drop.manifest, sort_keys=True, indent=1).encode("utf-8") + b"\n", 0o640)
     return Drop(drop.manifest, data_path)
 
 
@@ -969,9 +998,7 @@ def spooled_drops(spool_dir: str) -> List[Drop]:
             continue
         if os.path.exists(data_path):
             drops.append(Drop(manifest, data_path))
-    return sorted(
-        drops, key=lambda d: (d.manifest.get("collected_at", ""), d.manifest.get("day", ""), d.drop_id)
-    )
+    return sorted(drops, key=lambda d: (d.manifest.get("collected_at", ""), d.manifest.get("day", ""), d.drop_id))
 
 
 def remove_stale_temps(folder: str) -> None:
@@ -1238,9 +1265,7 @@ def resolve_api_key(config: Config) -> Optional[str]:
             with open(config.api_key_file, "rb") as fh:
                 lines = fh.read().decode("utf-8").splitlines()
         except OSError as err:
-            raise AgentError(
-                f"api_key_file {config.api_key_file!r} cannot be read: {err.strerror}", EXIT_USAGE
-            )
+            raise AgentError(f"api_key_file {config.api_key_file!r} cannot be read: {err.strerror}", EXIT_USAGE)
         key = lines[0].strip() if lines else ""
         if not key:
             raise AgentError(f"api_key_file {config.api_key_file!r} is empty", EXIT_USAGE)
@@ -1310,9 +1335,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use defaults, read no config file and keep no state (SSH pull, demos)",
     )
-    parser.add_argument(
-        "--start-date", metavar="YYYY-MM-DD", help="first UTC day, e.g. --start-date 2024-05-01"
-    )
+    parser.add_argument("--start-date", metavar="YYYY-MM-DD", help="first UTC day, e.g. --start-date 2024-05-01")
     parser.add_argument(
         "--end-date",
         metavar="YYYY-MM-DD",
@@ -1323,9 +1346,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print jobs, CPU-hours, GPU-hours and states for the period; ship nothing",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="with --dry-run: print the summary as one JSON object"
-    )
+    parser.add_argument("--json", action="store_true", help="with --dry-run: print the summary as one JSON object")
     parser.add_argument(
         "--output-dir",
         metavar="DIR",
@@ -1334,12 +1355,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stdout", action="store_true", help="write the drops as one drop stream to stdout (SSH pull mode)"
     )
-    parser.add_argument(
-        "--cluster", metavar="NAME", help="cluster name (overrides cluster_name), e.g. --cluster alpha"
-    )
-    parser.add_argument(
-        "--sacct", metavar="PATH", help="sacct executable (overrides sacct_path and " + SACCT_ENV + ")"
-    )
+    parser.add_argument("--cluster", metavar="NAME", help="cluster name (overrides cluster_name), e.g. --cluster alpha")
+    parser.add_argument("--sacct", metavar="PATH", help="sacct executable (overrides sacct_path and " + SACCT_ENV + ")")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return parser
@@ -1353,14 +1370,10 @@ def plan_windows(
         start = day_start(parse_day(args.start_date, "--start-date"))
         last = parse_day(args.end_date, "--end-date") if args.end_date else now.date()
         if last < start.date():
-            raise AgentError(
-                f"--end-date {args.end_date} is before --start-date {args.start_date}", EXIT_USAGE
-            )
+            raise AgentError(f"--end-date {args.end_date} is before --start-date {args.start_date}", EXIT_USAGE)
         end = min(day_start(last + dt.timedelta(days=1)), now)
         if end <= start:
-            raise AgentError(
-                f"--start-date {args.start_date} is in the future (now {format_utc(now)})", EXIT_USAGE
-            )
+            raise AgentError(f"--start-date {args.start_date} is in the future (now {format_utc(now)})", EXIT_USAGE)
         return utc_day_windows(start, end), False
     if args.end_date:
         raise AgentError("--end-date needs --start-date", EXIT_USAGE)
@@ -1441,8 +1454,15 @@ def _run(
         sacct = args.sacct or os.environ.get(SACCT_ENV) or config.sacct_path
         sacct_version = run_text(runner, [sacct, "--version"], 60).strip() or "unknown"
         fields = choose_fields(parse_helpformat(run_text(runner, [sacct, "--helpformat"], 60)))
-        LOG.info("cluster %s, %s, %s, %d window(s) %s .. %s", cluster, sacct_version, mode, len(windows),
-                 format_utc(windows[0][0]), format_utc(windows[-1][1]))
+        LOG.info(
+            "cluster %s, %s, %s, %d window(s) %s .. %s",
+            cluster,
+            sacct_version,
+            mode,
+            len(windows),
+            format_utc(windows[0][0]),
+            format_utc(windows[-1][1]),
+        )
         LOG.debug("sacct fields: %s", ",".join(fields))
         if mode == "dry-run":
             return _dry_run(args, runner, config.sacct_timeout, sacct, fields, cluster, windows, stdout)
@@ -1457,8 +1477,13 @@ def _run(
         capacity_state = {}  # type: Dict[str, bool]
         for window in windows:
             day = window[0].strftime("%Y-%m-%d")
-            meta = {"cluster": cluster, "window": window, "sacct_version": sacct_version, "fields": fields,
-                    "source": output.source}
+            meta = {
+                "cluster": cluster,
+                "window": window,
+                "sacct_version": sacct_version,
+                "fields": fields,
+                "source": output.source,
+            }
             for name, snapshot in snapshots.items():
                 meta[name] = snapshot if window[0].date() >= recent else None
             meta["capacity"] = window_capacity(runner, config, cluster, window, capacity_state)  # every day
@@ -1467,8 +1492,13 @@ def _run(
             drop = extract_drop(runner, argv, config.sacct_timeout, output.folder(day), meta, now)
             _warn_if_empty(drop, window, cluster, day)
             drop = output.store(drop, day)
-            LOG.info("%s: %d rows, window %s .. %s", drop.label, drop.manifest["rows"],
-                     drop.manifest["window_start"], drop.manifest["window_end"])
+            LOG.info(
+                "%s: %d rows, window %s .. %s",
+                drop.label,
+                drop.manifest["rows"],
+                drop.manifest["window_start"],
+                drop.manifest["window_end"],
+            )
             if follow_watermark:
                 state.save_watermark(cluster, window[1])
             output.deliver(drop)
@@ -1540,8 +1570,16 @@ def _lock_path(mode: str, config: "Config", args: argparse.Namespace) -> Optiona
     return None
 
 
-def _dry_run(args: argparse.Namespace, runner: Runner, timeout: float, sacct: str, fields: List[str], cluster: str,
-             windows: "List[Tuple[dt.datetime, dt.datetime]]", stdout: IO[bytes]) -> int:
+def _dry_run(
+    args: argparse.Namespace,
+    runner: Runner,
+    timeout: float,
+    sacct: str,
+    fields: List[str],
+    cluster: str,
+    windows: "List[Tuple[dt.datetime, dt.datetime]]",
+    stdout: IO[bytes],
+) -> int:
     """Summarize the whole period from one sacct call; ship nothing."""
     window = (windows[0][0], windows[-1][1])
     argv = build_sacct_argv(sacct, fields, window[0], window[1], cluster)
@@ -1551,11 +1589,17 @@ def _dry_run(args: argparse.Namespace, runner: Runner, timeout: float, sacct: st
         summary.feed(chunk)
     summary.close()
     if summary.malformed:
-        LOG.warning("%d sacct line(s) had fewer fields than the header (a job name with a newline?) "
-                    "and were not counted", summary.malformed)
+        LOG.warning(
+            "%d sacct line(s) had fewer fields than the header (a job name with a newline?) and were not counted",
+            summary.malformed,
+        )
     if summary.jobs == 0:
-        LOG.warning("sacct returned 0 jobs for cluster %s in this period; check cluster_name "
-                    "(sacct --clusters %s) and that this user may see all jobs", cluster, cluster)
+        LOG.warning(
+            "sacct returned 0 jobs for cluster %s in this period; check cluster_name "
+            "(sacct --clusters %s) and that this user may see all jobs",
+            cluster,
+            cluster,
+        )
     print_summary(summary, cluster, window, args.json, _TextOut(stdout))
     LOG.info("dry run: nothing was shipped")
     return EXIT_OK
@@ -1580,8 +1624,13 @@ def _snapshots(config: "Config", runner: Runner, cluster: str, now: Callable[[],
 
 def _warn_if_empty(drop: "Drop", window: "Tuple[dt.datetime, dt.datetime]", cluster: str, day: str) -> None:
     if drop.manifest["rows"] == 0 and window[1] - window[0] >= dt.timedelta(days=1):
-        LOG.warning("%s %s: sacct returned 0 jobs for the whole day; wrong cluster_name (sacct --clusters "
-                    "%s) or no access to other users' jobs?", cluster, day, cluster)
+        LOG.warning(
+            "%s %s: sacct returned 0 jobs for the whole day; wrong cluster_name (sacct --clusters "
+            "%s) or no access to other users' jobs?",
+            cluster,
+            day,
+            cluster,
+        )
 
 
 class _Output:
@@ -1638,8 +1687,7 @@ class _PushOutput(_Output):
 
     source = "push"
 
-    def __init__(self, config: "Config", cluster: str, api_key: Optional[str],
-                 sleep: Callable[[float], None]) -> None:
+    def __init__(self, config: "Config", cluster: str, api_key: Optional[str], sleep: Callable[[float], None]) -> None:
         self.spool_dir, self.cluster = config.spool_dir, cluster
         self.pending_error = None  # type: Optional[DeliveryError]
         self.rejected = None  # type: Optional[DeliveryError]

@@ -25,8 +25,11 @@ def workloads(quick: bool) -> dict[str, wl.Workload]:
     # the 1M point of the scaling series is scenario 3's year itself (same text, cached once)
     return {
         "year": year,
-        "scale": [wl.Workload("scale-100000", ("alpha",), 100_000, 365), year,
-                  wl.Workload("scale-10000000", ("alpha",), 10_000_000, 365)],
+        "scale": [
+            wl.Workload("scale-100000", ("alpha",), 100_000, 365),
+            year,
+            wl.Workload("scale-10000000", ("alpha",), 10_000_000, 365),
+        ],
     }
 
 
@@ -51,8 +54,13 @@ def main(argv=None) -> int:
         if "2" in only:
             rows.append(_show(scenarios.receiver(data_dir, scratch / "receiver", row["size"])))
         if "3" in only:
-            rows.append(_show(scenarios.pipeline(data_dir, folder, year, scratch / "pipeline",
-                                                 ui_days=60 if args.quick else len(year.day_list))))
+            rows.append(
+                _show(
+                    scenarios.pipeline(
+                        data_dir, folder, year, scratch / "pipeline", ui_days=60 if args.quick else len(year.day_list)
+                    )
+                )
+            )
         if "4" in only:
             from bench import dashboard
 

@@ -61,8 +61,9 @@ def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str
     data_dir = cache / name / "data"
     marker = cache / name / "warehouse.json"
     spec = {"jobs_total": jobs_total, "days": days, "clusters": CLUSTERS, "end": end, "template_days": TEMPLATE_DAYS}
-    if marker.exists() and {k: v for k, v in json.loads(marker.read_text()).items() if k != "jobs_written"} == json.loads(
-            json.dumps(spec)):
+    if marker.exists() and {
+        k: v for k, v in json.loads(marker.read_text()).items() if k != "jobs_written"
+    } == json.loads(json.dumps(spec)):
         add_job_summary(data_dir)  # a warehouse cached before job_summary existed
         return data_dir
     # the generator keeps ~90% of its jobs_per_day as jobs that end on the day (others run on or stay queued)
@@ -74,8 +75,9 @@ def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str
     written = 0
     pool, writes = ThreadPoolExecutor(4), []
     for ci, cluster in enumerate(CLUSTERS):
-        cfg = wl.generate.DemoConfig(cluster=cluster, now=work.config(cluster).now, seed=work.seed + ci,
-                                     jobs_per_day=per_day)
+        cfg = wl.generate.DemoConfig(
+            cluster=cluster, now=work.config(cluster).now, seed=work.seed + ci, jobs_per_day=per_day
+        )
         templates = all_days[-TEMPLATE_DAYS:]
         template_jobs, cap = _cluster_templates(cfg, templates, fields, agent)
         batch: list[tuple[str, pa.Table]] = []
@@ -84,19 +86,33 @@ def build_warehouse(name: str, jobs_total: int, days: int, cache: Path, end: str
             jobs = _shift(template_jobs[k], (day - templates[k]).days)
             batch.append((day.isoformat(), jobs))
             written += len(jobs)
-            same_cap = cap.set_column(cap.schema.get_field_index("date"), "date",
-                                      pa.array([day] * len(cap), pa.date32()))
-            writes += [pool.submit(_write, paths.partition_file(data_dir, table, cluster, day.isoformat()), rows,
-                                   TABLE_SCHEMAS[table])
-                       for table, rows in (("jobs", jobs), ("capacity_daily", same_cap),
-                                           ("drops", _drop_row(cluster, day, len(jobs))))]
+            same_cap = cap.set_column(
+                cap.schema.get_field_index("date"), "date", pa.array([day] * len(cap), pa.date32())
+            )
+            writes += [
+                pool.submit(
+                    _write, paths.partition_file(data_dir, table, cluster, day.isoformat()), rows, TABLE_SCHEMAS[table]
+                )
+                for table, rows in (
+                    ("jobs", jobs),
+                    ("capacity_daily", same_cap),
+                    ("drops", _drop_row(cluster, day, len(jobs))),
+                )
+            ]
             if sum(len(t) for _, t in batch) >= 500_000 or i == len(all_days) - 1:
                 batch_tables = [t for _, t in batch]
-                for (d, _), (u, g), js in zip(batch, usage.apportion_usage_groups(batch_tables),
-                                              summary.job_summary_groups(batch_tables), strict=True):
-                    writes += [pool.submit(_write, paths.partition_file(data_dir, table, cluster, d), rows,
-                                           TABLE_SCHEMAS[table])
-                               for table, rows in (("usage_daily", u), ("gpu_usage_daily", g), ("job_summary", js))]
+                for (d, _), (u, g), js in zip(
+                    batch,
+                    usage.apportion_usage_groups(batch_tables),
+                    summary.job_summary_groups(batch_tables),
+                    strict=True,
+                ):
+                    writes += [
+                        pool.submit(
+                            _write, paths.partition_file(data_dir, table, cluster, d), rows, TABLE_SCHEMAS[table]
+                        )
+                        for table, rows in (("usage_daily", u), ("gpu_usage_daily", g), ("job_summary", js))
+                    ]
                 batch = []
                 for done in writes:
                     done.result()
@@ -138,13 +154,18 @@ def add_job_summary(data_dir: Path, batch_files: int = 200) -> int:
     from slurm_assets.storage import paths
 
     jobs_dir = paths.table_dir(data_dir, "jobs")
-    missing = [p for p in paths.partition_files(data_dir, "jobs")
-               if not (paths.table_dir(data_dir, "job_summary") / p.relative_to(jobs_dir)).exists()]
+    missing = [
+        p
+        for p in paths.partition_files(data_dir, "jobs")
+        if not (paths.table_dir(data_dir, "job_summary") / p.relative_to(jobs_dir)).exists()
+    ]
     for i in range(0, len(missing), batch_files):
         part = missing[i : i + batch_files]
         tables = [pq.read_table(p, schema=TABLE_SCHEMAS["jobs"]) for p in part]
         for p, rows in zip(part, summary.job_summary_groups(tables), strict=True):
-            _write(paths.table_dir(data_dir, "job_summary") / p.relative_to(jobs_dir), rows, TABLE_SCHEMAS["job_summary"])
+            _write(
+                paths.table_dir(data_dir, "job_summary") / p.relative_to(jobs_dir), rows, TABLE_SCHEMAS["job_summary"]
+            )
     return len(missing)
 
 
@@ -177,12 +198,23 @@ def _shift(jobs: pa.Table, days: int) -> pa.Table:
 
 def _drop_row(cluster: str, day: dt.date, rows: int) -> pa.Table:
     start = dt.datetime.combine(day, dt.time(), dt.UTC)
-    return pa.Table.from_pylist([{
-        "cluster": cluster, "date": day, "drop_id": f"bench-{day}", "sha256": "0" * 64, "source": "bench",
-        "window_start": start, "window_end": start + dt.timedelta(days=1),
-        "collected_at": start + dt.timedelta(days=1, minutes=5), "rows": rows,
-        "sacct_version": "slurm 23.02.7", "agent_version": "bench",
-    }])
+    return pa.Table.from_pylist(
+        [
+            {
+                "cluster": cluster,
+                "date": day,
+                "drop_id": f"bench-{day}",
+                "sha256": "0" * 64,
+                "source": "bench",
+                "window_start": start,
+                "window_end": start + dt.timedelta(days=1),
+                "collected_at": start + dt.timedelta(days=1, minutes=5),
+                "rows": rows,
+                "sacct_version": "slurm 23.02.7",
+                "agent_version": "bench",
+            }
+        ]
+    )
 
 
 def _write(path: Path, rows: pa.Table, schema: pa.Schema) -> None:
@@ -199,26 +231,47 @@ def pages(data, f) -> dict:
     sort = next(iter(data.SORTS))
     return {
         "sidebar": lambda: (data.date_bounds(data.ADMIN_SCOPE), data.filter_options(data.ADMIN_SCOPE)),
-        "overview": lambda: (data.kpis(f), data.kpis(f.previous()),
-                             [data.breakdown(f, "usage", m, "cluster", grain=f.grain) for m in ("cpu_hours", "gpu_hours")]),
-        "usage": lambda: (data.breakdown(f, "usage", "cpu_hours", "user", grain=f.grain, top_n=8),
-                          data.usage_shares(f, "user")),
-        "explorer": lambda: data.breakdown(f, data.explorer_source("cpu_hours", "cluster", f), "cpu_hours", "cluster",
-                                           grain=f.grain, top_n=10),
+        "overview": lambda: (
+            data.kpis(f),
+            data.kpis(f.previous()),
+            [data.breakdown(f, "usage", m, "cluster", grain=f.grain) for m in ("cpu_hours", "gpu_hours")],
+        ),
+        "usage": lambda: (
+            data.breakdown(f, "usage", "cpu_hours", "user", grain=f.grain, top_n=8),
+            data.usage_shares(f, "user"),
+        ),
+        "explorer": lambda: data.breakdown(
+            f, data.explorer_source("cpu_hours", "cluster", f), "cpu_hours", "cluster", grain=f.grain, top_n=10
+        ),
         "users_accounts": lambda: [data.top_entities(f, e, "cpu_hours", 25) for e in ("user", "account")],
-        "efficiency": lambda: (data.efficiency_summary(f),
-                               [data.efficiency_by(f, e, min_jobs=5, order="wasted_cpu_hours") for e in ("user", "account")],
-                               data.wasteful_jobs(f)),
-        "queue": lambda: (data.running_now(f), data.wait_stats(f, by_partition=True),
-                          [data.breakdown(f, "jobs", "jobs", d)
-                           for d in ("wait_time", "job_size", "node_count", "gpu_count", "wall_time")],
-                          data.state_rates(f)),
-        "gpus": lambda: (data.gpu_job_share(f), data.breakdown(f, "gpu", "gpu_hours", "gpu_type", grain=f.grain),
-                         data.breakdown(f, "gpu", "gpu_hours", "partition", grain=f.grain), data.gpu_by_partition(f)),
+        "efficiency": lambda: (
+            data.efficiency_summary(f),
+            [data.efficiency_by(f, e, min_jobs=5, order="wasted_cpu_hours") for e in ("user", "account")],
+            data.wasteful_jobs(f),
+        ),
+        "queue": lambda: (
+            data.running_now(f),
+            data.wait_stats(f, by_partition=True),
+            [
+                data.breakdown(f, "jobs", "jobs", d)
+                for d in ("wait_time", "job_size", "node_count", "gpu_count", "wall_time")
+            ],
+            data.state_rates(f),
+        ),
+        "gpus": lambda: (
+            data.gpu_job_share(f),
+            data.breakdown(f, "gpu", "gpu_hours", "gpu_type", grain=f.grain),
+            data.breakdown(f, "gpu", "gpu_hours", "partition", grain=f.grain),
+            data.gpu_by_partition(f),
+        ),
         "jobs": lambda: (data.jobs_count(f, ""), data.jobs_page(f, "", page=1, page_size=100, sort=sort)),
         "utilization": lambda: data.utilization(f, "partition"),
-        "data_status": lambda: (data.cluster_status(f), data.gaps(f), data.quarantine_summary(f),
-                                data.quarantine_rows(f)),
+        "data_status": lambda: (
+            data.cluster_status(f),
+            data.gaps(f),
+            data.quarantine_summary(f),
+            data.quarantine_rows(f),
+        ),
     }
 
 
@@ -246,14 +299,18 @@ def probe(data_dir: Path, out: Path, reps: int) -> None:
     first_load = time.perf_counter() - began
     rss_after_load = _max_rss_mib()
     last = data.date_bounds(data.ADMIN_SCOPE)[1]
-    top = core.query("SELECT account, \"user\", sum(cpu_hours) AS h FROM usage_daily GROUP BY ALL ORDER BY h DESC LIMIT 1")
+    top = core.query(
+        'SELECT account, "user", sum(cpu_hours) AS h FROM usage_daily GROUP BY ALL ORDER BY h DESC LIMIT 1'
+    )
     account, user = top["account"][0], top["user"][0]
     filters = {
         "all clusters / 1 year": data.Filters(start=last - dt.timedelta(days=364), end=last, scope=data.ADMIN_SCOPE),
-        f"account {account} / 90 days": data.Filters(start=last - dt.timedelta(days=89), end=last,
-                                                     accounts=(account,), scope=data.ADMIN_SCOPE),
-        f"user {user} / 30 days": data.Filters(start=last - dt.timedelta(days=29), end=last, users=(user,),
-                                               scope=data.ADMIN_SCOPE),
+        f"account {account} / 90 days": data.Filters(
+            start=last - dt.timedelta(days=89), end=last, accounts=(account,), scope=data.ADMIN_SCOPE
+        ),
+        f"user {user} / 30 days": data.Filters(
+            start=last - dt.timedelta(days=29), end=last, users=(user,), scope=data.ADMIN_SCOPE
+        ),
     }
     times: dict[str, list[float]] = {}
     errors: dict[str, str] = {}
@@ -282,8 +339,20 @@ def probe(data_dir: Path, out: Path, reps: int) -> None:
         con.execute(f"SELECT cluster, account, sum(cpu_hours) FROM read_parquet('{glob}') GROUP BY ALL").fetchall()
         bare.append(time.perf_counter() - began)
         con.close()
-    out.write_text(json.dumps({"import_s": imported, "first_load_s": first_load, "rss_after_load_mib": rss_after_load, "filters": list(filters),
-                               "pages": times, "by_filter": by_filter, "errors": errors, "bare_s": bare}))
+    out.write_text(
+        json.dumps(
+            {
+                "import_s": imported,
+                "first_load_s": first_load,
+                "rss_after_load_mib": rss_after_load,
+                "filters": list(filters),
+                "pages": times,
+                "by_filter": by_filter,
+                "errors": errors,
+                "bare_s": bare,
+            }
+        )
+    )
 
 
 # --- scenario ---------------------------------------------------------------------------------
@@ -297,8 +366,10 @@ def _pct(values: list[float], q: float) -> float:
 def run(quick: bool, cache: Path, scratch: Path) -> list[dict]:
     """Scenario 4 rows: one per page (p50 as "ours", the bare grouped query's p50 as the limit)."""
     name, jobs_total, days = sizes(quick)
-    print(f"building dashboard warehouse {name} ({jobs_total:,} jobs, {len(CLUSTERS)} clusters x {days} days) ...",
-          flush=True)
+    print(
+        f"building dashboard warehouse {name} ({jobs_total:,} jobs, {len(CLUSTERS)} clusters x {days} days) ...",
+        flush=True,
+    )
     data_dir = build_warehouse(name, jobs_total, days, cache)
     jobs_written = json.loads((cache / name / "warehouse.json").read_text())["jobs_written"]
     scratch.mkdir(parents=True, exist_ok=True)
@@ -309,12 +380,20 @@ def run(quick: bool, cache: Path, scratch: Path) -> list[dict]:
     cache_dir = scratch / "dashboard-cache"
     shutil.rmtree(cache_dir, ignore_errors=True)
     env = wl.bench_env(scratch, SLURM_USAGE_DASHBOARD_CACHE_DIR=str(cache_dir))
-    proc = measure("dashboard probe", [PY, "-m", "bench.dashboard", "probe", str(data_dir), str(out), str(reps)],
-                   env=env, cwd=wl.ROOT)
+    proc = measure(
+        "dashboard probe",
+        [PY, "-m", "bench.dashboard", "probe", str(data_dir), str(out), str(reps)],
+        env=env,
+        cwd=wl.ROOT,
+    )
     result = json.loads(out.read_text())
     again_out = scratch / "restart.json"
-    again_proc = measure("dashboard restart", [PY, "-m", "bench.dashboard", "probe", str(data_dir), str(again_out), "0"],
-                         env=env, cwd=wl.ROOT)
+    again_proc = measure(
+        "dashboard restart",
+        [PY, "-m", "bench.dashboard", "probe", str(data_dir), str(again_out), "0"],
+        env=env,
+        cwd=wl.ROOT,
+    )
     again = json.loads(again_out.read_text())
     bare = statistics.median(result["bare_s"])
     limit = Measurement("bare grouped CPU-hours on jobs Parquet (p50)", round(bare, 4), 0.0, 0)
@@ -323,22 +402,36 @@ def run(quick: bool, cache: Path, scratch: Path) -> list[dict]:
     for page, samples in result["pages"].items():
         p50, p95 = statistics.median(samples), _pct(samples, 0.95)
         ours = Measurement(f"page {page} (p50 of {len(samples)})", round(p50, 4), proc.peak_rss_mib, 0)
-        row = _row(f"4 dashboard: {page}", size, ours, limit, round(P50_TARGET_S / bare, 1),
-                   {"p50_ms": round(1000 * p50, 1), "p95_ms": round(1000 * p95, 1), "queries": len(samples)},
-                   rss_target_mib=RSS_TARGET_MIB)
+        row = _row(
+            f"4 dashboard: {page}",
+            size,
+            ours,
+            limit,
+            round(P50_TARGET_S / bare, 1),
+            {"p50_ms": round(1000 * p50, 1), "p95_ms": round(1000 * p95, 1), "queries": len(samples)},
+            rss_target_mib=RSS_TARGET_MIB,
+        )
         row["met"] = p50 <= P50_TARGET_S and p95 <= P95_TARGET_S and proc.peak_rss_mib <= RSS_TARGET_MIB
         rows.append(row)
-    rows.append({"scenario": "4 dashboard: first load (no local copy yet)",
-                 "met": result["first_load_s"] <= FIRST_LOAD_MARK_S,
-                 "note": f"import {result['import_s']:.2f} s, connection + small tables "
-                         f"{result['first_load_s']:.2f} s (peak RSS then {result['rss_after_load_mib']} MiB), "
-                         f"probe peak RSS {proc.peak_rss_mib} MiB; "
-                         f"filters: {'; '.join(result['filters'])}"})
-    rows.append({"scenario": "4 dashboard: first load after a restart",
-                 "met": again["first_load_s"] <= FIRST_LOAD_MARK_S,
-                 "note": f"import {again['import_s']:.2f} s, connection from the local copy "
-                         f"{again['first_load_s']:.2f} s (peak RSS then {again['rss_after_load_mib']} MiB), "
-                         f"process peak RSS {again_proc.peak_rss_mib} MiB"})
+    rows.append(
+        {
+            "scenario": "4 dashboard: first load (no local copy yet)",
+            "met": result["first_load_s"] <= FIRST_LOAD_MARK_S,
+            "note": f"import {result['import_s']:.2f} s, connection + small tables "
+            f"{result['first_load_s']:.2f} s (peak RSS then {result['rss_after_load_mib']} MiB), "
+            f"probe peak RSS {proc.peak_rss_mib} MiB; "
+            f"filters: {'; '.join(result['filters'])}",
+        }
+    )
+    rows.append(
+        {
+            "scenario": "4 dashboard: first load after a restart",
+            "met": again["first_load_s"] <= FIRST_LOAD_MARK_S,
+            "note": f"import {again['import_s']:.2f} s, connection from the local copy "
+            f"{again['first_load_s']:.2f} s (peak RSS then {again['rss_after_load_mib']} MiB), "
+            f"process peak RSS {again_proc.peak_rss_mib} MiB",
+        }
+    )
     for page, err in result["errors"].items():
         rows.append({"scenario": f"4 dashboard: {page}", "met": False, "note": f"FAILED: {err}"})
     return rows

@@ -20,8 +20,16 @@ class Measurement:
         return asdict(self)
 
 
-def measure(label: str, argv: list[str], *, env: dict | None = None, cwd: Path | None = None,
-            stdin=None, stdout=subprocess.DEVNULL, timeout_s: float = 3600) -> Measurement:
+def measure(
+    label: str,
+    argv: list[str],
+    *,
+    env: dict | None = None,
+    cwd: Path | None = None,
+    stdin=None,
+    stdout=subprocess.DEVNULL,
+    timeout_s: float = 3600,
+) -> Measurement:
     """Run ``argv`` to completion; raise with its stderr tail when it fails."""
     stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{os.getpid()}-{label.replace(' ', '_')}.err"
     with open(stderr_path, "wb") as err:

@@ -11,9 +11,11 @@ def machine() -> dict:
 def one_line(row: dict) -> str:
     if "ours" not in row:
         return f"{row['scenario']}: {row.get('note', '')}"
-    return (f"{row['scenario']} [{row['size']}]: {row['ours']['wall_s']} s / limit {row['limit']['wall_s']} s "
-            f"= {row['ratio']}x (target <= {row['target_ratio']}x), peak RSS {row['ours']['peak_rss_mib']} MiB"
-            f" -> {'met' if row['met'] else 'NOT met'}")
+    return (
+        f"{row['scenario']} [{row['size']}]: {row['ours']['wall_s']} s / limit {row['limit']['wall_s']} s "
+        f"= {row['ratio']}x (target <= {row['target_ratio']}x), peak RSS {row['ours']['peak_rss_mib']} MiB"
+        f" -> {'met' if row['met'] else 'NOT met'}"
+    )
 
 
 def scaling_rows(rows: list[dict]) -> list[dict]:
@@ -24,10 +26,14 @@ def scaling_rows(rows: list[dict]) -> list[dict]:
         jobs = [int(r["size"].split(" jobs")[0].replace(",", "")) for r in (small, big)]
         factor = jobs[1] / jobs[0]
         growth = big["ours"]["wall_s"] / small["ours"]["wall_s"]
-        out.append({"scenario": "5 scaling: time growth", "note":
-                    f"{jobs[0]:,} -> {jobs[1]:,} jobs (x{factor:.0f}): time x{growth:.2f} (limit x{factor * 1.1:.1f}),"
-                    f" RSS {small['ours']['peak_rss_mib']} -> {big['ours']['peak_rss_mib']} MiB",
-                    "met": growth <= factor * 1.1})
+        out.append(
+            {
+                "scenario": "5 scaling: time growth",
+                "note": f"{jobs[0]:,} -> {jobs[1]:,} jobs (x{factor:.0f}): time x{growth:.2f} (limit x{factor * 1.1:.1f}),"
+                f" RSS {small['ours']['peak_rss_mib']} -> {big['ours']['peak_rss_mib']} MiB",
+                "met": growth <= factor * 1.1,
+            }
+        )
     return out
 
 
@@ -43,10 +49,24 @@ def markdown(result: dict) -> str:
         if "ours" not in r:
             lines.append(f"| {r['scenario']} | | | | | | | {'yes' if r['met'] else 'NO'} | {r.get('note', '')} |")
             continue
-        notes = ", ".join(f"{k}={r[k]}" for k in ("requests", "p50_ms", "p99_ms", "receiver_peak_rss_mib",
-                                                  "under_60s", "runs", "s_per_run", "tree_pss_mib", "ui_backfill", "ui_backfill_pg",
-                                                  "p95_ms", "queries")
-                          if k in r)
+        notes = ", ".join(
+            f"{k}={r[k]}"
+            for k in (
+                "requests",
+                "p50_ms",
+                "p99_ms",
+                "receiver_peak_rss_mib",
+                "under_60s",
+                "runs",
+                "s_per_run",
+                "tree_pss_mib",
+                "ui_backfill",
+                "ui_backfill_pg",
+                "p95_ms",
+                "queries",
+            )
+            if k in r
+        )
         rss_target = f" (<= {r['rss_target_mib']})" if r.get("rss_target_mib") else ""
         lines.append(
             f"| {r['scenario']} | {r['size']} | {r['ours']['wall_s']} | {r['limit']['wall_s']} "

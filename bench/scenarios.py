@@ -19,16 +19,29 @@ from slurm_assets.storage import paths, state
 PY = sys.executable
 
 
-def _row(scenario: str, size: str, ours: Measurement, limit: Measurement, target_ratio: float,
-         extra: dict | None = None, rss_target_mib: float | None = None) -> dict:
+def _row(
+    scenario: str,
+    size: str,
+    ours: Measurement,
+    limit: Measurement,
+    target_ratio: float,
+    extra: dict | None = None,
+    rss_target_mib: float | None = None,
+) -> dict:
     ratio = ours.wall_s / limit.wall_s if limit.wall_s > 0 else None
     met = ratio is not None and ratio <= target_ratio
     if rss_target_mib is not None:
         met = met and ours.peak_rss_mib <= rss_target_mib
     return {
-        "scenario": scenario, "size": size, "ours": ours.as_dict(), "limit": limit.as_dict(),
-        "ratio": round(ratio, 2) if ratio else None, "target_ratio": target_ratio,
-        "rss_target_mib": rss_target_mib, "met": met, **(extra or {}),
+        "scenario": scenario,
+        "size": size,
+        "ours": ours.as_dict(),
+        "limit": limit.as_dict(),
+        "ratio": round(ratio, 2) if ratio else None,
+        "target_ratio": target_ratio,
+        "rss_target_mib": rss_target_mib,
+        "met": met,
+        **(extra or {}),
     }
 
 
@@ -42,10 +55,23 @@ def agent(folder: Path, work: wl.Workload, cluster: str, scratch: Path) -> tuple
     data_dir = scratch / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
     days = work.day_list
-    ours = measure("agent --output-dir", [PY, str(wl.AGENT_PATH), "--no-config", "--cluster", cluster,
-                                          "--output-dir", str(data_dir / "landing"),
-                                          "--start-date", days[0].isoformat(), "--end-date", days[-1].isoformat()],
-                   env=env)
+    ours = measure(
+        "agent --output-dir",
+        [
+            PY,
+            str(wl.AGENT_PATH),
+            "--no-config",
+            "--cluster",
+            cluster,
+            "--output-dir",
+            str(data_dir / "landing"),
+            "--start-date",
+            days[0].isoformat(),
+            "--end-date",
+            days[-1].isoformat(),
+        ],
+        env=env,
+    )
     return _row("1 agent: extract + gzip drops", _size(folder, work), ours, limit, 1.5, rss_target_mib=100), data_dir
 
 
@@ -63,28 +89,45 @@ def receiver(data_dir: Path, scratch: Path, size: str) -> dict:
     shutil.rmtree(recv_dir, ignore_errors=True)
     port = _free_port()
     env = wl.bench_env(scratch, API_KEYS="benchkey")
-    server = subprocess.Popen([str(Path(PY).parent / "slurm-usage-receiver"), "--port", str(port),
-                               "--data-dir", str(recv_dir), "--log-level", "warning"], env=env)
+    server = subprocess.Popen(
+        [
+            str(Path(PY).parent / "slurm-usage-receiver"),
+            "--port",
+            str(port),
+            "--data-dir",
+            str(recv_dir),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
     try:
         _wait_http(f"http://127.0.0.1:{port}/api/dashboard/health", 30)
         out = scratch / "upload.json"
         with open(out, "wb") as fh:
-            ours = measure("4 clients -> receiver", [PY, "-m", "bench.upload", f"http://127.0.0.1:{port}",
-                                                     "benchkey", str(data_dir), "--threads", "4"], stdout=fh)
+            ours = measure(
+                "4 clients -> receiver",
+                [PY, "-m", "bench.upload", f"http://127.0.0.1:{port}", "benchkey", str(data_dir), "--threads", "4"],
+                stdout=fh,
+            )
         result = json.loads(out.read_text())
         server_rss = _vm_hwm_mib(server.pid)
     finally:
         server.terminate()
         server.wait(30)
     lat = result["latencies_s"]
-    extra = {"requests": result["requests"], "p50_ms": round(1000 * lat[len(lat) // 2], 1),
-             "p99_ms": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1),
-             "receiver_peak_rss_mib": server_rss}
+    extra = {
+        "requests": result["requests"],
+        "p50_ms": round(1000 * lat[len(lat) // 2], 1),
+        "p99_ms": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1),
+        "receiver_peak_rss_mib": server_rss,
+    }
     return _row("2 receiver: 4 concurrent uploads", size, ours, limit, 2.0, extra)
 
 
-def pipeline(data_dir: Path, folder: Path, work: wl.Workload, scratch: Path, label: str = "3 pipeline",
-             ui_days: int = 0) -> dict:
+def pipeline(
+    data_dir: Path, folder: Path, work: wl.Workload, scratch: Path, label: str = "3 pipeline", ui_days: int = 0
+) -> dict:
     """Scenario 3: ``python -m slurm_assets process`` vs DuckDB's bare read_csv -> Parquet of the same text.
 
     ``ui_days``: then the first ``ui_days`` days of it again as a backfill launched from the Dagster UI
@@ -92,19 +135,32 @@ def pipeline(data_dir: Path, folder: Path, work: wl.Workload, scratch: Path, lab
     """
     scratch.mkdir(parents=True, exist_ok=True)
     glob = str(folder / "*" / "*.psv")
-    sql = (f"COPY (SELECT * FROM read_csv('{glob}', delim='|', header=true, quote='', escape='', "
-           f"all_varchar=true, null_padding=true, ignore_errors=true)) TO '{scratch / 'bare.parquet'}' (FORMAT parquet)")
+    sql = (
+        f"COPY (SELECT * FROM read_csv('{glob}', delim='|', header=true, quote='', escape='', "
+        f"all_varchar=true, null_padding=true, ignore_errors=true)) TO '{scratch / 'bare.parquet'}' (FORMAT parquet)"
+    )
     limit = measure("duckdb read_csv->parquet", [PY, "-c", f"import duckdb; duckdb.sql({sql!r})"])
     _clear_outputs(data_dir)
     env = wl.bench_env(scratch, DAGSTER_HOME=str(_dagster_home(scratch)))
     log = scratch / "process.out"
     with open(log, "wb") as fh, TreeMemory(["slurm_assets", "process", str(data_dir)]) as tree:
-        ours = measure("process", [PY, "-m", "slurm_assets", "process", "--data-dir", str(data_dir)], env=env,
-                       stdout=fh)
+        ours = measure(
+            "process", [PY, "-m", "slurm_assets", "process", "--data-dir", str(data_dir)], env=env, stdout=fh
+        )
     runs = run_seconds(log.read_text())
-    row = _row(f"{label}: landing -> tables + DuckDB", _size(folder, work), ours, limit, 3.0, rss_target_mib=1536,
-               extra={"runs": len(runs), "s_per_run": round(sum(runs) / len(runs), 1) if runs else None,
-                      "tree_pss_mib": tree.peak_mib})
+    row = _row(
+        f"{label}: landing -> tables + DuckDB",
+        _size(folder, work),
+        ours,
+        limit,
+        3.0,
+        rss_target_mib=1536,
+        extra={
+            "runs": len(runs),
+            "s_per_run": round(sum(runs) / len(runs), 1) if runs else None,
+            "tree_pss_mib": tree.peak_mib,
+        },
+    )
     # process runs day ranges in worker processes: wait4's peak RSS is the largest single process, so
     # the memory target is also checked against the whole process tree (proportional set size, sampled)
     row["met"] = row["met"] and (tree.peak_mib or 0) <= 1536
@@ -146,8 +202,10 @@ def ui_backfills(data_dir: Path, days: list[str], scratch: Path, process_wall_s:
             if server is not None:
                 server.stop()
         ratio = f", {result['wall_s'] / process_wall_s:.2f}x process" if process_wall_s else ""
-        out[label] = (f"{len(days)} days: {result['status']} in {result['wall_s']} s{ratio}, {result['runs']} runs "
-                      f"({result['runs_succeeded']} ok) of {result['s_per_run']} s each")
+        out[label] = (
+            f"{len(days)} days: {result['status']} in {result['wall_s']} s{ratio}, {result['runs']} runs "
+            f"({result['runs_succeeded']} ok) of {result['s_per_run']} s each"
+        )
     return out
 
 

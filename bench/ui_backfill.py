@@ -45,8 +45,9 @@ def daily_asset_keys() -> list[list[str]]:
     from slurm_assets.__main__ import load_defs
     from slurm_assets.defs.partitions import daily_partitions
 
-    return sorted(spec.key.path for spec in load_defs().resolve_all_asset_specs()
-                  if spec.partitions_def == daily_partitions())
+    return sorted(
+        spec.key.path for spec in load_defs().resolve_all_asset_specs() if spec.partitions_def == daily_partitions()
+    )
 
 
 def gql(url: str, query: str, variables: dict) -> dict:
@@ -60,8 +61,7 @@ def gql(url: str, query: str, variables: dict) -> dict:
 
 def start_process(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
     with open(log, "ab") as fh:  # the child keeps its own copy of the fd
-        return subprocess.Popen(argv, cwd=wl.ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(argv, cwd=wl.ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop_process(proc: subprocess.Popen) -> None:
@@ -125,8 +125,12 @@ def wait_daemon(url: str, daemon: subprocess.Popen, log: Path) -> None:
 def launch_backfill(url: str, days: list[str], asset_keys: list[list[str]] | None = None) -> str:
     """Launch the backfill of partitions ``days`` of ``asset_keys`` (default: the daily assets) as the UI does;
     the backfill's id."""
-    params = {"partitionNames": days, "assetSelection": [{"path": k} for k in asset_keys or daily_asset_keys()],
-              "fromFailure": False, "title": "bench: the year from the UI"}
+    params = {
+        "partitionNames": days,
+        "assetSelection": [{"path": k} for k in asset_keys or daily_asset_keys()],
+        "fromFailure": False,
+        "title": "bench: the year from the UI",
+    }
     launched = gql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
     if launched["__typename"] != "LaunchBackfillSuccess":
         raise RuntimeError(f"backfill not launched: {launched}")
@@ -146,8 +150,16 @@ def wait_backfill(url: str, backfill_id: str, daemon: subprocess.Popen, log: Pat
     return status
 
 
-def run(data_dir: Path, days: list[str], home: Path, scratch: Path, port: int, extra_env: dict | None = None,
-        after: Callable[[], None] | None = None, asset_keys: list[list[str]] | None = None) -> dict:
+def run(
+    data_dir: Path,
+    days: list[str],
+    home: Path,
+    scratch: Path,
+    port: int,
+    extra_env: dict | None = None,
+    after: Callable[[], None] | None = None,
+    asset_keys: list[list[str]] | None = None,
+) -> dict:
     """Backfill ``days`` of the daily assets through webserver + daemon; wall time, runs, seconds per run.
 
     ``extra_env``: for every Dagster process (e.g. the PostgreSQL instance's DAGSTER_PG_*, the executor);
@@ -158,8 +170,12 @@ def run(data_dir: Path, days: list[str], home: Path, scratch: Path, port: int, e
     import dagster as dg
 
     log = scratch / "ui_backfill.log"
-    env = wl.bench_env(scratch, DAGSTER_HOME=str(home), SLURM_USAGE_DATA_DIR=str(data_dir),
-                       DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="true")  # as the demo stack and DEPLOYING.md
+    env = wl.bench_env(
+        scratch,
+        DAGSTER_HOME=str(home),
+        SLURM_USAGE_DATA_DIR=str(data_dir),
+        DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="true",
+    )  # as the demo stack and DEPLOYING.md
     env.update(extra_env or {})
     env.pop("SLURM_USAGE_CLUSTERS_FILE", None)
     url = f"http://127.0.0.1:{port}/graphql"
@@ -183,9 +199,16 @@ def run(data_dir: Path, days: list[str], home: Path, scratch: Path, port: int, e
         records = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
     seconds = sorted(round(r.end_time - r.start_time, 1) for r in records if r.start_time and r.end_time)
     ok = sum(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
-    return {"status": status, "wall_s": round(wall, 1), "runs": len(records), "runs_succeeded": ok,
-            "run_seconds": seconds, "s_per_run": round(sum(seconds) / len(seconds), 1) if seconds else None,
-            "backfill_id": backfill_id, "run_ids": [r.dagster_run.run_id for r in records]}
+    return {
+        "status": status,
+        "wall_s": round(wall, 1),
+        "runs": len(records),
+        "runs_succeeded": ok,
+        "run_seconds": seconds,
+        "s_per_run": round(sum(seconds) / len(seconds), 1) if seconds else None,
+        "backfill_id": backfill_id,
+        "run_ids": [r.dagster_run.run_id for r in records],
+    }
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """Bench client: N threads POST every drop under a landing folder to the receiver; print latencies as JSON.
 
-    python -m bench.upload URL KEY DATA_DIR [--threads 4]
+python -m bench.upload URL KEY DATA_DIR [--threads 4]
 """
 
 import argparse
@@ -47,8 +47,12 @@ def main(argv=None) -> int:
                     break
                 _, body = queue.pop()
             t0 = time.perf_counter()
-            conn.request("POST", "/api/data/ingest", body=body,
-                         headers={"X-API-Key": args.key, "Content-Type": "application/x-slurm-usage-drop"})
+            conn.request(
+                "POST",
+                "/api/data/ingest",
+                body=body,
+                headers={"X-API-Key": args.key, "Content-Type": "application/x-slurm-usage-drop"},
+            )
             resp = conn.getresponse()
             resp.read()
             elapsed = time.perf_counter() - t0
@@ -63,8 +67,15 @@ def main(argv=None) -> int:
         t.start()
     for t in threads:
         t.join()
-    json.dump({"requests": len(latencies), "failures": failures, "latencies_s": sorted(latencies),
-               "bytes": sum(len(b) for b in bodies)}, sys.stdout)
+    json.dump(
+        {
+            "requests": len(latencies),
+            "failures": failures,
+            "latencies_s": sorted(latencies),
+            "bytes": sum(len(b) for b in bodies),
+        },
+        sys.stdout,
+    )
     return 1 if failures else 0
 
 

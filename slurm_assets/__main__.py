@@ -53,8 +53,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     proc.add_argument("--start", help="first UTC day to consider (YYYY-MM-DD)")
     proc.add_argument("--end", help="last UTC day to consider (YYYY-MM-DD, inclusive)")
     proc.add_argument("--force", action="store_true", help="reprocess every day with drops in the range")
-    proc.add_argument("--workers", type=int, default=default_workers(),
-                      help="day-range runs side by side, each in its own process (default: %(default)s)")
+    proc.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="day-range runs side by side, each in its own process (default: %(default)s)",
+    )
     imp = sub.add_parser("import", help="turn sacct logs or the seed system's Parquet into drops (docs/MIGRATING.md)")
     importer_cli.add_arguments(imp)
     return parser.parse_args(argv)
@@ -106,6 +110,7 @@ def load_defs() -> dg.Definitions:
     first = settings.first_day()
     if first not in _DEFS:
         from slurm_assets.definitions import defs  # loading Dagster definitions is the slow part
+
         _DEFS[first] = defs()
     return _DEFS[first]
 
@@ -121,9 +126,15 @@ def run_config(data_dir: Path, threads: int = 0) -> dict:
 def run_days(data_dir: Path, first: str, last: str, threads: int = 0) -> tuple[bool, str, float, list[str]]:
     """One ``daily_tables_job`` run over ``first..last`` (in a worker process): success, run id, seconds, failed checks."""
     began = time.monotonic()
-    result = load_defs().resolve_job_def("daily_tables_job").execute_in_process(
-        run_config=run_config(data_dir, threads), instance=process_instance(), raise_on_error=False,
-        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+    result = (
+        load_defs()
+        .resolve_job_def("daily_tables_job")
+        .execute_in_process(
+            run_config=run_config(data_dir, threads),
+            instance=process_instance(),
+            raise_on_error=False,
+            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        )
     )
     return result.success, result.run_id, time.monotonic() - began, failed_checks(result)
 
@@ -137,8 +148,11 @@ def sweep_leftovers(data_dir: Path) -> None:
         return
     if removed:
         shown = ", ".join(str(p.relative_to(data_dir)) for p in removed[:5])
-        print(f"removed {len(removed)} file(s) left by killed writers (temp files, data without manifest): "
-              f"{shown}{' ...' if len(removed) > 5 else ''}", flush=True)
+        print(
+            f"removed {len(removed)} file(s) left by killed writers (temp files, data without manifest): "
+            f"{shown}{' ...' if len(removed) > 5 else ''}",
+            flush=True,
+        )
 
 
 def process(data_dir: Path, start: str | None, end: str | None, force: bool, workers: int = 1) -> int:
@@ -156,27 +170,38 @@ def process(data_dir: Path, start: str | None, end: str | None, force: bool, wor
 
 def process_days(data_dir: Path, start: str | None, end: str | None, force: bool, workers: int) -> int:
     sweep_leftovers(data_dir)
-    listing = [(d.cluster, d.day, d.drop_id) for d in landing.list_drops(data_dir)
-               if (start is None or d.day >= start) and (end is None or d.day <= end)]
+    listing = [
+        (d.cluster, d.day, d.drop_id)
+        for d in landing.list_drops(data_dir)
+        if (start is None or d.day >= start) and (end is None or d.day <= end)
+    ]
     known = set(daily_partitions().get_partition_keys())
     early = sorted({day for _, day, _ in listing if day < settings.first_day()})
     outside = sorted({day for _, day, _ in listing if day not in known and day not in early})
     if outside:  # after tomorrow (UTC): an agent's clock ahead
-        print(f"warning: landing days after the last daily partition are skipped: {', '.join(outside[:10])}",
-              file=sys.stderr)
+        print(
+            f"warning: landing days after the last daily partition are skipped: {', '.join(outside[:10])}",
+            file=sys.stderr,
+        )
     current = landing.day_digests([item for item in listing if item[1] in known])
     todo = sorted(current) if force else landing.days_with_new_drops(current, state.processed_days(data_dir, listing))
-    todo = sorted(set(todo) | (set(state.changed_quarantined(data_dir)) & set(current)))  # corrected copies of quarantined drops
+    todo = sorted(
+        set(todo) | (set(state.changed_quarantined(data_dir)) & set(current))
+    )  # corrected copies of quarantined drops
     batches = landing.batch_days(todo, run_span(todo, daily_backfill_policy.max_partitions_per_run or 100, workers))
-    print(f"{data_dir}: {len(listing)} drops on {len(current)} days; {len(todo)} days to process "
-          f"in {len(batches)} run(s)", flush=True)
+    print(
+        f"{data_dir}: {len(listing)} drops on {len(current)} days; {len(todo)} days to process "
+        f"in {len(batches)} run(s)",
+        flush=True,
+    )
     defs = load_defs()
     failed = run_batches(data_dir, batches, workers)
     if failed:
         return EXIT_RUN_FAILED
     if batches or not paths.duckdb_path(data_dir).exists():
         result = defs.resolve_job_def("warehouse_job").execute_in_process(
-            run_config=run_config(data_dir), instance=process_instance(), raise_on_error=False)
+            run_config=run_config(data_dir), instance=process_instance(), raise_on_error=False
+        )
         if not result.success:
             print(f"  running_jobs + DuckDB: run {result.run_id} FAILED", file=sys.stderr)
             return EXIT_RUN_FAILED
@@ -205,8 +230,9 @@ def run_batches(data_dir: Path, batches: list[tuple[str, str]], workers: int) ->
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     process_instance()  # creates the instance's databases once, before two workers would race to create them
     failed, pending = 0, list(batches)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=init_worker, initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=init_worker, initargs=(os.getpid(),)
+    ) as pool:
         running = {}
         while pending or running:
             while pending and len(running) < workers and not failed:

@@ -38,10 +38,20 @@ def s3_options() -> dict:
     botocore's chain (``~/.aws``, instance roles). Listings are never cached (other processes write the
     bucket); a dead endpoint fails after seconds, not minutes.
     """
-    options: dict = {"use_listings_cache": False,
-                     "config_kwargs": {"connect_timeout": 10, "read_timeout": 120, "retries": {"max_attempts": 3}}}
-    env = {name: os.environ.get(name, "").strip() for name in
-           (*S3_ENDPOINT_ENVS, *S3_REGION_ENVS, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+    options: dict = {
+        "use_listings_cache": False,
+        "config_kwargs": {"connect_timeout": 10, "read_timeout": 120, "retries": {"max_attempts": 3}},
+    }
+    env = {
+        name: os.environ.get(name, "").strip()
+        for name in (
+            *S3_ENDPOINT_ENVS,
+            *S3_REGION_ENVS,
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        )
+    }
     if endpoint := next((env[n] for n in S3_ENDPOINT_ENVS if env[n]), ""):
         options["endpoint_url"] = endpoint
     if region := next((env[n] for n in S3_REGION_ENVS if env[n]), ""):
@@ -124,9 +134,7 @@ class ReceiverSettings(BaseSettings):
     # ``salted-sha256:<salt>:<hex>[:clusters]`` (see slurm_assets/receiver/auth.py, docs/RECEIVER.md).
     api_keys: str = Field(default="", validation_alias=AliasChoices("api_keys", "API_KEYS"), repr=False)
     # A local folder or s3://bucket/prefix (str: a Path would fold "s3://" into "s3:/").
-    data_dir: str | Path = Field(
-        default=DEFAULT_DATA_DIR, validation_alias=AliasChoices("data_dir", DATA_DIR_ENV)
-    )
+    data_dir: str | Path = Field(default=DEFAULT_DATA_DIR, validation_alias=AliasChoices("data_dir", DATA_DIR_ENV))
     # Request body limit for native drops (gzip bytes + manifest line).
     max_body_bytes: int = Field(
         default=256 * 1024 * 1024, gt=0, validation_alias=AliasChoices("max_body_bytes", "SLURM_USAGE_MAX_BODY_BYTES")
@@ -134,7 +142,9 @@ class ReceiverSettings(BaseSettings):
     # Decompressed sacct text limit (gzip bombs; the pipeline processes up to limits.MAX_DROP_TEXT_BYTES of one
     # drop within its memory budget, docs/PIPELINE.md "Big drops", and quarantines bigger landed drops).
     max_text_bytes: int = Field(
-        default=limits.MAX_DROP_TEXT_BYTES, gt=0, validation_alias=AliasChoices("max_text_bytes", "SLURM_USAGE_MAX_TEXT_BYTES")
+        default=limits.MAX_DROP_TEXT_BYTES,
+        gt=0,
+        validation_alias=AliasChoices("max_text_bytes", "SLURM_USAGE_MAX_TEXT_BYTES"),
     )
     # Seed JSON bodies are parsed in memory (several times their size as Python objects): a smaller limit.
     max_json_bytes: int = Field(

@@ -36,8 +36,18 @@ from slurm_assets_tests import s3
 from slurm_assets_tests.testbed.jobmix import MIX_VERSION
 
 TESTBED_SCRIPTS = Path(__file__).resolve().parent / "testbed"
-SLURM_BINARIES = ("sbatch", "sacct", "sacctmgr", "scontrol", "slurmctld", "slurmd", "slurmdbd", "munged",
-                  "mariadbd", "sshd")
+SLURM_BINARIES = (
+    "sbatch",
+    "sacct",
+    "sacctmgr",
+    "scontrol",
+    "slurmctld",
+    "slurmd",
+    "slurmdbd",
+    "munged",
+    "mariadbd",
+    "sshd",
+)
 # Daemons whose PID files the scripts write; all must be alive for a testbed to be reused.
 TESTBED_DAEMONS = ("mariadbd", "slurmctld", "slurmd", "slurmdbd", "sshd")
 START_TIMEOUT_S = 300
@@ -126,15 +136,17 @@ def read_state(state_dir: Path, env: dict[str, str] | None = None) -> dict | Non
         return None
     if not all(daemon_running(state_dir, d) for d in TESTBED_DAEMONS):
         return None
-    ping = subprocess.run(["scontrol", "ping"], check=False, capture_output=True, text=True, timeout=30,
-                          env=env or session_env())
+    ping = subprocess.run(
+        ["scontrol", "ping"], check=False, capture_output=True, text=True, timeout=30, env=env or session_env()
+    )
     return state if ping.returncode == 0 and "UP" in ping.stdout else None
 
 
 def _run_script(argv: list[str], timeout_s: int, env: dict[str, str]) -> None:
     try:
-        proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=timeout_s, env=env,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            argv, check=False, capture_output=True, text=True, timeout=timeout_s, env=env, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired as err:
         raise RuntimeError(f"{' '.join(argv)} did not finish within {timeout_s}s; see {testbed_dir()}/log/") from err
     if proc.returncode != 0:
@@ -243,8 +255,11 @@ class TestbedSession:
             try:
                 fcntl.flock(self._users_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                warnings.warn(f"leaving the SLURM testbed in {self.state_dir} running: another process holds "
-                              f"{self._lock_path('users')}", stacklevel=1)
+                warnings.warn(
+                    f"leaving the SLURM testbed in {self.state_dir} running: another process holds "
+                    f"{self._lock_path('users')}",
+                    stacklevel=1,
+                )
             else:
                 stop_testbed(self.env)
         self._users_lock.close()

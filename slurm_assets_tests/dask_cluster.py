@@ -52,15 +52,37 @@ def start_cluster(workers: int, env: dict, log_dir: Path, cwd: Path) -> DaskClus
     from dask.distributed import Client
 
     address = f"tcp://127.0.0.1:{free_port()}"
-    scheduler = _spawn([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                        "--no-dashboard"], env, log_dir / "dask-scheduler.log", cwd)
+    scheduler = _spawn(
+        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+        env,
+        log_dir / "dask-scheduler.log",
+        cwd,
+    )
     cluster = DaskCluster(address, scheduler, [])
     try:
         for i in range(workers):
-            cluster.workers.append(_spawn(
-                [str(BIN / "dask"), "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
-                 "--no-dashboard", "--name", f"worker-{i}", "--local-directory", str(log_dir / f"dask-{i}")],
-                env, log_dir / f"dask-worker-{i}.log", cwd))
+            cluster.workers.append(
+                _spawn(
+                    [
+                        str(BIN / "dask"),
+                        "worker",
+                        address,
+                        "--host",
+                        "127.0.0.1",
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--no-dashboard",
+                        "--name",
+                        f"worker-{i}",
+                        "--local-directory",
+                        str(log_dir / f"dask-{i}"),
+                    ],
+                    env,
+                    log_dir / f"dask-worker-{i}.log",
+                    cwd,
+                )
+            )
         with Client(address, timeout=START_TIMEOUT_S) as client:
             client.wait_for_workers(workers, timeout=START_TIMEOUT_S)
             registered = set(client.run(os.getpid).values())

@@ -54,7 +54,8 @@ def write_landed(data_dir, manifest: dict, gz: bytes, raw_manifest: bytes | None
     """Write a drop's two files straight into ``DATA_DIR/landing`` (as ``agent --output-dir`` or a file copy does),
     with no check at all: how unchecked drops reach the pipeline. ``raw_manifest`` replaces the JSON (malformed)."""
     data_path, manifest_path = landing.drop_paths(
-        data_dir, manifest["cluster"], manifest["day"], landing.drop_id_for(manifest["sha256"]))
+        data_dir, manifest["cluster"], manifest["day"], landing.drop_id_for(manifest["sha256"])
+    )
     data_path.parent.mkdir(parents=True, exist_ok=True)
     data_path.write_bytes(gz)
     manifest_path.write_bytes(json.dumps(manifest).encode() if raw_manifest is None else raw_manifest)
@@ -67,7 +68,9 @@ def write_big_drop(data_dir, cluster: str, day: str, text_bytes: int, distinct_j
     pasted many times, as the 1 GiB push of issue 18 compressed to 15 MB). Returns the manifest."""
     block = b"".join(
         f"{i}|{i}|u{i % 50}|acct{i % 7}|cpu|COMPLETED|{day}T01:00:00|{day}T01:00:05|{day}T{2 + i % 20:02d}:00:05|"
-        f"01:00:00|{1 + i % 64}|billing=4,cpu=4,mem=4G,node=1\n".encode() for i in range(1, distinct_jobs + 1))
+        f"01:00:00|{1 + i % 64}|billing=4,cpu=4,mem=4G,node=1\n".encode()
+        for i in range(1, distinct_jobs + 1)
+    )
     header = (HEADER + "\n").encode()
     sha, size, rows = hashlib.sha256(header), len(header), 0
     folder = paths.landing_day_dir(data_dir, cluster, day)
@@ -84,8 +87,16 @@ def write_big_drop(data_dir, cluster: str, day: str, text_bytes: int, distinct_j
     data_path, manifest_path = landing.drop_paths(data_dir, cluster, day, landing.drop_id_for(digest))
     tmp.rename(data_path)
     after = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
-    manifest, _ = make_drop(b"", cluster=cluster, day=day, window_start=f"{day}T00:00:00Z",
-                            window_end=f"{after}T00:00:00Z", collected_at=f"{after}T02:00:00Z",
-                            rows=rows, sha256=digest, gzip_size=data_path.stat().st_size)
+    manifest, _ = make_drop(
+        b"",
+        cluster=cluster,
+        day=day,
+        window_start=f"{day}T00:00:00Z",
+        window_end=f"{after}T00:00:00Z",
+        collected_at=f"{after}T02:00:00Z",
+        rows=rows,
+        sha256=digest,
+        gzip_size=data_path.stat().st_size,
+    )
     manifest_path.write_text(json.dumps(manifest))
     return manifest

@@ -28,8 +28,10 @@ START_ATTEMPTS = 3  # a free port can be taken between free_port() and the serve
 
 def bin_dir() -> Path | None:
     """The newest installed PostgreSQL server's bin directory, or None."""
-    found = sorted((Path(p) for p in glob.glob(BIN_GLOB) if (Path(p) / "initdb").exists()),
-                   key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+    found = sorted(
+        (Path(p) for p in glob.glob(BIN_GLOB) if (Path(p) / "initdb").exists()),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    )
     return found[-1] if found else None
 
 
@@ -46,8 +48,9 @@ def why_postgres_cannot_run() -> str | None:
 
 
 def _run_as(user: str | None, argv: list[str], timeout: int = 120) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, user=user, capture_output=True, text=True, timeout=timeout, check=False,
-                          stdin=subprocess.DEVNULL, cwd="/")
+    proc = subprocess.run(
+        argv, user=user, capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL, cwd="/"
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed (exit {proc.returncode}): {(proc.stdout + proc.stderr)[-2000:]}")
     return proc
@@ -81,17 +84,47 @@ class PostgresServer:
         if self.owner:
             for path in (self.root, pwfile):
                 shutil.chown(path, self.owner)
-        _run_as(self.owner, [str(self.bins / "initdb"), "-D", str(self.data), "-U", self.user,
-                             f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                             "-E", "UTF8", "--no-sync"])
+        _run_as(
+            self.owner,
+            [
+                str(self.bins / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                self.user,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )
         for attempt in range(START_ATTEMPTS):
             self.port = free_port()
-            options = (f"-c port={self.port} -c listen_addresses={self.host} -c unix_socket_directories={self.root} "
-                       "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB "
-                       "-c max_connections=200")
+            options = (
+                f"-c port={self.port} -c listen_addresses={self.host} -c unix_socket_directories={self.root} "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB "
+                "-c max_connections=200"
+            )
             try:
-                _run_as(self.owner, [str(self.bins / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-                                     "-o", options, "-w", "-t", "120", "start"], timeout=180)
+                _run_as(
+                    self.owner,
+                    [
+                        str(self.bins / "pg_ctl"),
+                        "-D",
+                        str(self.data),
+                        "-l",
+                        str(self.log),
+                        "-o",
+                        options,
+                        "-w",
+                        "-t",
+                        "120",
+                        "start",
+                    ],
+                    timeout=180,
+                )
                 return
             except RuntimeError:
                 if attempt == START_ATTEMPTS - 1:
@@ -99,8 +132,24 @@ class PostgresServer:
 
     def psql(self, sql: str, db: str = "postgres") -> str:
         """Run SQL over the socket as the superuser; stdout (unaligned, tuples only)."""
-        return _run_as(self.owner, [str(self.bins / "psql"), "-h", str(self.root), "-p", str(self.port),
-                                    "-U", self.user, "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", sql]).stdout
+        return _run_as(
+            self.owner,
+            [
+                str(self.bins / "psql"),
+                "-h",
+                str(self.root),
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ],
+        ).stdout
 
     def create_database(self, name: str) -> str:
         self.psql(f'CREATE DATABASE "{name}"')
@@ -109,15 +158,23 @@ class PostgresServer:
 
     def dagster_env(self, db: str) -> dict[str, str]:
         """The DAGSTER_PG_* variables deploy/dagster.production.yaml reads, for database ``db``."""
-        return {"DAGSTER_PG_HOST": self.host, "DAGSTER_PG_PORT": str(self.port), "DAGSTER_PG_DB": db,
-                "DAGSTER_PG_USER": self.user, "DAGSTER_PG_PASSWORD": self.password}
+        return {
+            "DAGSTER_PG_HOST": self.host,
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_DB": db,
+            "DAGSTER_PG_USER": self.user,
+            "DAGSTER_PG_PASSWORD": self.password,
+        }
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: open sessions are disconnected) and remove its files."""
         try:
             if (self.data / "postmaster.pid").exists():
-                _run_as(self.owner, [str(self.bins / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
-                                     "-t", "60", "stop"], timeout=90)
+                _run_as(
+                    self.owner,
+                    [str(self.bins / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop"],
+                    timeout=90,
+                )
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 

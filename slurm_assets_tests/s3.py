@@ -34,8 +34,12 @@ _BUCKETS = itertools.count()
 
 def why_moto_cannot_run() -> str | None:
     """The reason this machine cannot start a moto S3 server for the tests, or None when it can."""
-    for module, package in (("moto.server", "moto[server]"), ("flask", "moto[server]"), ("s3fs", "s3fs"),
-                            ("boto3", "boto3")):
+    for module, package in (
+        ("moto.server", "moto[server]"),
+        ("flask", "moto[server]"),
+        ("s3fs", "s3fs"),
+        ("boto3", "boto3"),
+    ):
         try:
             if importlib.util.find_spec(module) is None:
                 raise ImportError(module)
@@ -58,15 +62,24 @@ class MotoServer:
 
     def env(self) -> dict[str, str]:
         """The standard AWS variables that point a client at this server."""
-        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-                "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": REGION}
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": REGION,
+        }
 
     def client(self):
         """A boto3 S3 client of this server (for the tests' own checks: list, get, put, delete)."""
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
-                            aws_secret_access_key=SECRET_KEY, region_name=REGION)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name=REGION,
+        )
 
     def create_bucket(self, prefix: str = "test") -> str:
         """A new, empty bucket with a unique name; returns the name."""
@@ -103,8 +116,12 @@ def _ready(endpoint: str) -> bool:
 def _start_once(log: Path) -> MotoServer:
     port = free_port()
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     server = MotoServer(proc, port, log)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _ready(server.endpoint):
@@ -148,7 +165,7 @@ class S3Bucket:
     def keys(self, under: str = "") -> list[str]:
         """Object keys below the data root (relative to it), sorted: ``landing/alpha/2026-03-01/<id>.psv.gz``."""
         base = f"{self.prefix}/"
-        return [k[len(base):] for k in self.server.keys(self.name, base + under)]
+        return [k[len(base) :] for k in self.server.keys(self.name, base + under)]
 
     def env(self) -> dict[str, str]:
         """The AWS variables plus ``SLURM_USAGE_DATA_DIR`` for subprocesses (receiver, process)."""

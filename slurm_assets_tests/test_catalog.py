@@ -49,7 +49,9 @@ def test_asset_specs_and_job_selections_come_from_the_catalogue():
     assert {k.to_user_string() for k in daily_job.asset_layer.selected_asset_keys} == set(catalog.daily_assets())
     warehouse_job = defs.resolve_job_def("warehouse_job")
     assert {k.to_user_string() for k in warehouse_job.asset_layer.selected_asset_keys} == {
-        *catalog.snapshot_tables(), "warehouse_duckdb"}
+        *catalog.snapshot_tables(),
+        "warehouse_duckdb",
+    }
     duckdb_deps = {k.to_user_string() for k in graph.get(dg.AssetKey("warehouse_duckdb")).parent_keys}
     assert duckdb_deps == set(catalog.asset_tables())
 
@@ -64,13 +66,16 @@ def test_duckdb_views_and_dashboard_tables_come_from_the_catalogue(tmp_path):
 
     assert dashboard_store.MEMORY_TABLES == catalog.dashboard_tables()
     store = dashboard_store.Store(tmp_path).load()
-    copied = {r[0] for r in store.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'mem' AND table_name NOT LIKE '\\_%' ESCAPE '\\'"
-    ).fetchall()}
+    copied = {
+        r[0]
+        for r in store.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'mem' AND table_name NOT LIKE '\\_%' ESCAPE '\\'"
+        ).fetchall()
+    }
     assert copied == set(catalog.dashboard_tables())
     for name in (*catalog.dashboard_tables(), "jobs"):  # each answers queries under its own name (jobs: a view)
         names = store.execute(f'SELECT * FROM "{name}"').arrow().schema.names
-        assert names[:len(catalog.TABLE_SCHEMAS[name])] == catalog.TABLE_SCHEMAS[name].names, name
+        assert names[: len(catalog.TABLE_SCHEMAS[name])] == catalog.TABLE_SCHEMAS[name].names, name
 
 
 _NEW_TABLE = """
@@ -97,12 +102,22 @@ print(json.dumps({
 
 
 def test_a_new_spec_alone_adds_the_asset_job_view_and_dashboard_table(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", _NEW_TABLE, str(tmp_path)], cwd=ROOT, check=False,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _NEW_TABLE, str(tmp_path)],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert got == {"asset": "A table added by a spec alone.", "in_daily_job": True, "view": ["cluster", "date", "n"],
-                   "dashboard": True}
+    assert got == {
+        "asset": "A table added by a spec alone.",
+        "in_daily_job": True,
+        "view": ["cluster", "date", "n"],
+        "dashboard": True,
+    }
 
 
 @pytest.mark.parametrize("step", catalog.STEPS)

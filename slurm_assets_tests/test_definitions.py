@@ -14,9 +14,13 @@ from slurm_assets.sacct import catalog
 ROOT = Path(__file__).resolve().parents[1]
 # The table assets come from the catalogue (slurm_assets_tests/test_catalog.py checks each spec's asset).
 ASSETS = {"landing_pull", "warehouse_duckdb", "monthly_reports", *catalog.asset_tables()}
-CHECKS = {("jobs", "jobs_keys_unique"), ("jobs", "jobs_durations_non_negative"),
-          ("quarantine", "quarantine_share_below_threshold"), ("quarantine", "no_drop_quarantined_whole"),
-          ("usage_daily", "usage_matches_jobs")}
+CHECKS = {
+    ("jobs", "jobs_keys_unique"),
+    ("jobs", "jobs_durations_non_negative"),
+    ("quarantine", "quarantine_share_below_threshold"),
+    ("quarantine", "no_drop_quarantined_whole"),
+    ("usage_daily", "usage_matches_jobs"),
+}
 
 
 def test_every_definition_by_name(tmp_path, monkeypatch):
@@ -50,7 +54,14 @@ def test_partitioning_and_pool_contract():
 
 def test_dg_check_defs_passes():
     env = {**os.environ, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
-    proc = subprocess.run([str(Path(sys.executable).parent / "dg"), "check", "defs"], cwd=ROOT, env=env,
-                          check=False, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "dg"), "check", "defs"],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "All definitions loaded successfully" in proc.stdout + proc.stderr

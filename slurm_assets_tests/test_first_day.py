@@ -30,11 +30,15 @@ def no_dagster_home(monkeypatch):
 def test_partitions_start_on_the_setting(monkeypatch):
     monkeypatch.setenv("SLURM_USAGE_FIRST_DAY", "2024-05-02")
     graph = load_defs().resolve_asset_graph()
-    starts = {k.to_user_string(): graph.get(k).partitions_def.get_first_partition_key()
-              for k in graph.get_all_asset_keys() if graph.get(k).partitions_def}
+    starts = {
+        k.to_user_string(): graph.get(k).partitions_def.get_first_partition_key()
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).partitions_def
+    }
     # daily assets start on the day; monthly ones (monthly_reports) on the month that holds it
     assert starts and {key: first for key, first in starts.items() if key != "monthly_reports"} == {
-        key: "2024-05-02" for key in starts if key != "monthly_reports"}
+        key: "2024-05-02" for key in starts if key != "monthly_reports"
+    }
     assert starts["monthly_reports"] == "2024-05-01"
     monkeypatch.delenv("SLURM_USAGE_FIRST_DAY")
     assert settings.first_day() == settings.DEFAULT_FIRST_DAY
@@ -49,10 +53,12 @@ def test_a_bad_setting_is_an_error_naming_it(monkeypatch, value):
 
 def test_definitions_read_no_environment_at_import():
     # a setting that would fail when read: importing every defs module must still work; loading names it
-    code = ("import importlib, pkgutil, slurm_assets.defs as d\n"
-            "for m in pkgutil.walk_packages(d.__path__, 'slurm_assets.defs.'): importlib.import_module(m.name)\n"
-            "from slurm_assets.definitions import defs\n"
-            "try:\n    defs()\nexcept Exception as err:\n    print('LOAD FAILED', err, err.__cause__)\n")
+    code = (
+        "import importlib, pkgutil, slurm_assets.defs as d\n"
+        "for m in pkgutil.walk_packages(d.__path__, 'slurm_assets.defs.'): importlib.import_module(m.name)\n"
+        "from slurm_assets.definitions import defs\n"
+        "try:\n    defs()\nexcept Exception as err:\n    print('LOAD FAILED', err, err.__cause__)\n"
+    )
     env = {**os.environ, "SLURM_USAGE_FIRST_DAY": "not-a-day"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=True)
     assert "LOAD FAILED" in out.stdout and "SLURM_USAGE_FIRST_DAY='not-a-day'" in out.stdout
@@ -79,8 +85,13 @@ def test_receiver_refuses_earlier_days_naming_the_setting(tmp_path, monkeypatch)
     manifest, gz = make_drop()  # 2024-05-01
     answer = client.post(INGEST, content=drop_body(manifest, gz), headers=native_headers())
     assert answer.status_code == 422 and "SLURM_USAGE_FIRST_DAY=2024-05-02" in answer.text
-    body = {"hostname": "beta", "jobs": [{"JobID": "1", "State": "COMPLETED", "End": "2024-05-02T10:00:00"},
-                                         {"JobID": "2", "State": "COMPLETED", "End": "2024-05-01T10:00:00"}]}
+    body = {
+        "hostname": "beta",
+        "jobs": [
+            {"JobID": "1", "State": "COMPLETED", "End": "2024-05-02T10:00:00"},
+            {"JobID": "2", "State": "COMPLETED", "End": "2024-05-01T10:00:00"},
+        ],
+    }
     answer = client.post(INGEST, json=body, headers={"X-API-Key": SHARED_KEY})
     assert answer.status_code == 422 and "SLURM_USAGE_FIRST_DAY" in answer.text and "2024-05-01" in answer.text
     assert landing.list_drops(tmp_path) == []  # nothing of either body stored

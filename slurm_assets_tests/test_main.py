@@ -57,8 +57,11 @@ def test_process_new_days_then_nothing_then_one_new_day(landed, capsys):
 
 def test_process_removes_old_leftovers_of_killed_writers(landed, capsys):
     day = landed / "landing" / "beta" / "2024-05-01"
-    leftovers = [day / ".feedfacefeedface.psv.gz.a1.tmp", day / "feedfacefeedface.psv.gz",
-                 landed / "warehouse" / "jobs" / "cluster=beta" / "date=2024-05-01" / ".part-0.parquet.b2.tmp"]
+    leftovers = [
+        day / ".feedfacefeedface.psv.gz.a1.tmp",
+        day / "feedfacefeedface.psv.gz",
+        landed / "warehouse" / "jobs" / "cluster=beta" / "date=2024-05-01" / ".part-0.parquet.b2.tmp",
+    ]
     fresh = day / ".0000000000000000.psv.gz.c3.tmp"  # a receiver storing a drop right now
     for p in [*leftovers, fresh]:
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -86,8 +89,13 @@ def test_bad_day_is_a_usage_error(tmp_path, capsys):
 
 
 def test_module_entry_point(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(tmp_path)],
-                          check=False, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(tmp_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "0 drops on 0 days" in proc.stdout
 
@@ -159,13 +167,16 @@ def test_parallel_runs_write_the_same_files_and_one_materialization_per_day(tmp_
             for m in mats:  # each day carries its run's metadata
                 meta = m.asset_materialization.metadata
                 assert meta["dagster/row_count"].value >= 0
-            planned = instance.get_event_records(dg.EventRecordsFilter(
-                dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key))
+            planned = instance.get_event_records(
+                dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key)
+            )
             assert len(planned) == 2  # one per run, covering the run's days
             subsets = [r.event_log_entry.dagster_event.event_specific_data.partitions_subset for r in planned]
             assert sorted(k for s in subsets for k in s.get_partition_keys()) == DAYS
-        jobs = {m.partition_key: m.asset_materialization.metadata for m in
-                instance.fetch_materializations(dg.AssetKey("jobs"), limit=1000).records}
+        jobs = {
+            m.partition_key: m.asset_materialization.metadata
+            for m in instance.fetch_materializations(dg.AssetKey("jobs"), limit=1000).records
+        }
         assert jobs["2024-05-02"]["jobs_by_day"].value["2024-05-02"] == {"alpha": 2, "beta": 0}
         assert jobs["2024-05-02"]["dagster/row_count"].value == 2  # that day's own figure, not the run's
         assert jobs["2024-05-02"]["first_day"].value == "2024-05-01"
@@ -201,8 +212,11 @@ def children(pid: int) -> set[int]:
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_run_workers_die_with_a_killed_process(tmp_path):
     data = land_days(tmp_path / "data")
-    proc = subprocess.Popen([sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while len(children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
@@ -239,8 +253,13 @@ def test_one_cursor_process_and_the_landing_sensor_never_do_a_day_twice(landed, 
     land(landed, "gamma", "2024-05-02", b"JobIDRaw|State|Submit|Start|End|AllocCPUS\n", at("2024-05-03T06:00:00"))
     requests, cursor = evaluate(landed, cursor)
     assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [("2024-05-02", "2024-05-02")]
-    result = load_defs().resolve_job_def("daily_tables_job").execute_in_process(  # what the daemon launches
-        run_config={"resources": {"storage": {"config": {"data_dir": str(landed)}}}}, tags=requests[0].tags)
+    result = (
+        load_defs()
+        .resolve_job_def("daily_tables_job")
+        .execute_in_process(  # what the daemon launches
+            run_config={"resources": {"storage": {"config": {"data_dir": str(landed)}}}}, tags=requests[0].tags
+        )
+    )
     assert result.success
     assert main(["process", "--data-dir", str(landed)]) == EXIT_OK
     assert "0 days to process in 0 run(s)" in capsys.readouterr().out

@@ -31,8 +31,10 @@ PAGES = [
 ]
 
 st.set_page_config(page_title="SLURM usage", page_icon=":material/dns:", layout="wide")
-pages = [st.Page(path, title=title, icon=icon, default=(i == 0), url_path="root" if i == 0 else None)
-         for i, (path, title, icon) in enumerate(PAGES)]
+pages = [
+    st.Page(path, title=title, icon=icon, default=(i == 0), url_path="root" if i == 0 else None)
+    for i, (path, title, icon) in enumerate(PAGES)
+]
 # The Overview is served at the root and also at /overview (a link naming the page must not say "Page not
 # found"; the root page reserves a pathname of its own, never served). st.navigation lists every page it
 # gets, so the menu is drawn here, without the alias.

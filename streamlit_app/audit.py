@@ -57,9 +57,11 @@ def _warn_server_rewrite() -> None:
     """Streamlit's server (uvicorn) replaces a peer in FORWARDED_ALLOW_IPS (default: loopback) by its
     X-Forwarded-For before the app sees it; only FORWARDED_ALLOW_IPS="" leaves the decision to the setting."""
     _warned.append(True)
-    log.warning("X-Forwarded-For received while FORWARDED_ALLOW_IPS is not empty: Streamlit's server may already "
-                "have replaced the peer address from it; start the dashboard with FORWARDED_ALLOW_IPS= so only "
-                "SLURM_USAGE_DASHBOARD_TRUSTED_PROXIES is believed (docs/DASHBOARD.md)")
+    log.warning(
+        "X-Forwarded-For received while FORWARDED_ALLOW_IPS is not empty: Streamlit's server may already "
+        "have replaced the peer address from it; start the dashboard with FORWARDED_ALLOW_IPS= so only "
+        "SLURM_USAGE_DASHBOARD_TRUSTED_PROXIES is believed (docs/DASHBOARD.md)"
+    )
 
 
 def _remote() -> str | None:
@@ -76,8 +78,12 @@ def _remote() -> str | None:
 
 def record(event: str, **fields) -> dict:
     """Write one audit line (``event``: login, export, refused) and return it."""
-    line = {"time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "event": event,
-            "remote": _remote(), **fields}
+    line = {
+        "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "event": event,
+        "remote": _remote(),
+        **fields,
+    }
     text = json.dumps(line, sort_keys=True, default=str) + "\n"
     target = settings.dashboard_access()["audit_log"]
     try:

@@ -66,13 +66,17 @@ def _local_viewer(cfg: dict) -> data.Scope:
     address = serving_address()
     if address not in LOOPBACK:
         if not cfg["allow_no_login"]:
-            st.error(f"This dashboard has no login configured ([auth] in .streamlit/secrets.toml) and listens on "
-                     f"{address or 'all interfaces'}: it shows nothing. Bind it to 127.0.0.1 "
-                     "(--server.address 127.0.0.1, as .streamlit/config.toml does), configure login "
-                     "(docs/DASHBOARD.md), or set SLURM_USAGE_DASHBOARD_ALLOW_NO_LOGIN=1 to serve everyone.")
+            st.error(
+                f"This dashboard has no login configured ([auth] in .streamlit/secrets.toml) and listens on "
+                f"{address or 'all interfaces'}: it shows nothing. Bind it to 127.0.0.1 "
+                "(--server.address 127.0.0.1, as .streamlit/config.toml does), configure login "
+                "(docs/DASHBOARD.md), or set SLURM_USAGE_DASHBOARD_ALLOW_NO_LOGIN=1 to serve everyone."
+            )
             st.stop()
-        log.warning("SLURM_USAGE_DASHBOARD_ALLOW_NO_LOGIN is set: serving every user's jobs WITHOUT LOGIN on %s",
-                    address or "all interfaces")
+        log.warning(
+            "SLURM_USAGE_DASHBOARD_ALLOW_NO_LOGIN is set: serving every user's jobs WITHOUT LOGIN on %s",
+            address or "all interfaces",
+        )
     return data.ADMIN_SCOPE
 
 
@@ -105,8 +109,14 @@ def viewer() -> data.Scope:
     if not cached or cached[0] != key:
         audit.record("login", user=user, sub=claims.get("sub"), role=scope.role, accounts=accounts)
     elif cached[2] != scope:
-        audit.record("scope_change", user=user, sub=claims.get("sub"), role=scope.role, accounts=accounts,
-                     previous_role=cached[2].role)
+        audit.record(
+            "scope_change",
+            user=user,
+            sub=claims.get("sub"),
+            role=scope.role,
+            accounts=accounts,
+            previous_role=cached[2].role,
+        )
     st.session_state[_SCOPE_KEY] = (key, version, scope)
     return scope
 

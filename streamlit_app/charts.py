@@ -78,22 +78,42 @@ def _mark_lines(fig: go.Figure, grain: str, today: dt.date) -> None:
             continue
         ys = list(trace.y)
         trace.y = [None if c else y for c, y in zip(cut, ys)]
-        fig.add_trace(go.Scatter(
-            x=[x for x, c in zip(trace.x, cut) if c], y=[y for y, c in zip(ys, cut) if c], mode="markers",
-            name=f"{trace.name} (partial)", legendgroup=trace.legendgroup, showlegend=False,
-            marker={"symbol": "circle-open", "size": 10, "color": trace.line.color},
-            hovertemplate=f"{trace.name} (partial period)<br>%{{x}}: %{{y}}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=[x for x, c in zip(trace.x, cut) if c],
+                y=[y for y, c in zip(ys, cut) if c],
+                mode="markers",
+                name=f"{trace.name} (partial)",
+                legendgroup=trace.legendgroup,
+                showlegend=False,
+                marker={"symbol": "circle-open", "size": 10, "color": trace.line.color},
+                hovertemplate=f"{trace.name} (partial period)<br>%{{x}}: %{{y}}<extra></extra>",
+            )
+        )
 
 
-def time_figure(df: pd.DataFrame, *, y: str, title: str, labels: dict, color: str | None, color_dim: str | None,
-                known=(), kind: str, grain: str, start: dt.date, end: dt.date, today: dt.date) -> tuple:
+def time_figure(
+    df: pd.DataFrame,
+    *,
+    y: str,
+    title: str,
+    labels: dict,
+    color: str | None,
+    color_dim: str | None,
+    known=(),
+    kind: str,
+    grain: str,
+    start: dt.date,
+    end: dt.date,
+    today: dt.date,
+) -> tuple:
     """(figure, partial period starts) of ``y`` over ``period``, coloured by ``color`` (palette of ``color_dim``)."""
     plot = {"bar": px.bar, "line": px.line, "area": px.area}[kind]
     colors = palette.color_map(color_dim or color, df[color].dropna().unique(), known) if color else None
     order = {color: list(colors)} if color else None
-    fig = plot(df, x="period", y=y, color=color, title=title, labels=labels, color_discrete_map=colors,
-               category_orders=order)
+    fig = plot(
+        df, x="period", y=y, color=color, title=title, labels=labels, color_discrete_map=colors, category_orders=order
+    )
     if kind == "line":
         fig.update_traces(mode="lines+markers")
     partial = partial_periods(df["period"], grain, start, end, today)
@@ -105,8 +125,9 @@ def time_figure(df: pd.DataFrame, *, y: str, title: str, labels: dict, color: st
     return fig, partial
 
 
-def bar_figure(df: pd.DataFrame, *, x: str, y: str, title: str, labels: dict, color_dim: str | None = None,
-               known=()) -> go.Figure:
+def bar_figure(
+    df: pd.DataFrame, *, x: str, y: str, title: str, labels: dict, color_dim: str | None = None, known=()
+) -> go.Figure:
     """Bars over categories; entity bars (users, clusters, states) take the palette's colours."""
     if color_dim:
         colors = palette.color_map(color_dim, df[x].dropna().unique(), known)

@@ -60,8 +60,9 @@ def radio(container, label: str, options, *, key: str, url: str, default=None, *
     return value
 
 
-def number(container, label: str, *, key: str, url: str, default: int, min_value: int, max_value: int | None = None,
-           **kwargs) -> int:
+def number(
+    container, label: str, *, key: str, url: str, default: int, min_value: int, max_value: int | None = None, **kwargs
+) -> int:
     def parse(raw):
         n = int(raw)
         return n if n >= min_value and (max_value is None or n <= max_value) else None

@@ -15,15 +15,28 @@ import streamlit as st
 from streamlit_app import data
 
 PRESETS = {
-    "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", "ytd": "This year",
-    "all": "All data", "custom": "Custom",
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "90d": "Last 90 days",
+    "ytd": "This year",
+    "all": "All data",
+    "custom": "Custom",
 }
 DEFAULT_PRESET = "30d"
-MULTI = {"cluster": "Cluster", "account": "Account", "user": "User", "partition": "Partition", "qos": "QoS",
-         "state": "State", "gpu_type": "GPU type"}
-HELP = {"state": "Applies to job counts, waits, efficiency and job lists (usage_daily has no state).",
-        "gpu_type": "Applies to GPU-hours and job lists; CPU-hours, job counts, waits and efficiency have no GPU type "
-                    "and cover every type."}
+MULTI = {
+    "cluster": "Cluster",
+    "account": "Account",
+    "user": "User",
+    "partition": "Partition",
+    "qos": "QoS",
+    "state": "State",
+    "gpu_type": "GPU type",
+}
+HELP = {
+    "state": "Applies to job counts, waits, efficiency and job lists (usage_daily has no state).",
+    "gpu_type": "Applies to GPU-hours and job lists; CPU-hours, job counts, waits and efficiency have no GPU type "
+    "and cover every type.",
+}
 _STATE_KEY = "_filters"
 _INIT_KEY = "_filters_from_url"
 EARLIEST = dt.date(1970, 1, 1)  # no accounting data is older; keeps "the period before" computable
@@ -127,8 +140,9 @@ def render_sidebar(scope: data.Scope) -> data.Filters:
     for key, label in MULTI.items():
         current = [v for v in ss.get(f"flt_{key}", []) if v in options[key]]
         ss[f"flt_{key}"] = current
-        selected[key] = tuple(sb.multiselect(label, options[key], key=f"flt_{key}", placeholder="All",
-                                             help=HELP.get(key)))
+        selected[key] = tuple(
+            sb.multiselect(label, options[key], key=f"flt_{key}", placeholder="All", help=HELP.get(key))
+        )
     if ss.get("flt_unknown"):
         shown = [escape_markdown(v) for v in ss["flt_unknown"][:10]]
         more = len(ss["flt_unknown"]) - len(shown)
@@ -136,8 +150,16 @@ def render_sidebar(scope: data.Scope) -> data.Filters:
     if bounds[0]:
         sb.caption(f"Data: {bounds[0]} to {bounds[1]}")
     f = data.Filters(
-        start=start, end=end, clusters=selected["cluster"], accounts=selected["account"], users=selected["user"],
-        partitions=selected["partition"], qos=selected["qos"], states=selected["state"], grain=grain, scope=scope,
+        start=start,
+        end=end,
+        clusters=selected["cluster"],
+        accounts=selected["account"],
+        users=selected["user"],
+        partitions=selected["partition"],
+        qos=selected["qos"],
+        states=selected["state"],
+        grain=grain,
+        scope=scope,
         gpu_types=selected["gpu_type"],
     )
     _write_url(preset, f)

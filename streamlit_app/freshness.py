@@ -40,7 +40,9 @@ def age_text(hours) -> str:
 def badge(row: dict, stale_after_h: float) -> str:
     """Markdown: the cluster's age, green when fresh and red when stale."""
     color = "red" if row["fresh"] == "stale" else "green"
-    return f":{color}-badge[{row['fresh']}] {age_text(row['age_h'])} since the last drop (stale after {stale_after_h:g} h)"
+    return (
+        f":{color}-badge[{row['fresh']}] {age_text(row['age_h'])} since the last drop (stale after {stale_after_h:g} h)"
+    )
 
 
 def remember_version() -> None:
@@ -59,8 +61,9 @@ def notice() -> None:
     @st.fragment(run_every=settings.version_check_s())
     def _check() -> None:
         if newer_version():
-            st.warning("Newer data is available: the numbers on this page are from an older version.",
-                       icon=":material/update:")
+            st.warning(
+                "Newer data is available: the numbers on this page are from an older version.", icon=":material/update:"
+            )
             if st.button("Refresh", key="fresh_refresh", icon=":material/refresh:"):
                 st.rerun()
 

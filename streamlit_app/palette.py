@@ -35,8 +35,22 @@ GREY = "#7F7F7F"
 SPECIAL = {"(other)": "#BDBDBD", "(none)": "#D9D9D9", "(untyped)": "#D9D9D9", "unknown": "#D9D9D9"}
 # Entity colours: Plotly's D3 set without its green, red and grey (they carry state meanings), then Tableau's.
 ENTITY_COLORS = (
-    "#1F77B4", "#FF7F0E", "#9467BD", "#8C564B", "#E377C2", "#BCBD22", "#17BECF",
-    "#4C78A8", "#F58518", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D", "#54A24B", "#E45756",
+    "#1F77B4",
+    "#FF7F0E",
+    "#9467BD",
+    "#8C564B",
+    "#E377C2",
+    "#BCBD22",
+    "#17BECF",
+    "#4C78A8",
+    "#F58518",
+    "#72B7B2",
+    "#EECA3B",
+    "#B279A2",
+    "#FF9DA6",
+    "#9D755D",
+    "#54A24B",
+    "#E45756",
 )
 # Dimensions whose values get entity colours from the dashboard-wide option list.
 ENTITY_DIMS = ("cluster", "account", "user", "partition", "qos", "gpu_type")

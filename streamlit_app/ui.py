@@ -32,8 +32,10 @@ def header(title: str, f: data.Filters, note: str = "") -> None:
     scope = f"{f.start} to {f.end} (UTC, {f.days} days)"
     st.caption(scope + (f" · {note}" if note else ""))
     if f.gpu_types:
-        st.caption(f"GPU type {', '.join(f.gpu_types)}: GPU-hours and job lists are of these GPU types only; "
-                   "CPU-hours, job counts, waits and efficiency have no GPU type and cover every type.")
+        st.caption(
+            f"GPU type {', '.join(f.gpu_types)}: GPU-hours and job lists are of these GPU types only; "
+            "CPU-hours, job counts, waits and efficiency have no GPU type and cover every type."
+        )
 
 
 def empty(what: str = "this view") -> None:
@@ -50,7 +52,9 @@ def delta_pct(value, previous) -> str | None:
 def kpi(col, label: str, value, previous, *, decimals: int = 1, inverse: bool = False, help: str = "") -> None:
     """A metric with its change against the previous period of equal length."""
     col.metric(
-        label, fmt_num(value, decimals), delta=delta_pct(value, previous),
+        label,
+        fmt_num(value, decimals),
+        delta=delta_pct(value, previous),
         delta_color="inverse" if inverse else "normal",
         help=(help + " " if help else "") + f"Previous period: {fmt_num(previous, decimals)}.",
     )
@@ -65,9 +69,13 @@ def download(df: pd.DataFrame, name: str, f: data.Filters | None = None) -> None
     f = f or filters.current()
     stem = f"{_slug(name)}-{f.start.isoformat()}_{f.end.isoformat()}"
     st.download_button(
-        f"Download CSV ({len(df):,} rows)", formats.with_counts(df).to_csv(index=False).encode(),
-        file_name=f"{stem}.csv", mime="text/csv", key=f"dl-{_slug(name)}",
-        on_click=audit.export, args=(name, len(df)),
+        f"Download CSV ({len(df):,} rows)",
+        formats.with_counts(df).to_csv(index=False).encode(),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        key=f"dl-{_slug(name)}",
+        on_click=audit.export,
+        args=(name, len(df)),
     )
 
 
@@ -92,8 +100,13 @@ def _column_config(df: pd.DataFrame) -> dict:
 def dataframe(df: pd.DataFrame, column_config: dict | None = None, **kwargs) -> None:
     """``st.dataframe`` with the dashboard's headers and number formats (a page's config overrides)."""
     df = formats.with_counts(df)
-    st.dataframe(formats.styled(df), hide_index=True, width="stretch",
-                 column_config=_column_config(df) | (column_config or {}), **kwargs)
+    st.dataframe(
+        formats.styled(df),
+        hide_index=True,
+        width="stretch",
+        column_config=_column_config(df) | (column_config or {}),
+        **kwargs,
+    )
 
 
 LINK = "view"  # the drill-down column: a link per row, shown first, left out of the CSV
@@ -106,8 +119,14 @@ def with_links(df: pd.DataFrame, dim: str, path: str = "overview") -> pd.DataFra
     return out
 
 
-def table(df: pd.DataFrame, name: str, *, empty_what: str | None = None, column_config: dict | None = None,
-          link_text: str = "Open") -> bool:
+def table(
+    df: pd.DataFrame,
+    name: str,
+    *,
+    empty_what: str | None = None,
+    column_config: dict | None = None,
+    link_text: str = "Open",
+) -> bool:
     """Show ``df`` with a CSV download; an empty frame shows the explained empty state. Returns whether shown.
 
     A ``view`` column (``with_links``) is drawn as links reading ``link_text``.
@@ -137,8 +156,18 @@ def known_values(dim: str | None) -> list[str]:
     return list(data.filter_options(filters.current().scope).get(dim, [])) if dim else []
 
 
-def time_chart(df: pd.DataFrame, *, y: str, title: str, y_label: str, color: str | None = None,
-               color_label: str = "", kind: str = "bar", color_dim: str | None = None, known=None) -> None:
+def time_chart(
+    df: pd.DataFrame,
+    *,
+    y: str,
+    title: str,
+    y_label: str,
+    color: str | None = None,
+    color_label: str = "",
+    kind: str = "bar",
+    color_dim: str | None = None,
+    known=None,
+) -> None:
     """A chart over ``period`` (bars stack by ``color``); the title names what and the unit.
 
     ``color_dim`` names the dimension whose palette colours ``color`` (default: ``color`` itself).
@@ -149,21 +178,40 @@ def time_chart(df: pd.DataFrame, *, y: str, title: str, y_label: str, color: str
         labels[color] = color_label or color
     dim = color_dim or color
     fig, partial = charts.time_figure(
-        df, y=y, title=title, labels=labels, color=color, color_dim=dim,
-        known=known_values(dim) if known is None else known, kind=kind, grain=f.grain, start=f.start,
-        end=f.end, today=filters.today(),
+        df,
+        y=y,
+        title=title,
+        labels=labels,
+        color=color,
+        color_dim=dim,
+        known=known_values(dim) if known is None else known,
+        kind=kind,
+        grain=f.grain,
+        start=f.start,
+        end=f.end,
+        today=filters.today(),
     )
     chart(fig, df, title)
     if partial and kind == "bar":
-        st.caption("Hatched, paler bars: a partial period (today is still being collected, or the date range "
-                   "covers only part of the period).")
+        st.caption(
+            "Hatched, paler bars: a partial period (today is still being collected, or the date range "
+            "covers only part of the period)."
+        )
     elif any(charts.holds_today(p, f.grain, filters.today()) for p in partial):
         st.caption("Open markers: the period holding today (partial), not joined to the line.")
 
 
-def bar_chart(df: pd.DataFrame, *, x: str, y: str, title: str, x_label: str, y_label: str,
-              color_dim: str | None = None) -> None:
+def bar_chart(
+    df: pd.DataFrame, *, x: str, y: str, title: str, x_label: str, y_label: str, color_dim: str | None = None
+) -> None:
     """Bars over categories; ``color_dim`` colours entity bars (users, clusters, ...) from the palette."""
-    fig = charts.bar_figure(df, x=x, y=y, title=title, labels={x: x_label, y: y_label}, color_dim=color_dim,
-                            known=known_values(color_dim) if color_dim else ())
+    fig = charts.bar_figure(
+        df,
+        x=x,
+        y=y,
+        title=title,
+        labels={x: x_label, y: y_label},
+        color_dim=color_dim,
+        known=known_values(color_dim) if color_dim else (),
+    )
     chart(fig, df, title, hovermode="closest")

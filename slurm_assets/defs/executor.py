@@ -56,11 +56,23 @@ class DaskStepsExecutor(dg.Executor):
             for level in execution_plan.get_steps_to_execute_by_level():
                 for step in level:
                     after = [futures[key] for step_input in step.step_inputs for key in step_input.dependency_keys]
-                    payload = cloudpickle.dumps((plan_context.reconstructable_job, run, plan_context.run_config,
-                                                 [step.key], plan_context.instance.get_ref(),
-                                                 execution_plan.known_state))
-                    futures[step.key] = client.submit(run_step, after, payload, key=f"{run.run_id}.{step.key}",
-                                                      resources=get_dask_resource_requirements(step.tags))
+                    payload = cloudpickle.dumps(
+                        (
+                            plan_context.reconstructable_job,
+                            run,
+                            plan_context.run_config,
+                            [step.key],
+                            plan_context.instance.get_ref(),
+                            execution_plan.known_state,
+                        )
+                    )
+                    futures[step.key] = client.submit(
+                        run_step,
+                        after,
+                        payload,
+                        key=f"{run.run_id}.{step.key}",
+                        resources=get_dask_resource_requirements(step.tags),
+                    )
             done = dask.distributed.as_completed(list(futures.values()), with_results=True)
             for _future, events in iterate_with_context(raise_execution_interrupts, done):
                 yield from events
@@ -78,12 +90,14 @@ def run_step(_after: list, payload: bytes) -> list:
         if run.resolved_op_selection:
             job = recon_job.get_subset(op_selection=run.resolved_op_selection)
         elif run.asset_selection or run.asset_check_selection:
-            job = recon_job.get_subset(asset_selection=run.asset_selection,
-                                       asset_check_selection=run.asset_check_selection)
+            job = recon_job.get_subset(
+                asset_selection=run.asset_selection, asset_check_selection=run.asset_check_selection
+            )
         else:
             job = recon_job
-        plan = create_execution_plan(job, run_config=run_config, step_keys_to_execute=step_keys,
-                                     known_state=known_state)
+        plan = create_execution_plan(
+            job, run_config=run_config, step_keys_to_execute=step_keys, known_state=known_state
+        )
         return list(execute_plan(plan, job, instance, run, run_config=run_config))
 
 

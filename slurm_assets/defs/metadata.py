@@ -14,7 +14,13 @@ def column_schema(table: str) -> dict:
 def step_asset_specs(step: str, deps: list[str]) -> list[dg.AssetSpec]:
     """The asset specs of the tables a step materializes (catalogue order), each with its description and schema."""
     return [
-        dg.AssetSpec(name, description=SPECS[name].description, deps=deps, group_name="warehouse",
-                     kinds={"parquet"}, metadata=column_schema(name))
+        dg.AssetSpec(
+            name,
+            description=SPECS[name].description,
+            deps=deps,
+            group_name="warehouse",
+            kinds={"parquet"},
+            metadata=column_schema(name),
+        )
         for name in assets_of(step)
     ]

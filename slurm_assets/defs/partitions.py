@@ -18,7 +18,6 @@ def daily_partitions() -> dg.DailyPartitionsDefinition:
 daily_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=100)
 
 
-
 def monthly_partitions() -> dg.MonthlyPartitionsDefinition:
     """Reports: one UTC month per partition (key: the month's first day), from the month of
     ``SLURM_USAGE_FIRST_DAY``; the current month is offered too (a partial report, marked as such)."""

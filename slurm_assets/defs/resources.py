@@ -45,9 +45,13 @@ class SshPullResource(dg.ConfigurableResource):
         try:
             return path.read_bytes()
         except OSError as err:
-            raise ssh.PullError(f"cannot read the agent file {path}: {err}; set agent_path on the cluster or the ssh resource") from err
+            raise ssh.PullError(
+                f"cannot read the agent file {path}: {err}; set agent_path on the cluster or the ssh resource"
+            ) from err
 
-    def pull(self, cfg: cluster_config.ClusterConfig, start_date: str, end_date: str, data_dir: Path) -> list[ssh.LandedDrop]:
+    def pull(
+        self, cfg: cluster_config.ClusterConfig, start_date: str, end_date: str, data_dir: Path
+    ) -> list[ssh.LandedDrop]:
         return ssh.pull_cluster(cfg, self.agent_source(cfg.agent_path), start_date, end_date, data_dir)
 
 

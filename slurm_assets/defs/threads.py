@@ -8,8 +8,12 @@ import dagster as dg
 from slurm_assets.defs.resources import StorageResource
 from slurm_assets.pipeline.cpu_share import threads_for
 
-ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-          dg.DagsterRunStatus.STARTED]
+ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 def runs_side_by_side(instance: dg.DagsterInstance) -> int:

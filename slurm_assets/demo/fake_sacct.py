@@ -141,9 +141,17 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if args.parsable and not args.parsable2:
         _write_parsable(out, cfgs, start, end, fields, args)
     else:
-        generate.write_sacct(out, cfgs, start, end, fields, duplicates=args.duplicates,
-                             noconvert=args.noconvert, allocations_only=args.allocations,
-                             header=not args.noheader)
+        generate.write_sacct(
+            out,
+            cfgs,
+            start,
+            end,
+            fields,
+            duplicates=args.duplicates,
+            noconvert=args.noconvert,
+            allocations_only=args.allocations,
+            header=not args.noheader,
+        )
     out.flush()
     return 0
 
@@ -153,8 +161,15 @@ def _write_parsable(out, cfgs, start, end, fields, args) -> None:
     if not args.noheader:
         out.write((generate.header_line(fields) + "|\n").encode())
     for cfg in cfgs:
-        for line in generate.iter_lines(cfg, start, end, fields, duplicates=args.duplicates,
-                                        noconvert=args.noconvert, allocations_only=args.allocations):
+        for line in generate.iter_lines(
+            cfg,
+            start,
+            end,
+            fields,
+            duplicates=args.duplicates,
+            noconvert=args.noconvert,
+            allocations_only=args.allocations,
+        ):
             out.write((line + "|\n").encode())
 
 
@@ -168,20 +183,27 @@ def install_fake_slurm(bin_dir: Path, python: str | None = None) -> dict[str, Pa
     bin_dir.mkdir(parents=True, exist_ok=True)
     python = python or sys.executable
     written = {}
-    for command, module in (("sacct", "slurm_assets.demo.fake_sacct"), ("scontrol", "slurm_assets.demo.fake_scontrol"),
-                            ("sacctmgr", "slurm_assets.demo.fake_sacctmgr")):
+    for command, module in (
+        ("sacct", "slurm_assets.demo.fake_sacct"),
+        ("scontrol", "slurm_assets.demo.fake_scontrol"),
+        ("sacctmgr", "slurm_assets.demo.fake_sacctmgr"),
+    ):
         path = bin_dir / command
         tmp = path.with_name(f".{command}.tmp")
-        tmp.write_text(f'#!/bin/sh\n# demo stand-in written by slurm_assets.demo.fake_sacct\nexec "{python}" -m {module} "$@"\n')
+        tmp.write_text(
+            f'#!/bin/sh\n# demo stand-in written by slurm_assets.demo.fake_sacct\nexec "{python}" -m {module} "$@"\n'
+        )
         tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         os.replace(tmp, path)
         written[command] = path
     for command in ("sreport",):
         path = bin_dir / command
         tmp = path.with_name(f".{command}.tmp")
-        tmp.write_text(f"#!/bin/sh\n# demo stand-in written by slurm_assets.demo.fake_sacct\n"
-                       f"echo '{command}: the demo has no slurmdbd (capacity comes from the scontrol stand-in)' >&2\n"
-                       "exit 1\n")
+        tmp.write_text(
+            f"#!/bin/sh\n# demo stand-in written by slurm_assets.demo.fake_sacct\n"
+            f"echo '{command}: the demo has no slurmdbd (capacity comes from the scontrol stand-in)' >&2\n"
+            "exit 1\n"
+        )
         tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         os.replace(tmp, path)
         written[command] = path

@@ -23,12 +23,18 @@ _HEADER = {"cluster": "Cluster", "account": "Account", "parentname": "Par Name",
 
 def association_rows(cluster: str) -> list[dict[str, str]]:
     """The root account, every account under its parent, and one row per (user, account) they may charge."""
-    rows = [{"cluster": cluster, "account": "root", "parentname": "", "user": ""},
-            {"cluster": cluster, "account": "root", "parentname": "", "user": "root"}]
-    rows += [{"cluster": cluster, "account": a, "parentname": p, "user": ""}
-             for a, p in catalog.ACCOUNT_PARENTS.items()]
-    rows += [{"cluster": cluster, "account": a, "parentname": "", "user": u}
-             for u in catalog.USERS for a in catalog.user_accounts(u)]
+    rows = [
+        {"cluster": cluster, "account": "root", "parentname": "", "user": ""},
+        {"cluster": cluster, "account": "root", "parentname": "", "user": "root"},
+    ]
+    rows += [
+        {"cluster": cluster, "account": a, "parentname": p, "user": ""} for a, p in catalog.ACCOUNT_PARENTS.items()
+    ]
+    rows += [
+        {"cluster": cluster, "account": a, "parentname": "", "user": u}
+        for u in catalog.USERS
+        for a in catalog.user_accounts(u)
+    ]
     return rows
 
 
@@ -63,8 +69,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         else:
             raise ValueError(f"unsupported command {' '.join(args)!r}: the demo has no slurmdbd")
     except ValueError as err:
-        sys.stderr.write(f"sacctmgr (demo stand-in): {err}; supported: -P show associations [cluster=C] "
-                         "[format=Cluster,Account,ParentName,User], -P show account withcoord\n")
+        sys.stderr.write(
+            f"sacctmgr (demo stand-in): {err}; supported: -P show associations [cluster=C] "
+            "[format=Cluster,Account,ParentName,User], -P show account withcoord\n"
+        )
         return 1
     return 0
 

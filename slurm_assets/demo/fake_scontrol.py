@@ -60,8 +60,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     elif args[:2] == ["show", "config"]:
         sys.stdout.write(config_text(cluster))
     else:
-        sys.stderr.write(f"scontrol (demo stand-in): unsupported command {' '.join(args)!r}; "
-                         "supported: show node --oneliner, show config, --version\n")
+        sys.stderr.write(
+            f"scontrol (demo stand-in): unsupported command {' '.join(args)!r}; "
+            "supported: show node --oneliner, show config, --version\n"
+        )
         return 1
     return 0
 

@@ -46,8 +46,21 @@ from slurm_assets.demo.jobmodel import MAX_LIFE_DAYS, SHORT_LIFE_S, DemoConfig, 
 from slurm_assets.demo.render import Renderer, header_line, resolve_fields
 from slurm_assets.demo.window import candidates, in_window, iter_window, window_days
 
-__all__ = ["DAY", "MAX_LIFE_DAYS", "SHORT_LIFE_S", "DemoConfig", "day_start", "fmt_ts", "header_line", "iter_lines",
-           "iter_units", "iter_window", "resolve_fields", "write_days", "write_sacct"]
+__all__ = [
+    "DAY",
+    "MAX_LIFE_DAYS",
+    "SHORT_LIFE_S",
+    "DemoConfig",
+    "day_start",
+    "fmt_ts",
+    "header_line",
+    "iter_lines",
+    "iter_units",
+    "iter_window",
+    "resolve_fields",
+    "write_days",
+    "write_sacct",
+]
 
 CHUNK_LINES = 4096
 
@@ -55,25 +68,43 @@ CHUNK_LINES = 4096
 # --------------------------------------------------------------------------- now + window
 
 
-def iter_lines(cfg: DemoConfig, start: int, end: int, fields: tuple[str, ...], *, duplicates: bool = False,
-               noconvert: bool = False, allocations_only: bool = False) -> Iterator[str]:
+def iter_lines(
+    cfg: DemoConfig,
+    start: int,
+    end: int,
+    fields: tuple[str, ...],
+    *,
+    duplicates: bool = False,
+    noconvert: bool = False,
+    allocations_only: bool = False,
+) -> Iterator[str]:
     """Data lines (no header, no newline) of ``sacct -S start -E end`` for one cluster."""
     renderer = Renderer(cfg.cluster, fields, noconvert=noconvert, now=cfg.now, allocations_only=allocations_only)
     for job, status in iter_window(cfg, start, end, duplicates=duplicates):
         yield from renderer.lines(job, status)
 
 
-def write_sacct(out: BinaryIO, cfgs: Iterable[DemoConfig], start: int, end: int, fields: tuple[str, ...], *,
-                duplicates: bool = False, noconvert: bool = False, allocations_only: bool = False,
-                header: bool = True) -> int:
+def write_sacct(
+    out: BinaryIO,
+    cfgs: Iterable[DemoConfig],
+    start: int,
+    end: int,
+    fields: tuple[str, ...],
+    *,
+    duplicates: bool = False,
+    noconvert: bool = False,
+    allocations_only: bool = False,
+    header: bool = True,
+) -> int:
     """Write header and lines for each cluster to ``out`` in chunks; return the number of data lines."""
     n = 0
     if header:
         out.write((header_line(fields) + "\n").encode())
     for cfg in cfgs:
         buf: list[str] = []
-        for line in iter_lines(cfg, start, end, fields, duplicates=duplicates, noconvert=noconvert,
-                               allocations_only=allocations_only):
+        for line in iter_lines(
+            cfg, start, end, fields, duplicates=duplicates, noconvert=noconvert, allocations_only=allocations_only
+        ):
             buf.append(line)
             if len(buf) >= CHUNK_LINES:
                 out.write(("\n".join(buf) + "\n").encode())
@@ -85,9 +116,18 @@ def write_sacct(out: BinaryIO, cfgs: Iterable[DemoConfig], start: int, end: int,
     return n
 
 
-def write_days(cfg: DemoConfig, first: dt.date, last: dt.date, fields: tuple[str, ...],
-               open_day: Callable[[dt.date], BinaryIO], *, duplicates: bool = False, noconvert: bool = False,
-               allocations_only: bool = False, header: bool = True) -> dict[dt.date, int]:
+def write_days(
+    cfg: DemoConfig,
+    first: dt.date,
+    last: dt.date,
+    fields: tuple[str, ...],
+    open_day: Callable[[dt.date], BinaryIO],
+    *,
+    duplicates: bool = False,
+    noconvert: bool = False,
+    allocations_only: bool = False,
+    header: bool = True,
+) -> dict[dt.date, int]:
     """One file per UTC day ``first..last``, byte-identical to ``write_sacct`` with ``-S d -E d+1`` per day.
 
     Each job is generated and rendered once, however many day windows it spans
@@ -181,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 
         folder = pathlib.Path(args.out_dir)
         folder.mkdir(parents=True, exist_ok=True)
+
         def open_day(d: dt.date) -> BinaryIO:
             return open(folder / f"{d.isoformat()}.psv", "wb")  # write_days closes it
 

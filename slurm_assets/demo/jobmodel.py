@@ -60,11 +60,19 @@ class Step:
         "vmem_kb",
     )
 
-    def __init__(self, suffix, name, nnodes, nodelist, cpus, ntasks, state, exit_code, start, end, rss_kb,
-                 vmem_kb, cpu_s, disk):
+    def __init__(
+        self, suffix, name, nnodes, nodelist, cpus, ntasks, state, exit_code, start, end, rss_kb, vmem_kb, cpu_s, disk
+    ):
         self.suffix, self.name, self.nnodes, self.nodelist = suffix, name, nnodes, nodelist
         self.cpus, self.ntasks, self.state, self.exit = cpus, ntasks, state, exit_code
-        self.start, self.end, self.rss_kb, self.vmem_kb, self.cpu_s, self.disk = start, end, rss_kb, vmem_kb, cpu_s, disk
+        self.start, self.end, self.rss_kb, self.vmem_kb, self.cpu_s, self.disk = (
+            start,
+            end,
+            rss_kb,
+            vmem_kb,
+            cpu_s,
+            disk,
+        )
 
 
 class Job:
@@ -96,14 +104,24 @@ def _zipf_cum(n: int, s: float) -> list[float]:
 
 
 _USER_CUM = _zipf_cum(len(catalog.USERS), 1.1)
-_HOUR_CUM = list(__import__("itertools").accumulate(
-    (2, 1, 1, 1, 1, 2, 3, 5, 9, 12, 12, 11, 9, 11, 12, 12, 11, 9, 7, 6, 5, 4, 3, 3)))
+_HOUR_CUM = list(
+    __import__("itertools").accumulate((2, 1, 1, 1, 1, 2, 3, 5, 9, 12, 12, 11, 9, 11, 12, 12, 11, 9, 7, 6, 5, 4, 3, 3))
+)
 _PART_CUM = [(0.60, "cpu"), (0.80, "gpu"), (0.88, "bigmem"), (1.0, "debug")]
 _CPU_CHOICES = (1, 1, 1, 2, 4, 4, 8, 8, 16, 16, 32, 64, 128, 256, 512)
 # (cumulative probability, final state) for jobs that start; the pending-only
 # outcomes (cancelled before start, DEADLINE) are drawn separately.
-_STATE_CUM = [(0.72, "COMPLETED"), (0.84, "FAILED"), (0.88, "CANCELLED"), (0.93, "TIMEOUT"),
-              (0.965, "OUT_OF_MEMORY"), (0.972, "NODE_FAIL"), (0.99, "PREEMPTED"), (0.995, "BOOT_FAIL"), (1.0, "COMPLETED")]
+_STATE_CUM = [
+    (0.72, "COMPLETED"),
+    (0.84, "FAILED"),
+    (0.88, "CANCELLED"),
+    (0.93, "TIMEOUT"),
+    (0.965, "OUT_OF_MEMORY"),
+    (0.972, "NODE_FAIL"),
+    (0.99, "PREEMPTED"),
+    (0.995, "BOOT_FAIL"),
+    (1.0, "COMPLETED"),
+]
 _FAIL_EXIT = ("1:0", "1:0", "2:0", "127:0", "137:0", "255:0")
 
 
@@ -117,9 +135,13 @@ def _pick(cum: list, u: float):
 # The batch (or interactive) step's state and exit code per final job state (testbed captures);
 # a FAILED job's step carries the job's own exit code.
 _BATCH_OUTCOME = {
-    "COMPLETED": ("COMPLETED", "0:0"), "CANCELLED": ("CANCELLED", "0:15"), "TIMEOUT": ("CANCELLED", "0:15"),
-    "OUT_OF_MEMORY": ("OUT_OF_MEMORY", "0:125"), "NODE_FAIL": ("CANCELLED", "0:9"),
-    "PREEMPTED": ("CANCELLED", "0:15"), "REQUEUED": ("CANCELLED", "0:15"),
+    "COMPLETED": ("COMPLETED", "0:0"),
+    "CANCELLED": ("CANCELLED", "0:15"),
+    "TIMEOUT": ("CANCELLED", "0:15"),
+    "OUT_OF_MEMORY": ("OUT_OF_MEMORY", "0:125"),
+    "NODE_FAIL": ("CANCELLED", "0:9"),
+    "PREEMPTED": ("CANCELLED", "0:15"),
+    "REQUEUED": ("CANCELLED", "0:15"),
 }
 
 
@@ -131,8 +153,22 @@ def _batch_outcome(job: Job) -> tuple[str, str]:
 
 def _extern_step(job: Job) -> Step:
     """The extern step: whole allocation, always COMPLETED, near-zero use (no random draws)."""
-    return Step(".extern", "extern", job.nodes, job.nodelist, job.cpus, job.nodes, "COMPLETED", "0:0", job.start,
-                job.end, 900 + job.raw_id % 300, 4400 + job.raw_id % 700, 0.001, 0)
+    return Step(
+        ".extern",
+        "extern",
+        job.nodes,
+        job.nodelist,
+        job.cpus,
+        job.nodes,
+        "COMPLETED",
+        "0:0",
+        job.start,
+        job.end,
+        900 + job.raw_id % 300,
+        4400 + job.raw_id % 700,
+        0.001,
+        0,
+    )
 
 
 class _DayGen:
@@ -225,11 +261,32 @@ class _DayGen:
         raw = self.next_id
         self.next_id += 1
         return Job(
-            raw_id=raw, job_id=str(raw), array_id=None, task_id=None, throttle=0, user=user, account=account,
-            partition=partition, qos=qos, name=catalog.JOB_NAMES[int(r.random() ** 1.5 * len(catalog.JOB_NAMES))],
-            submit=submit, eligible=submit, start=None, end=None, state="COMPLETED", exit="0:0", derived="0:0",
-            timelimit=tl, cpus=cpus, nodes=nodes, nodelist=hostlist(group.prefix, first, nodes), mem_mb=mem_mb,
-            gpus=gpus, gpu_type=gpu_type, gpumem_gb=(80 * gpus if gpus and r.random() < 0.2 else 0), steps=[],
+            raw_id=raw,
+            job_id=str(raw),
+            array_id=None,
+            task_id=None,
+            throttle=0,
+            user=user,
+            account=account,
+            partition=partition,
+            qos=qos,
+            name=catalog.JOB_NAMES[int(r.random() ** 1.5 * len(catalog.JOB_NAMES))],
+            submit=submit,
+            eligible=submit,
+            start=None,
+            end=None,
+            state="COMPLETED",
+            exit="0:0",
+            derived="0:0",
+            timelimit=tl,
+            cpus=cpus,
+            nodes=nodes,
+            nodelist=hostlist(group.prefix, first, nodes),
+            mem_mb=mem_mb,
+            gpus=gpus,
+            gpu_type=gpu_type,
+            gpumem_gb=(80 * gpus if gpus and r.random() < 0.2 else 0),
+            steps=[],
             flags="SchedMain,StartRecieved" if r.random() < 0.6 else "SchedBackfill,StartRecieved",
             priority=4294901760 - int(r.random() * 60000),
         )
@@ -262,8 +319,9 @@ class _DayGen:
         job.end = job.start + run
         # Job rows: CANCELLED/TIMEOUT keep 0:0 (the 0:15 is on the steps), a
         # batch-script OOM is 0:125 with DerivedExitCode 0:0 (testbed capture).
-        job.exit = {"COMPLETED": "0:0", "FAILED": _FAIL_EXIT[int(r.random() * 6)],
-                    "OUT_OF_MEMORY": "0:125"}.get(state, "0:0")
+        job.exit = {"COMPLETED": "0:0", "FAILED": _FAIL_EXIT[int(r.random() * 6)], "OUT_OF_MEMORY": "0:125"}.get(
+            state, "0:0"
+        )
         job.derived = "0:0"
         if state != "BOOT_FAIL":
             self._steps(job)
@@ -287,8 +345,21 @@ class _DayGen:
         r = self.rng
         mem_kb = job.mem_mb * 1024
         rss = min(mem_kb, 1 + int(mem_kb * rss_frac) + int(r.random() * 1000))
-        shell = Step(".0", "bash", job.nodes, job.nodelist, job.cpus, job.nodes, *outcome, job.start + 1, job.end,
-                     rss, rss * 3, steps_cpu, int(r.random() * 5e8))
+        shell = Step(
+            ".0",
+            "bash",
+            job.nodes,
+            job.nodelist,
+            job.cpus,
+            job.nodes,
+            *outcome,
+            job.start + 1,
+            job.end,
+            rss,
+            rss * 3,
+            steps_cpu,
+            int(r.random() * 5e8),
+        )
         return [_extern_step(job), shell]
 
     def _batch_steps(self, job: Job, outcome: tuple[str, str], rss_frac: float, steps_cpu: float) -> list[Step]:
@@ -302,8 +373,24 @@ class _DayGen:
         rss_b = min(mem_kb, 1 + int(mem_kb * rss_frac * (1.0 if nsrun == 0 else 0.1)) + int(r.random() * 1000))
         if job.state == "OUT_OF_MEMORY":
             rss_b = 2000 + int(r.random() * 8000)  # killed between samples: tiny MaxRSS (testbed fact)
-        steps = [Step(".batch", "batch", 1, first, -(-job.cpus // job.nodes), 1, *outcome, start, end, rss_b,
-                      rss_b * 2 + 150_000, batch_cpu, int(r.random() * 2e8)), _extern_step(job)]
+        steps = [
+            Step(
+                ".batch",
+                "batch",
+                1,
+                first,
+                -(-job.cpus // job.nodes),
+                1,
+                *outcome,
+                start,
+                end,
+                rss_b,
+                rss_b * 2 + 150_000,
+                batch_cpu,
+                int(r.random() * 2e8),
+            ),
+            _extern_step(job),
+        ]
         t = start + 2
         span = max(1, run - 2)
         prog = catalog.STEP_PROGRAMS[int(r.random() * len(catalog.STEP_PROGRAMS))]
@@ -311,9 +398,23 @@ class _DayGen:
             s_end = end if i == nsrun - 1 else min(end, t + int(span / nsrun))
             last = i == nsrun - 1
             rss = min(mem_kb, 1 + int(mem_kb * rss_frac) + int(r.random() * 1000))
-            steps.append(Step(f".{i}", prog, job.nodes, job.nodelist, job.cpus, job.cpus,
-                              *(outcome if last else ("COMPLETED", "0:0")), t, s_end, rss,
-                              rss * 2, steps_cpu / nsrun, int(r.random() * 1e9)))
+            steps.append(
+                Step(
+                    f".{i}",
+                    prog,
+                    job.nodes,
+                    job.nodelist,
+                    job.cpus,
+                    job.cpus,
+                    *(outcome if last else ("COMPLETED", "0:0")),
+                    t,
+                    s_end,
+                    rss,
+                    rss * 2,
+                    steps_cpu / nsrun,
+                    int(r.random() * 1e9),
+                )
+            )
             t = s_end
         return steps
 
@@ -336,8 +437,7 @@ class _DayGen:
             job.job_id = f"{master}_{i}"
             # The last task to start keeps the array's own id; others get fresh ones.
             job.raw_id = master if i == n - 1 else master + 1 + i
-            self._finish(job, state=_pick(_STATE_CUM[:5], r.random()) if r.random() < 0.3 else "COMPLETED",
-                         wait_cap=0)
+            self._finish(job, state=_pick(_STATE_CUM[:5], r.random()) if r.random() < 0.3 else "COMPLETED", wait_cap=0)
             lane_free = heapq.heappop(lanes)
             if throttle and i >= throttle:
                 job.eligible = lane_free  # a throttled task becomes eligible when a slot frees
@@ -365,4 +465,3 @@ class _DayGen:
 def iter_units(cfg: DemoConfig, day: dt.date, stream: str) -> Iterator[list[Job]]:
     """Job units (a job, an array's tasks, or a requeued job's runs) submitted on ``day`` in ``stream``."""
     return _DayGen(cfg, day, stream).units()
-

@@ -15,12 +15,57 @@ from slurm_assets.demo.window import PENDING, RUNNING
 
 # Fields the generator fills; every other sacct field prints empty.
 _FILLED = [
-    "Account", "AllocCPUS", "AllocNodes", "AllocTRES", "Cluster", "CPUTime", "CPUTimeRAW", "DerivedExitCode",
-    "Elapsed", "ElapsedRaw", "Eligible", "End", "ExitCode", "Flags", "GID", "Group", "JobID", "JobIDRaw",
-    "JobName", "MaxRSS", "AveRSS", "MaxVMSize", "NCPUS", "NNodes", "NodeList", "NTasks", "Partition",
-    "Priority", "QOS", "QOSRAW", "Reason", "ReqCPUS", "ReqMem", "ReqNodes", "ReqTRES", "Reserved", "Start",
-    "State", "Submit", "Suspended", "SystemCPU", "Timelimit", "TimelimitRaw", "TotalCPU", "TRESUsageInTot",
-    "UID", "User", "UserCPU", "WorkDir", "SubmitLine", "TRESUsageInMax",
+    "Account",
+    "AllocCPUS",
+    "AllocNodes",
+    "AllocTRES",
+    "Cluster",
+    "CPUTime",
+    "CPUTimeRAW",
+    "DerivedExitCode",
+    "Elapsed",
+    "ElapsedRaw",
+    "Eligible",
+    "End",
+    "ExitCode",
+    "Flags",
+    "GID",
+    "Group",
+    "JobID",
+    "JobIDRaw",
+    "JobName",
+    "MaxRSS",
+    "AveRSS",
+    "MaxVMSize",
+    "NCPUS",
+    "NNodes",
+    "NodeList",
+    "NTasks",
+    "Partition",
+    "Priority",
+    "QOS",
+    "QOSRAW",
+    "Reason",
+    "ReqCPUS",
+    "ReqMem",
+    "ReqNodes",
+    "ReqTRES",
+    "Reserved",
+    "Start",
+    "State",
+    "Submit",
+    "Suspended",
+    "SystemCPU",
+    "Timelimit",
+    "TimelimitRaw",
+    "TotalCPU",
+    "TRESUsageInTot",
+    "UID",
+    "User",
+    "UserCPU",
+    "WorkDir",
+    "SubmitLine",
+    "TRESUsageInMax",
 ]
 _SLOT = {name: i for i, name in enumerate(_FILLED)}
 _EMPTY_SLOT = len(_FILLED)
@@ -98,8 +143,7 @@ def _submit_line(job: Job, interactive: bool) -> str:
 class Renderer:
     """Turns (job, status) into ``--parsable2`` lines for a fixed field list."""
 
-    def __init__(self, cluster: str, fields: tuple[str, ...], *, noconvert: bool, now: int,
-                 allocations_only: bool):
+    def __init__(self, cluster: str, fields: tuple[str, ...], *, noconvert: bool, now: int, allocations_only: bool):
         self.cluster = cluster
         self.fields = fields
         self.noconvert = noconvert
@@ -169,21 +213,58 @@ class Renderer:
         req_mem = self._mem_mb(job.mem_mb * job.nodes)
         cputime = job.cpus * elapsed
         return [
-            job.account, str(job.cpus), str(job.nodes if started else 0), req_tres if started else "", self.cluster,
-            fmt_duration(cputime) if self._cputime else "", str(cputime), "0:0" if live else job.derived,
-            fmt_duration(elapsed), str(elapsed), "Unknown" if job.eligible is None else fmt_ts(job.eligible), end_s,
+            job.account,
+            str(job.cpus),
+            str(job.nodes if started else 0),
+            req_tres if started else "",
+            self.cluster,
+            fmt_duration(cputime) if self._cputime else "",
+            str(cputime),
+            "0:0" if live else job.derived,
+            fmt_duration(elapsed),
+            str(elapsed),
+            "Unknown" if job.eligible is None else fmt_ts(job.eligible),
+            end_s,
             "0:0" if live else job.exit,
-            job.flags if started else "StartRecieved", uid, job.user, job.job_id, str(job.raw_id),
-            job.name, "", "", "", str(job.cpus), str(job.nodes), job.nodelist if started else "None assigned",
-            "", job.partition, str(job.priority), job.qos,
-            str(catalog.QOS_IDS[job.qos]), "Resources" if status == PENDING else "None", str(job.cpus), req_mem,
-            str(job.nodes), req_tres,
+            job.flags if started else "StartRecieved",
+            uid,
+            job.user,
+            job.job_id,
+            str(job.raw_id),
+            job.name,
+            "",
+            "",
+            "",
+            str(job.cpus),
+            str(job.nodes),
+            job.nodelist if started else "None assigned",
+            "",
+            job.partition,
+            str(job.priority),
+            job.qos,
+            str(catalog.QOS_IDS[job.qos]),
+            "Resources" if status == PENDING else "None",
+            str(job.cpus),
+            req_mem,
+            str(job.nodes),
+            req_tres,
             _reserved(job, status, started, self.now) if self._reserved else "",
-            start_s, _job_state(job, status, uid), fmt_ts(job.submit), "00:00:00",
-            fmt_cpu(total_cpu * 0.08) if self._syscpu else "", tl_s,
-            tl_raw, fmt_cpu(total_cpu), "", uid, job.user,
-            fmt_cpu(total_cpu * 0.92) if self._usercpu else "", f"/home/{job.user}",
-            _submit_line(job, bool(steps) and steps[0].suffix == ".extern"), "", "",
+            start_s,
+            _job_state(job, status, uid),
+            fmt_ts(job.submit),
+            "00:00:00",
+            fmt_cpu(total_cpu * 0.08) if self._syscpu else "",
+            tl_s,
+            tl_raw,
+            fmt_cpu(total_cpu),
+            "",
+            uid,
+            job.user,
+            fmt_cpu(total_cpu * 0.92) if self._usercpu else "",
+            f"/home/{job.user}",
+            _submit_line(job, bool(steps) and steps[0].suffix == ".extern"),
+            "",
+            "",
         ]
 
     def _step_usage(self, job: Job, st: Step, running: bool, job_row: list) -> tuple:
@@ -192,8 +273,11 @@ class Renderer:
             return "RUNNING", "0:0", "Unknown", max(0, self.now - st.start), "", "", 0.0, ""
         end_s = job_row[_END] if st.end == job.end else fmt_ts(st.end)
         rss, vmem, cpu_s = self._mem_kb(st.rss_kb), self._mem_kb(st.vmem_kb), st.cpu_s
-        usage = (f"cpu={fmt_duration(int(cpu_s))},energy=0,fs/disk={st.disk},mem={rss},pages=0,"
-                 f"vmem={vmem}") if self._usage else ""
+        usage = (
+            (f"cpu={fmt_duration(int(cpu_s))},energy=0,fs/disk={st.disk},mem={rss},pages=0,vmem={vmem}")
+            if self._usage
+            else ""
+        )
         return st.state, st.exit, end_s, st.end - st.start, rss, vmem, cpu_s, usage
 
     def _step_tres(self, job: Job, st: Step, job_row: list) -> str:
@@ -204,8 +288,11 @@ class Renderer:
         tres = self._step_tres_cache.get(key)
         if tres is None:
             mem = self._mem_mb(key[1])
-            tres = (f"cpu={st.cpus},gres/gpu:{job.gpu_type}={job.gpus},gres/gpu={job.gpus},mem={mem},"
-                    f"node={st.nnodes}") if job.gpus else f"cpu={st.cpus},mem={mem},node={st.nnodes}"
+            tres = (
+                (f"cpu={st.cpus},gres/gpu:{job.gpu_type}={job.gpus},gres/gpu={job.gpus},mem={mem},node={st.nnodes}")
+                if job.gpus
+                else f"cpu={st.cpus},mem={mem},node={st.nnodes}"
+            )
             self._step_tres_cache[key] = tres
         return tres
 
@@ -215,14 +302,55 @@ class Renderer:
         start_s = job_row[_START] if st.start == job.start else fmt_ts(st.start)
         cputime = st.cpus * elapsed
         row = [
-            job.account, str(st.cpus), str(st.nnodes), self._step_tres(job, st, job_row), self.cluster,
-            fmt_duration(cputime) if self._cputime else "", str(cputime),
-            "", fmt_duration(elapsed), str(elapsed), start_s, end_s, exit_code, "",
-            "", "", job.job_id + st.suffix, f"{job.raw_id}{st.suffix}", st.name, rss, rss, vmem, str(st.cpus),
-            str(st.nnodes), st.nodelist, str(st.ntasks),
-            "", "", "", "", "", str(st.cpus), "", str(st.nnodes), "", "", start_s, state,
-            start_s, "00:00:00", fmt_cpu(cpu_s * 0.08) if self._syscpu else "", "", "", fmt_cpu(cpu_s), usage,
-            "", "", fmt_cpu(cpu_s * 0.92) if self._usercpu else "", "",
+            job.account,
+            str(st.cpus),
+            str(st.nnodes),
+            self._step_tres(job, st, job_row),
+            self.cluster,
+            fmt_duration(cputime) if self._cputime else "",
+            str(cputime),
+            "",
+            fmt_duration(elapsed),
+            str(elapsed),
+            start_s,
+            end_s,
+            exit_code,
+            "",
+            "",
+            "",
+            job.job_id + st.suffix,
+            f"{job.raw_id}{st.suffix}",
+            st.name,
+            rss,
+            rss,
+            vmem,
+            str(st.cpus),
+            str(st.nnodes),
+            st.nodelist,
+            str(st.ntasks),
+            "",
+            "",
+            "",
+            "",
+            "",
+            str(st.cpus),
+            "",
+            str(st.nnodes),
+            "",
+            "",
+            start_s,
+            state,
+            start_s,
+            "00:00:00",
+            fmt_cpu(cpu_s * 0.08) if self._syscpu else "",
+            "",
+            "",
+            fmt_cpu(cpu_s),
+            usage,
+            "",
+            "",
+            fmt_cpu(cpu_s * 0.92) if self._usercpu else "",
+            "",
             f"srun {st.name}" if st.suffix[1:].isdigit() else "",
             usage,  # TRESUsageInMax: one task per node here, so max = total (as in the capture)
             "",

@@ -25,8 +25,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = REPO_ROOT / "streamlit_app" / "app.py"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # file name -> (URL path and page query, heading to wait for)
 PAGES = {
     "overview": ("", "Overview"),
@@ -98,9 +105,20 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{CHROMIUM} is missing: apt-get install chromium")
         return 1
     data_dir = args.data_dir.resolve()
-    demo = subprocess.run([sys.executable, "-m", "slurm_assets.demo.stack", "--data-dir", str(data_dir), "--no-serve",
-                           "--days", str(args.demo_days)],
-                          cwd=REPO_ROOT, check=False)
+    demo = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "slurm_assets.demo.stack",
+            "--data-dir",
+            str(data_dir),
+            "--no-serve",
+            "--days",
+            str(args.demo_days),
+        ],
+        cwd=REPO_ROOT,
+        check=False,
+    )
     if demo.returncode != 0:
         log(f"the demo data step failed (exit {demo.returncode}); see its output above")
         return 1
@@ -109,9 +127,27 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     env = os.environ | {"SLURM_USAGE_DATA_DIR": str(data_dir)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(APP),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     try:
         if not wait_healthy(url, proc):

@@ -24,7 +24,6 @@ def log(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
 
 
-
 @dataclass
 class Service:
     name: str
@@ -98,8 +97,11 @@ LOCATIONS_QUERY = (
 
 def dagster_locations(base_url: str) -> list[tuple[str, str, str | None]]:
     """``(name, loadStatus, error message or None)`` per code location, from the webserver's GraphQL API."""
-    request = urllib.request.Request(f"{base_url}/graphql", data=json.dumps({"query": LOCATIONS_QUERY}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base_url}/graphql",
+        data=json.dumps({"query": LOCATIONS_QUERY}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         workspace = json.loads(resp.read())["data"]["workspaceOrError"]
     out = []
@@ -120,8 +122,11 @@ def wait_locations_loaded(base_url: str, timeout: float, stop_flag: list[bool]) 
         if locations and all(status == "LOADED" for _, status, _ in locations):
             for name, _, error in locations:
                 log(f"dagster code location {name}: " + ("loaded" if error is None else "FAILED to load"))
-            return [f"Dagster code location {name} failed to load: {error.strip().splitlines()[-1]}"
-                    for name, _, error in locations if error]
+            return [
+                f"Dagster code location {name} failed to load: {error.strip().splitlines()[-1]}"
+                for name, _, error in locations
+                if error
+            ]
         if time.monotonic() > deadline:
             return [f"Dagster code locations still loading after {timeout:.0f} s: {locations}"]
         time.sleep(1.0)
@@ -137,8 +142,15 @@ def port_in_use(host: str, port: int) -> bool:
 def start(service: Service) -> None:
     with open(service.log_path, "ab") as out:
         # A new session per service: its whole process group can be signalled at once.
-        service.proc = subprocess.Popen(service.argv, env=service.env, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO_ROOT)
+        service.proc = subprocess.Popen(
+            service.argv,
+            env=service.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=REPO_ROOT,
+        )
     log(f"started {service.name} (pid {service.proc.pid}), log {service.log_path}")
 
 

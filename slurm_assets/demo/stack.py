@@ -85,8 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- data
 
 
-def plan_collection(latest: dict[str, dt.date], clusters: list[str], today: dt.date,
-                    days: int) -> dict[str, tuple[dt.date, dt.date]]:
+def plan_collection(
+    latest: dict[str, dt.date], clusters: list[str], today: dt.date, days: int
+) -> dict[str, tuple[dt.date, dt.date]]:
     """Days to collect per cluster: ``days`` up to today for a new cluster; from its latest landed day
     (re-collected: it was partial) to today for a known one; nothing for a cluster already up to today."""
     plan = {}
@@ -133,13 +134,32 @@ def generate_drops(args: argparse.Namespace, data_dir: Path, env: dict[str, str]
             # One `now` for every window of this run: the same jobs are RUNNING in all of them.
             SLURM_DEMO_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
-        argv = [sys.executable, str(AGENT), "--no-config", "--cluster", cluster, "--sacct", str(fakes["sacct"]),
-                "--output-dir", str(paths.landing_root(data_dir)), "--start-date", first.isoformat(),
-                "--end-date", last.isoformat()]
-        log(f"agent: {cluster} {first} .. {last} ({args.jobs_per_day} jobs/day, seed {args.seed}) -> "
-            f"{paths.landing_root(data_dir)}")
-        running.append((cluster, time.monotonic(), subprocess.Popen(
-            argv, env=cenv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        argv = [
+            sys.executable,
+            str(AGENT),
+            "--no-config",
+            "--cluster",
+            cluster,
+            "--sacct",
+            str(fakes["sacct"]),
+            "--output-dir",
+            str(paths.landing_root(data_dir)),
+            "--start-date",
+            first.isoformat(),
+            "--end-date",
+            last.isoformat(),
+        ]
+        log(
+            f"agent: {cluster} {first} .. {last} ({args.jobs_per_day} jobs/day, seed {args.seed}) -> "
+            f"{paths.landing_root(data_dir)}"
+        )
+        running.append(
+            (
+                cluster,
+                time.monotonic(),
+                subprocess.Popen(argv, env=cenv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+            )
+        )
     ok = True
     for cluster, began, proc in running:  # the clusters' agents run side by side
         output, _ = proc.communicate()
@@ -159,8 +179,9 @@ def run_pipeline(data_dir: Path, env: dict[str, str], skipped: list[str]) -> boo
         return True
     log(f"pipeline: python -m slurm_assets process --data-dir {data_dir}")
     began = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data_dir)],
-                          env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data_dir)], env=env, check=False
+    )
     if proc.returncode != 0:
         log(f"pipeline failed (exit {proc.returncode}); see the output above")
         return False
@@ -188,28 +209,58 @@ def plan_services(args: argparse.Namespace, data_dir: Path, env: dict[str, str],
     if importlib.util.find_spec("slurm_assets.definitions") is None or dagster is None:
         skipped.append("Dagster UI: slurm_assets.definitions or the dagster CLI is missing")
     else:
-        services.append(Service(
-            "dagster", dagster + ["dev", "-m", "slurm_assets.definitions", "-h", host, "-p", str(args.dagster_port)],
-            f"http://{host}:{args.dagster_port}/server_info", f"http://{host}:{args.dagster_port}", env,
-            logs / "dagster.log"))
+        services.append(
+            Service(
+                "dagster",
+                dagster + ["dev", "-m", "slurm_assets.definitions", "-h", host, "-p", str(args.dagster_port)],
+                f"http://{host}:{args.dagster_port}/server_info",
+                f"http://{host}:{args.dagster_port}",
+                env,
+                logs / "dagster.log",
+            )
+        )
     receiver = _tool("slurm-usage-receiver")
     if importlib.util.find_spec("slurm_assets.receiver.cli") is None:
         skipped.append("receiver: slurm_assets/receiver/cli.py does not exist yet")
     else:
         argv = receiver or [sys.executable, "-m", "slurm_assets.receiver.cli"]
-        services.append(Service(
-            "receiver", argv + ["--host", host, "--port", str(args.receiver_port), "--data-dir", str(data_dir)],
-            f"http://{host}:{args.receiver_port}/api/dashboard/health", f"http://{host}:{args.receiver_port}", env,
-            logs / "receiver.log"))
+        services.append(
+            Service(
+                "receiver",
+                argv + ["--host", host, "--port", str(args.receiver_port), "--data-dir", str(data_dir)],
+                f"http://{host}:{args.receiver_port}/api/dashboard/health",
+                f"http://{host}:{args.receiver_port}",
+                env,
+                logs / "receiver.log",
+            )
+        )
     if not STREAMLIT_APP.exists():
         skipped.append("dashboard: streamlit_app/app.py does not exist yet")
     else:
-        services.append(Service(
-            "streamlit",
-            [sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP), "--server.port", str(args.streamlit_port),
-             "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            f"http://{host}:{args.streamlit_port}/_stcore/health", f"http://{host}:{args.streamlit_port}", env,
-            logs / "streamlit.log"))
+        services.append(
+            Service(
+                "streamlit",
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    str(STREAMLIT_APP),
+                    "--server.port",
+                    str(args.streamlit_port),
+                    "--server.address",
+                    host,
+                    "--server.headless",
+                    "true",
+                    "--browser.gatherUsageStats",
+                    "false",
+                ],
+                f"http://{host}:{args.streamlit_port}/_stcore/health",
+                f"http://{host}:{args.streamlit_port}",
+                env,
+                logs / "streamlit.log",
+            )
+        )
     return services
 
 
@@ -251,11 +302,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     services = [] if args.no_serve else plan_services(args, data_dir, env, skipped)
-    busy = [f"{s.name} port {s.url.rsplit(':', 1)[1]}" for s in services
-            if port_in_use(args.host, int(s.url.rsplit(":", 1)[1]))]
+    busy = [
+        f"{s.name} port {s.url.rsplit(':', 1)[1]}"
+        for s in services
+        if port_in_use(args.host, int(s.url.rsplit(":", 1)[1]))
+    ]
     if busy:  # before minutes of data preparation, not after
-        log(f"{', '.join(busy)} already in use (another demo running?); stop it or pass "
-            "--dagster-port/--receiver-port/--streamlit-port")
+        log(
+            f"{', '.join(busy)} already in use (another demo running?); stop it or pass "
+            "--dagster-port/--receiver-port/--streamlit-port"
+        )
         return 1
     if not generate_drops(args, data_dir, env, skipped):
         return 1
@@ -293,8 +349,10 @@ def main(argv: list[str] | None = None) -> int:
             while not stop_flag:
                 dead = [s for s in services if s.proc.poll() is not None]
                 if dead:
-                    log(f"{dead[0].name} exited unexpectedly (exit {dead[0].proc.returncode}); "
-                        f"last log lines:\n{tail(dead[0].log_path)}")
+                    log(
+                        f"{dead[0].name} exited unexpectedly (exit {dead[0].proc.returncode}); "
+                        f"last log lines:\n{tail(dead[0].log_path)}"
+                    )
                     code = 1
                     break
                 time.sleep(0.5)

@@ -37,12 +37,22 @@ class Summary:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="sacct --parsable2 logs (plain or "
-                        "gzip) or the seed system's jobs_<year>.parquet")
-    parser.add_argument("--data-dir", type=Path, default=None, help="DATA_DIR (default: $SLURM_USAGE_DATA_DIR or ./data)")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="sacct --parsable2 logs (plain or gzip) or the seed system's jobs_<year>.parquet",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="DATA_DIR (default: $SLURM_USAGE_DATA_DIR or ./data)"
+    )
     parser.add_argument("--cluster", required=True, help="the cluster the files belong to")
-    parser.add_argument("--fields", help="comma list of the field names of headerless logs (sacct --noheader), "
-                        "in the file's order, any case: e.g. the --format the logs were written with")
+    parser.add_argument(
+        "--fields",
+        help="comma list of the field names of headerless logs (sacct --noheader), "
+        "in the file's order, any case: e.g. the --format the logs were written with",
+    )
 
 
 def run(args) -> int:
@@ -75,8 +85,11 @@ def import_file(data_dir: Path, cluster: str, path: Path, fields: list[str] | No
     per_day, superseded = sources.seed_parquet_days(path) if kind == "parquet" else sources.sacct_days(path, fields)
     settings.check_not_before_first_day([d.day for d in per_day], str(path))
     lines = sum(d.lines for d in per_day)
-    print(f"{path}: {kind}, {lines} lines on {len(per_day)} days ({per_day[0].day}..{per_day[-1].day}); "
-          f"{superseded} superseded lines left out (older RUNNING/PENDING rows of jobs shown again later)", flush=True)
+    print(
+        f"{path}: {kind}, {lines} lines on {len(per_day)} days ({per_day[0].day}..{per_day[-1].day}); "
+        f"{superseded} superseded lines left out (older RUNNING/PENDING rows of jobs shown again later)",
+        flush=True,
+    )
     summary.superseded += superseded
     source = "seed" if kind == "parquet" else "import"
     collected_at = sources.file_time(path)
@@ -84,8 +97,15 @@ def import_file(data_dir: Path, cluster: str, path: Path, fields: list[str] | No
     new = 0
     for i, day in enumerate(per_day, 1):
         _drop_id, duplicate, rows = text_drops.store_text_drop(
-            data_dir, cluster, day.day, day.text, source=source, agent_version=AGENT_VERSION,
-            sacct_version=sacct_version, collected_at=collected_at)
+            data_dir,
+            cluster,
+            day.day,
+            day.text,
+            source=source,
+            agent_version=AGENT_VERSION,
+            sacct_version=sacct_version,
+            collected_at=collected_at,
+        )
         new += not duplicate
         summary.rows += rows
         if i % 30 == 0 and i < len(per_day):
@@ -94,8 +114,10 @@ def import_file(data_dir: Path, cluster: str, path: Path, fields: list[str] | No
     summary.duplicate += len(per_day) - new
     summary.days.update(d.day for d in per_day)
     summary.quarantined.update(quarantine_reasons(cluster, per_day))
-    print(f"  {len(per_day)} drops ({new} new, {len(per_day) - new} already there) in "
-          f"{time.monotonic() - began:.1f} s", flush=True)
+    print(
+        f"  {len(per_day)} drops ({new} new, {len(per_day) - new} already there) in {time.monotonic() - began:.1f} s",
+        flush=True,
+    )
 
 
 def quarantine_reasons(cluster: str, per_day: list[days.DayText]) -> Counter:
@@ -117,8 +139,11 @@ def print_summary(data_dir: Path, summary: Summary) -> None:
     quarantined = sum(summary.quarantined.values())
     reasons = ", ".join(f"{r} {n}" for r, n in summary.quarantined.most_common(5))
     span = f" ({min(summary.days)}..{max(summary.days)})" if summary.days else ""
-    print(f"import: {summary.files} file(s), {len(summary.failed)} refused; {len(summary.days)} days{span}, "
-          f"{summary.rows} rows ({summary.superseded} superseded left out); {summary.new} new drops, {summary.duplicate} already there; "
-          f"{quarantined} lines will be quarantined{f' ({reasons})' if reasons else ''}", flush=True)
+    print(
+        f"import: {summary.files} file(s), {len(summary.failed)} refused; {len(summary.days)} days{span}, "
+        f"{summary.rows} rows ({summary.superseded} superseded left out); {summary.new} new drops, {summary.duplicate} already there; "
+        f"{quarantined} lines will be quarantined{f' ({reasons})' if reasons else ''}",
+        flush=True,
+    )
     if summary.new:
         print(f"next: python -m slurm_assets process --data-dir {data_dir}", flush=True)

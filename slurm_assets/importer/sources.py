@@ -17,8 +17,23 @@ GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 # The seed backend renames these on ingest (backend/app/api/data.py); the drop keeps sacct's names.
 SEED_RENAMES = {"CPUs": "AllocCPUS", "GPUs": "AllocGPUS", "Nodes": "AllocNodes"}
-SEED_FIELDS = ("JobID", "User", "Account", "Partition", "State", "QOS", "Submit", "Start", "End", "CPUHours",
-               "GPUHours", "AllocCPUS", "AllocGPUS", "AllocNodes", "NodeList")
+SEED_FIELDS = (
+    "JobID",
+    "User",
+    "Account",
+    "Partition",
+    "State",
+    "QOS",
+    "Submit",
+    "Start",
+    "End",
+    "CPUHours",
+    "GPUHours",
+    "AllocCPUS",
+    "AllocGPUS",
+    "AllocNodes",
+    "NodeList",
+)
 SEED_INT_FIELDS = ("AllocCPUS", "AllocGPUS", "AllocNodes")
 
 
@@ -69,8 +84,10 @@ def seed_parquet_days(path: Path) -> tuple[list[days.DayText], int]:
     table = table.rename_columns([SEED_RENAMES.get(c, c) for c in table.column_names])
     missing = [f for f in ("JobID", "State", "Submit") if f not in table.column_names]
     if missing:
-        raise InputError(f"{path}: no {', '.join(missing)} column: not the seed system's jobs_<year>.parquet "
-                         f"(columns: {', '.join(table.column_names[:20])})")
+        raise InputError(
+            f"{path}: no {', '.join(missing)} column: not the seed system's jobs_<year>.parquet "
+            f"(columns: {', '.join(table.column_names[:20])})"
+        )
     cols = {}
     for name in (f for f in SEED_FIELDS if f in table.column_names):
         col = table[name]

@@ -53,8 +53,9 @@ def big_drop_bytes() -> int:
     return settings.big_drop_bytes(BIG_DROP_BYTES)
 
 
-def parse_big_drop(data_path: Path, *, cluster: str, drop_id: str, day: str,
-                   chunk_bytes: int | None = None, threads: int | None = None) -> ParsedDrop:
+def parse_big_drop(
+    data_path: Path, *, cluster: str, drop_id: str, day: str, chunk_bytes: int | None = None, threads: int | None = None
+) -> ParsedDrop:
     """``parse.parse_sacct_text`` of a gzip drop's text, streamed in pieces; ``jobs`` are deduplicated
     (the pipeline dedupes them anyway), ``unfinished`` are every piece's, in order. Prints one line
     with the text's size, pieces and seconds (``process`` shows it; Dagster keeps it in the run's stdout)."""
@@ -80,10 +81,16 @@ def parse_big_drop(data_path: Path, *, cluster: str, drop_id: str, day: str,
         jobs = _dedupe(jobs, waiting, threads)
     if (held := jobs.num_rows + sum(t.num_rows for t in unfinished)) > MAX_DROP_JOBS:
         return _too_many(cluster, drop_id, day, held, size)
-    print(f"  big drop {cluster}/{day}/{drop_id}: {size / 2**20:.0f} MiB of text in {pieces} pieces, "
-          f"{jobs.num_rows} distinct finished jobs, parsed in {time.monotonic() - began:.1f} s", flush=True)
-    return ParsedDrop(jobs=jobs, unfinished=pa.concat_tables(unfinished) if unfinished else JOBS_SCHEMA.empty_table(),
-                      quarantine=quarantine.table())
+    print(
+        f"  big drop {cluster}/{day}/{drop_id}: {size / 2**20:.0f} MiB of text in {pieces} pieces, "
+        f"{jobs.num_rows} distinct finished jobs, parsed in {time.monotonic() - began:.1f} s",
+        flush=True,
+    )
+    return ParsedDrop(
+        jobs=jobs,
+        unfinished=pa.concat_tables(unfinished) if unfinished else JOBS_SCHEMA.empty_table(),
+        quarantine=quarantine.table(),
+    )
 
 
 def _dedupe(jobs: pa.Table, waiting: list[pa.Table], threads: int | None) -> pa.Table:
@@ -92,14 +99,24 @@ def _dedupe(jobs: pa.Table, waiting: list[pa.Table], threads: int | None) -> pa.
 
 
 def _too_many(cluster: str, drop_id: str, day: str, held: int, size: int) -> ParsedDrop:
-    detail = (f"landing/{cluster}/{day}/{drop_id}: too_many_jobs: over {MAX_DROP_JOBS} distinct jobs after "
-              f"{size / 2**20:.0f} MiB of text ({held} so far; bigdrops.MAX_DROP_JOBS bounds the memory); "
-              "collect shorter windows (the agent's --start-date/--end-date) and send those instead")
-    row = {"cluster": cluster, "date": dt.date.fromisoformat(day), "drop_id": drop_id, "line_no": 0,
-           "reason": "too_many_jobs", "detail": detail, "raw_line": ""}
+    detail = (
+        f"landing/{cluster}/{day}/{drop_id}: too_many_jobs: over {MAX_DROP_JOBS} distinct jobs after "
+        f"{size / 2**20:.0f} MiB of text ({held} so far; bigdrops.MAX_DROP_JOBS bounds the memory); "
+        "collect shorter windows (the agent's --start-date/--end-date) and send those instead"
+    )
+    row = {
+        "cluster": cluster,
+        "date": dt.date.fromisoformat(day),
+        "drop_id": drop_id,
+        "line_no": 0,
+        "reason": "too_many_jobs",
+        "detail": detail,
+        "raw_line": "",
+    }
     print(f"  big drop {cluster}/{day}/{drop_id}: quarantined whole, over {MAX_DROP_JOBS} distinct jobs", flush=True)
-    return ParsedDrop(JOBS_SCHEMA.empty_table(), JOBS_SCHEMA.empty_table(),
-                      pa.Table.from_pylist([row], schema=QUARANTINE_SCHEMA))
+    return ParsedDrop(
+        JOBS_SCHEMA.empty_table(), JOBS_SCHEMA.empty_table(), pa.Table.from_pylist([row], schema=QUARANTINE_SCHEMA)
+    )
 
 
 class _Quarantine:
@@ -125,8 +142,11 @@ class _Quarantine:
         self.kept.append(rows.slice(0, room))
         self.size += min(room, rows.num_rows)
         if rows.num_rows > room:  # counted by reason, vectorised
-            over = rows.slice(room).group_by("reason").aggregate(
-                [([], "count_all"), ("line_no", "min"), ("line_no", "max")])
+            over = (
+                rows.slice(room)
+                .group_by("reason")
+                .aggregate([([], "count_all"), ("line_no", "min"), ("line_no", "max")])
+            )
             for r in over.to_pylist():
                 seen = self.more.setdefault(r["reason"], [0, r["line_no_min"], r["line_no_max"]])
                 seen[0] += r["count_all"]
@@ -134,11 +154,18 @@ class _Quarantine:
 
     def table(self) -> pa.Table:
         cluster, day, drop_id = self.key
-        extra = [{"cluster": cluster, "date": dt.date.fromisoformat(day), "drop_id": drop_id, "line_no": first,
-                  "reason": reason, "raw_line": "",
-                  "detail": f"and {n} more lines quarantined for {reason} (lines {first}..{last}); the first "
-                            f"{MAX_QUARANTINE_ROWS} rows of this drop are listed, the drop is kept in the landing zone"}
-                 for reason, (n, first, last) in sorted(self.more.items())]
+        extra = [
+            {
+                "cluster": cluster,
+                "date": dt.date.fromisoformat(day),
+                "drop_id": drop_id,
+                "line_no": first,
+                "reason": reason,
+                "raw_line": "",
+                "detail": f"and {n} more lines quarantined for {reason} (lines {first}..{last}); the first "
+                f"{MAX_QUARANTINE_ROWS} rows of this drop are listed, the drop is kept in the landing zone",
+            }
+            for reason, (n, first, last) in sorted(self.more.items())
+        ]
         parts = self.kept + [pa.Table.from_pylist(extra, schema=QUARANTINE_SCHEMA)]
         return pa.concat_tables([p.cast(QUARANTINE_SCHEMA) for p in parts]).sort_by("line_no")
-

@@ -67,8 +67,9 @@ def _unreadable_rows(drops: list[LoadedDrop]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS["quarantine"])
 
 
-def build_cluster_days(items: list[tuple[str, str, list[LoadedDrop]]],
-                       threads: int | None = None) -> list[dict[str, pa.Table]]:
+def build_cluster_days(
+    items: list[tuple[str, str, list[LoadedDrop]]], threads: int | None = None
+) -> list[dict[str, pa.Table]]:
     """The day step's tables of each ``(cluster, day, drops)`` (pure: no I/O), one parse and dedupe pass for all.
 
     An unreadable drop is one quarantine row (reason ``unreadable_drop`` or
@@ -77,14 +78,16 @@ def build_cluster_days(items: list[tuple[str, str, list[LoadedDrop]]],
     parses its days together; results are identical to one call per cluster-day. ``threads``: DuckDB's.
     """
     readable = [sorted((d for d in drops if d.usable), key=drop_rank) for _, _, drops in items]
-    flat = bigdrops.parse_all([(d, cluster, day) for (cluster, day, _), rs in zip(items, readable) for d in rs],
-                              threads)
+    flat = bigdrops.parse_all(
+        [(d, cluster, day) for (cluster, day, _), rs in zip(items, readable) for d in rs], threads
+    )
     parsed, i = [], 0
     for rs in readable:
         parsed.append(flat[i : i + len(rs)])
         i += len(rs)
     deduped = dedupe.dedupe_job_groups(
-        [([p.jobs for p in ps], [drop_rank(d) for d in rs]) for ps, rs in zip(parsed, readable)], threads,
+        [([p.jobs for p in ps], [drop_rank(d) for d in rs]) for ps, rs in zip(parsed, readable)],
+        threads,
         # seed JSON / seed Parquet rows yield to sacct text of the same job (sacct/dedupe.py)
         [[d.manifest.get("source") in landing.SEED_FORMAT_SOURCES for d in rs] for rs in readable],
     )
@@ -97,28 +100,43 @@ def build_cluster_days(items: list[tuple[str, str, list[LoadedDrop]]],
     return built
 
 
-def _cluster_day_tables(cluster: str, day: str, drops: list[LoadedDrop], readable: list[LoadedDrop],
-                        parsed: list, jobs: pa.Table, threads: int | None) -> dict[str, pa.Table]:
+def _cluster_day_tables(
+    cluster: str,
+    day: str,
+    drops: list[LoadedDrop],
+    readable: list[LoadedDrop],
+    parsed: list,
+    jobs: pa.Table,
+    threads: int | None,
+) -> dict[str, pa.Table]:
     if parsed:
         jobs = jobs.filter(pc.equal(jobs["end_date"], pa.scalar(dt.date.fromisoformat(day), pa.date32())))
         jobs = jobs.select(TABLE_SCHEMAS["jobs"].names).cast(TABLE_SCHEMAS["jobs"]).sort_by(_sort("jobs"))
     else:
         jobs = TABLE_SCHEMAS["jobs"].empty_table()
-    cap, mismatch = slurmdbd_capacity.day_capacity(cluster, day, [(d.drop_id, d.manifest) for d in readable],
-                                                  threads)
+    cap, mismatch = slurmdbd_capacity.day_capacity(cluster, day, [(d.drop_id, d.manifest) for d in readable], threads)
     quarantine = pa.concat_tables(
-        [_unreadable_rows(drops), mismatch] + [p.quarantine.select(TABLE_SCHEMAS["quarantine"].names).cast(
-            TABLE_SCHEMAS["quarantine"]) for p in parsed]
+        [_unreadable_rows(drops), mismatch]
+        + [p.quarantine.select(TABLE_SCHEMAS["quarantine"].names).cast(TABLE_SCHEMAS["quarantine"]) for p in parsed]
     ).sort_by(_sort("quarantine"))
     with_assoc = [d for d in readable if d.manifest.get("associations")]
-    assoc = (associations.associations_from_section(with_assoc[-1].manifest["associations"], cluster, day)
-             if with_assoc else TABLE_SCHEMAS["associations"].empty_table())
-    return {"jobs": jobs, "quarantine": quarantine, "drops": drops_table(drops), "capacity_daily": cap,
-            "associations": assoc}
+    assoc = (
+        associations.associations_from_section(with_assoc[-1].manifest["associations"], cluster, day)
+        if with_assoc
+        else TABLE_SCHEMAS["associations"].empty_table()
+    )
+    return {
+        "jobs": jobs,
+        "quarantine": quarantine,
+        "drops": drops_table(drops),
+        "capacity_daily": cap,
+        "associations": assoc,
+    }
 
 
-def process_days(data_dir: Path, days: Iterable[str],
-                 threads: int | None = None) -> Iterator[tuple[str, dict[str, dict[str, pa.Table]]]]:
+def process_days(
+    data_dir: Path, days: Iterable[str], threads: int | None = None
+) -> Iterator[tuple[str, dict[str, dict[str, pa.Table]]]]:
     """Build and write the day step's tables of each day for every cluster, in order, parsing batches of days
     together; yields ``(day, {cluster: {table: rows}})``.
 
@@ -143,9 +161,21 @@ def _process_batch(data_dir: Path, pending: list[tuple[str, dict[str, list[Loade
     built = iter(build_cluster_days(items, threads))
     days = [(day, {cluster: next(built) for cluster in loaded}) for day, loaded in pending]
     write_days(data_dir, days, tables_of(DAY_STEP))
-    state.mark_built(data_dir, landing.day_digests(
-        (cluster, day, d.drop_id) for day, loaded in pending for cluster, drops in loaded.items() for d in drops))
-    state.record_quarantined(data_dir, [day for day, _ in pending], {
-        f"{d.cluster}/{d.day}/{d.drop_id}": d.fingerprint
-        for _, loaded in pending for drops in loaded.values() for d in drops if not d.usable})
+    state.mark_built(
+        data_dir,
+        landing.day_digests(
+            (cluster, day, d.drop_id) for day, loaded in pending for cluster, drops in loaded.items() for d in drops
+        ),
+    )
+    state.record_quarantined(
+        data_dir,
+        [day for day, _ in pending],
+        {
+            f"{d.cluster}/{d.day}/{d.drop_id}": d.fingerprint
+            for _, loaded in pending
+            for drops in loaded.values()
+            for d in drops
+            if not d.usable
+        },
+    )
     yield from days

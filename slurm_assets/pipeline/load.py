@@ -90,18 +90,30 @@ def load_drop(ref: landing.DropRef) -> LoadedDrop:
         else:
             digest = hashlib.sha256(text).hexdigest()
     except landing.DropTooLargeError as err:
-        return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, None,
-                          f"too_large: {err} (limits.MAX_DROP_TEXT_BYTES); split the window", fingerprint)
+        return LoadedDrop(
+            ref.cluster,
+            ref.day,
+            ref.drop_id,
+            manifest,
+            None,
+            f"too_large: {err} (limits.MAX_DROP_TEXT_BYTES); split the window",
+            fingerprint,
+        )
     except (OSError, EOFError, zlib.error, landing.DropFormatError) as err:
         return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, None, f"unreadable_drop: {err}", fingerprint)
     if digest != manifest.get("sha256"):
         return LoadedDrop(
-            ref.cluster, ref.day, ref.drop_id, manifest, None,
+            ref.cluster,
+            ref.day,
+            ref.drop_id,
+            manifest,
+            None,
             f"sha256_mismatch: text has {digest}, manifest says {manifest.get('sha256')}; re-collect the drop",
             fingerprint,
         )
-    return LoadedDrop(ref.cluster, ref.day, ref.drop_id, manifest, text, "", fingerprint,
-                      ref.data_path if text is None else None)
+    return LoadedDrop(
+        ref.cluster, ref.day, ref.drop_id, manifest, text, "", fingerprint, ref.data_path if text is None else None
+    )
 
 
 def load_day(data_dir: Path, day: str) -> dict[str, list[LoadedDrop]]:

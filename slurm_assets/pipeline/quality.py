@@ -68,8 +68,9 @@ def states_by_cluster(jobs: pa.Table) -> dict[str, dict[str, int]]:
     if jobs.num_rows == 0:
         return out
     counts = jobs.group_by(["cluster", "state"]).aggregate([([], "count_all")])
-    for cluster, state, n in zip(counts["cluster"].to_pylist(), counts["state"].to_pylist(),
-                                 counts["count_all"].to_pylist()):
+    for cluster, state, n in zip(
+        counts["cluster"].to_pylist(), counts["state"].to_pylist(), counts["count_all"].to_pylist()
+    ):
         out.setdefault(cluster, {})[state] = n
     return {c: dict(sorted(s.items())) for c, s in sorted(out.items())}
 
@@ -78,8 +79,10 @@ def quarantine_shares(quarantine: pa.Table, drops: pa.Table) -> dict[str, float]
     """Per cluster: quarantined lines / data lines in that cluster's drops (1.0 if there are no data lines)."""
     lines = sum_by_cluster(drops, "rows")
     bad = count_by_cluster(quarantine)
-    return {c: (bad.get(c, 0) / lines[c]) if lines.get(c) else (1.0 if bad.get(c) else 0.0)
-            for c in sorted(set(lines) | set(bad))}
+    return {
+        c: (bad.get(c, 0) / lines[c]) if lines.get(c) else (1.0 if bad.get(c) else 0.0)
+        for c in sorted(set(lines) | set(bad))
+    }
 
 
 def cluster_summary(jobs: pa.Table, quarantine: pa.Table) -> dict[str, dict]:
@@ -106,7 +109,9 @@ def merge_counts(total: dict, part: dict) -> dict:
         if isinstance(value, dict):
             merged[key] = merge_counts(merged.get(key, {}), value)
         else:
-            merged[key] = round(merged.get(key, 0) + value, 6) if isinstance(value, float) else merged.get(key, 0) + value
+            merged[key] = (
+                round(merged.get(key, 0) + value, 6) if isinstance(value, float) else merged.get(key, 0) + value
+            )
     return dict(sorted(merged.items()))
 
 
@@ -115,10 +120,10 @@ def whole_drops(quarantine: pa.Table) -> dict[str, list[str]]:
     cross-checks such as capacity_mismatch are not drops quarantined whole)."""
     if quarantine.num_rows == 0:
         return {}
-    whole = pc.and_(pc.equal(quarantine["line_no"], 0),
-                    pc.invert(pc.is_in(quarantine["reason"], pa.array(CROSS_CHECK_REASONS))))
-    rows = quarantine.filter(whole).sort_by(
-        [("cluster", "ascending"), ("date", "ascending"), ("drop_id", "ascending")])
+    whole = pc.and_(
+        pc.equal(quarantine["line_no"], 0), pc.invert(pc.is_in(quarantine["reason"], pa.array(CROSS_CHECK_REASONS)))
+    )
+    rows = quarantine.filter(whole).sort_by([("cluster", "ascending"), ("date", "ascending"), ("drop_id", "ascending")])
     out: dict[str, list[str]] = {}
     for r in rows.select(["cluster", "date", "drop_id", "detail"]).to_pylist():
         out.setdefault(r["cluster"], []).append(r["detail"])

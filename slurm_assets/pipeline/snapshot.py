@@ -17,8 +17,13 @@ def latest_snapshot_drop(refs: list[landing.DropRef]) -> landing.DropRef | None:
     Drops with an unusable manifest are skipped (an earlier day's drop is taken); None if there is none.
     """
     for day in sorted({r.day for r in refs}, reverse=True):  # the last day's manifests, not years of them
-        usable = [(manifest["collected_at"], r.drop_id, r) for r in refs if r.day == day
-                  for manifest in [read_manifest(r)[0]] if manifest]
+        usable = [
+            (manifest["collected_at"], r.drop_id, r)
+            for r in refs
+            if r.day == day
+            for manifest in [read_manifest(r)[0]]
+            if manifest
+        ]
         if usable:
             return max(usable, key=lambda u: u[:2])[2]
     return None

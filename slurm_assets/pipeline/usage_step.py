@@ -18,15 +18,18 @@ from slurm_assets.storage import state, warehouse
 BATCH_JOB_ROWS = 500_000
 
 
-def process_usage_days(data_dir: Path, days: Iterable[str],
-                       threads: int | None = None) -> Iterator[tuple[str, dict[str, dict[str, pa.Table]]]]:
+def process_usage_days(
+    data_dir: Path, days: Iterable[str], threads: int | None = None
+) -> Iterator[tuple[str, dict[str, dict[str, pa.Table]]]]:
     """Apportion and write the jobs of each partition day (jobs that ENDED on it), in order, batches of days
     together; yields ``(day, {cluster: {table: rows}})``."""
     pending: list[tuple[str, dict[str, pa.Table]]] = []
     rows = 0
     for day in days:
-        jobs = {c: warehouse.read_partition(data_dir, "jobs", c, day)
-                for c in sorted(warehouse.clusters_with_files(data_dir, "jobs", day))}
+        jobs = {
+            c: warehouse.read_partition(data_dir, "jobs", c, day)
+            for c in sorted(warehouse.clusters_with_files(data_dir, "jobs", day))
+        }
         pending.append((day, jobs))
         rows += sum(t.num_rows for t in jobs.values())
         if rows >= BATCH_JOB_ROWS:

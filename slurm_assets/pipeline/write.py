@@ -18,8 +18,12 @@ def write_days(data_dir: Path, days: list[tuple[str, dict[str, dict[str, pa.Tabl
     Each file is still written atomically and fsynced (file and folder): waiting for
     the disk is most of a small file's cost, and the waits overlap across threads.
     """
-    jobs = [(name, cluster, day, per_table[name]) for day, tables in days for name in names
-            for cluster, per_table in tables.items()]
+    jobs = [
+        (name, cluster, day, per_table[name])
+        for day, tables in days
+        for name in names
+        for cluster, per_table in tables.items()
+    ]
     with ThreadPoolExecutor(WRITE_THREADS) as pool:
         for done in [pool.submit(warehouse.write_partition, data_dir, *job) for job in jobs]:
             done.result()  # re-raise the first failure (the other writes finished or failed atomically)

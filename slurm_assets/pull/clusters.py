@@ -52,9 +52,19 @@ class ClusterConfig:
 
 
 _TYPES = {
-    "name": str, "mode": str, "host": str, "port": int, "user": str, "key_path": str, "known_hosts": str,
-    "allow_unknown_host_key": bool, "remote_python": str, "sacct": str, "agent_path": str,
-    "connect_timeout_s": (int, float), "command_timeout_s": (int, float),
+    "name": str,
+    "mode": str,
+    "host": str,
+    "port": int,
+    "user": str,
+    "key_path": str,
+    "known_hosts": str,
+    "allow_unknown_host_key": bool,
+    "remote_python": str,
+    "sacct": str,
+    "agent_path": str,
+    "connect_timeout_s": (int, float),
+    "command_timeout_s": (int, float),
 }
 _SSH_REQUIRED = ("host", "user", "key_path", "known_hosts")
 

@@ -51,8 +51,22 @@ def agent_command(cfg: ClusterConfig, start_date: str, end_date: str) -> str:
     coreutils ``timeout`` ends the remote agent (and its sacct) when our own wait
     gives up, so a hung pull does not leave work running on the login node.
     """
-    argv = ["timeout", "-k", "10", str(max(1, int(cfg.command_timeout_s))), cfg.remote_python, "-", "--no-config", "--stdout", "--cluster", cfg.name,
-            "--start-date", start_date, "--end-date", end_date]
+    argv = [
+        "timeout",
+        "-k",
+        "10",
+        str(max(1, int(cfg.command_timeout_s))),
+        cfg.remote_python,
+        "-",
+        "--no-config",
+        "--stdout",
+        "--cluster",
+        cfg.name,
+        "--start-date",
+        start_date,
+        "--end-date",
+        end_date,
+    ]
     if cfg.sacct:
         argv += ["--sacct", cfg.sacct]
     return shlex.join(argv)
@@ -84,8 +98,14 @@ class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
             fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
             fh.flush()
             os.fsync(fh.fileno())
-        log.warning("cluster %s: trusting %s's host key %s %s on first use (recorded in %s)", self.cluster, hostname,
-                    key.get_name(), key.fingerprint, self.path)
+        log.warning(
+            "cluster %s: trusting %s's host key %s %s on first use (recorded in %s)",
+            self.cluster,
+            hostname,
+            key.get_name(),
+            key.fingerprint,
+            self.path,
+        )
 
 
 def connect(cfg: ClusterConfig, data_dir: Path | None = None) -> paramiko.SSHClient:
@@ -112,9 +132,15 @@ def connect(cfg: ClusterConfig, data_dir: Path | None = None) -> paramiko.SSHCli
     client.set_missing_host_key_policy(policy)
     try:
         client.connect(
-            cfg.host, port=cfg.port, username=cfg.user, key_filename=cfg.key_path,
-            look_for_keys=False, allow_agent=False, timeout=cfg.connect_timeout_s,
-            banner_timeout=cfg.connect_timeout_s, auth_timeout=cfg.connect_timeout_s,
+            cfg.host,
+            port=cfg.port,
+            username=cfg.user,
+            key_filename=cfg.key_path,
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=cfg.connect_timeout_s,
+            banner_timeout=cfg.connect_timeout_s,
+            auth_timeout=cfg.connect_timeout_s,
         )
     except paramiko.BadHostKeyException as err:
         client.close()
@@ -135,7 +161,9 @@ def connect(cfg: ClusterConfig, data_dir: Path | None = None) -> paramiko.SSHCli
     return client
 
 
-def run_remote(client: paramiko.SSHClient, command: str, stdin_data: bytes, timeout_s: float) -> tuple[int, bytes, bytes]:
+def run_remote(
+    client: paramiko.SSHClient, command: str, stdin_data: bytes, timeout_s: float
+) -> tuple[int, bytes, bytes]:
     """Run ``command``, feed ``stdin_data``, return ``(exit status, stdout, stderr)``; PullError on timeout."""
     chan = client.get_transport().open_session(timeout=timeout_s)
     try:
@@ -179,8 +207,9 @@ def land_stream(data_dir: Path, stream: bytes, cluster: str) -> list[LandedDrop]
     return landed
 
 
-def pull_cluster(cfg: ClusterConfig, agent_source: bytes, start_date: str, end_date: str,
-                 data_dir: Path) -> list[LandedDrop]:
+def pull_cluster(
+    cfg: ClusterConfig, agent_source: bytes, start_date: str, end_date: str, data_dir: Path
+) -> list[LandedDrop]:
     """Run the agent on ``cfg``'s login node for the inclusive UTC day range and land its drops."""
     client = connect(cfg, data_dir)
     try:

@@ -84,9 +84,7 @@ INGEST_BODY = {
                             "anyOf": [
                                 {
                                     "required": [name],
-                                    "properties": {
-                                        name: {"type": "string", "pattern": TS_RE}
-                                    },
+                                    "properties": {name: {"type": "string", "pattern": TS_RE}},
                                 }
                                 for name in _TIME_FIELDS
                             ],
@@ -149,16 +147,17 @@ async def lifespan(app: FastAPI):
     rt = runtime(app)
     try:
         if removed := sweep_incoming(rt.data_dir):
-            log.warning(
-                "removed %d stale partial upload(s) from landing/.incoming", removed
-            )
+            log.warning("removed %d stale partial upload(s) from landing/.incoming", removed)
     except OSError as err:
         log.warning("cannot clean landing/.incoming: %s", err)
     try:
         if removed := landing.sweep_stale(rt.data_dir):
-            log.warning("removed %d file(s) left by killed writers in the landing zone (temp files, "
-                        "data files without a manifest): %s", len(removed),
-                        ", ".join(str(p.relative_to(rt.data_dir)) for p in removed[:10]))
+            log.warning(
+                "removed %d file(s) left by killed writers in the landing zone (temp files, "
+                "data files without a manifest): %s",
+                len(removed),
+                ", ".join(str(p.relative_to(rt.data_dir)) for p in removed[:10]),
+            )
     except OSError as err:
         log.warning("cannot clean the landing zone's leftovers: %s", err)
     yield
@@ -172,12 +171,7 @@ def ingest_response(audit: Audit, drops: list) -> IngestResponse:
         drop_id=drops[0].drop_id if drops else None,
         rows=sum(d.rows for d in drops),
         duplicate=bool(drops) and all(d.duplicate for d in drops),
-        drops=[
-            StoredDropModel(
-                day=d.day, drop_id=d.drop_id, rows=d.rows, duplicate=d.duplicate
-            )
-            for d in drops
-        ],
+        drops=[StoredDropModel(day=d.day, drop_id=d.drop_id, rows=d.rows, duplicate=d.duplicate) for d in drops],
     )
 
 
@@ -199,24 +193,17 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
         "/api/data/ingest",
         response_model=IngestResponse,
         summary="Store one drop (native) or a seed JSON body (split by UTC day)",
-        responses={
-            code: {"model": ErrorResponse, "description": text}
-            for code, text in ERRORS.items()
-        },
+        responses={code: {"model": ErrorResponse, "description": text} for code, text in ERRORS.items()},
         openapi_extra={"requestBody": INGEST_BODY},
     )
-    async def ingest(
-        request: Request, x_api_key: str | None = Security(api_key_header)
-    ):
+    async def ingest(request: Request, x_api_key: str | None = Security(api_key_header)):
         audit = request.scope.get("state", {}).get("audit") or Audit()
         try:
             drops = await handle_ingest(request, x_api_key, runtime(request.app), audit)
         except IngestError as err:
             return _error(err)
         except ClientDisconnect:
-            return _error(
-                IngestError(400, "client disconnected before the body was complete")
-            )
+            return _error(IngestError(400, "client disconnected before the body was complete"))
         return ingest_response(audit, drops)
 
     @app.get(
@@ -231,9 +218,7 @@ def create_app(settings: ReceiverSettings | None = None) -> FastAPI:
             }
         },
     )
-    def dashboard_health(
-        request: Request, x_api_key: str | None = Security(api_key_header)
-    ):
+    def dashboard_health(request: Request, x_api_key: str | None = Security(api_key_header)):
         rt = runtime(request.app)
         problem = health.check_writable(rt.data_dir)
         body = {

@@ -64,9 +64,7 @@ def _clusters(spec: str, position: int) -> frozenset[str]:
 def _hex_digest(value: str, position: int) -> bytes:
     value = value.lower()
     if not _HEX64.match(value):
-        raise KeyConfigError(
-            f"API_KEYS entry #{position}: expected 64 hex digits after 'sha256:'"
-        )
+        raise KeyConfigError(f"API_KEYS entry #{position}: expected 64 hex digits after 'sha256:'")
     return bytes.fromhex(value)
 
 
@@ -89,16 +87,12 @@ def parse_entry(entry: str, position: int) -> KeyEntry:
     if entry.startswith("sha256:"):
         parts = entry.split(":")
         if len(parts) not in (2, 3):
-            raise KeyConfigError(
-                f"API_KEYS entry #{position}: expected sha256:<64 hex>[:clusters]"
-            )
+            raise KeyConfigError(f"API_KEYS entry #{position}: expected sha256:<64 hex>[:clusters]")
         clusters = _clusters(parts[2], position) if len(parts) == 3 else None
         return KeyEntry("sha256", _hex_digest(parts[1], position), b"", clusters)
     key, sep, spec = entry.partition(":")
     if not key or ":" in spec:
-        raise KeyConfigError(
-            f"API_KEYS entry #{position}: expected key or key:clusterA+clusterB"
-        )
+        raise KeyConfigError(f"API_KEYS entry #{position}: expected key or key:clusterA+clusterB")
     clusters = _clusters(spec, position) if sep else None
     return KeyEntry("plain", hashlib.sha256(key.encode()).digest(), b"", clusters)
 

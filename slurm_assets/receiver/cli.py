@@ -21,19 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slurm-usage-receiver",
         description="Receive SLURM usage drops (POST /api/data/ingest) into DATA_DIR/landing/.",
-        epilog="Keys come from API_KEYS (environment or .env). "
-        "Exit codes: 0 ok, 2 usage/configuration error.",
+        epilog="Keys come from API_KEYS (environment or .env). Exit codes: 0 ok, 2 usage/configuration error.",
     )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="bind address (default 127.0.0.1)"
-    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    parser.add_argument(
-        "--data-dir", help="data root (default: $SLURM_USAGE_DATA_DIR or ./data)"
-    )
-    parser.add_argument(
-        "--ssl-certfile", help="serve HTTPS with this PEM certificate (chain)"
-    )
+    parser.add_argument("--data-dir", help="data root (default: $SLURM_USAGE_DATA_DIR or ./data)")
+    parser.add_argument("--ssl-certfile", help="serve HTTPS with this PEM certificate (chain)")
     parser.add_argument("--ssl-keyfile", help="private key for --ssl-certfile")
     parser.add_argument(
         "--log-level",
@@ -87,18 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     log = logging.getLogger("slurm_assets.receiver")
     try:
-        settings = ReceiverSettings(
-            **({"data_dir": args.data_dir} if args.data_dir else {})
-        )
+        settings = ReceiverSettings(**({"data_dir": args.data_dir} if args.data_dir else {}))
         app = create_app(settings)
         rt = runtime(app)
     except (ValidationError, auth.KeyConfigError) as err:
         print(f"slurm-usage-receiver: configuration error: {err}", file=sys.stderr)
         return 2
     if not rt.keys:
-        log.warning(
-            "API_KEYS is empty: every ingest request will get 401 until keys are configured"
-        )
+        log.warning("API_KEYS is empty: every ingest request will get 401 until keys are configured")
     log.info(
         "receiver: data dir %s, %d API key(s), limits body=%d json=%d text=%d bytes",
         rt.data_dir,

@@ -69,8 +69,7 @@ class _Counts:
         now = time.monotonic()
         if now - self.last_warning >= 60:
             self.last_warning = now
-            log.warning("slow or excess connections: %s so far",
-                        ", ".join(f"{n} {k}" for k, n in self.counts.items()))
+            log.warning("slow or excess connections: %s so far", ", ".join(f"{n} {k}" for k, n in self.counts.items()))
 
 
 class _GuardedH11Protocol(H11Protocol):
@@ -172,5 +171,8 @@ class _GuardedH11Protocol(H11Protocol):
 
 def guarded_protocol(limits: GuardLimits) -> type:
     """A subclass of uvicorn's H11Protocol enforcing ``limits`` (one per server)."""
-    return type("GuardedH11Protocol", (_GuardedH11Protocol,), {
-        "_guard_limits": limits, "_guard_waiting": {}, "_guard_closing": set(), "_guard_counts": _Counts()})
+    return type(
+        "GuardedH11Protocol",
+        (_GuardedH11Protocol,),
+        {"_guard_limits": limits, "_guard_waiting": {}, "_guard_closing": set(), "_guard_counts": _Counts()},
+    )

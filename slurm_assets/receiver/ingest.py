@@ -85,9 +85,7 @@ class Audit:
 def storage_error(err: OSError, where: str) -> IngestError:
     """Map a storage OSError to 507 (no space) or 503 (not writable / unavailable), naming the place."""
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return IngestError(
-            507, f"{where}: no space left on the data volume; free space, then resend"
-        )
+        return IngestError(507, f"{where}: no space left on the data volume; free space, then resend")
     if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return IngestError(
             503,
@@ -183,9 +181,7 @@ async def spool_body(chunks: AsyncIterator[bytes], data_dir: Path, limit: int) -
 
 def _check_cluster(key: KeyMatch, cluster: str) -> None:
     if not key.allows(cluster):
-        raise IngestError(
-            403, f"API key {key.key_id} is not allowed to post for cluster {cluster!r}"
-        )
+        raise IngestError(403, f"API key {key.key_id} is not allowed to post for cluster {cluster!r}")
 
 
 def _check_first_day(days: list[str], where: str) -> None:
@@ -217,11 +213,7 @@ def ingest_native(
     with open(spool, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size != manifest["gzip_size"]:
-            hint = (
-                "send one drop per request"
-                if size > manifest["gzip_size"]
-                else "truncated upload?"
-            )
+            hint = "send one drop per request" if size > manifest["gzip_size"] else "truncated upload?"
             raise IngestError(
                 422,
                 f"{where}: manifest gzip_size is {manifest['gzip_size']} but the body carries "
@@ -230,9 +222,7 @@ def ingest_native(
         try:
             digest = landing.digest_gzip_text(fh, max_text_bytes)
         except landing.DropTooLargeError as err:
-            raise IngestError(
-                413, f"{where}: {err} (SLURM_USAGE_MAX_TEXT_BYTES)"
-            ) from err
+            raise IngestError(413, f"{where}: {err} (SLURM_USAGE_MAX_TEXT_BYTES)") from err
         except landing.DropFormatError as err:
             raise IngestError(422, f"{where}: {err}") from err
     if digest.sha256 != manifest["sha256"]:
@@ -244,8 +234,7 @@ def ingest_native(
     if digest.rows != manifest["rows"]:
         raise IngestError(
             422,
-            f"{where}: the data has {digest.rows} rows after the header, "
-            f"manifest says {manifest['rows']}",
+            f"{where}: the data has {digest.rows} rows after the header, manifest says {manifest['rows']}",
         )
     audit.rows = digest.rows
     stored = dict(manifest, received_at=_utc_now(), received_key_id=key.key_id)
@@ -258,20 +247,14 @@ def ingest_native(
     return [result]
 
 
-def ingest_json(
-    body: bytes, data_dir: Path, key: KeyMatch, audit: Audit
-) -> list[StoredDrop]:
+def ingest_json(body: bytes, data_dir: Path, key: KeyMatch, audit: Audit) -> list[StoredDrop]:
     """Split a seed JSON body into per-day drops (source ``json``) and store them."""
     try:
         decoded = json.loads(body)
     except json.JSONDecodeError as err:
-        raise IngestError(
-            422, f"body is not JSON: {err.msg} at line {err.lineno} column {err.colno}"
-        ) from err
+        raise IngestError(422, f"body is not JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
     except (UnicodeDecodeError, RecursionError) as err:
-        raise IngestError(
-            422, f"body is not UTF-8 JSON of sane nesting depth ({err})"
-        ) from err
+        raise IngestError(422, f"body is not UTF-8 JSON of sane nesting depth ({err})") from err
     try:
         audit.cluster = seed_json.seed_cluster(decoded)
         _check_cluster(key, audit.cluster)
@@ -284,8 +267,14 @@ def ingest_json(
     for part in parsed.days:
         try:
             drop_id, duplicate, _rows = text_drops.store_text_drop(
-                data_dir, parsed.cluster, part.day, part.text, source="json", agent_version=JSON_AGENT_VERSION,
-                sacct_version="unknown (seed JSON body)", collected_at=now,
+                data_dir,
+                parsed.cluster,
+                part.day,
+                part.text,
+                source="json",
+                agent_version=JSON_AGENT_VERSION,
+                sacct_version="unknown (seed JSON body)",
+                collected_at=now,
                 extra={"received_at": now, "received_key_id": key.key_id},
             )
         except landing.DropFormatError as err:  # e.g. more fields than a manifest may list
@@ -321,9 +310,7 @@ async def _read_limited(chunks, limit: int) -> bytes:
     return bytes(body)
 
 
-async def handle_ingest(
-    request: Request, presented_key: str | None, rt: Runtime, audit: Audit
-) -> list[StoredDrop]:
+async def handle_ingest(request: Request, presented_key: str | None, rt: Runtime, audit: Audit) -> list[StoredDrop]:
     """The whole ingest of one request: key, content type, size limits, then the native or JSON path."""
     chunks = request.stream()
     match = auth.check_key(rt.keys, presented_key)
@@ -349,9 +336,7 @@ async def handle_ingest(
     limit = s.max_json_bytes if media_type == JSON_TYPE else s.max_body_bytes
     declared = _content_length(request)
     if declared is not None and declared > limit + DRAIN_BYTES:
-        raise IngestError(
-            413, f"Content-Length {declared} is over the limit of {limit} bytes"
-        )
+        raise IngestError(413, f"Content-Length {declared} is over the limit of {limit} bytes")
     if media_type == JSON_TYPE:
         body = await _read_limited(chunks, limit)
         try:
@@ -360,9 +345,7 @@ async def handle_ingest(
             raise storage_error(err, "landing") from err
     head, spool = await spool_body(chunks, rt.data_dir, limit)
     try:
-        return await run_in_threadpool(
-            ingest_native, head, spool, rt.data_dir, s.max_text_bytes, match, audit
-        )
+        return await run_in_threadpool(ingest_native, head, spool, rt.data_dir, s.max_text_bytes, match, audit)
     except OSError as err:
         raise storage_error(err, "landing") from err
     finally:

@@ -149,25 +149,17 @@ def _seed_gpus(cells: dict[str, str], start: dt.datetime | None, end: dt.datetim
 
 def _job_day(cells: dict[str, str], index: int) -> str:
     # Every present time field is checked, not only the one that decides the day.
-    days = [
-        _utc_day(cells[name], f"jobs[{index}].{name}")
-        for name in DAY_FIELDS
-        if name in cells
-    ]
+    days = [_utc_day(cells[name], f"jobs[{index}].{name}") for name in DAY_FIELDS if name in cells]
     for day in days:
         if day is not None:
             return day
-    raise SeedJsonError(
-        f"jobs[{index}]: no End, Start or Submit timestamp, so the job has no day to be filed under"
-    )
+    raise SeedJsonError(f"jobs[{index}]: no End, Start or Submit timestamp, so the job has no day to be filed under")
 
 
 def seed_cluster(body: object) -> str:
     """The validated cluster name (``hostname``) of a decoded seed JSON body."""
     if not isinstance(body, dict):
-        raise SeedJsonError(
-            f"body must be a JSON object with 'hostname' and 'jobs', got {type(body).__name__}"
-        )
+        raise SeedJsonError(f"body must be a JSON object with 'hostname' and 'jobs', got {type(body).__name__}")
     hostname = body.get("hostname")
     if not isinstance(hostname, str):
         raise SeedJsonError("'hostname' (the cluster name) is missing or not a string")
@@ -186,9 +178,7 @@ def parse_seed_body(body: object) -> SeedBody:
     by_day: dict[str, list[dict[str, str]]] = {}
     for index, job in enumerate(jobs):
         if not isinstance(job, dict):
-            raise SeedJsonError(
-                f"jobs[{index}] must be an object of sacct field: value, got {type(job).__name__}"
-            )
+            raise SeedJsonError(f"jobs[{index}] must be an object of sacct field: value, got {type(job).__name__}")
         cells: dict[str, str] = {}
         for name, value in job.items():
             if not name or not _encodable(name) or any(c in name for c in FORBIDDEN_CHARS):
@@ -202,10 +192,6 @@ def parse_seed_body(body: object) -> SeedBody:
     for day in sorted(by_day):
         # The day's header: the union of its jobs' keys in order of first appearance.
         fields = tuple(dict.fromkeys(name for cells in by_day[day] for name in cells))
-        lines = ["|".join(fields)] + [
-            "|".join(cells.get(f, "") for f in fields) for cells in by_day[day]
-        ]
-        days.append(
-            SeedDay(day, fields, ("\n".join(lines) + "\n").encode(), len(by_day[day]))
-        )
+        lines = ["|".join(fields)] + ["|".join(cells.get(f, "") for f in fields) for cells in by_day[day]]
+        days.append(SeedDay(day, fields, ("\n".join(lines) + "\n").encode(), len(by_day[day])))
     return SeedBody(cluster, tuple(days))

@@ -79,8 +79,10 @@ def file_stem(account: str | None) -> str:
 def _split(df: pd.DataFrame) -> dict[tuple[str, str | None], pd.DataFrame]:
     """Rows per report key; the cluster-level rows (account NULL) under (cluster, None)."""
     key = df["account"].astype(object).where(df["account"].notna(), _WHOLE)
-    return {(c, None if a == _WHOLE else a): g.drop(columns=["cluster", "account"]).reset_index(drop=True)
-            for (c, a), g in df.assign(account=key).groupby(["cluster", "account"], sort=True)}
+    return {
+        (c, None if a == _WHOLE else a): g.drop(columns=["cluster", "account"]).reset_index(drop=True)
+        for (c, a), g in df.assign(account=key).groupby(["cluster", "account"], sort=True)
+    }
 
 
 def _queries(con: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> dict[str, pd.DataFrame]:
@@ -109,7 +111,7 @@ def _queries(con: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> d
                                  sum(mem_used_bytes) * 100.0 / nullif(sum(mem_req_bytes), 0) AS mem_efficiency_pct
                           FROM job_summary WHERE {month} GROUP BY {_KEYS}""",
         "through": "SELECT cluster, NULL AS account, min(date) AS data_from, max(date) AS data_through FROM drops"
-                   " GROUP BY cluster",
+        " GROUP BY cluster",
     }
     return {name: con.execute(sql, p if "?" in sql else []).df() for name, sql in q.items()}
 
@@ -127,17 +129,24 @@ def build_reports(data_dir: Path, month: str, today: dt.date | None = None) -> l
     reports = []
     for (cluster, account), totals in sorted(found["totals"].items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         through = found["through"].get((cluster, None), empty)
-        data_from, data_through = (_day(through[c].iloc[0]) if not through.empty else None
-                                   for c in ("data_from", "data_through"))
+        data_from, data_through = (
+            _day(through[c].iloc[0]) if not through.empty else None for c in ("data_from", "data_through")
+        )
         eff = found["efficiency"].get((cluster, account), empty)
-        reports.append(Report(
-            month=month[:7], cluster=cluster, account=account,
-            totals={k: _num(v) for k, v in totals.iloc[0].items()},
-            efficiency={k: _num(v) for k, v in eff.iloc[0].items()} if not eff.empty else {},
-            days=found["days"].get((cluster, account), empty), users=found["users"].get((cluster, account), empty),
-            gpu_types=found["gpu_types"].get((cluster, account), empty), data_through=data_through,
-            partial=last >= today or data_through is None or data_through < last or data_from > first,
-        ))
+        reports.append(
+            Report(
+                month=month[:7],
+                cluster=cluster,
+                account=account,
+                totals={k: _num(v) for k, v in totals.iloc[0].items()},
+                efficiency={k: _num(v) for k, v in eff.iloc[0].items()} if not eff.empty else {},
+                days=found["days"].get((cluster, account), empty),
+                users=found["users"].get((cluster, account), empty),
+                gpu_types=found["gpu_types"].get((cluster, account), empty),
+                data_through=data_through,
+                partial=last >= today or data_through is None or data_through < last or data_from > first,
+            )
+        )
     return reports
 
 
@@ -153,18 +162,33 @@ def _num(value):
 
 def report_csv(r: Report) -> bytes:
     """One table: section (total, efficiency, day, user, gpu_type), name, and the figures."""
-    rows = [{"section": "total", "name": "partial month" if r.partial else "complete month", **r.totals,
-             "data_through": r.data_through}]
+    rows = [
+        {
+            "section": "total",
+            "name": "partial month" if r.partial else "complete month",
+            **r.totals,
+            "data_through": r.data_through,
+        }
+    ]
     rows += [{"section": "efficiency", "name": k, "value": v} for k, v in r.efficiency.items()]
-    rows += [{"section": "day", "name": str(d.date() if hasattr(d, "date") else d), "cpu_hours": c,
-              "gpu_hours": g} for d, c, g in r.days[["date", "cpu_hours", "gpu_hours"]].itertuples(index=False)] \
-        if not r.days.empty else []
+    rows += (
+        [
+            {"section": "day", "name": str(d.date() if hasattr(d, "date") else d), "cpu_hours": c, "gpu_hours": g}
+            for d, c, g in r.days[["date", "cpu_hours", "gpu_hours"]].itertuples(index=False)
+        ]
+        if not r.days.empty
+        else []
+    )
     if not r.users.empty:
-        rows += [{"section": "user", "name": u, "cpu_hours": c, "gpu_hours": g, "jobs": j}
-                 for u, c, g, j in r.users[["user", "cpu_hours", "gpu_hours", "jobs"]].itertuples(index=False)]
+        rows += [
+            {"section": "user", "name": u, "cpu_hours": c, "gpu_hours": g, "jobs": j}
+            for u, c, g, j in r.users[["user", "cpu_hours", "gpu_hours", "jobs"]].itertuples(index=False)
+        ]
     if not r.gpu_types.empty:
-        rows += [{"section": "gpu_type", "name": t, "gpu_hours": g}
-                 for t, g in r.gpu_types[["gpu_type", "gpu_hours"]].itertuples(index=False)]
+        rows += [
+            {"section": "gpu_type", "name": t, "gpu_hours": g}
+            for t, g in r.gpu_types[["gpu_type", "gpu_hours"]].itertuples(index=False)
+        ]
     columns = ["section", "name", "cpu_hours", "gpu_hours", "node_hours", "jobs", "value", "data_through"]
     buf = io.StringIO()
     pd.DataFrame(rows, columns=columns).to_csv(buf, index=False)

@@ -22,8 +22,15 @@ def _fmt(value, decimals: int = 1) -> str:
 
 def _table(rows: list[list[str]]) -> Table:
     t = Table(rows, hAlign="LEFT")
-    t.setStyle(TableStyle([("FONT", (0, 0), (-1, 0), "Helvetica-Bold"), ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
-                           ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.grey)]))
+    t.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, 0), "Helvetica-Bold"),
+                ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.grey),
+            ]
+        )
+    )
     return t
 
 
@@ -48,25 +55,59 @@ def report_pdf(r: Report) -> bytes:
     styles = getSampleStyleSheet()
     story = [Paragraph(r.title, styles["Title"])]
     if r.partial:
-        story.append(Paragraph(f"<b>Partial month</b>: data through {r.data_through or 'no day yet'}.",
-                               styles["Normal"]))
+        story.append(
+            Paragraph(f"<b>Partial month</b>: data through {r.data_through or 'no day yet'}.", styles["Normal"])
+        )
     t = r.totals
-    story += [Spacer(1, 6), _table([
-        ["CPU-hours", "GPU-hours", "Node-hours", "Jobs ended"],
-        [_fmt(t.get("cpu_hours")), _fmt(t.get("gpu_hours")), _fmt(t.get("node_hours")), _fmt(t.get("jobs"), 0)]]),
-        Spacer(1, 8), _chart(r), Spacer(1, 8), Paragraph("Top users", styles["Heading3"])]
-    users = [[u, _fmt(c), _fmt(g), _fmt(j, 0)] for u, c, g, j in
-             r.users[["user", "cpu_hours", "gpu_hours", "jobs"]].itertuples(index=False)] if not r.users.empty else []
+    story += [
+        Spacer(1, 6),
+        _table(
+            [
+                ["CPU-hours", "GPU-hours", "Node-hours", "Jobs ended"],
+                [_fmt(t.get("cpu_hours")), _fmt(t.get("gpu_hours")), _fmt(t.get("node_hours")), _fmt(t.get("jobs"), 0)],
+            ]
+        ),
+        Spacer(1, 8),
+        _chart(r),
+        Spacer(1, 8),
+        Paragraph("Top users", styles["Heading3"]),
+    ]
+    users = (
+        [
+            [u, _fmt(c), _fmt(g), _fmt(j, 0)]
+            for u, c, g, j in r.users[["user", "cpu_hours", "gpu_hours", "jobs"]].itertuples(index=False)
+        ]
+        if not r.users.empty
+        else []
+    )
     story.append(_table([["User", "CPU-hours", "GPU-hours", "Jobs ended"], *users]))
     story.append(Paragraph("GPU-hours by GPU type", styles["Heading3"]))
-    gpus = [[g, _fmt(h)] for g, h in r.gpu_types[["gpu_type", "gpu_hours"]].itertuples(index=False)] \
-        if not r.gpu_types.empty else [["(none)", _fmt(0.0)]]
+    gpus = (
+        [[g, _fmt(h)] for g, h in r.gpu_types[["gpu_type", "gpu_hours"]].itertuples(index=False)]
+        if not r.gpu_types.empty
+        else [["(none)", _fmt(0.0)]]
+    )
     story.append(_table([["GPU type", "GPU-hours"], *gpus]))
     e = r.efficiency
-    story += [Paragraph("Efficiency of the jobs that ended in the month", styles["Heading3"]), _table([
-        ["CPU efficiency (%)", "Memory efficiency (%)"],
-        [_fmt(e.get("cpu_efficiency_pct")), _fmt(e.get("mem_efficiency_pct"))]])]
+    story += [
+        Paragraph("Efficiency of the jobs that ended in the month", styles["Heading3"]),
+        _table(
+            [
+                ["CPU efficiency (%)", "Memory efficiency (%)"],
+                [_fmt(e.get("cpu_efficiency_pct")), _fmt(e.get("mem_efficiency_pct"))],
+            ]
+        ),
+    ]
     buf = io.BytesIO()
-    SimpleDocTemplate(buf, pagesize=A4, title=r.title, author="slurm-usage-history", invariant=1,
-                      leftMargin=2 * cm, rightMargin=2 * cm, topMargin=1.5 * cm, bottomMargin=1.5 * cm).build(story)
+    SimpleDocTemplate(
+        buf,
+        pagesize=A4,
+        title=r.title,
+        author="slurm-usage-history",
+        invariant=1,
+        leftMargin=2 * cm,
+        rightMargin=2 * cm,
+        topMargin=1.5 * cm,
+        bottomMargin=1.5 * cm,
+    ).build(story)
     return buf.getvalue()

@@ -55,7 +55,9 @@ def associations_from_section(section: dict | None, cluster: str, day: str) -> p
             rows.add(("coordinator", _text(r["account"]), None, _text(r["user"])))
     ordered = sorted(rows, key=lambda r: (KINDS.index(r[0]), r[1], r[2] or "", r[3] or ""))
     return pa.Table.from_pylist(
-        [{"cluster": cluster, "date": date, "kind": k, "account": a, "parent": p, "user": u, "collected_at": at}
-         for k, a, p, u in ordered],
+        [
+            {"cluster": cluster, "date": date, "kind": k, "account": a, "parent": p, "user": u, "collected_at": at}
+            for k, a, p, u in ordered
+        ],
         schema=ASSOCIATIONS_SCHEMA,
     )

@@ -108,6 +108,8 @@ def capacity_from_inventory(inventory: dict | None, cluster: str, day: str, thre
 
 def with_schema(table: pa.Table) -> pa.Table:
     """``table`` with every CAPACITY_DAILY_SCHEMA column (missing ones NULL), in order and typed."""
-    cols = [table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-            for f in CAPACITY_DAILY_SCHEMA]
+    cols = [
+        table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in CAPACITY_DAILY_SCHEMA
+    ]
     return pa.table(cols, schema=CAPACITY_DAILY_SCHEMA)

@@ -58,61 +58,99 @@ _USAGE_KEY = ("date", "user", "account", "partition", "qos")
 
 TABLES: tuple[TableSpec, ...] = (
     TableSpec(
-        "jobs", JOBS_SCHEMA,
+        "jobs",
+        JOBS_SCHEMA,
         "One row per finished job allocation, key (cluster, job_id_raw, submit_time). Partition D holds "
         "the jobs that ENDED on UTC day D, from every cluster's drops landed for D (deduplicated, latest "
         "collection wins). Files: warehouse/jobs/cluster=<c>/date=<D>/.",
-        DAY_STEP, DAILY, _JOBS_KEY, dashboard_copy=False,  # 10M jobs stay on disk, aggregated in SQL only
+        DAY_STEP,
+        DAILY,
+        _JOBS_KEY,
+        dashboard_copy=False,  # 10M jobs stay on disk, aggregated in SQL only
     ),
     TableSpec(
-        "running_jobs", RUNNING_JOBS_SCHEMA,
+        "running_jobs",
+        RUNNING_JOBS_SCHEMA,
         "The latest snapshot of running and pending jobs per cluster (unfinished jobs of each cluster's newest "
         "drop). Not partitioned: one file per cluster, replaced by every snapshot; finished jobs are only in jobs.",
-        SNAPSHOT_STEP, SNAPSHOT, _JOBS_KEY,
+        SNAPSHOT_STEP,
+        SNAPSHOT,
+        _JOBS_KEY,
     ),
     TableSpec(
-        "usage_daily", USAGE_DAILY_SCHEMA,
+        "usage_daily",
+        USAGE_DAILY_SCHEMA,
         "CPU-, GPU- and node-hours and jobs ended per cluster x day x user x account x partition x qos. "
         "Partition D holds the usage of the jobs that ended on D, apportioned to the UTC days they ran (the `date` "
         "column), so summing over all files by `date` gives each day's usage; sum over days = job totals.",
-        USAGE_STEP, DAILY, _USAGE_KEY,
+        USAGE_STEP,
+        DAILY,
+        _USAGE_KEY,
     ),
     TableSpec(
-        "gpu_usage_daily", GPU_USAGE_DAILY_SCHEMA,
+        "gpu_usage_daily",
+        GPU_USAGE_DAILY_SCHEMA,
         "GPU-hours by GPU type at the usage_daily grain (same partitioning).",
-        USAGE_STEP, DAILY, (*_USAGE_KEY, "gpu_type"),
+        USAGE_STEP,
+        DAILY,
+        (*_USAGE_KEY, "gpu_type"),
     ),
     TableSpec(
-        "capacity_daily", CAPACITY_DAILY_SCHEMA,
+        "capacity_daily",
+        CAPACITY_DAILY_SCHEMA,
         "CPUs, memory and GPUs per cluster x partition on day D, from the latest drop's inventory; on days "
         "without one (backfilled, imported), slurmdbd's figures for the whole cluster (partition '', source "
         "slurmdbd: sreport cluster utilization TRES-seconds as printed, events).",
-        DAY_STEP, DAILY, ("partition",),
+        DAY_STEP,
+        DAILY,
+        ("partition",),
     ),
     TableSpec(
-        "quarantine", QUARANTINE_SCHEMA,
+        "quarantine",
+        QUARANTINE_SCHEMA,
         "Drop lines that failed parsing or validation on day D, with a reason code, detail and the raw "
         "line; an unreadable drop is one row with line_no 0.",
-        DAY_STEP, DAILY, ("drop_id", "line_no"),
+        DAY_STEP,
+        DAILY,
+        ("drop_id", "line_no"),
     ),
     TableSpec(
-        "drops", DROPS_SCHEMA,
+        "drops",
+        DROPS_SCHEMA,
         "Catalogue of the drops landed for day D per cluster (source, window, collected_at, rows).",
-        DAY_STEP, DAILY, ("drop_id",),
+        DAY_STEP,
+        DAILY,
+        ("drop_id",),
     ),
     TableSpec(
-        "job_summary", JOB_SUMMARY_SCHEMA,
+        "job_summary",
+        JOB_SUMMARY_SCHEMA,
         "Per end day: jobs and the sums of every job-level dashboard figure by the page dimensions and fixed "
         "buckets (sacct/summary.py), one file per (cluster, day), written with jobs.",
-        DAY_STEP, DAILY, ("user", "account", "partition", "qos", "state", "size_bucket", "nodes_bucket",
-                          "gpus_bucket", "wall_bucket", "wait_bucket"),
+        DAY_STEP,
+        DAILY,
+        (
+            "user",
+            "account",
+            "partition",
+            "qos",
+            "state",
+            "size_bucket",
+            "nodes_bucket",
+            "gpus_bucket",
+            "wall_bucket",
+            "wait_bucket",
+        ),
         written_with="jobs",
     ),
     TableSpec(
-        "associations", ASSOCIATIONS_SCHEMA,
+        "associations",
+        ASSOCIATIONS_SCHEMA,
         "Slurm's associations (account tree, user associations) and account coordinators per cluster "
         "on day D, from the latest drop's sacctmgr snapshot: the dashboard's roles.",
-        DAY_STEP, DAILY, ("kind", "account", "parent", "user"),  # kind in sacct/associations.py KINDS order
+        DAY_STEP,
+        DAILY,
+        ("kind", "account", "parent", "user"),  # kind in sacct/associations.py KINDS order
     ),  # copied into the dashboard: its roles (streamlit_app/data/scope.py)
 )
 
@@ -184,7 +222,9 @@ REPORTS: tuple[ReportSpec, ...] = (
         "(CPU-, GPU-, node-hours, jobs ended), the month's chart, top users, GPU-hours by type, efficiency and "
         "the partial-month mark, all from the daily tables (slurm_assets/reports/monthly.py). Files: "
         "reports/<YYYY-MM>/<cluster>/{cluster,account-<account>}.{csv,pdf}.",
-        MONTHLY, ("usage_daily", "gpu_usage_daily", "job_summary", "drops"), "reports",
+        MONTHLY,
+        ("usage_daily", "gpu_usage_daily", "job_summary", "drops"),
+        "reports",
     ),
 )
 REPORT_SPECS: dict[str, ReportSpec] = {spec.name: spec for spec in REPORTS}

@@ -41,8 +41,10 @@ def header_line(fields: list[str]) -> bytes:
     Raises SplitError for an empty name or one holding ``|``."""
     names = [f.strip() for f in fields]
     if not names or any(not n or "|" in n for n in names):
-        raise SplitError(f"--fields {','.join(fields)!r}: give the sacct --format names in the file's order, "
-                         "comma separated, e.g. JobID,JobIDRaw,State,Submit,Start,End,AllocCPUS")
+        raise SplitError(
+            f"--fields {','.join(fields)!r}: give the sacct --format names in the file's order, "
+            "comma separated, e.g. JobID,JobIDRaw,State,Submit,Start,End,AllocCPUS"
+        )
     return ("|".join(names) + "\n").encode()
 
 
@@ -56,8 +58,10 @@ def split_by_day(text: bytes) -> tuple[list[DayText], int]:
     header, body = split
     known = {f.lower() for f in INPUT_FIELDS}
     if not any(n.lower() in known for n in header.names):
-        raise SplitError(f"the first line is not a sacct header ({header.text[:120]!r}); for headerless "
-                         "logs (sacct --noheader) give the field names with --fields")
+        raise SplitError(
+            f"the first line is not a sacct header ({header.text[:120]!r}); for headerless "
+            "logs (sacct --noheader) give the field names with --fields"
+        )
     for group in REQUIRED_FIELD_GROUPS:
         if not any(header.has(g) for g in group):
             raise SplitError(f"the header lacks {' or '.join(group)} ({header.text[:200]!r})")
@@ -102,11 +106,13 @@ def _line_days(rows: pa.Table, bad: list[dict], id_field: str) -> pa.Table:
     """(line_no, superseded, day) of every body line with text, ordered by day then line."""
     con = units.connect()
     try:
-        con.register("rows", rows.rename_columns(
-            ["c_id" if c == f"c_{id_field.lower()}" else c for c in rows.column_names]))
+        con.register(
+            "rows", rows.rename_columns(["c_id" if c == f"c_{id_field.lower()}" else c for c in rows.column_names])
+        )
         con.register("bad", pa.table({"line_no": pa.array([b["line_no"] for b in bad], pa.int64())}))
-        sql = _DAYS_SQL.format(end=units.sql_ts("c_end"), start=units.sql_ts("c_start"),
-                               submit=units.sql_ts("c_submit"))
+        sql = _DAYS_SQL.format(
+            end=units.sql_ts("c_end"), start=units.sql_ts("c_start"), submit=units.sql_ts("c_submit")
+        )
         return con.execute(sql).to_arrow_table()
     finally:
         con.close()

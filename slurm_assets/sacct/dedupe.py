@@ -27,8 +27,11 @@ def dedupe_jobs(tables: list[pa.Table], ranks: list[tuple]) -> pa.Table:
     return dedupe_job_groups([(tables, ranks)])[0]
 
 
-def dedupe_job_groups(groups: list[tuple[list[pa.Table], list[tuple]]], threads: int | None = None,
-                      fallbacks: list[list[bool]] | None = None) -> list[pa.Table]:
+def dedupe_job_groups(
+    groups: list[tuple[list[pa.Table], list[tuple]]],
+    threads: int | None = None,
+    fallbacks: list[list[bool]] | None = None,
+) -> list[pa.Table]:
     """``dedupe_jobs`` of each ``(tables, ranks)`` group, computed in one DuckDB pass (groups never mix).
 
     Item i equals ``dedupe_jobs(*groups[i])``; the pipeline passes one group per

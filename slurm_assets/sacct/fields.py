@@ -98,8 +98,11 @@ CAPACITY_DAILY_SCHEMA = pa.schema(
         ("gpu_hours_available", pa.float64()),
         ("source", pa.string()),  # "inventory" (the agent's scontrol snapshot) or "slurmdbd" (sreport, events)
         # slurmdbd only (sreport -t seconds cluster utilization of the day; NULL for inventory rows):
-        *((f"{tres}_seconds_{part}", pa.int64()) for tres in ("cpu", "gpu")
-          for part in ("allocated", "down", "planned_down", "idle", "planned", "reported")),
+        *(
+            (f"{tres}_seconds_{part}", pa.int64())
+            for tres in ("cpu", "gpu")
+            for part in ("allocated", "down", "planned_down", "idle", "planned", "reported")
+        ),
         ("node_events", pa.int32()),  # slurmdbd node events (down, drain...) overlapping the day
     ]
 )
@@ -198,7 +201,13 @@ REQUIRED_FIELD_GROUPS: tuple[tuple[str, ...], ...] = (
 # fields of a too-long line. When several repairs read equally well (they differ in free text
 # only), the field listed first wins.
 FREE_TEXT_FIELDS: tuple[str, ...] = (
-    "SubmitLine", "Constraints", "JobName", "Comment", "AdminComment", "SystemComment", "WorkDir",
+    "SubmitLine",
+    "Constraints",
+    "JobName",
+    "Comment",
+    "AdminComment",
+    "SystemComment",
+    "WorkDir",
 )
 
 # Every input field the parser reads, by kind (what the value looks like in sacct output).
@@ -239,16 +248,39 @@ INPUT_FIELDS: dict[str, str] = {
 # rows are earlier segments of a job that ran and used resources: they are finished rows.
 FINISHED_STATES: frozenset[str] = frozenset(
     {
-        "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
-        "DEADLINE", "OUT_OF_MEMORY", "REQUEUED", "RESIZING", "REVOKED",
+        "COMPLETED",
+        "CANCELLED",
+        "FAILED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "PREEMPTED",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "OUT_OF_MEMORY",
+        "REQUEUED",
+        "RESIZING",
+        "REVOKED",
     }
 )
 # States of jobs that are queued or still running (the running_jobs snapshot).
 ACTIVE_STATES: frozenset[str] = frozenset(
     {
-        "PENDING", "RUNNING", "SUSPENDED", "REQUEUING", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING",
-        "COMPLETING", "SIGNALING", "STAGE_OUT", "STOPPED", "SPECIAL_EXIT", "RESV_DEL_HOLD",
-        "POWER_UP_NODE", "UPDATE_DB", "LAUNCH_FAILED",
+        "PENDING",
+        "RUNNING",
+        "SUSPENDED",
+        "REQUEUING",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+        "CONFIGURING",
+        "COMPLETING",
+        "SIGNALING",
+        "STAGE_OUT",
+        "STOPPED",
+        "SPECIAL_EXIT",
+        "RESV_DEL_HOLD",
+        "POWER_UP_NODE",
+        "UPDATE_DB",
+        "LAUNCH_FAILED",
     }
 )
 

@@ -163,7 +163,10 @@ def _parse_rows(con, drops: list[_Prepared]) -> list[ParsedDrop]:
             cand[rid0 + good + k] = (group0 + c.group, c)
         src = rows.select(["line_no"] + [f"c_{f.lower()}" for f in validate.sql_fields(header.has)])
         src = src.append_column("row_id", pa.array(np.arange(rid0, rid0 + len(rows), dtype=np.int64)))
-        for name, values in (("repair_group", [group0 + c.group for c in candidates]), ("prio", [c.prio for c in candidates])):
+        for name, values in (
+            ("repair_group", [group0 + c.group for c in candidates]),
+            ("prio", [c.prio for c in candidates]),
+        ):
             src = src.append_column(name, pa.concat_arrays([pa.nulls(good, pa.int64()), pa.array(values, pa.int64())]))
         src = src.append_column("drop_no", pa.array(np.full(len(rows), drop_no, dtype=np.int64)))
         src = src.append_column("drop_cluster", pa.array([d.cluster] * len(rows), pa.string()))
@@ -198,19 +201,24 @@ def _parse_rows(con, drops: list[_Prepared]) -> list[ParsedDrop]:
     out = []
     for drop_no, d in enumerate(drops):
         groups, base = per_drop[drop_no]
-        quarantine = pa.concat_tables([
-            _flagged_rows(flagged_by_drop.get(drop_no, []), d.body, cand_raw),
-            _unrepaired(groups, {g - base for g in resolved if base <= g < base + len(groups)},
-                        len(d.header.names)),
-        ])
+        quarantine = pa.concat_tables(
+            [
+                _flagged_rows(flagged_by_drop.get(drop_no, []), d.body, cand_raw),
+                _unrepaired(
+                    groups, {g - base for g in resolved if base <= g < base + len(groups)}, len(d.header.names)
+                ),
+            ]
+        )
         mine = final.slice(bounds[drop_no], bounds[drop_no + 1] - bounds[drop_no])
         jobs = _to_jobs(mine, rows, d.cluster)
         finished = mine.column("finished")
-        out.append(ParsedDrop(
-            jobs=jobs.filter(finished),
-            unfinished=jobs.filter(pc.invert(finished)),
-            quarantine=_to_quarantine(quarantine, d.cluster, d.day, d.drop_id),
-        ))
+        out.append(
+            ParsedDrop(
+                jobs=jobs.filter(finished),
+                unfinished=jobs.filter(pc.invert(finished)),
+                quarantine=_to_quarantine(quarantine, d.cluster, d.day, d.drop_id),
+            )
+        )
     return out
 
 
@@ -232,7 +240,9 @@ def _choose(con, cand: dict[int, tuple[int, read.Candidate]], header: read.Heade
     """
     picked: list[int] = []
     if cand:
-        ok = con.execute("SELECT row_id, wrong_cluster IS NULL AS own FROM typed WHERE repair_group IS NOT NULL AND syntax_error IS NULL")
+        ok = con.execute(
+            "SELECT row_id, wrong_cluster IS NULL AS own FROM typed WHERE repair_group IS NOT NULL AND syntax_error IS NULL"
+        )
         by_group: dict[int, list[tuple[int, bool]]] = {}
         for row_id, own in ok.fetchall():
             by_group.setdefault(cand[row_id][0], []).append((row_id, own))
@@ -301,8 +311,8 @@ WITH g AS (
             WHEN 'n' THEN j.t_reqmem * CAST(greatest(coalesce(j.nodes_n, 1), 1) AS DOUBLE)
             WHEN 'c' THEN j.t_reqmem * CAST(j.cpus_n AS DOUBLE)
             ELSE j.t_reqmem END AS BIGINT) AS req_mem_bytes,
-        {tres.sql_gpu_count('j.gp')} AS alloc_gpus,
-        {tres.sql_gpu_types('j.gp')} AS gpu_types
+        {tres.sql_gpu_count("j.gp")} AS alloc_gpus,
+        {tres.sql_gpu_types("j.gp")} AS gpu_types
     FROM good_jobs j LEFT JOIN step_agg a ON a.job_rid = j.row_id
 )
 SELECT
@@ -431,8 +441,9 @@ def _empty() -> ParsedDrop:
     return ParsedDrop(JOBS_SCHEMA.empty_table(), JOBS_SCHEMA.empty_table(), QUARANTINE_SCHEMA.empty_table())
 
 
-def _whole_drop_quarantined(body: read.Body, header: read.Header, detail: str, reason: str, cluster, day,
-                            drop_id) -> ParsedDrop:
+def _whole_drop_quarantined(
+    body: read.Body, header: read.Header, detail: str, reason: str, cluster, day, drop_id
+) -> ParsedDrop:
     """Every line of an unusable drop quarantined (header included), so nothing is lost silently."""
     line_nos = body.nonblank_line_numbers().tolist()
     n = len(line_nos) + 1

@@ -31,8 +31,7 @@ def _int(value) -> int:
 
 def cluster_tres(section: dict) -> dict[str, str]:
     """The TRES of the latest cluster event (``Cluster Registered TRES``) in the section, as {key: value}."""
-    events = [e for e in section.get("events") or [] if isinstance(e, dict) and not e.get("nodename")
-              and e.get("tres")]
+    events = [e for e in section.get("events") or [] if isinstance(e, dict) and not e.get("nodename") and e.get("tres")]
     if not events:
         return {}
     latest = max(events, key=lambda e: str(e.get("timestart", "")))
@@ -61,7 +60,9 @@ def capacity_from_slurmdbd(section: dict | None, cluster: str, day: str) -> pa.T
     seconds = max((dt.datetime.strptime(section["window_end"], "%Y-%m-%dT%H:%M:%SZ") - start).total_seconds(), 1)
     types = sorted((k.split(":", 1)[1], v) for k, v in tres.items() if k.startswith("gres/gpu:") and v.isdigit())
     row = {
-        "cluster": cluster, "date": dt.date.fromisoformat(day), "partition": "",
+        "cluster": cluster,
+        "date": dt.date.fromisoformat(day),
+        "partition": "",
         "nodes": _count(tres.get("node")),
         "cpus": _count(tres.get("cpu")) or round(_int(cpu.get("reported")) / seconds),
         "mem_bytes": _mem_bytes(tres.get("mem")),
@@ -87,18 +88,22 @@ def crosscheck(inventory: dict | None, section: dict | None) -> str | None:
     if not tres or not nodes:
         return None
     inv_cpus = sum(_int(n.get("cpus")) for n in nodes if isinstance(n, dict))
-    inv_gpus = sum(_int(c) for n in nodes if isinstance(n, dict) and isinstance(n.get("gpus"), dict)
-                   for c in n["gpus"].values())
+    inv_gpus = sum(
+        _int(c) for n in nodes if isinstance(n, dict) and isinstance(n.get("gpus"), dict) for c in n["gpus"].values()
+    )
     db_cpus, db_gpus = _count(tres.get("cpu")), _count(tres.get("gres/gpu")) or 0
     if db_cpus is None or (inv_cpus, inv_gpus) == (db_cpus, db_gpus):
         return None
-    return (f"the agent's inventory (scontrol) has {inv_cpus} CPUs and {inv_gpus} GPUs on {len(nodes)} nodes, "
-            f"slurmdbd's cluster TRES says cpu={db_cpus}, gres/gpu={db_gpus}: capacity_daily keeps the inventory; "
-            "check the nodes' configuration (slurm.conf vs. the running slurmctld) or the agent's cluster name")
+    return (
+        f"the agent's inventory (scontrol) has {inv_cpus} CPUs and {inv_gpus} GPUs on {len(nodes)} nodes, "
+        f"slurmdbd's cluster TRES says cpu={db_cpus}, gres/gpu={db_gpus}: capacity_daily keeps the inventory; "
+        "check the nodes' configuration (slurm.conf vs. the running slurmctld) or the agent's cluster name"
+    )
 
 
-def day_capacity(cluster: str, day: str, manifests: list[tuple[str, dict]],
-                 threads: int | None = None) -> tuple[pa.Table, pa.Table]:
+def day_capacity(
+    cluster: str, day: str, manifests: list[tuple[str, dict]], threads: int | None = None
+) -> tuple[pa.Table, pa.Table]:
     """``capacity_daily`` of a cluster-day from its readable drops' ``(drop_id, manifest)``, oldest first: the
     latest inventory's partitions, else slurmdbd's figures (every backfilled day has them); where both exist
     a disagreement is one quarantine row ``capacity_mismatch`` (QUARANTINE_SCHEMA), else none."""
@@ -111,8 +116,18 @@ def day_capacity(cluster: str, day: str, manifests: list[tuple[str, dict]],
     drop_id, latest = with_inventory[-1]
     problem = crosscheck(latest["inventory"], with_capacity[-1]["capacity"]) if with_capacity else None
     if problem:
-        mismatch = pa.Table.from_pylist([{
-            "cluster": cluster, "date": dt.date.fromisoformat(day), "drop_id": drop_id, "line_no": 0,
-            "reason": "capacity_mismatch", "detail": f"landing/{cluster}/{day}/{drop_id}: {problem}",
-            "raw_line": ""}], schema=QUARANTINE_SCHEMA)
+        mismatch = pa.Table.from_pylist(
+            [
+                {
+                    "cluster": cluster,
+                    "date": dt.date.fromisoformat(day),
+                    "drop_id": drop_id,
+                    "line_no": 0,
+                    "reason": "capacity_mismatch",
+                    "detail": f"landing/{cluster}/{day}/{drop_id}: {problem}",
+                    "raw_line": "",
+                }
+            ],
+            schema=QUARANTINE_SCHEMA,
+        )
     return capacity_from_inventory(latest["inventory"], cluster, day, threads), mismatch

@@ -39,9 +39,13 @@ DIMENSIONS = ("cluster", "date", "user", "account", "partition", "qos", "state",
 CPU_KNOWN = "total_cpu_s IS NOT NULL AND alloc_cpus * elapsed_s > 0"
 MEM_KNOWN = "max_rss_bytes IS NOT NULL AND req_mem_bytes > 0"
 # Over job_summary rows: the sum of TotalCPU over all jobs where known (NULL if none), as sum(total_cpu_s) on jobs.
-SUMMARY_TOTAL_CPU_S = ("sum(coalesce(cpu_used_s, 0) + coalesce(cpu_used_other_s, 0))"
-                       " FILTER (WHERE cpu_used_s IS NOT NULL OR cpu_used_other_s IS NOT NULL)")
-WASTED_CPU_HOURS = "CASE WHEN total_cpu_s IS NOT NULL THEN greatest(alloc_cpus * elapsed_s - total_cpu_s, 0) / 3600.0 END"
+SUMMARY_TOTAL_CPU_S = (
+    "sum(coalesce(cpu_used_s, 0) + coalesce(cpu_used_other_s, 0))"
+    " FILTER (WHERE cpu_used_s IS NOT NULL OR cpu_used_other_s IS NOT NULL)"
+)
+WASTED_CPU_HOURS = (
+    "CASE WHEN total_cpu_s IS NOT NULL THEN greatest(alloc_cpus * elapsed_s - total_cpu_s, 0) / 3600.0 END"
+)
 
 
 def bucket_sql(column: str, bounds: tuple[int, ...], inclusive: bool) -> str:
@@ -52,11 +56,26 @@ def bucket_sql(column: str, bounds: tuple[int, ...], inclusive: bool) -> str:
 
 
 _JOB_COLUMNS = (
-    "cluster", "end_date", "user", "account", "partition", "qos", "state", "alloc_cpus", "nodes", "alloc_gpus",
-    "elapsed_s", "wait_s", "cpu_hours", "gpu_hours", "node_hours", "total_cpu_s", "max_rss_bytes", "req_mem_bytes",
+    "cluster",
+    "end_date",
+    "user",
+    "account",
+    "partition",
+    "qos",
+    "state",
+    "alloc_cpus",
+    "nodes",
+    "alloc_gpus",
+    "elapsed_s",
+    "wait_s",
+    "cpu_hours",
+    "gpu_hours",
+    "node_hours",
+    "total_cpu_s",
+    "max_rss_bytes",
+    "req_mem_bytes",
 )
 _BUCKET_SELECT = ", ".join(f"{bucket_sql(*spec)} AS {name}" for name, spec in BUCKETS.items())
-
 
 
 def _saturated(total: str) -> str:
@@ -73,10 +92,10 @@ SELECT _grp, cluster, end_date AS "date", "user", account, "partition", qos, sta
     {_saturated("sum(wait_s)")} AS wait_s_sum,
     count(*) FILTER (WHERE {CPU_KNOWN}) AS cpu_known_jobs,
     sum(total_cpu_s) FILTER (WHERE {CPU_KNOWN}) AS cpu_used_s,
-    {_saturated(f'sum(alloc_cpus * elapsed_s) FILTER (WHERE {CPU_KNOWN})')} AS cpu_alloc_s,
+    {_saturated(f"sum(alloc_cpus * elapsed_s) FILTER (WHERE {CPU_KNOWN})")} AS cpu_alloc_s,
     sum(total_cpu_s) FILTER (WHERE NOT coalesce({CPU_KNOWN}, false)) AS cpu_used_other_s,
-    {_saturated(f'sum(max_rss_bytes) FILTER (WHERE {MEM_KNOWN})')} AS mem_used_bytes,
-    {_saturated(f'sum(req_mem_bytes) FILTER (WHERE {MEM_KNOWN})')} AS mem_req_bytes,
+    {_saturated(f"sum(max_rss_bytes) FILTER (WHERE {MEM_KNOWN})")} AS mem_used_bytes,
+    {_saturated(f"sum(req_mem_bytes) FILTER (WHERE {MEM_KNOWN})")} AS mem_req_bytes,
     sum({WASTED_CPU_HOURS}) AS wasted_cpu_hours,
     max({WASTED_CPU_HOURS}) AS max_wasted_cpu_hours
 FROM jobs
@@ -96,8 +115,10 @@ def job_summary_groups(tables: list[pa.Table]) -> list[pa.Table]:
         return []
     names = JOB_SUMMARY_SCHEMA.names
     jobs = pa.concat_tables(
-        [t.select([c for c in _JOB_COLUMNS]).append_column("_grp", pa.array([i] * t.num_rows, pa.int32()))
-         for i, t in enumerate(tables)]
+        [
+            t.select([c for c in _JOB_COLUMNS]).append_column("_grp", pa.array([i] * t.num_rows, pa.int32()))
+            for i, t in enumerate(tables)
+        ]
     )
     con = units.connect()  # UTC, like every other DuckDB connection of the parser
     try:

@@ -40,7 +40,9 @@ def sql_gpu_parts(tres: str, gres: str) -> str:
 
 def sql_gpu_total(parts: str) -> str:
     """GPUs (DOUBLE, never overflows; 0 when none) from a sql_gpu_parts struct: untyped total, else the typed sum."""
-    typed_sum = f"list_sum(list_transform({parts}.typed, lambda e: TRY_CAST(regexp_extract(e, ':(\\d+)$', 1) AS DOUBLE)))"
+    typed_sum = (
+        f"list_sum(list_transform({parts}.typed, lambda e: TRY_CAST(regexp_extract(e, ':(\\d+)$', 1) AS DOUBLE)))"
+    )
     return f"coalesce({parts}.untyped, {typed_sum}, 0)"
 
 

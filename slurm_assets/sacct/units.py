@@ -75,8 +75,7 @@ def sql_duration_seconds(parts: str) -> str:
 def sql_memory_parts(col: str) -> str:
     """Struct {n, u, s} of a memory size (number, unit letter, per-node/per-CPU suffix); n = '' if no match."""
     return (
-        f"CASE WHEN length({col}) <= {MAX_NUMBER_LENGTH} "
-        f"THEN regexp_extract({col}, '{MEMORY_RE}', ['n', 'u', 's']) END"
+        f"CASE WHEN length({col}) <= {MAX_NUMBER_LENGTH} THEN regexp_extract({col}, '{MEMORY_RE}', ['n', 'u', 's']) END"
     )
 
 

@@ -92,9 +92,7 @@ def apportion_usage_groups(tables: list[pa.Table], threads: int | None = None) -
 
     The pipeline passes one table per (cluster, partition day) of a run.
     """
-    parts = [
-        t.append_column("_grp", pa.array(np.full(len(t), g, dtype=np.int64))) for g, t in enumerate(tables)
-    ]
+    parts = [t.append_column("_grp", pa.array(np.full(len(t), g, dtype=np.int64))) for g, t in enumerate(tables)]
     if not parts:
         return []
     con = units.connect(threads)

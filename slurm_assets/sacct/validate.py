@@ -107,8 +107,10 @@ def _syntax_checks(has) -> tuple[list[str], str]:
     for field, (kind, _steps_too) in _CHECKS.items():
         if kind == "int" and has(field):  # past 18 digits: out of every range (and maybe of 64 bits)
             col = f"c_{field.lower()}"
-            syntax_error.append(f"WHEN NOT is_step AND length({col}) > 18 AND regexp_matches({col}, '{u.INTEGER_RE}') "
-                       f"THEN ['out_of_range', '{field}=' || {col} || ' is outside the physical range']")
+            syntax_error.append(
+                f"WHEN NOT is_step AND length({col}) > 18 AND regexp_matches({col}, '{u.INTEGER_RE}') "
+                f"THEN ['out_of_range', '{field}=' || {col} || ' is outside the physical range']"
+            )
     for field in CANDIDATE_INT_FIELDS:
         if has(field):
             col = f"c_{field.lower()}"
@@ -145,38 +147,38 @@ def typed_sql(has) -> str:
     WITH a AS (
         SELECT *,
             contains(coalesce({id_col}, ''), '.') AS is_step,
-            upper(rtrim(split_part(coalesce({v('State')}, ''), ' ', 1), '+')) AS state
+            upper(rtrim(split_part(coalesce({v("State")}, ''), ' ', 1), '+')) AS state
         FROM src
     ), p AS (
         SELECT *,
-            {u.sql_duration_parts(v('TotalCPU'))} AS p_totalcpu,
-            {u.sql_memory_parts(v('MaxRSS'))} AS p_maxrss,
-            {u.sql_duration_parts(u.sql_tres_get(v('TRESUsageInTot'), 'cpu'))} AS p_trescpu,
-            {u.sql_memory_parts(u.sql_tres_get(v('TRESUsageInMax'), 'mem'))} AS p_tresmem,
-            {job_only(u.sql_duration_parts(v('Elapsed')))} AS p_elapsed,
-            {job_only(u.sql_duration_parts(v('Timelimit')))} AS p_timelimit,
-            {job_only(u.sql_memory_parts(v('ReqMem')))} AS p_reqmem
+            {u.sql_duration_parts(v("TotalCPU"))} AS p_totalcpu,
+            {u.sql_memory_parts(v("MaxRSS"))} AS p_maxrss,
+            {u.sql_duration_parts(u.sql_tres_get(v("TRESUsageInTot"), "cpu"))} AS p_trescpu,
+            {u.sql_memory_parts(u.sql_tres_get(v("TRESUsageInMax"), "mem"))} AS p_tresmem,
+            {job_only(u.sql_duration_parts(v("Elapsed")))} AS p_elapsed,
+            {job_only(u.sql_duration_parts(v("Timelimit")))} AS p_timelimit,
+            {job_only(u.sql_memory_parts(v("ReqMem")))} AS p_reqmem
         FROM a
     ), t AS (
         SELECT *,
-            {job_only(u.sql_ts(v('Submit')))} AS t_submit,
-            {job_only(u.sql_ts(v('Eligible')))} AS t_eligible,
-            {u.sql_ts(v('Start'))} AS t_start,
-            {u.sql_ts(v('End'))} AS t_end,
-            {job_only(u.sql_int(v('ElapsedRaw')))} AS t_elapsedraw,
-            {u.sql_duration_seconds('p_elapsed')} AS t_elapsed,
-            {u.sql_duration_seconds('p_timelimit')} AS t_timelimit,
-            {job_only(u.sql_int(v('TimelimitRaw')))} AS t_timelimitraw,
-            {u.sql_duration_seconds('p_totalcpu')} AS t_totalcpu,
-            {job_only(u.sql_int(v('NNodes')))} AS t_nnodes,
-            {job_only(u.sql_int(v('AllocNodes')))} AS t_allocnodes,
-            {job_only(u.sql_int(v('AllocCPUS')))} AS t_alloccpus,
-            {job_only(u.sql_int(v('NCPUS')))} AS t_ncpus,
-            {_capped_bytes('p_reqmem')} AS t_reqmem,
-            {u.sql_memory_scope('p_reqmem')} AS t_reqmem_scope,
-            {_capped_bytes('p_maxrss')} AS t_maxrss,
-            {u.sql_duration_seconds('p_trescpu')} AS t_trescpu,
-            {_capped_bytes('p_tresmem')} AS t_tresmem
+            {job_only(u.sql_ts(v("Submit")))} AS t_submit,
+            {job_only(u.sql_ts(v("Eligible")))} AS t_eligible,
+            {u.sql_ts(v("Start"))} AS t_start,
+            {u.sql_ts(v("End"))} AS t_end,
+            {job_only(u.sql_int(v("ElapsedRaw")))} AS t_elapsedraw,
+            {u.sql_duration_seconds("p_elapsed")} AS t_elapsed,
+            {u.sql_duration_seconds("p_timelimit")} AS t_timelimit,
+            {job_only(u.sql_int(v("TimelimitRaw")))} AS t_timelimitraw,
+            {u.sql_duration_seconds("p_totalcpu")} AS t_totalcpu,
+            {job_only(u.sql_int(v("NNodes")))} AS t_nnodes,
+            {job_only(u.sql_int(v("AllocNodes")))} AS t_allocnodes,
+            {job_only(u.sql_int(v("AllocCPUS")))} AS t_alloccpus,
+            {job_only(u.sql_int(v("NCPUS")))} AS t_ncpus,
+            {_capped_bytes("p_reqmem")} AS t_reqmem,
+            {u.sql_memory_scope("p_reqmem")} AS t_reqmem_scope,
+            {_capped_bytes("p_maxrss")} AS t_maxrss,
+            {u.sql_duration_seconds("p_trescpu")} AS t_trescpu,
+            {_capped_bytes("p_tresmem")} AS t_tresmem
         FROM p
     )
     SELECT row_id, drop_no, line_no, repair_group, prio, is_step, state,
@@ -185,8 +187,8 @@ def typed_sql(has) -> str:
         t_trescpu, t_tresmem,
         {job_only(f"regexp_extract(coalesce({v('JobID')}, ''), '{JOBID_RE}', ['job', 'task', 'het', 'step'])")}
             AS idp,
-        {job_only(tres.sql_gpu_parts(v('AllocTRES'), v('AllocGRES')))} AS gp,
-        CASE {' '.join(syntax_error)} END AS syntax_error,
+        {job_only(tres.sql_gpu_parts(v("AllocTRES"), v("AllocGRES")))} AS gp,
+        CASE {" ".join(syntax_error)} END AS syntax_error,
         {wrong_cluster} AS wrong_cluster,
         hash(content) AS content_hash,
         {job_key} AS job_key,
@@ -202,8 +204,10 @@ CPU_TIME_S_MAX = limits.JOB_CPUS_MAX * limits.DURATION_S_MAX
 def _capped_bytes(parts: str) -> str:
     """Bytes of a memory size; -1 past limits.JOB_MEM_BYTES_MAX (sizes are never negative: -1 means out of range)."""
     n = f"(TRY_CAST({parts}.n AS DOUBLE) * pow(1024, strpos(' KMGTPE', upper({parts}.u)) - 1))"
-    return (f"CASE WHEN {parts}.n <> '' THEN CASE WHEN {n} <= {limits.JOB_MEM_BYTES_MAX} "
-            f"THEN CAST(round({n}) AS BIGINT) ELSE -1 END END")
+    return (
+        f"CASE WHEN {parts}.n <> '' THEN CASE WHEN {n} <= {limits.JOB_MEM_BYTES_MAX} "
+        f"THEN CAST(round({n}) AS BIGINT) ELSE -1 END END"
+    )
 
 
 def _over(expr: str, limit: int, what: str) -> str:
@@ -215,32 +219,36 @@ def step_range_sql() -> str:
     return f"""CASE
         WHEN t_maxrss < 0 OR t_tresmem < 0 THEN ['out_of_range',
             'MaxRSS (or TRESUsageInMax mem) is over {limits.JOB_MEM_BYTES_MAX} bytes']
-        {_over('t_totalcpu', CPU_TIME_S_MAX, 'TotalCPU (s)')}
-        {_over('t_trescpu', CPU_TIME_S_MAX, 'TRESUsageInTot cpu (s)')}
+        {_over("t_totalcpu", CPU_TIME_S_MAX, "TotalCPU (s)")}
+        {_over("t_trescpu", CPU_TIME_S_MAX, "TRESUsageInTot cpu (s)")}
     END"""
 
 
 def _job_range_checks() -> str:
     """The ``out_of_range`` WHENs of ``job_checks_sql`` (job rows; ``j`` columns)."""
     lim = limits
-    req_mem = ("t_reqmem * CASE t_reqmem_scope WHEN 'n' THEN CAST(greatest(coalesce(nodes_n, 1), 1) AS DOUBLE) "
-               "WHEN 'c' THEN CAST(coalesce(cpus_n, 1) AS DOUBLE) ELSE 1.0 END")
+    req_mem = (
+        "t_reqmem * CASE t_reqmem_scope WHEN 'n' THEN CAST(greatest(coalesce(nodes_n, 1), 1) AS DOUBLE) "
+        "WHEN 'c' THEN CAST(coalesce(cpus_n, 1) AS DOUBLE) ELSE 1.0 END"
+    )
     wait = "date_diff('second', coalesce(t_eligible, t_submit), t_start)"
-    return "\n".join([
-        "WHEN cpus_n < 0 OR nodes_n < 0 THEN ['out_of_range', 'AllocCPUS ' || coalesce(CAST(cpus_n AS VARCHAR), '')"
-        " || ' or NNodes ' || coalesce(CAST(nodes_n AS VARCHAR), '') || ' is negative']",
-        _over("cpus_n", lim.JOB_CPUS_MAX, "AllocCPUS/NCPUS"),
-        _over("nodes_n", lim.NODES_MAX, "NNodes/AllocNodes"),
-        _over("elapsed_s", lim.DURATION_S_MAX, "elapsed (s)"),
-        _over("coalesce(t_timelimit, t_timelimitraw * 60.0)", lim.DURATION_S_MAX, "Timelimit (s)"),
-        _over(wait, lim.DURATION_S_MAX, "wait (s)"),
-        _over(tres.sql_gpu_total("gp"), lim.JOB_GPUS_MAX, "GPUs (AllocTRES gres/gpu)"),
-        "WHEN t_reqmem < 0 OR t_maxrss < 0 OR t_tresmem < 0 THEN ['out_of_range', "
-        f"'ReqMem, MaxRSS or TRESUsageInMax mem is over {lim.JOB_MEM_BYTES_MAX} bytes']",
-        _over(req_mem, lim.JOB_MEM_BYTES_MAX, "ReqMem x nodes or CPUs (bytes)"),
-        _over("t_totalcpu", CPU_TIME_S_MAX, "TotalCPU (s)"),
-        _over("t_trescpu", CPU_TIME_S_MAX, "TRESUsageInTot cpu (s)"),
-    ])
+    return "\n".join(
+        [
+            "WHEN cpus_n < 0 OR nodes_n < 0 THEN ['out_of_range', 'AllocCPUS ' || coalesce(CAST(cpus_n AS VARCHAR), '')"
+            " || ' or NNodes ' || coalesce(CAST(nodes_n AS VARCHAR), '') || ' is negative']",
+            _over("cpus_n", lim.JOB_CPUS_MAX, "AllocCPUS/NCPUS"),
+            _over("nodes_n", lim.NODES_MAX, "NNodes/AllocNodes"),
+            _over("elapsed_s", lim.DURATION_S_MAX, "elapsed (s)"),
+            _over("coalesce(t_timelimit, t_timelimitraw * 60.0)", lim.DURATION_S_MAX, "Timelimit (s)"),
+            _over(wait, lim.DURATION_S_MAX, "wait (s)"),
+            _over(tres.sql_gpu_total("gp"), lim.JOB_GPUS_MAX, "GPUs (AllocTRES gres/gpu)"),
+            "WHEN t_reqmem < 0 OR t_maxrss < 0 OR t_tresmem < 0 THEN ['out_of_range', "
+            f"'ReqMem, MaxRSS or TRESUsageInMax mem is over {lim.JOB_MEM_BYTES_MAX} bytes']",
+            _over(req_mem, lim.JOB_MEM_BYTES_MAX, "ReqMem x nodes or CPUs (bytes)"),
+            _over("t_totalcpu", CPU_TIME_S_MAX, "TotalCPU (s)"),
+            _over("t_trescpu", CPU_TIME_S_MAX, "TRESUsageInTot cpu (s)"),
+        ]
+    )
 
 
 def job_checks_sql() -> str:

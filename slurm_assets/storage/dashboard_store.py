@@ -188,8 +188,9 @@ class Store:
                     continue
                 gone = [f for f, stat in old.items() if files.get(f) != stat]
                 if gone:
-                    cur.execute(f'DELETE FROM mem."{_TABLE_OF.get(source, source)}" WHERE list_contains(?, _src)',
-                                [gone])
+                    cur.execute(
+                        f'DELETE FROM mem."{_TABLE_OF.get(source, source)}" WHERE list_contains(?, _src)', [gone]
+                    )
                 _insert(cur, self.root, source, sorted(f for f, stat in files.items() if old.get(f) != stat))
             cur.execute(f"CREATE OR REPLACE VIEW mem.jobs_files AS {jobs_select(self.root, None)}")
             cur.execute("COMMIT")
@@ -238,15 +239,19 @@ def _insert(con, root: Path, source: str, files: list[str], checkpoint: bool = F
     """Copy ``files`` of ``source`` in, each row tagged with its file (``_src``)."""
     if source == "running_jobs":
         if files:
-            con.execute(f'INSERT INTO mem."running_jobs" SELECT {_columns(source)}, NULL'
-                        f" FROM ({warehouse.view_select(root, source)})")
+            con.execute(
+                f'INSERT INTO mem."running_jobs" SELECT {_columns(source)}, NULL'
+                f" FROM ({warehouse.view_select(root, source)})"
+            )
         return
     step = SUMMARY_BATCH_FILES if source == _FROM_JOBS else LOAD_BATCH_FILES
     for i in range(0, len(files), step):
         batch = files[i : i + step]
         if source == _FROM_JOBS:  # a warehouse written before job_summary existed
-            jobs = con.execute(f"SELECT {_columns('jobs')}, filename AS _src FROM read_parquet({batch!r},"
-                               " hive_partitioning = false, filename = true) ORDER BY _src").arrow()
+            jobs = con.execute(
+                f"SELECT {_columns('jobs')}, filename AS _src FROM read_parquet({batch!r},"
+                " hive_partitioning = false, filename = true) ORDER BY _src"
+            ).arrow()
             jobs = jobs.read_all() if hasattr(jobs, "read_all") else jobs
             sizes = {c["values"]: c["counts"] for c in pc.value_counts(jobs["_src"]).to_pylist()}
             tables, srcs, offset = [], [], 0
@@ -255,16 +260,21 @@ def _insert(con, root: Path, source: str, files: list[str], checkpoint: bool = F
                 srcs.append(f)
                 offset += sizes[f]
             rows = pa.concat_tables(
-                [t.append_column("_src", pa.array([f] * t.num_rows, pa.string()))
-                 for t, f in zip(summary.job_summary_groups(tables), srcs, strict=True)]
-                or [TABLE_SCHEMAS["job_summary"].empty_table().append_column("_src", pa.array([], pa.string()))])
+                [
+                    t.append_column("_src", pa.array([f] * t.num_rows, pa.string()))
+                    for t, f in zip(summary.job_summary_groups(tables), srcs, strict=True)
+                ]
+                or [TABLE_SCHEMAS["job_summary"].empty_table().append_column("_src", pa.array([], pa.string()))]
+            )
             con.register("_missing_summary", rows)
             con.execute('INSERT INTO mem."job_summary" SELECT * FROM _missing_summary')
             con.unregister("_missing_summary")
         else:
             # hive_partitioning off: usage_daily's ``date`` column is the usage day, not its folder's end day
-            con.execute(f'INSERT INTO mem."{source}" SELECT {_columns(source)}, filename AS _src FROM read_parquet('
-                        f"{batch!r}, hive_partitioning = false, filename = true)")
+            con.execute(
+                f'INSERT INTO mem."{source}" SELECT {_columns(source)}, filename AS _src FROM read_parquet('
+                f"{batch!r}, hive_partitioning = false, filename = true)"
+            )
         if checkpoint:
             con.execute("CHECKPOINT mem")  # compress what was read: bounds the peak to one batch uncompressed
 
@@ -283,9 +293,14 @@ def _columns(table: str) -> str:
 
 def jobs_select(root: Path, days: list[tuple[str, str]] | None) -> str:
     """SELECT over the ``jobs`` files (all, or those of the (cluster, day) pairs), with the hive column ``date``."""
-    files = _table_files(root, "jobs") if days is None else [
-        paths.partition_file(root, "jobs", c, d) for c, d in sorted(days)]
+    files = (
+        _table_files(root, "jobs")
+        if days is None
+        else [paths.partition_file(root, "jobs", c, d) for c, d in sorted(days)]
+    )
     if not files:
-        return f"SELECT *, CAST(NULL AS DATE) AS \"date\" FROM ({warehouse.table_select(root, 'jobs')}) WHERE false"
-    return (f"SELECT * FROM read_parquet({[str(p) for p in files]!r}, hive_partitioning = true,"
-            " hive_types = {'date': DATE, 'cluster': VARCHAR})")
+        return f'SELECT *, CAST(NULL AS DATE) AS "date" FROM ({warehouse.table_select(root, "jobs")}) WHERE false'
+    return (
+        f"SELECT * FROM read_parquet({[str(p) for p in files]!r}, hive_partitioning = true,"
+        " hive_types = {'date': DATE, 'cluster': VARCHAR})"
+    )

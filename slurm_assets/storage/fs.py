@@ -47,7 +47,7 @@ def root(data_dir: str | os.PathLike) -> DataPath:
     text = os.fspath(data_dir)
     if not is_remote(text):
         return Path(text)
-    bucket = text[len("s3://"):].split("/", 1)[0]
+    bucket = text[len("s3://") :].split("/", 1)[0]
     if not bucket:
         raise StorageError(f"data root {text!r} names no bucket: use s3://<bucket>/<prefix>")
     return UPath(text.rstrip("/"), **settings.s3_options())
@@ -87,12 +87,18 @@ def check_root(data_dir: DataPath) -> None:
     try:
         data_dir.fs.ls(bucket, detail=False)
     except FileNotFoundError as err:
-        raise StorageError(f"{data_dir}: bucket {bucket!r} does not exist at {endpoint}; create it, or fix "
-                           "SLURM_USAGE_DATA_DIR / AWS_ENDPOINT_URL") from err
+        raise StorageError(
+            f"{data_dir}: bucket {bucket!r} does not exist at {endpoint}; create it, or fix "
+            "SLURM_USAGE_DATA_DIR / AWS_ENDPOINT_URL"
+        ) from err
     except PermissionError as err:
-        raise StorageError(f"{data_dir}: access denied by {endpoint} ({err}); check AWS_ACCESS_KEY_ID / "
-                           "AWS_SECRET_ACCESS_KEY and the bucket policy") from err
+        raise StorageError(
+            f"{data_dir}: access denied by {endpoint} ({err}); check AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY and the bucket policy"
+        ) from err
     except Exception as err:  # noqa: BLE001 - botocore's connection and credential errors are not OSErrors
-        raise StorageError(f"{data_dir}: cannot reach {endpoint} ({type(err).__name__}: {err}); check "
-                           "AWS_ENDPOINT_URL and the network, and that credentials are set (AWS_ACCESS_KEY_ID, "
-                           "AWS_SECRET_ACCESS_KEY)") from err
+        raise StorageError(
+            f"{data_dir}: cannot reach {endpoint} ({type(err).__name__}: {err}); check "
+            "AWS_ENDPOINT_URL and the network, and that credentials are set (AWS_ACCESS_KEY_ID, "
+            "AWS_SECRET_ACCESS_KEY)"
+        ) from err

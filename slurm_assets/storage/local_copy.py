@@ -77,8 +77,12 @@ def working_copy(cache_dir: Path | None, root: Path) -> tuple[Path | None, bool]
         except FileNotFoundError:
             return work, False
     except OSError as err:
-        log.warning("dashboard cache dir %s not usable (%s): the tables are copied into memory at each start; "
-                    "set SLURM_USAGE_DASHBOARD_CACHE_DIR to a writable local folder", cache_dir, err)
+        log.warning(
+            "dashboard cache dir %s not usable (%s): the tables are copied into memory at each start; "
+            "set SLURM_USAGE_DASHBOARD_CACHE_DIR to a writable local folder",
+            cache_dir,
+            err,
+        )
         return None, False
 
 
@@ -119,8 +123,14 @@ def remove_dead_working_copies(cache_dir: Path) -> None:
 def write_listing(con: duckdb.DuckDBPyConnection, files: dict[str, dict[str, tuple[int, int]]]) -> None:
     """Store ``files`` (source -> {file: (mtime_ns, size)}) and the copy format in ``mem``."""
     rows = [(source, f, stat[0], stat[1]) for source, listing in files.items() for f, stat in listing.items()]
-    listing = pa.table({name: pa.array([r[i] for r in rows], type) for i, (name, type) in enumerate(
-        [("source", pa.string()), ("file", pa.string()), ("mtime_ns", pa.int64()), ("size", pa.int64())])})
+    listing = pa.table(
+        {
+            name: pa.array([r[i] for r in rows], type)
+            for i, (name, type) in enumerate(
+                [("source", pa.string()), ("file", pa.string()), ("mtime_ns", pa.int64()), ("size", pa.int64())]
+            )
+        }
+    )
     con.register("_listing", listing)
     try:
         con.execute(f"CREATE OR REPLACE TABLE mem.{FILES_TABLE} AS SELECT * FROM _listing")

@@ -109,7 +109,7 @@ def cluster_day_of(path: Path) -> tuple[str, str]:
     cluster, day = path.parent.parent.name, path.parent.name
     if not (cluster.startswith("cluster=") and day.startswith("date=")):
         raise InvalidNameError(f"{path} is not a warehouse partition file (cluster=<c>/date=<D>/{PART_FILE})")
-    return check_cluster_name(cluster[len("cluster="):]), check_day(day[len("date="):])
+    return check_cluster_name(cluster[len("cluster=") :]), check_day(day[len("date=") :])
 
 
 def landing_cluster_day(day_dir: Path) -> tuple[str, str]:

@@ -37,14 +37,15 @@ def read_processed(data_dir: Path) -> dict[str, str]:
             raise TypeError
         return {str(k): str(v) for k, v in days.items()}
     except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not {{\"days\": {{...}}}} JSON; delete it to reprocess every day") from err
+        raise ValueError(f'{path} is not {{"days": {{...}}}} JSON; delete it to reprocess every day') from err
 
 
 def mark_built(data_dir: Path, digests: dict[str, str]) -> None:
     """The day step wrote these days' tables from these drops (day -> ``landing.day_digests`` of them)."""
     with _locked(data_dir):
-        _write_days(Path(data_dir) / "state" / BUILT_FILE, {**_read_days(Path(data_dir) / "state" / BUILT_FILE),
-                                                            **digests})
+        _write_days(
+            Path(data_dir) / "state" / BUILT_FILE, {**_read_days(Path(data_dir) / "state" / BUILT_FILE), **digests}
+        )
 
 
 def promote_built(data_dir: Path, days: list[str]) -> None:
@@ -60,7 +61,8 @@ def processed_days(data_dir: Path, listing: list[tuple[str, str, str]]) -> dict[
     """The processed days, minus those whose ``drops`` files are gone (a deleted warehouse is rebuilt)."""
     present = {(cluster, day) for cluster, day, _id in listing}
     return {
-        day: digest for day, digest in read_processed(data_dir).items()
+        day: digest
+        for day, digest in read_processed(data_dir).items()
         if all(paths.partition_file(data_dir, "drops", cluster, d).exists() for cluster, d in present if d == day)
     }
 

@@ -8,8 +8,18 @@ from pathlib import Path
 from slurm_assets.storage import landing
 
 
-def store_text_drop(data_dir: Path, cluster: str, day: str, text: bytes, *, source: str, agent_version: str,
-                    sacct_version: str, collected_at: str, extra: dict | None = None) -> tuple[str, bool, int]:
+def store_text_drop(
+    data_dir: Path,
+    cluster: str,
+    day: str,
+    text: bytes,
+    *,
+    source: str,
+    agent_version: str,
+    sacct_version: str,
+    collected_at: str,
+    extra: dict | None = None,
+) -> tuple[str, bool, int]:
     """Gzip ``text`` (sacct --parsable2 with its header), write its manifest (docs/DROP_FORMAT.md) and store it.
 
     Returns ``(drop_id, duplicate, rows)``: the same text for the same cluster and day is stored once,

@@ -77,10 +77,7 @@ def _sql_str(value: str) -> str:
 
 def empty_select(table: str) -> str:
     """An empty SELECT with ``table``'s columns and types."""
-    cols = ", ".join(
-        f"CAST(NULL AS {_duck_type(f.type)}) AS \"{f.name}\""
-        for f in TABLE_SCHEMAS[table]
-    )
+    cols = ", ".join(f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in TABLE_SCHEMAS[table])
     return f"SELECT {cols} WHERE false"
 
 

@@ -136,8 +136,12 @@ def fake_slurm(tmp_path, monkeypatch) -> FakeSlurm:
     """sacct and scontrol stand-ins first on PATH (also in os.environ, for main() in-process)."""
     bin_dir = tmp_path / "fakebin"
     bin_dir.mkdir()
-    for name, text in (("sacct", FAKE_SACCT), ("scontrol", FAKE_SCONTROL), ("sacctmgr", FAKE_SACCTMGR),
-                       ("sreport", FAKE_SREPORT)):
+    for name, text in (
+        ("sacct", FAKE_SACCT),
+        ("scontrol", FAKE_SCONTROL),
+        ("sacctmgr", FAKE_SACCTMGR),
+        ("sreport", FAKE_SREPORT),
+    ):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     log = tmp_path / "sacct-calls.jsonl"
@@ -192,9 +196,7 @@ class Receiver:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"receiver exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
-                )
+                raise RuntimeError(f"receiver exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
                     return self

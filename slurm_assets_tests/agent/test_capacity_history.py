@@ -9,8 +9,10 @@ from slurm_assets.storage import landing
 from slurm_assets_tests.agent.conftest import DATA
 from slurm_assets_tests.agent.test_exporter import NOW, run_main
 
-UTIL = {"cpu": {"allocated": 7811, "down": 0, "planned_down": 0, "idle": 0, "planned": 22829, "reported": 30640},
-        "gres/gpu": {"allocated": 1922, "down": 0, "planned_down": 0, "idle": 5738, "planned": 0, "reported": 7660}}
+UTIL = {
+    "cpu": {"allocated": 7811, "down": 0, "planned_down": 0, "idle": 0, "planned": 22829, "reported": 30640},
+    "gres/gpu": {"allocated": 1922, "down": 0, "planned_down": 0, "idle": 5738, "planned": 0, "reported": 7660},
+}
 
 
 def test_sreport_from_a_real_capture(agent):
@@ -18,8 +20,9 @@ def test_sreport_from_a_real_capture(agent):
     # headerless or empty output: nothing, never an exception; another version's column names
     assert agent.parse_sreport_utilization("") == {}
     older = "Cluster|Allocated|Down|PLND Down|Idle|Reserved|Reported\nalpha|1|2|3|4|5|15\n"
-    assert agent.parse_sreport_utilization(older) == {"cpu": {"allocated": 1, "down": 2, "planned_down": 3,
-                                                              "idle": 4, "planned": 5, "reported": 15}}
+    assert agent.parse_sreport_utilization(older) == {
+        "cpu": {"allocated": 1, "down": 2, "planned_down": 3, "idle": 4, "planned": 5, "reported": 15}
+    }
 
 
 def test_every_drop_carries_its_days_capacity(agent, fake_slurm):
@@ -51,7 +54,6 @@ def test_a_failing_sreport_is_one_warning_and_drops_go_out_without_capacity(agen
 def test_collect_capacity_history_can_be_turned_off(agent, fake_slurm, tmp_path):
     config = tmp_path / "config.json"
     config.write_text('{"collect_capacity_history": false}')
-    code, stream = run_main(agent, ["--config", str(config), "--stdout", "--start-date", "2024-05-02"],
-                            now=lambda: NOW)
+    code, stream = run_main(agent, ["--config", str(config), "--stdout", "--start-date", "2024-05-02"], now=lambda: NOW)
     assert code == 0
     assert all(m["capacity"] is None for m, _ in landing.iter_drop_stream(io.BytesIO(stream)))

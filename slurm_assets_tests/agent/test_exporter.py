@@ -126,9 +126,7 @@ def test_normalize_state(agent, state, normal):
 
 def test_utc_day_windows_split_at_midnight_and_end_partial(agent):
     utc = dt.UTC
-    windows = agent.utc_day_windows(
-        dt.datetime(2024, 2, 28, tzinfo=utc), dt.datetime(2024, 3, 1, 6, tzinfo=utc)
-    )
+    windows = agent.utc_day_windows(dt.datetime(2024, 2, 28, tzinfo=utc), dt.datetime(2024, 3, 1, 6, tzinfo=utc))
     assert [(agent.format_utc(a), agent.format_utc(b)) for a, b in windows] == [
         ("2024-02-28T00:00:00Z", "2024-02-29T00:00:00Z"),
         ("2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z"),  # leap day
@@ -293,9 +291,7 @@ def test_placeholder_key_is_refused(agent, tmp_path, fake_slurm, capsys):
 def test_group_readable_config_with_key_warns(agent, tmp_path, fake_slurm, capsys):
     config = write_config(tmp_path, api_key="secret-value-1", cluster_name="alpha")
     config.chmod(0o644)
-    agent.main(
-        ["--config", str(config), "--dry-run", "--start-date", "2024-05-01", "--end-date", "2024-05-01"]
-    )
+    agent.main(["--config", str(config), "--dry-run", "--start-date", "2024-05-01", "--end-date", "2024-05-01"])
     err = capsys.readouterr().err
     assert f"chmod 600 {config}" in err and "secret-value-1" not in err
 
@@ -312,9 +308,7 @@ def test_dry_run_json_equals_independent_computation_on_crafted_text(agent, fake
     assert code == 0
     summary = json.loads(out)
     fields = next(c for c in fake_slurm.calls() if "-S" in c)
-    fields = fields[next(i for i, a in enumerate(fields) if a.startswith("--format="))][
-        len("--format=") :
-    ].split(",")
+    fields = fields[next(i for i, a in enumerate(fields) if a.startswith("--format="))][len("--format=") :].split(",")
     text = fake_text("2024-05-01T00:00:00", "2024-05-02T00:00:00", fields)
     expected = independent_totals(text)
     assert summary["jobs"] == expected["jobs"]
@@ -373,9 +367,7 @@ def test_dry_run_text_has_the_seed_lines(agent, fake_slurm):
 
 def test_newline_in_job_name_is_counted_not_hidden(agent):
     summary = agent.UsageSummary()
-    summary.feed(
-        b"JobID|State|AllocCPUS|Elapsed|AllocTRES|JobName\n1|COMPLETED|2|00:01:00|cpu=2|two\nlines\n"
-    )
+    summary.feed(b"JobID|State|AllocCPUS|Elapsed|AllocTRES|JobName\n1|COMPLETED|2|00:01:00|cpu=2|two\nlines\n")
     result = summary.close()
     assert (result.jobs, result.malformed, result.cpu_seconds) == (1, 1, 120)
 
@@ -552,9 +544,7 @@ def test_missing_sacct_binary(agent, fake_slurm, tmp_path, capsys):
 def test_hanging_sacct_is_killed_after_sacct_timeout(agent, fake_slurm, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("FAKE_SACCT_SLEEP", "120")
     config = write_config(tmp_path, sacct_timeout=1, cluster_name="alpha")
-    code, _ = run_main(
-        agent, ["--config", str(config), "--dry-run", "--start-date", "2024-05-01"], now=lambda: NOW
-    )
+    code, _ = run_main(agent, ["--config", str(config), "--dry-run", "--start-date", "2024-05-01"], now=lambda: NOW)
     assert code == agent.EXIT_SACCT
     assert "timed out after 1 s" in capsys.readouterr().err
 
@@ -575,8 +565,12 @@ def test_sacct_env_and_flag_override_the_path(agent, fake_slurm, monkeypatch, tm
 
 def test_associations_from_real_captures_any_column_order(agent):
     at = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
-    found = agent.parse_associations((DATA / "sacctmgr_associations_22.05.txt").read_text(),
-                                     (DATA / "sacctmgr_withcoord_22.05.txt").read_text(), "alpha", at)
+    found = agent.parse_associations(
+        (DATA / "sacctmgr_associations_22.05.txt").read_text(),
+        (DATA / "sacctmgr_withcoord_22.05.txt").read_text(),
+        "alpha",
+        at,
+    )
     assert found["collected_at"] == "2024-05-01T00:00:00Z"
     rows = found["associations"]
     assert {"account": "physics", "parent": "root", "user": ""} in rows
@@ -586,9 +580,14 @@ def test_associations_from_real_captures_any_column_order(agent):
     # Another order, extra columns, another cluster's rows in a shared slurmdbd, several coordinators.
     other = agent.parse_associations(
         "User|Par Name|Account|Cluster|Share\ndave||proj|alpha|1\n|root|proj|alpha|1\neve||x|beta|1\n",
-        "Coord Accounts|Account\nzed, amy|proj\n|x\n", "alpha", at)
-    assert other["associations"] == [{"account": "proj", "parent": "", "user": "dave"},
-                                     {"account": "proj", "parent": "root", "user": ""}]
+        "Coord Accounts|Account\nzed, amy|proj\n|x\n",
+        "alpha",
+        at,
+    )
+    assert other["associations"] == [
+        {"account": "proj", "parent": "", "user": "dave"},
+        {"account": "proj", "parent": "root", "user": ""},
+    ]
     assert other["coordinators"] == [{"account": "proj", "user": "amy"}, {"account": "proj", "user": "zed"}]
     assert agent.parse_associations("", "", "alpha", at)["associations"] == []
 
@@ -624,8 +623,12 @@ def test_inventory_goes_with_recent_drops_only(agent, fake_slurm, tmp_path):
     node = drops["2024-05-03"]["inventory"]["nodes"][0]
     assert (node["node"], node["cpus"], node["gpus"]) == ("vm", 16, {"a100": 2, "v100": 2})
     # The associations snapshot (collected once per run) goes with the same recent drops.
-    assert [d for d, m in sorted(drops.items()) if m["associations"]] == ["2024-04-30", "2024-05-01", "2024-05-02",
-                                                                           "2024-05-03"]
+    assert [d for d, m in sorted(drops.items()) if m["associations"]] == [
+        "2024-04-30",
+        "2024-05-01",
+        "2024-05-02",
+        "2024-05-03",
+    ]
     assert drops["2024-05-03"]["associations"]["coordinators"] == [{"account": "physics", "user": "bob"}]
     assert drops["2024-05-03"]["format"] == "slurm-usage-drop/2"
     assert drops["2024-05-03"]["window_end"] == "2024-05-03T12:30:00Z"  # today's window stops at now
@@ -757,9 +760,7 @@ def test_a_big_extraction_streams_in_bounded_memory(tmp_path, fake_slurm):
     """~160 MB of sacct text through --stdout: peak RSS of the agent stays under 100 MB."""
     big = tmp_path / "bin" / "sacct"
     big.parent.mkdir()
-    line = (
-        "1|1|alice|physics|cpu|COMPLETED|2024-05-01T00:00:00|2024-05-01T01:00:00|01:00:00|3600|4|cpu=4|x" * 1
-    )
+    line = "1|1|alice|physics|cpu|COMPLETED|2024-05-01T00:00:00|2024-05-01T01:00:00|01:00:00|3600|4|cpu=4|x" * 1
     big.write_text(
         "#!/bin/sh\n"
         'case "$1" in --version) echo "slurm 22.05.8"; exit 0;; --helpformat) cat "$FAKE_SACCT_HELPFORMAT"; exit 0;;'

@@ -181,9 +181,7 @@ def test_https_with_self_signed_certificate_needs_ca_bundle(
     assert sorted(m["day"] for m in landed_manifests(rec)) == DAYS and spooled(tmp_path) == []
 
 
-def test_allow_insecure_http_lets_a_non_local_http_url_through(
-    agent, fake_slurm, receiver_factory, tmp_path, capsys
-):
+def test_allow_insecure_http_lets_a_non_local_http_url_through(agent, fake_slurm, receiver_factory, tmp_path, capsys):
     rec = receiver_factory()
     url = rec.url.replace("127.0.0.1", "127.0.0.2")  # loopback, but not "localhost" to the agent
     assert run(agent, push_config(tmp_path, url)) == agent.EXIT_USAGE
@@ -241,9 +239,7 @@ def stand_in():
 def test_429_and_5xx_are_retried_with_growing_jittered_backoff(agent, fake_slurm, stand_in, tmp_path):
     url, handler = stand_in
     handler.script = [(503, {}), (502, {}), (429, {"Retry-After": "7"})]
-    config = push_config(
-        tmp_path, url, retry_attempts=5, retry_backoff_seconds=1, retry_max_backoff_seconds=60
-    )
+    config = push_config(tmp_path, url, retry_attempts=5, retry_backoff_seconds=1, retry_max_backoff_seconds=60)
     delays = []
     code = agent.main(
         ["--config", str(config), "--start-date", "2024-05-01", "--end-date", "2024-05-01"],
@@ -276,17 +272,12 @@ def test_client_errors_are_never_retried(agent, fake_slurm, stand_in, tmp_path, 
     err = capsys.readouterr().err
     assert f"HTTP {status}" in err and f"scripted {status}" in err
     if status in (413, 422):  # refused for good: kept aside in spool/rejected, not resent forever
-        assert (
-            spooled(tmp_path) == []
-            and len(list((tmp_path / "spool" / "rejected").glob("*.manifest.json"))) == 1
-        )
+        assert spooled(tmp_path) == [] and len(list((tmp_path / "spool" / "rejected").glob("*.manifest.json"))) == 1
     else:  # fix the key or its binding, and the next run delivers
         assert len(spooled(tmp_path)) == 1
 
 
-def test_persistent_5xx_gives_up_after_retry_attempts_and_spools(
-    agent, fake_slurm, stand_in, tmp_path, capsys
-):
+def test_persistent_5xx_gives_up_after_retry_attempts_and_spools(agent, fake_slurm, stand_in, tmp_path, capsys):
     url, handler = stand_in
     handler.script = [(503, {})] * 10
     config = push_config(tmp_path, url, retry_attempts=3)

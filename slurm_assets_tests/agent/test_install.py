@@ -91,9 +91,7 @@ def test_installed_wrapper_runs_the_agent(tmp_path):
     run_install(root)
     wrapper = (root / f"usr/local/bin/{NAME}").read_text().replace(f"/opt/{NAME}", f"{root}/opt/{NAME}")
     (tmp_path / "wrapper").write_text(wrapper)
-    proc = subprocess.run(
-        ["sh", str(tmp_path / "wrapper"), "--version"], capture_output=True, text=True, check=True
-    )
+    proc = subprocess.run(["sh", str(tmp_path / "wrapper"), "--version"], capture_output=True, text=True, check=True)
     assert proc.stdout.startswith(NAME)
 
 
@@ -229,8 +227,13 @@ FOREIGN = {  # another application's files in the places a wrong prefix points a
 
 
 def run_raw(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(INSTALL), *args], env={**os.environ, "DESTDIR": str(root), **(env or {})},
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        ["bash", str(INSTALL), *args],
+        env={**os.environ, "DESTDIR": str(root), **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
@@ -252,13 +255,17 @@ def with_foreign_files(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize(("args", "env", "says"), [
-    (["--uninstall", "--prefix", "/opt"], {}, "is not where this program was installed"),
-    (["--uninstall", "--purge", "--prefix", "/opt"], {}, "is not where this program was installed"),
-    (["--uninstall"], {"PREFIX": "/usr/local"}, "is not where this program was installed"),
-    (["--uninstall", "--purge"], {"PREFIX": "/"}, "is not where this program was installed"),
-    (["--uninstall", "--purge"], {"CONF_DIR": "/etc"}, "nothing was recorded as installed with CONF_DIR=/etc"),
-], ids=["--prefix /opt", "--purge --prefix /opt", "PREFIX=/usr/local", "PREFIX=/ --purge", "CONF_DIR=/etc --purge"])
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["--uninstall", "--prefix", "/opt"], {}, "is not where this program was installed"),
+        (["--uninstall", "--purge", "--prefix", "/opt"], {}, "is not where this program was installed"),
+        (["--uninstall"], {"PREFIX": "/usr/local"}, "is not where this program was installed"),
+        (["--uninstall", "--purge"], {"PREFIX": "/"}, "is not where this program was installed"),
+        (["--uninstall", "--purge"], {"CONF_DIR": "/etc"}, "nothing was recorded as installed with CONF_DIR=/etc"),
+    ],
+    ids=["--prefix /opt", "--purge --prefix /opt", "PREFIX=/usr/local", "PREFIX=/ --purge", "CONF_DIR=/etc --purge"],
+)
 def test_uninstall_with_a_wrong_prefix_or_conf_dir_removes_nothing(tmp_path, args, env, says):
     # Issue 18: --uninstall --prefix /opt removed all of /opt; PREFIX=/usr/local removed /usr/local; --purge with
     # CONF_DIR=/etc would remove /etc.
@@ -275,9 +282,11 @@ def test_uninstall_with_a_wrong_prefix_or_conf_dir_removes_nothing(tmp_path, arg
     assert not (root / f"opt/{NAME}").exists() and not (root / f"usr/local/bin/{NAME}").exists()
 
 
-@pytest.mark.parametrize(("option", "env"), [(["--prefix", "/opt"], {}), ([], {"PREFIX": "/usr/local"}),
-                                             ([], {"PREFIX": "/"}), ([], {"CONF_DIR": "/etc"})],
-                         ids=["--prefix /opt", "PREFIX=/usr/local", "PREFIX=/", "CONF_DIR=/etc"])
+@pytest.mark.parametrize(
+    ("option", "env"),
+    [(["--prefix", "/opt"], {}), ([], {"PREFIX": "/usr/local"}), ([], {"PREFIX": "/"}), ([], {"CONF_DIR": "/etc"})],
+    ids=["--prefix /opt", "PREFIX=/usr/local", "PREFIX=/", "CONF_DIR=/etc"],
+)
 def test_install_refuses_a_directory_that_holds_other_files(tmp_path, option, env):
     root = with_foreign_files(tmp_path)
     before = snapshot(root)
@@ -307,8 +316,11 @@ def test_install_then_purge_leaves_nothing_behind(tmp_path, mode):
     (root / f"var/spool/{NAME}/alpha.2024-05-01.x.psv.gz").write_bytes(b"undelivered")
     (root / f"var/lib/{NAME}/state.json").write_text("{}")
     proc = run_install(root, "--uninstall")
-    for kept in (f"/etc/{NAME}/config.json (config)", f"/var/spool/{NAME} (config, state or spool",
-                 "service user slurm-usage"):
+    for kept in (
+        f"/etc/{NAME}/config.json (config)",
+        f"/var/spool/{NAME} (config, state or spool",
+        "service user slurm-usage",
+    ):
         assert f"kept {kept}" in proc.stdout, proc.stdout
     assert (root / f"var/spool/{NAME}/alpha.2024-05-01.x.psv.gz").exists()
     run_install(root, "--uninstall", "--purge")
@@ -344,9 +356,23 @@ def test_the_wrapper_pins_a_system_python_that_runs_under_protecthome(tmp_path):
     # What the service would see: /home, /root and /run/user hidden; the pinned interpreter runs the agent.
     agent = root / f"opt/{NAME}/{NAME}.py"
     hidden = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-         'for d in /home /root /run/user; do [ -d "$d" ] && mount -t tmpfs none "$d"; done; exec "$@"', "sh",
-         python, str(agent), "--version"], capture_output=True, text=True, check=False)
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            'for d in /home /root /run/user; do [ -d "$d" ] && mount -t tmpfs none "$d"; done; exec "$@"',
+            "sh",
+            python,
+            str(agent),
+            "--version",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert hidden.returncode == 0 and hidden.stdout.startswith(NAME), hidden.stderr
 
 

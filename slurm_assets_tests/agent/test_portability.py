@@ -44,9 +44,7 @@ def test_imports_only_the_standard_library():
             assert node.level == 0, "relative import in a standalone file"
             modules.add(node.module.split(".")[0])
     assert modules, "no imports found"
-    assert not modules - set(sys.stdlib_module_names), (
-        f"not standard library: {modules - set(sys.stdlib_module_names)}"
-    )
+    assert not modules - set(sys.stdlib_module_names), f"not standard library: {modules - set(sys.stdlib_module_names)}"
 
 
 @pytest.mark.skipif(not PY38.exists(), reason=f"{PY38} missing (pyenv 3.8.18 not installed on this machine)")
@@ -85,9 +83,7 @@ def test_runs_under_python38_without_site_packages(fake_slurm):
 
 
 def test_help_documents_every_mode_and_exit_code():
-    proc = subprocess.run(
-        [sys.executable, str(AGENT_FILE), "--help"], capture_output=True, text=True, check=True
-    )
+    proc = subprocess.run([sys.executable, str(AGENT_FILE), "--help"], capture_output=True, text=True, check=True)
     for text in (
         "--output-dir",
         "--stdout",
@@ -125,8 +121,6 @@ def test_docs_mention_only_existing_flags(agent):
 
 
 def test_install_help_lists_its_options():
-    proc = subprocess.run(
-        ["bash", str(AGENT_DIR / "install.sh"), "--help"], capture_output=True, text=True, check=True
-    )
+    proc = subprocess.run(["bash", str(AGENT_DIR / "install.sh"), "--help"], capture_output=True, text=True, check=True)
     for flag in ("--user", "--no-systemd", "--uninstall", "--purge", "--prefix", "DESTDIR"):
         assert flag in proc.stdout, flag

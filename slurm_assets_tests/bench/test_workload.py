@@ -65,8 +65,19 @@ def test_cached_workload_is_reused(folder):
 def test_stand_in_sacct_serves_the_asked_day(folder, tmp_path):
     wl.install_cat_sacct(tmp_path / "bin", folder, "alpha")
     env = wl.bench_env(tmp_path / "bin")
-    argv = ["sacct", "--allusers", "--duplicates", "--parsable2", "--format=JobID",
-            "-S", "2025-12-30T00:00:00", "-E", "2025-12-31T00:00:00", "--clusters", "alpha"]
+    argv = [
+        "sacct",
+        "--allusers",
+        "--duplicates",
+        "--parsable2",
+        "--format=JobID",
+        "-S",
+        "2025-12-30T00:00:00",
+        "-E",
+        "2025-12-31T00:00:00",
+        "--clusters",
+        "alpha",
+    ]
     out = subprocess.run(argv, env=env, capture_output=True, check=True).stdout
     assert out == (folder / "alpha" / "2025-12-30.psv").read_bytes()
     version = subprocess.run(["sacct", "--version"], env=env, capture_output=True, check=True, text=True).stdout
@@ -91,7 +102,9 @@ def test_dashboard_warehouse_has_the_claimed_jobs_and_usage(tmp_path):
     total = cpu = 0.0
     for cluster in dashboard.CLUSTERS:
         for day in days:
-            jobs = pq.read_table(data_dir / "warehouse" / "jobs" / f"cluster={cluster}" / f"date={day}" / "part-0.parquet")
+            jobs = pq.read_table(
+                data_dir / "warehouse" / "jobs" / f"cluster={cluster}" / f"date={day}" / "part-0.parquet"
+            )
             assert set(jobs["end_date"].to_pylist()) <= {day} and set(jobs["cluster"].to_pylist()) <= {cluster}
             assert (data_dir / "warehouse" / "drops" / f"cluster={cluster}" / f"date={day}" / "part-0.parquet").exists()
             total += jobs.num_rows
@@ -125,9 +138,15 @@ def _read_all(folder) -> pa.Table:
 def test_shift_moves_every_time_by_whole_days():
     ts = pa.timestamp("us", tz="UTC")
     t0 = dt.datetime(2025, 1, 1, 23, 30, tzinfo=dt.UTC)
-    jobs = pa.table({"submit_time": pa.array([t0], ts), "eligible_time": pa.array([None], ts),
-                     "start_time": pa.array([t0], ts), "end_time": pa.array([t0 + dt.timedelta(hours=1)], ts),
-                     "end_date": pa.array([dt.date(2025, 1, 2)], pa.date32())})
+    jobs = pa.table(
+        {
+            "submit_time": pa.array([t0], ts),
+            "eligible_time": pa.array([None], ts),
+            "start_time": pa.array([t0], ts),
+            "end_time": pa.array([t0 + dt.timedelta(hours=1)], ts),
+            "end_date": pa.array([dt.date(2025, 1, 2)], pa.date32()),
+        }
+    )
     out = dashboard._shift(jobs, 3).to_pylist()[0]
     assert out["submit_time"] == t0 + dt.timedelta(days=3) and out["eligible_time"] is None
     assert out["end_time"] == t0 + dt.timedelta(days=3, hours=1) and out["end_date"] == dt.date(2025, 1, 5)
@@ -136,18 +155,35 @@ def test_shift_moves_every_time_by_whole_days():
 def test_probe_runs_every_page(tmp_path):
     data_dir = dashboard.build_warehouse("dash-tiny", 300, 5, tmp_path)
     out = tmp_path / "probe.json"
-    subprocess.run([sys.executable, "-m", "bench.dashboard", "probe", str(data_dir), str(out), "1"],
-                   check=True, cwd=wl.ROOT, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "bench.dashboard", "probe", str(data_dir), str(out), "1"],
+        check=True,
+        cwd=wl.ROOT,
+        capture_output=True,
+    )
     result = json.loads(out.read_text())
     assert result["errors"] == {}
-    assert set(result["pages"]) == {"sidebar", "overview", "usage", "explorer", "users_accounts", "efficiency",
-                                    "queue", "gpus", "jobs", "utilization", "data_status"}
+    assert set(result["pages"]) == {
+        "sidebar",
+        "overview",
+        "usage",
+        "explorer",
+        "users_accounts",
+        "efficiency",
+        "queue",
+        "gpus",
+        "jobs",
+        "utilization",
+        "data_status",
+    }
     assert all(len(v) == 3 for v in result["pages"].values())  # 3 filters x 1 repetition
 
 
 def test_run_seconds_reads_the_process_output():
-    out = ("/d: 365 drops on 365 days; 365 days to process in 2 run(s)\n"
-           "  2025-01-01..2025-04-10: done in 62.2 s (0 failed checks; run a)\n"
-           "  2025-04-11..2025-12-31: done in 7.5 s (1 failed checks; run b)\n"
-           "  running_jobs + DuckDB views: done (/d/slurm_usage.duckdb)\n")
+    out = (
+        "/d: 365 drops on 365 days; 365 days to process in 2 run(s)\n"
+        "  2025-01-01..2025-04-10: done in 62.2 s (0 failed checks; run a)\n"
+        "  2025-04-11..2025-12-31: done in 7.5 s (1 failed checks; run b)\n"
+        "  running_jobs + DuckDB views: done (/d/slurm_usage.duckdb)\n"
+    )
     assert scenarios.run_seconds(out) == [62.2, 7.5]

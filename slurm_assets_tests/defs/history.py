@@ -67,16 +67,58 @@ def job_lines(job: Job, now: dt.datetime) -> list[str]:
     if job.gpus:
         tres += f",gres/gpu:a100={job.gpus},gres/gpu={job.gpus}"
     alloc = tres if start else ""
-    head = [str(job.job_id), str(job.job_id), "run.sh", job.user, job.account, job.partition, "normal",
-            state, "0:0", ts(job.submit), ts(job.submit), ts(start), ts(end), hms(elapsed), str(elapsed),
-            "1-00:00:00", "1", str(job.cpus), f"{job.cpus}G", "", "00:00:00" if not start else hms(elapsed // 2),
-            nodes, alloc]
+    head = [
+        str(job.job_id),
+        str(job.job_id),
+        "run.sh",
+        job.user,
+        job.account,
+        job.partition,
+        "normal",
+        state,
+        "0:0",
+        ts(job.submit),
+        ts(job.submit),
+        ts(start),
+        ts(end),
+        hms(elapsed),
+        str(elapsed),
+        "1-00:00:00",
+        "1",
+        str(job.cpus),
+        f"{job.cpus}G",
+        "",
+        "00:00:00" if not start else hms(elapsed // 2),
+        nodes,
+        alloc,
+    ]
     lines = ["|".join(head)]
     if start:
-        batch = [f"{job.job_id}.batch", f"{job.job_id}.batch", "batch", "", job.account, "", "",
-                 state if end else "RUNNING", "0:0", ts(job.start), ts(job.start), ts(start), ts(end), hms(elapsed),
-                 str(elapsed), "", "1", str(job.cpus), "", "1024K" if end else "", hms(elapsed // 2), nodes,
-                 f"cpu={job.cpus},mem={job.cpus}G,node=1"]
+        batch = [
+            f"{job.job_id}.batch",
+            f"{job.job_id}.batch",
+            "batch",
+            "",
+            job.account,
+            "",
+            "",
+            state if end else "RUNNING",
+            "0:0",
+            ts(job.start),
+            ts(job.start),
+            ts(start),
+            ts(end),
+            hms(elapsed),
+            str(elapsed),
+            "",
+            "1",
+            str(job.cpus),
+            "",
+            "1024K" if end else "",
+            hms(elapsed // 2),
+            nodes,
+            f"cpu={job.cpus},mem={job.cpus}G,node=1",
+        ]
         lines.append("|".join(batch))
     return lines
 
@@ -102,15 +144,31 @@ def render_window(jobs: list[Job], day: str, now: dt.datetime) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def manifest_for(cluster: str, day: str, text: bytes, gz: bytes, collected_at: dt.datetime,
-                 source: str = "drop", inventory: dict | None = None) -> dict:
+def manifest_for(
+    cluster: str,
+    day: str,
+    text: bytes,
+    gz: bytes,
+    collected_at: dt.datetime,
+    source: str = "drop",
+    inventory: dict | None = None,
+) -> dict:
     start, end = day_bounds(day)
     return {
-        "format": landing.DROP_FORMAT, "cluster": cluster, "day": day,
-        "window_start": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "window_end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "collected_at": collected_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "sacct_version": "slurm 22.05.8",
-        "fields": HEADER.split("|"), "rows": text.count(b"\n") - 1, "sha256": hashlib.sha256(text).hexdigest(),
-        "gzip_size": len(gz), "agent_version": "test", "source": source, "inventory": inventory,
+        "format": landing.DROP_FORMAT,
+        "cluster": cluster,
+        "day": day,
+        "window_start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "window_end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "collected_at": collected_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sacct_version": "slurm 22.05.8",
+        "fields": HEADER.split("|"),
+        "rows": text.count(b"\n") - 1,
+        "sha256": hashlib.sha256(text).hexdigest(),
+        "gzip_size": len(gz),
+        "agent_version": "test",
+        "source": source,
+        "inventory": inventory,
     }
 
 
@@ -127,8 +185,19 @@ def at(text: str) -> dt.datetime:
 
 # --- An independent reading of real sacct text (for comparing the pipeline with plain string code) ---
 
-UNFINISHED = {"PENDING", "RUNNING", "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED", "REQUEUING", "CONFIGURING",
-              "COMPLETING", "SIGNALING", "STAGE_OUT", "STOPPED"}
+UNFINISHED = {
+    "PENDING",
+    "RUNNING",
+    "SUSPENDED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "REQUEUING",
+    "CONFIGURING",
+    "COMPLETING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+}
 
 
 def gpus_of(alloc_tres: str) -> int:
@@ -154,8 +223,10 @@ def is_finished(row: dict) -> bool:
 def expected_jobs(text: str, day: str) -> dict[tuple[int, str], tuple[float, float]]:
     """``{(JobIDRaw, Submit): (cpu_hours, gpu_hours)}`` of the finished allocations that ended on ``day``."""
     return {
-        (int(r["JobIDRaw"]), r["Submit"]): (int(r["AllocCPUS"]) * int(r["ElapsedRaw"]) / 3600,
-                                            gpus_of(r["AllocTRES"]) * int(r["ElapsedRaw"]) / 3600)
+        (int(r["JobIDRaw"]), r["Submit"]): (
+            int(r["AllocCPUS"]) * int(r["ElapsedRaw"]) / 3600,
+            gpus_of(r["AllocTRES"]) * int(r["ElapsedRaw"]) / 3600,
+        )
         for r in allocation_rows(text)
         if is_finished(r) and r["End"][:10] == day
     }

@@ -34,9 +34,21 @@ def dagster_dev(tmp_path, landed):
     env.pop("SLURM_USAGE_CLUSTERS_FILE", None)
     with open(tmp_path / "dagster_dev.log", "wb") as log:  # the child keeps its own copy of the fd
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "slurm_assets.definitions",
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "dev",
+                "-m",
+                "slurm_assets.definitions",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -66,9 +78,12 @@ def test_partition_range_run_via_graphql_succeeds(dagster_dev):
     while True:  # the code location loads in the background after the webserver is up
         try:
             run_id = client.submit_job_execution(
-                "daily_tables_job", repository_location_name="slurm_assets.definitions",
-                tags={"dagster/asset_partition_range_start": "2024-05-01",
-                      "dagster/asset_partition_range_end": "2024-05-02"},
+                "daily_tables_job",
+                repository_location_name="slurm_assets.definitions",
+                tags={
+                    "dagster/asset_partition_range_start": "2024-05-01",
+                    "dagster/asset_partition_range_end": "2024-05-02",
+                },
             )
             break
         except DagsterGraphQLClientError:

@@ -47,8 +47,10 @@ def dask_stack(tmp_path, landed, postgres_server):
 
 def step_pids(instance, run_id):
     """pid of each step's start, and of the run's own process (RUN_START)."""
-    steps = {r.dagster_event.step_key: r.dagster_event.pid
-             for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)}
+    steps = {
+        r.dagster_event.step_key: r.dagster_event.pid
+        for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
+    }
     run = {r.dagster_event.pid for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)}
     return steps, run
 
@@ -78,8 +80,15 @@ def test_ui_backfill_runs_steps_on_dask_workers_and_matches_process(dask_stack, 
     assert result["runs"] == 1 and result["runs_succeeded"] == 1
 
     cli_env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # process on a temporary SQLite instance
-    proc = subprocess.run([sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(cli_data)],
-                          cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(cli_data)],
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert warehouse_files(ui_data) == warehouse_files(cli_data) != {}
 
@@ -94,9 +103,12 @@ def test_ui_backfill_runs_steps_on_dask_workers_and_matches_process(dask_stack, 
             assert not run_pids & cluster.worker_pids
         backfill_run = next(r for r in runs if r.job_name == "__ASSET_JOB")
         assert {"daily_tables", "usage_tables"} <= set(step_pids(instance, backfill_run.run_id)[0])
-        planned = instance.get_event_records(dg.EventRecordsFilter(
-            dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=dg.AssetKey("jobs")))
+        planned = instance.get_event_records(
+            dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=dg.AssetKey("jobs"))
+        )
         assert len(planned) == 1  # one planned event for the range, not one per day
-        jobs = {m.partition_key: m.asset_materialization.metadata
-                for m in instance.fetch_materializations(dg.AssetKey("jobs"), limit=100).records}
+        jobs = {
+            m.partition_key: m.asset_materialization.metadata
+            for m in instance.fetch_materializations(dg.AssetKey("jobs"), limit=100).records
+        }
         assert jobs["2024-05-02"]["dagster/row_count"].value == 2 and jobs["2024-05-01"]["dagster/row_count"].value == 2

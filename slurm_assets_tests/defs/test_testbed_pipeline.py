@@ -22,9 +22,24 @@ def test_agent_drops_to_jobs_match_an_independent_count(slurm_testbed, tmp_path,
     first = slurm_testbed.start.date()
     last = dt.datetime.now(dt.UTC).date()
     proc = subprocess.run(
-        [sys.executable, str(AGENT), "--no-config", "--cluster", slurm_testbed.cluster, "--start-date",
-         first.isoformat(), "--end-date", last.isoformat(), "--output-dir", str(tmp_path / "landing")],
-        env=slurm_testbed.env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            str(AGENT),
+            "--no-config",
+            "--cluster",
+            slurm_testbed.cluster,
+            "--start-date",
+            first.isoformat(),
+            "--end-date",
+            last.isoformat(),
+            "--output-dir",
+            str(tmp_path / "landing"),
+        ],
+        env=slurm_testbed.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert main(["process", "--data-dir", str(tmp_path)]) == 0, capsys.readouterr()
@@ -39,7 +54,8 @@ def test_agent_drops_to_jobs_match_an_independent_count(slurm_testbed, tmp_path,
     got = {
         (job_id, submit.strftime("%Y-%m-%dT%H:%M:%S")): (cpu, gpu)
         for job_id, submit, cpu, gpu in con.execute(
-            "SELECT job_id_raw, submit_time AT TIME ZONE 'UTC', cpu_hours, gpu_hours FROM jobs").fetchall()
+            "SELECT job_id_raw, submit_time AT TIME ZONE 'UTC', cpu_hours, gpu_hours FROM jobs"
+        ).fetchall()
     }
     assert sorted(got) == sorted(expected)
     assert sum(c for c, _ in got.values()) == pytest.approx(sum(c for c, _ in expected.values()))
@@ -48,8 +64,9 @@ def test_agent_drops_to_jobs_match_an_independent_count(slurm_testbed, tmp_path,
 
     # running_jobs: the unfinished allocations of the newest drop; a job is never in both tables
     newest = landing.list_drops(tmp_path)[-1]
-    unfinished = {int(r["JobIDRaw"]) for r in allocation_rows(landing.read_drop_text(newest).decode())
-                  if not is_finished(r)}
+    unfinished = {
+        int(r["JobIDRaw"]) for r in allocation_rows(landing.read_drop_text(newest).decode()) if not is_finished(r)
+    }
     running = con.execute(
         "SELECT job_id_raw, strftime(submit_time AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S') FROM running_jobs"
     ).fetchall()

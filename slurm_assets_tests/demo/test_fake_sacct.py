@@ -45,8 +45,16 @@ def test_helpformat_is_byte_identical_to_real_sacct(fake_bin):
 
 
 def test_format_selection_and_flags(fake_bin):
-    proc = run(fake_bin["sacct"], "--allusers", "--duplicates", "--parsable2", "--format=state,jobid%20,AllocTRES",
-               *WINDOW, "-M", "beta")
+    proc = run(
+        fake_bin["sacct"],
+        "--allusers",
+        "--duplicates",
+        "--parsable2",
+        "--format=state,jobid%20,AllocTRES",
+        *WINDOW,
+        "-M",
+        "beta",
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "State|JobID|AllocTRES"
@@ -79,7 +87,8 @@ def test_matches_the_generator(fake_bin):
     start = fake_sacct.parse_sacct_time(WINDOW[1], cfg.now)
     end = fake_sacct.parse_sacct_time(WINDOW[3], cfg.now)
     expected = "JobID|JobIDRaw|State|Start|End|MaxRSS\n" + "".join(
-        line + "\n" for line in generate.iter_lines(cfg, start, end, fields))
+        line + "\n" for line in generate.iter_lines(cfg, start, end, fields)
+    )
     assert run(fake_bin["sacct"], "-P", "-o", ",".join(fields), *WINDOW).stdout == expected
 
 
@@ -106,8 +115,7 @@ def test_scontrol_inventory_and_config(fake_bin):
     assert all(line.startswith("NodeName=") and " CPUTot=" in line and " RealMemory=" in line for line in nodes)
     assert any("Gres=gpu:v100:4" in line and "gres/gpu:v100=4" in line for line in nodes)
     # Same keys as the real 22.05 capture, so parsers of the real one read ours.
-    real_keys = {kv.split("=", 1)[0] for kv in real_capture("scontrol_show_node_22.05_alpha.txt").split()
-                 if "=" in kv}
+    real_keys = {kv.split("=", 1)[0] for kv in real_capture("scontrol_show_node_22.05_alpha.txt").split() if "=" in kv}
     ours = {kv.split("=", 1)[0] for kv in nodes[0].split() if "=" in kv}
     assert {"NodeName", "CPUTot", "RealMemory", "Gres", "State", "Partitions", "CfgTRES"} <= ours & real_keys
     config = run(fake_bin["scontrol"], "show", "config", SLURM_DEMO_CLUSTER="beta").stdout
@@ -124,12 +132,35 @@ def test_the_real_agent_extracts_drops_through_the_stand_in(fake_bin, tmp_path):
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     days = [(now.date() - dt.timedelta(days=1)).isoformat(), now.date().isoformat()]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_DEMO_")}
-    env.update(PATH=f"{fake_bin['sacct'].parent}{os.pathsep}{env['PATH']}", TZ="UTC", SLURM_DEMO_CLUSTER="beta",
-               SLURM_DEMO_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"), SLURM_DEMO_JOBS_PER_DAY="50")
+    env.update(
+        PATH=f"{fake_bin['sacct'].parent}{os.pathsep}{env['PATH']}",
+        TZ="UTC",
+        SLURM_DEMO_CLUSTER="beta",
+        SLURM_DEMO_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        SLURM_DEMO_JOBS_PER_DAY="50",
+    )
     proc = subprocess.run(
-        [sys.executable, str(AGENT), "--no-config", "--cluster", "beta", "--sacct", str(fake_bin["sacct"]),
-         "--output-dir", str(out), "--start-date", days[0], "--end-date", days[1]],
-        capture_output=True, text=True, env=env, timeout=120, check=False)
+        [
+            sys.executable,
+            str(AGENT),
+            "--no-config",
+            "--cluster",
+            "beta",
+            "--sacct",
+            str(fake_bin["sacct"]),
+            "--output-dir",
+            str(out),
+            "--start-date",
+            days[0],
+            "--end-date",
+            days[1],
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     drops = landing.list_drops(tmp_path)
     assert [(d.cluster, d.day) for d in drops] == [("beta", days[0]), ("beta", days[1])]
@@ -147,9 +178,14 @@ def test_the_real_agent_extracts_drops_through_the_stand_in(fake_bin, tmp_path):
     assert landing.validate_manifest(json.loads(drops[0].manifest_path.read_text()))["rows"] > 20
 
 
-@pytest.mark.parametrize(("command", "args"), [("sreport", ["-P", "show", "associations"]),
-                                               ("sacctmgr", ["-P", "show", "event", "clusters=beta"]),
-                                               ("sacctmgr", ["-i", "add", "user", "eve", "account=root"])])
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [
+        ("sreport", ["-P", "show", "associations"]),
+        ("sacctmgr", ["-P", "show", "event", "clusters=beta"]),
+        ("sacctmgr", ["-i", "add", "user", "eve", "account=root"]),
+    ],
+)
 def test_slurmdbd_tools_refuse_so_the_demo_never_reads_the_machines_real_slurm(fake_bin, command, args):
     proc = run(fake_bin[command], *args)
     assert proc.returncode == 1 and "the demo has no slurmdbd" in proc.stderr and proc.stdout == ""
@@ -159,15 +195,17 @@ def test_sacctmgr_answers_the_demo_associations_the_agent_reads(fake_bin):
     """The agent's two queries, parsed by the agent's own parser: the account tree, a user association for
     every account a user's generated jobs may charge, and one coordinator per account."""
     agent = load_agent()
-    assoc = run(fake_bin["sacctmgr"], "-P", "show", "associations", "cluster=beta",
-                "format=Cluster,Account,ParentName,User")
+    assoc = run(
+        fake_bin["sacctmgr"], "-P", "show", "associations", "cluster=beta", "format=Cluster,Account,ParentName,User"
+    )
     coord = run(fake_bin["sacctmgr"], "-P", "show", "account", "withcoord")
     assert assoc.returncode == coord.returncode == 0, assoc.stderr + coord.stderr
     assert assoc.stdout.splitlines()[0] == "Cluster|Account|Par Name|User"
     found = agent.parse_associations(assoc.stdout, coord.stdout, "beta", dt.datetime(2026, 11, 25, tzinfo=dt.UTC))
     rows = found["associations"]
     assert {(r["account"], r["parent"]) for r in rows if not r["user"] and r["parent"]} == set(
-        catalog.ACCOUNT_PARENTS.items())
+        catalog.ACCOUNT_PARENTS.items()
+    )
     users = {(r["user"], r["account"]) for r in rows if r["user"]}
     assert {(u, a) for u in catalog.USERS for a in catalog.user_accounts(u)} <= users
     assert {(c["account"], c["user"]) for c in found["coordinators"]} == set(catalog.COORDINATORS.items())

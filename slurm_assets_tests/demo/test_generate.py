@@ -69,8 +69,20 @@ def test_every_line_has_the_header_field_count(sixty_days, agent_fields):
 
 def test_every_job_state_over_sixty_days(sixty_days):
     states = {r["State"].split(" ")[0] for r in sixty_days if "." not in r["JobID"]}
-    expected = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
-                "REQUEUED", "BOOT_FAIL", "DEADLINE", "RUNNING", "PENDING"}
+    expected = {
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
+        "TIMEOUT",
+        "OUT_OF_MEMORY",
+        "NODE_FAIL",
+        "PREEMPTED",
+        "REQUEUED",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "RUNNING",
+        "PENDING",
+    }
     assert expected <= states, f"missing: {expected - states}"
     # Job rows say who cancelled; step rows say plain CANCELLED (real sacct).
     assert any(re.fullmatch(r"CANCELLED by \d+", r["State"]) for r in sixty_days if "." not in r["JobID"])
@@ -96,8 +108,14 @@ def test_sentinels_and_formats_parsers_must_meet(sixty_days):
     assert all(r["TRESUsageInTot"].startswith("cpu=") for r in finished_steps)
     assert all(r["User"] == "" and r["Partition"] == "" and r["QOS"] == "" for r in steps)
     assert all(r["MaxRSS"] == "" for r in jobs)
-    cpu_formats = {"mm:ss.mmm" if re.fullmatch(r"\d\d:\d\d\.\d{3}", r["TotalCPU"]) else
-                   "d-hh:mm:ss" if "-" in r["TotalCPU"] else "hh:mm:ss" for r in steps}
+    cpu_formats = {
+        "mm:ss.mmm"
+        if re.fullmatch(r"\d\d:\d\d\.\d{3}", r["TotalCPU"])
+        else "d-hh:mm:ss"
+        if "-" in r["TotalCPU"]
+        else "hh:mm:ss"
+        for r in steps
+    }
     assert cpu_formats == {"mm:ss.mmm", "hh:mm:ss", "d-hh:mm:ss"}
 
 
@@ -154,8 +172,10 @@ def test_allocations_only_has_no_steps():
 
 def _active(r: dict[str, str], start: int, end: int) -> bool:
     """Real sacct's rule: Eligible < end and (End >= start or not ended)."""
+
     def ts(v):
         return int(dt.datetime.fromisoformat(v).replace(tzinfo=dt.UTC).timestamp())
+
     if r["Eligible"] == "Unknown":
         return ts(r["Submit"]) < end  # the throttled array remainder (kept on purpose, see generate.py)
     ended = r["End"] != "Unknown"
@@ -167,8 +187,7 @@ def test_a_job_appears_identically_in_every_day_window_it_was_active_in(agent_fi
     first = NOW.date() - dt.timedelta(days=14)
     days = [first + dt.timedelta(days=i) for i in range(15)]  # the last one is today, up to now
     whole = sacct_text(cfg, day_s(days[0]), NOW_S, agent_fields, duplicates=True).splitlines()
-    per_day = {d: sacct_text(cfg, day_s(d), min(day_s(d) + DAY, NOW_S), agent_fields, duplicates=True)
-               for d in days}
+    per_day = {d: sacct_text(cfg, day_s(d), min(day_s(d) + DAY, NOW_S), agent_fields, duplicates=True) for d in days}
     whole_set = set(whole[1:])
     header = whole[0].split("|")
     long_jobs = 0
@@ -198,8 +217,9 @@ def test_write_days_is_byte_identical_to_one_query_per_day(agent_fields):
     cfg = generate.DemoConfig("alpha", now=NOW_S, seed=4, jobs_per_day=80)
     first, last = NOW.date() - dt.timedelta(days=6), NOW.date() + dt.timedelta(days=1)  # past, today, future
     files: dict[dt.date, _Kept] = {}
-    counts = generate.write_days(cfg, first, last, agent_fields, lambda d: files.setdefault(d, _Kept()),
-                                 duplicates=True)
+    counts = generate.write_days(
+        cfg, first, last, agent_fields, lambda d: files.setdefault(d, _Kept()), duplicates=True
+    )
     assert sorted(files) == sorted(counts) and len(files) == 8
     for d, fh in files.items():
         assert fh.closed_by_writer
@@ -213,8 +233,10 @@ def test_life_of_short_and_long_jobs_stays_within_the_lookback():
     for i in range(5):
         day = NOW.date() - dt.timedelta(days=i)
         t0 = day_s(day)
-        for stream, limit in (("short", t0 + DAY + generate.SHORT_LIFE_S),
-                              ("long", t0 + (generate.MAX_LIFE_DAYS + 1) * DAY)):
+        for stream, limit in (
+            ("short", t0 + DAY + generate.SHORT_LIFE_S),
+            ("long", t0 + (generate.MAX_LIFE_DAYS + 1) * DAY),
+        ):
             for unit in generate.iter_units(cfg, day, stream):
                 assert t0 <= unit[0].submit < t0 + DAY  # (a requeued job's final run is submitted later)
                 for job in unit:

@@ -49,8 +49,9 @@ def _get(url: str) -> tuple[int, bytes]:
 def test_second_data_step_reuses_the_landing_zone(tmp_path, capsys):
     if not stack.AGENT.exists():
         pytest.skip(f"{stack.AGENT} not in the tree yet")
-    args = stack.parse_args(["--data-dir", str(tmp_path), "--clusters", "alpha,beta", "--days", "2",
-                             "--jobs-per-day", "10"])
+    args = stack.parse_args(
+        ["--data-dir", str(tmp_path), "--clusters", "alpha,beta", "--days", "2", "--jobs-per-day", "10"]
+    )
     env = {**os.environ, "TZ": "UTC"}
     assert stack.generate_drops(args, tmp_path, env, [])
     first = landing.list_drops(tmp_path)
@@ -71,8 +72,9 @@ def test_second_data_step_reuses_the_landing_zone(tmp_path, capsys):
     ],
 )
 def test_plan_collection(latest, expected):
-    plan = stack.plan_collection({c: dt.date.fromisoformat(d) for c, d in latest.items()}, ["alpha", "beta"],
-                                 dt.date(2026, 11, 25), 30)
+    plan = stack.plan_collection(
+        {c: dt.date.fromisoformat(d) for c, d in latest.items()}, ["alpha", "beta"], dt.date(2026, 11, 25), 30
+    )
     assert {c: (a.isoformat(), b.isoformat()) for c, (a, b) in plan.items()} == expected
 
 
@@ -87,11 +89,33 @@ def test_stack_serves_everything_that_exists_and_stops_it_on_sigint(tmp_path):
     env["DAGSTER_HOME"] = str(home)
     data = tmp_path / "data"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "slurm_assets.demo.stack", "--data-dir", str(data), "--days", "2",
-         "--clusters", "alpha,beta", "--jobs-per-day", "10", "--dagster-port", str(ports["dagster"]),
-         "--receiver-port", str(ports["receiver"]), "--streamlit-port", str(ports["streamlit"]),
-         "--ready-timeout", str(READY_TIMEOUT_S)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "slurm_assets.demo.stack",
+            "--data-dir",
+            str(data),
+            "--days",
+            "2",
+            "--clusters",
+            "alpha,beta",
+            "--jobs-per-day",
+            "10",
+            "--dagster-port",
+            str(ports["dagster"]),
+            "--receiver-port",
+            str(ports["receiver"]),
+            "--streamlit-port",
+            str(ports["streamlit"]),
+            "--ready-timeout",
+            str(READY_TIMEOUT_S),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
     output: list[str] = []
@@ -152,9 +176,26 @@ def test_a_busy_port_stops_the_stack_before_any_work(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "slurm_assets.demo.stack", "--data-dir", str(tmp_path), "--days", "1",
-             "--receiver-port", str(port), "--dagster-port", str(free_port()), "--streamlit-port", str(free_port())],
-            capture_output=True, text=True, timeout=120, check=False)
+            [
+                sys.executable,
+                "-m",
+                "slurm_assets.demo.stack",
+                "--data-dir",
+                str(tmp_path),
+                "--days",
+                "1",
+                "--receiver-port",
+                str(port),
+                "--dagster-port",
+                str(free_port()),
+                "--streamlit-port",
+                str(free_port()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     assert proc.returncode == 1
     assert f"receiver port {port} already in use" in proc.stdout
     assert not landing.list_drops(tmp_path)  # failed fast: no data was prepared

@@ -30,14 +30,20 @@ def no_dagster_home(monkeypatch):
 
 def totals(data_dir) -> tuple:
     con = warehouse.connect_readonly(data_dir)
-    return con.execute("SELECT count(*), round(sum(cpu_hours), 6), round(sum(gpu_hours), 6), "
-                       "count(DISTINCT (job_id_raw, submit_time)) FROM jobs").fetchone()
+    return con.execute(
+        "SELECT count(*), round(sum(cpu_hours), 6), round(sum(gpu_hours), 6), "
+        "count(DISTINCT (job_id_raw, submit_time)) FROM jobs"
+    ).fetchone()
 
 
 def reference(text: bytes) -> tuple:
     jobs = parse_sacct_text(text, cluster="alpha", drop_id="r", day="2026-11-25").jobs
-    return (len(jobs), round(pc.sum(jobs["cpu_hours"]).as_py(), 6), round(pc.sum(jobs["gpu_hours"]).as_py(), 6),
-            len(jobs))
+    return (
+        len(jobs),
+        round(pc.sum(jobs["cpu_hours"]).as_py(), 6),
+        round(pc.sum(jobs["gpu_hours"]).as_py(), 6),
+        len(jobs),
+    )
 
 
 def test_with_header_then_again_is_idempotent(tmp_path, capsys):
@@ -74,20 +80,47 @@ def nightly_logs(jobs: list[Job], first: dt.date, last: dt.date) -> bytes:
     out = []
     day = first
     while day <= last:
-        text = render_window(jobs, day.isoformat(), dt.datetime.combine(day + dt.timedelta(days=1),
-                                                                        dt.time(0, 30), dt.UTC))
+        text = render_window(
+            jobs, day.isoformat(), dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 30), dt.UTC)
+        )
         out.append(text.split(b"\n", 1)[1])
         day += dt.timedelta(days=1)
     return b"".join(out)
 
 
 OLD_JOBS = [
-    Job(1, "alice", "physics", "cpu", at("2016-03-01T08:00:00"), at("2016-03-01T09:00:00"),
-        at("2016-03-01T11:00:00"), cpus=4),
-    Job(2, "bob", "chem", "gpu", at("2016-03-01T21:00:00"), at("2016-03-01T22:00:00"),
-        at("2016-03-04T02:00:00"), cpus=8, gpus=2),  # runs four days: RUNNING in three nightly logs
-    Job(3, "carol", "bio", "cpu", at("2017-01-01T10:00:00"), at("2017-01-01T10:30:00"),
-        at("2017-01-01T12:30:00"), cpus=2, state="FAILED"),
+    Job(
+        1,
+        "alice",
+        "physics",
+        "cpu",
+        at("2016-03-01T08:00:00"),
+        at("2016-03-01T09:00:00"),
+        at("2016-03-01T11:00:00"),
+        cpus=4,
+    ),
+    Job(
+        2,
+        "bob",
+        "chem",
+        "gpu",
+        at("2016-03-01T21:00:00"),
+        at("2016-03-01T22:00:00"),
+        at("2016-03-04T02:00:00"),
+        cpus=8,
+        gpus=2,
+    ),  # runs four days: RUNNING in three nightly logs
+    Job(
+        3,
+        "carol",
+        "bio",
+        "cpu",
+        at("2017-01-01T10:00:00"),
+        at("2017-01-01T10:30:00"),
+        at("2017-01-01T12:30:00"),
+        cpus=2,
+        state="FAILED",
+    ),
 ]
 
 
@@ -95,8 +128,10 @@ def test_years_of_nightly_logs_give_the_agents_numbers(tmp_path, capsys):
     log = tmp_path / "accounting.log"
     log.write_bytes(nightly_logs(OLD_JOBS, dt.date(2016, 3, 1), dt.date(2017, 1, 2)))
     data = tmp_path / "data"
-    assert main(["import", "--data-dir", str(data), "--cluster", "alpha", "--fields", HEADER.replace("|", ","),
-                 str(log)]) == 0
+    assert (
+        main(["import", "--data-dir", str(data), "--cluster", "alpha", "--fields", HEADER.replace("|", ","), str(log)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "6 superseded" in out and "0 lines will be quarantined" in out  # job 2: 3 RUNNING rows + steps
     assert main(["process", "--data-dir", str(data)]) == 0
@@ -131,8 +166,17 @@ def test_unreadable_files_are_named_and_the_others_imported(tmp_path, capsys):
     binary = tmp_path / "image.bin"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     data = tmp_path / "data"
-    argv = ["import", "--data-dir", str(data), "--cluster", "alpha", str(tmp_path / "missing.psv"), str(broken_gzip),
-            str(binary), str(good)]
+    argv = [
+        "import",
+        "--data-dir",
+        str(data),
+        "--cluster",
+        "alpha",
+        str(tmp_path / "missing.psv"),
+        str(broken_gzip),
+        str(binary),
+        str(good),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr()
     for name in ("missing.psv", "broken.gz: not a readable gzip", "image.bin: binary data"):
@@ -148,7 +192,9 @@ def seed_parquet(path, jobs: list[dict]) -> None:
     for name in table.column_names:
         col = table[name]
         if name in ("Submit", "Start", "End"):
-            col = pc.strptime(pc.replace_substring(col, " ", "T"), "%Y-%m-%dT%H:%M:%S", "ns", error_is_null=True)  # pandas: NaT
+            col = pc.strptime(
+                pc.replace_substring(col, " ", "T"), "%Y-%m-%dT%H:%M:%S", "ns", error_is_null=True
+            )  # pandas: NaT
         cols[{"AllocCPUS": "CPUs", "AllocGPUS": "GPUs", "AllocNodes": "Nodes"}.get(name, name)] = col
     cols["SubmitYear"] = pc.year(cols["Submit"])
     pq.write_table(pa.table(cols), path)
@@ -164,6 +210,9 @@ def test_seed_parquet_imports_with_equal_totals(tmp_path, capsys):
     assert {r.manifest()["source"] for r in landing.list_drops(data)} == {"seed"}
     assert main(["process", "--data-dir", str(data)]) == 0
     count, cpu, gpu, _ = totals(data)
-    assert (count, cpu, gpu) == (len(jobs), round(sum(j["CPUHours"] for j in jobs), 6),
-                                 round(sum(j["GPUHours"] for j in jobs), 6))
+    assert (count, cpu, gpu) == (
+        len(jobs),
+        round(sum(j["CPUHours"] for j in jobs), 6),
+        round(sum(j["GPUHours"] for j in jobs), 6),
+    )
     assert (count, cpu, gpu) == reference(CAPTURE)[:3]

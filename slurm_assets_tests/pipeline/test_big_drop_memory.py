@@ -24,8 +24,12 @@ DAY = "2024-05-01"
 def process_peak_mib(data_dir, env) -> tuple[float, str]:
     out = data_dir.parent / f"{data_dir.name}.out"
     with open(out, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data_dir),
-                                 "--workers", "1"], env=env, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data_dir), "--workers", "1"],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
         _pid, status, usage = os.wait4(proc.pid, 0)
     text = out.read_text()
     assert os.waitstatus_to_exitcode(status) == 0, text[-3000:]
@@ -33,8 +37,12 @@ def process_peak_mib(data_dir, env) -> tuple[float, str]:
 
 
 def test_process_peak_memory_does_not_grow_with_the_drop_size(tmp_path):
-    env = {**os.environ, "SLURM_USAGE_BIG_DROP_BYTES": str(2 * MIB), "SLURM_USAGE_DROP_PIECE_BYTES": str(1 * MIB),
-           "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {
+        **os.environ,
+        "SLURM_USAGE_BIG_DROP_BYTES": str(2 * MIB),
+        "SLURM_USAGE_DROP_PIECE_BYTES": str(1 * MIB),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
     env.pop("DAGSTER_HOME", None)
     peaks = {}
     for size in (8, 32):

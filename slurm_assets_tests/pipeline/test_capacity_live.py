@@ -20,9 +20,25 @@ pytestmark = pytest.mark.slurm_live
 
 def sreport(agent, cluster: str, start: str, end: str) -> dict:
     """What sreport prints for the window now (run like the agent: TZ=UTC, TRES-seconds, cpu and GPUs)."""
-    out = subprocess.run(["sreport", "-P", "-t", "seconds", "cluster", "utilization", f"clusters={cluster}",
-                          f"start={start}", f"end={end}", "--tres=cpu,gres/gpu"], capture_output=True, text=True,
-                         check=True, timeout=60, env={"TZ": "UTC", "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [
+            "sreport",
+            "-P",
+            "-t",
+            "seconds",
+            "cluster",
+            "utilization",
+            f"clusters={cluster}",
+            f"start={start}",
+            f"end={end}",
+            "--tres=cpu,gres/gpu",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={"TZ": "UTC", "PATH": "/usr/bin:/bin"},
+    )
     return agent.parse_sreport_utilization(out.stdout)
 
 
@@ -31,14 +47,32 @@ def roll_current_hour() -> None:
     started less than an hour ago has no figures yet); the agent and sreport then read the same rolled-up rows."""
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     hour, following = (t.strftime("%Y-%m-%dT%H:%M:%S") for t in (now, now + dt.timedelta(hours=1)))
-    subprocess.run(["sacctmgr", "-i", "roll", hour, following], capture_output=True, text=True, check=True,
-                   timeout=120, env={"TZ": "UTC", "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        ["sacctmgr", "-i", "roll", hour, following],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={"TZ": "UTC", "PATH": "/usr/bin:/bin"},
+    )
 
 
 def collect(agent, cluster: str, day: str, landing_dir, config) -> dict:
     """Run the agent for ``day`` (drop mode, no inventory); return the drop's manifest."""
-    code = agent.main(["--config", str(config), "--output-dir", str(landing_dir), "--cluster", cluster,
-                       "--start-date", day, "--end-date", day])
+    code = agent.main(
+        [
+            "--config",
+            str(config),
+            "--output-dir",
+            str(landing_dir),
+            "--cluster",
+            cluster,
+            "--start-date",
+            day,
+            "--end-date",
+            day,
+        ]
+    )
     assert code == 0
     (path,) = sorted(landing_dir.glob(f"{cluster}/{day}/*.manifest.json"))
     return json.loads(path.read_text())

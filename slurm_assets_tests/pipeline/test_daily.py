@@ -34,10 +34,20 @@ def histories(draw):
             hours = draw(st.integers(0, 60))
             start = T0 + dt.timedelta(hours=start_h)
             end = max(start, min(start + dt.timedelta(hours=hours, minutes=draw(st.sampled_from([0, 30]))), LAST_END))
-            cluster_jobs.append(Job(100 + i, draw(st.sampled_from(["ann", "bo"])), "acct", "cpu",
-                                    start - dt.timedelta(minutes=5), start, end, cpus=draw(st.integers(1, 8)),
-                                    gpus=draw(st.integers(0, 2)),
-                                    state=draw(st.sampled_from(["COMPLETED", "FAILED", "TIMEOUT"]))))
+            cluster_jobs.append(
+                Job(
+                    100 + i,
+                    draw(st.sampled_from(["ann", "bo"])),
+                    "acct",
+                    "cpu",
+                    start - dt.timedelta(minutes=5),
+                    start,
+                    end,
+                    cpus=draw(st.integers(1, 8)),
+                    gpus=draw(st.integers(0, 2)),
+                    state=draw(st.sampled_from(["COMPLETED", "FAILED", "TIMEOUT"])),
+                )
+            )
         jobs[cluster] = cluster_jobs
     return jobs
 
@@ -64,15 +74,20 @@ def process_all(data_dir, days):
 
 
 def snapshot(data_dir):
-    return {p.relative_to(data_dir).as_posix(): p.read_bytes()
-            for table in ("jobs", "usage_daily", "gpu_usage_daily")
-            for p in sorted((data_dir / "warehouse" / table).glob("*/*/*.parquet"))}
+    return {
+        p.relative_to(data_dir).as_posix(): p.read_bytes()
+        for table in ("jobs", "usage_daily", "gpu_usage_daily")
+        for p in sorted((data_dir / "warehouse" / table).glob("*/*/*.parquet"))
+    }
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history=histories(),
-       early=st.lists(st.tuples(st.integers(0, 1), st.integers(0, len(DAYS) - 1), st.integers(0, 60)), max_size=4),
-       order=st.randoms(use_true_random=False), data=st.data())
+@given(
+    history=histories(),
+    early=st.lists(st.tuples(st.integers(0, 1), st.integers(0, len(DAYS) - 1), st.integers(0, 60)), max_size=4),
+    order=st.randoms(use_true_random=False),
+    data=st.data(),
+)
 def test_any_delivery_order_gives_the_same_tables(tmp_path_factory, history, early, order, data):
     reference = tmp_path_factory.mktemp("ref")
     for cluster, day, now in collections(history, []):
@@ -93,8 +108,11 @@ def test_any_delivery_order_gives_the_same_tables(tmp_path_factory, history, ear
     jobs = [j for cluster_jobs in history.values() for j in cluster_jobs]
     got_jobs = [r for c in history for d in DAYS for r in warehouse.read_partition(delivered, "jobs", c, d).to_pylist()]
     assert sorted((r["cluster"], r["job_id_raw"]) for r in got_jobs) == sorted(
-        (c, j.job_id) for c, cj in history.items() for j in cj)
-    usage = [r for c in history for d in DAYS for r in warehouse.read_partition(delivered, "usage_daily", c, d).to_pylist()]
+        (c, j.job_id) for c, cj in history.items() for j in cj
+    )
+    usage = [
+        r for c in history for d in DAYS for r in warehouse.read_partition(delivered, "usage_daily", c, d).to_pylist()
+    ]
     assert abs(sum(u["cpu_hours"] for u in usage) - sum(j.cpu_hours for j in jobs)) < 1e-6
     assert abs(sum(u["gpu_hours"] for u in usage) - sum(j.gpu_hours for j in jobs)) < 1e-6
     assert abs(sum(r["cpu_hours"] for r in got_jobs) - sum(j.cpu_hours for j in jobs)) < 1e-6

@@ -20,8 +20,10 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def snapshot(data_dir):
-    return {p.relative_to(data_dir).as_posix(): p.read_bytes()
-            for p in sorted((data_dir / "warehouse").glob("*/*/*/*.parquet"))}
+    return {
+        p.relative_to(data_dir).as_posix(): p.read_bytes()
+        for p in sorted((data_dir / "warehouse").glob("*/*/*/*.parquet"))
+    }
 
 
 def landed(data_dir, history, early):
@@ -32,9 +34,11 @@ def landed(data_dir, history, early):
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history=histories(),
-       early=st.lists(st.tuples(st.integers(0, 1), st.integers(0, len(DAYS) - 1), st.integers(0, 60)), max_size=3),
-       batch_bytes=st.sampled_from([1, 700, 2000, 64 * 2**20]))
+@given(
+    history=histories(),
+    early=st.lists(st.tuples(st.integers(0, 1), st.integers(0, len(DAYS) - 1), st.integers(0, 60)), max_size=3),
+    batch_bytes=st.sampled_from([1, 700, 2000, 64 * 2**20]),
+)
 def test_batches_write_what_one_day_at_a_time_writes(tmp_path_factory, history, early, batch_bytes):
     one_by_one = tmp_path_factory.mktemp("days")
     landed(one_by_one, history, early)

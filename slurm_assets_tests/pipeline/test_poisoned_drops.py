@@ -27,16 +27,24 @@ def no_dagster_home(monkeypatch):
 
 
 def day_drop(cluster: str, day: str, text: bytes | None = None, **overrides):
-    window = {"day": day, "window_start": f"{day}T00:00:00Z", "window_end": f"{day[:8]}{int(day[8:]) + 1:02d}T00:00:00Z",
-              "collected_at": f"{day[:8]}{int(day[8:]) + 1:02d}T02:00:00Z"}
-    return make_drop(sacct_text(4, day=day, tag=cluster) if text is None else text,
-                     cluster=cluster, **{**window, **overrides})
+    window = {
+        "day": day,
+        "window_start": f"{day}T00:00:00Z",
+        "window_end": f"{day[:8]}{int(day[8:]) + 1:02d}T00:00:00Z",
+        "collected_at": f"{day[:8]}{int(day[8:]) + 1:02d}T02:00:00Z",
+    }
+    return make_drop(
+        sacct_text(4, day=day, tag=cluster) if text is None else text, cluster=cluster, **{**window, **overrides}
+    )
 
 
 def inventory(**node):
-    return {"collected_at": "2024-05-02T02:00:00Z",
-            "nodes": [{"node": "n1", "partitions": ["cpu"], "cpus": 8, "mem_bytes": 2**34, "gpus": {}, "state": "IDLE",
-                       **node}]}
+    return {
+        "collected_at": "2024-05-02T02:00:00Z",
+        "nodes": [
+            {"node": "n1", "partitions": ["cpu"], "cpus": 8, "mem_bytes": 2**34, "gpus": {}, "state": "IDLE", **node}
+        ],
+    }
 
 
 def land_good(data_dir):
@@ -47,21 +55,47 @@ def land_good(data_dir):
 
 def absurd_text(day: str) -> bytes:
     good = f"|u|acct|cpu|COMPLETED|{day}T01:00:00|{day}T01:00:05|{day}T02:00:05|01:00:00"
-    lines = [HEADER, f"1|1{good}|100000000000000000000|cpu=4", f"2|2{good}|4|cpu=4,gres/gpu=100000000000000000000",
-             f"3|3{good}|4|cpu=4,node=1"]
+    lines = [
+        HEADER,
+        f"1|1{good}|100000000000000000000|cpu=4",
+        f"2|2{good}|4|cpu=4,gres/gpu=100000000000000000000",
+        f"3|3{good}|4|cpu=4,node=1",
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 
 # (what, cluster, day, manifest overrides or raw manifest bytes, what the quarantine detail must name)
 POISON = [
-    ("overflowing inventory", "evil", DAYS[0], {"inventory": {"collected_at": "2024-05-02T02:00:00Z", "nodes": [
-        {"node": f"n{i}", "partitions": ["cpu"], "cpus": 2**53, "mem_bytes": 1, "gpus": {}, "state": "IDLE"}
-        for i in range(1100)]}}, "inventory.nodes[0].cpus"),
-    ("inventory types", "evil", DAYS[1], {"inventory": {"collected_at": "2024-05-02T02:00:00Z", "nodes": 5}},
-     "inventory.nodes"),
+    (
+        "overflowing inventory",
+        "evil",
+        DAYS[0],
+        {
+            "inventory": {
+                "collected_at": "2024-05-02T02:00:00Z",
+                "nodes": [
+                    {"node": f"n{i}", "partitions": ["cpu"], "cpus": 2**53, "mem_bytes": 1, "gpus": {}, "state": "IDLE"}
+                    for i in range(1100)
+                ],
+            }
+        },
+        "inventory.nodes[0].cpus",
+    ),
+    (
+        "inventory types",
+        "evil",
+        DAYS[1],
+        {"inventory": {"collected_at": "2024-05-02T02:00:00Z", "nodes": 5}},
+        "inventory.nodes",
+    ),
     ("node cpus many", "evil2", DAYS[0], {"inventory": inventory(cpus="many")}, "inventory.nodes[0].cpus"),
-    ("inventory time", "evil2", DAYS[1], {"inventory": {**inventory(), "collected_at": "noon"}},
-     "inventory.collected_at"),
+    (
+        "inventory time",
+        "evil2",
+        DAYS[1],
+        {"inventory": {**inventory(), "collected_at": "noon"}},
+        "inventory.collected_at",
+    ),
     ("non-ISO collected_at", "evil3", DAYS[0], {"collected_at": "yesterday"}, "collected_at"),
     ("malformed JSON", "evil3", DAYS[1], b'{"format": "slurm-usage-drop/1", "cluster": ', "not JSON"),
     ("another cluster's name", "evil4", DAYS[0], {"cluster": "alpha"}, "folder"),
@@ -85,10 +119,12 @@ def land_poison(data_dir):
 
 
 def table_files(data_dir, clusters=("alpha", "beta")) -> dict[str, bytes]:
-    return {p.relative_to(data_dir).as_posix(): p.read_bytes()
-            for table in ("jobs", "usage_daily", "gpu_usage_daily", "capacity_daily", "job_summary", "drops")
-            for cluster in clusters
-            for p in sorted((data_dir / "warehouse" / table / f"cluster={cluster}").glob("*/*.parquet"))}
+    return {
+        p.relative_to(data_dir).as_posix(): p.read_bytes()
+        for table in ("jobs", "usage_daily", "gpu_usage_daily", "capacity_daily", "job_summary", "drops")
+        for cluster in clusters
+        for p in sorted((data_dir / "warehouse" / table / f"cluster={cluster}").glob("*/*.parquet"))
+    }
 
 
 def quarantine(data_dir) -> list[dict]:
@@ -135,8 +171,10 @@ def test_a_corrected_copy_of_a_quarantined_drop_is_processed_once(tmp_path, caps
     manifest2, gz2 = day_drop("evil3", DAYS[1], sacct_text(3, day=DAYS[1], tag="e"))
     write_landed(data, manifest2, gz2, raw_manifest=b"{oops")
     assert main(["process", "--data-dir", str(data), "--workers", "1"]) == EXIT_OK
-    assert not paths.partition_file(data, "jobs", "evil3", DAYS[0]).exists() or \
-        pq.read_table(paths.partition_file(data, "jobs", "evil3", DAYS[0])).num_rows == 0
+    assert (
+        not paths.partition_file(data, "jobs", "evil3", DAYS[0]).exists()
+        or pq.read_table(paths.partition_file(data, "jobs", "evil3", DAYS[0])).num_rows == 0
+    )
     capsys.readouterr()
 
     # Through the receiver's store (same text, so the same drop id): the unusable manifest is replaced.

@@ -17,8 +17,9 @@ AGENT = Path(__file__).resolve().parents[2] / "agent" / "slurm-usage-history-exp
 
 
 def test_agent_command_quotes_everything():
-    cfg = ClusterConfig(name="alpha", mode="ssh", remote_python="/opt/py 3/bin/python3", sacct="/usr/bin/sacct",
-                        command_timeout_s=300)
+    cfg = ClusterConfig(
+        name="alpha", mode="ssh", remote_python="/opt/py 3/bin/python3", sacct="/usr/bin/sacct", command_timeout_s=300
+    )
     # The remote side is bounded too: coreutils timeout ends the agent when our wait gives up.
     assert agent_command(cfg, "2024-05-01", "2024-05-02") == (
         "timeout -k 10 300 '/opt/py 3/bin/python3' - --no-config --stdout --cluster alpha --start-date 2024-05-01 "
@@ -27,9 +28,17 @@ def test_agent_command_quotes_everything():
 
 
 def ssh_config(tb, **overrides) -> ClusterConfig:
-    values = {"name": tb.cluster, "mode": "ssh", "host": tb.ssh_host, "port": tb.ssh_port, "user": tb.ssh_user,
-              "key_path": str(tb.ssh_key_path), "known_hosts": str(tb.known_hosts_path), "connect_timeout_s": 10,
-              "command_timeout_s": 120}
+    values = {
+        "name": tb.cluster,
+        "mode": "ssh",
+        "host": tb.ssh_host,
+        "port": tb.ssh_port,
+        "user": tb.ssh_user,
+        "key_path": str(tb.ssh_key_path),
+        "known_hosts": str(tb.known_hosts_path),
+        "connect_timeout_s": 10,
+        "command_timeout_s": 120,
+    }
     return ClusterConfig(**{**values, **overrides})
 
 
@@ -42,9 +51,23 @@ def finished_lines(ref: landing.DropRef) -> list[str]:
 def collect_both(tb, day: str, root: Path) -> tuple[landing.DropRef, landing.DropRef]:
     """One drop-mode collection, then one SSH pull, of the same window into separate landing zones."""
     subprocess.run(
-        [sys.executable, str(AGENT), "--no-config", "--cluster", tb.cluster, "--start-date", day,
-         "--end-date", day, "--output-dir", str(root / "drop" / "landing")],
-        env=tb.env, check=True, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            str(AGENT),
+            "--no-config",
+            "--cluster",
+            tb.cluster,
+            "--start-date",
+            day,
+            "--end-date",
+            day,
+            "--output-dir",
+            str(root / "drop" / "landing"),
+        ],
+        env=tb.env,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     pulled = pull_cluster(ssh_config(tb), AGENT.read_bytes(), day, day, root / "pull")
     assert [d.day for d in pulled] == [day]

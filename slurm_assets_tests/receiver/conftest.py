@@ -41,9 +41,7 @@ def native_headers(key: str | None = SHARED_KEY) -> dict:
 
 def stored_files(data_dir: Path) -> list[Path]:
     """Every file under data_dir except the lock files and the (empty) spool folder."""
-    return sorted(
-        p for p in Path(data_dir).rglob("*") if p.is_file() and p.name != ".lock"
-    )
+    return sorted(p for p in Path(data_dir).rglob("*") if p.is_file() and p.name != ".lock")
 
 
 def self_signed_cert(folder: Path) -> tuple[Path, Path]:
@@ -54,9 +52,7 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, "slurm-usage-receiver test")]
-    )
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "slurm-usage-receiver test")])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -122,9 +118,7 @@ def run_receiver(
         "SLURM_USAGE_MAX_JSON_BYTES": str(MAX_JSON),
         **(env or {}),
     }
-    full_env = {
-        k: v for k, v in full_env.items() if v is not None
-    }  # env={"X": None} unsets X
+    full_env = {k: v for k, v in full_env.items() if v is not None}  # env={"X": None} unsets X
     cmd = [
         str(RECEIVER_BIN),
         "--host",
@@ -136,31 +130,20 @@ def run_receiver(
         *extra_args,
     ]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen(cmd, cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"{scheme}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"receiver exited with {proc.returncode}: {log_path.read_text()}"
-                )
+                raise RuntimeError(f"receiver exited with {proc.returncode}: {log_path.read_text()}")
             try:
-                if (
-                    httpx.get(
-                        f"{url}/api/dashboard/health", verify=verify, timeout=2
-                    ).status_code
-                    == 200
-                ):
+                if httpx.get(f"{url}/api/dashboard/health", verify=verify, timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"receiver did not answer on {url} within 60 s: {log_path.read_text()}"
-                )
+                raise RuntimeError(f"receiver did not answer on {url} within 60 s: {log_path.read_text()}")
             time.sleep(0.2)
         yield LiveReceiver(url, proc.pid, data_dir, log_path)
     finally:

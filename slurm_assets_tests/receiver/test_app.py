@@ -56,9 +56,7 @@ def client(tmp_path):
 
 
 def post_drop(client, manifest, gz, key=SHARED_KEY):
-    return client.post(
-        INGEST, content=drop_body(manifest, gz), headers=native_headers(key)
-    )
+    return client.post(INGEST, content=drop_body(manifest, gz), headers=native_headers(key))
 
 
 # ---- 200 ---------------------------------------------------------------------------------------
@@ -76,9 +74,7 @@ def test_native_drop_is_stored_then_answers_duplicate(client, tmp_path):
         "drop_id": drop_id,
         "rows": 3,
         "duplicate": False,
-        "drops": [
-            {"day": "2024-05-01", "drop_id": drop_id, "rows": 3, "duplicate": False}
-        ],
+        "drops": [{"day": "2024-05-01", "drop_id": drop_id, "rows": 3, "duplicate": False}],
     }
     (ref,) = landing.list_drops(tmp_path / "data")
     assert ref.data_path.read_bytes() == gz  # the agent's bytes, as sent
@@ -90,9 +86,7 @@ def test_native_drop_is_stored_then_answers_duplicate(client, tmp_path):
 
 def test_seed_example_with_no_jobs_stores_nothing(client, tmp_path):
     # The seed's curl example: {"hostname":"test","jobs":[]} with X-API-Key.
-    response = client.post(
-        INGEST, json={"hostname": "test", "jobs": []}, headers={"X-API-Key": SHARED_KEY}
-    )
+    response = client.post(INGEST, json={"hostname": "test", "jobs": []}, headers={"X-API-Key": SHARED_KEY})
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
@@ -161,9 +155,7 @@ def test_seed_json_splits_by_utc_day_and_a_resent_body_is_a_duplicate(client, tm
     ],
 )
 def test_missing_or_unknown_key_is_401(client, headers, message):
-    response = client.post(
-        INGEST, json={"hostname": "test", "jobs": []}, headers=headers
-    )
+    response = client.post(INGEST, json={"hostname": "test", "jobs": []}, headers=headers)
     assert response.status_code == 401
     assert message in response.json()["detail"]
     assert "not-a-key" not in response.text
@@ -171,24 +163,18 @@ def test_missing_or_unknown_key_is_401(client, headers, message):
 
 def test_no_configured_keys_is_401_saying_so(tmp_path):
     client = client_for(tmp_path / "data", api_keys="")
-    response = client.post(
-        INGEST, json={"hostname": "test", "jobs": []}, headers={"X-API-Key": "x"}
-    )
+    response = client.post(INGEST, json={"hostname": "test", "jobs": []}, headers={"X-API-Key": "x"})
     assert response.status_code == 401 and "API_KEYS" in response.json()["detail"]
 
 
 def test_key_bound_to_alpha_gets_403_for_beta(client, tmp_path):
     manifest, gz = make_drop(cluster="beta")
     native = post_drop(client, manifest, gz, key=ALPHA_KEY)
-    seed = client.post(
-        INGEST, json={"hostname": "beta", "jobs": []}, headers={"X-API-Key": ALPHA_KEY}
-    )
+    seed = client.post(INGEST, json={"hostname": "beta", "jobs": []}, headers={"X-API-Key": ALPHA_KEY})
     assert (native.status_code, seed.status_code) == (403, 403)
     assert "'beta'" in native.json()["detail"]
     assert stored_files(tmp_path / "data" / "landing") == []
-    assert (
-        post_drop(client, *make_drop(cluster="alpha"), key=ALPHA_KEY).status_code == 200
-    )
+    assert post_drop(client, *make_drop(cluster="alpha"), key=ALPHA_KEY).status_code == 200
 
 
 # ---- 413 ---------------------------------------------------------------------------------------
@@ -197,27 +183,18 @@ def test_key_bound_to_alpha_gets_403_for_beta(client, tmp_path):
 def test_body_over_the_limit_is_413(client, tmp_path):
     manifest, gz = make_drop(text=os.urandom(MAX_BODY))  # random: gzip cannot shrink it
     response = post_drop(client, manifest, gz)
-    assert (
-        response.status_code == 413
-        and "SLURM_USAGE_MAX_BODY_BYTES" in response.json()["detail"]
-    )
+    assert response.status_code == 413 and "SLURM_USAGE_MAX_BODY_BYTES" in response.json()["detail"]
     assert stored_files(tmp_path / "data") == []  # the spooled body is gone too
 
 
 def test_json_body_over_the_limit_is_413(client):
-    jobs = [
-        {"JobID": str(i), "End": "2024-05-01T00:00:00", "Name": "x" * 100}
-        for i in range(MAX_JSON // 100)
-    ]
+    jobs = [{"JobID": str(i), "End": "2024-05-01T00:00:00", "Name": "x" * 100} for i in range(MAX_JSON // 100)]
     response = client.post(
         INGEST,
         json={"hostname": "alpha", "jobs": jobs},
         headers={"X-API-Key": SHARED_KEY},
     )
-    assert (
-        response.status_code == 413
-        and "SLURM_USAGE_MAX_JSON_BYTES" in response.json()["detail"]
-    )
+    assert response.status_code == 413 and "SLURM_USAGE_MAX_JSON_BYTES" in response.json()["detail"]
 
 
 def test_gzip_bomb_is_413(client, tmp_path):
@@ -225,10 +202,7 @@ def test_gzip_bomb_is_413(client, tmp_path):
     manifest, gz = make_drop(text=text)
     assert len(gz) < MAX_BODY  # small on the wire, large when decompressed
     response = post_drop(client, manifest, gz)
-    assert (
-        response.status_code == 413
-        and "SLURM_USAGE_MAX_TEXT_BYTES" in response.json()["detail"]
-    )
+    assert response.status_code == 413 and "SLURM_USAGE_MAX_TEXT_BYTES" in response.json()["detail"]
     assert stored_files(tmp_path / "data") == []
 
 
@@ -237,9 +211,7 @@ def test_gzip_bomb_is_413(client, tmp_path):
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/gzip", None])
 def test_unknown_content_type_is_415(client, content_type):
-    headers = {"X-API-Key": SHARED_KEY} | (
-        {"Content-Type": content_type} if content_type else {}
-    )
+    headers = {"X-API-Key": SHARED_KEY} | ({"Content-Type": content_type} if content_type else {})
     response = client.post(INGEST, content=b"JobID|State\n", headers=headers)
     assert response.status_code == 415
     assert "application/x-slurm-usage-drop" in response.json()["detail"]
@@ -318,9 +290,7 @@ def _native_422_cases():
     list(_native_422_cases()),
     ids=lambda v: v if isinstance(v, str) else "",
 )
-def test_malformed_native_drop_is_422_naming_the_problem(
-    client, tmp_path, name, body, message
-):
+def test_malformed_native_drop_is_422_naming_the_problem(client, tmp_path, name, body, message):
     response = client.post(INGEST, content=body, headers=native_headers())
     assert response.status_code == 422, response.text
     assert message in response.json()["detail"]
@@ -400,10 +370,7 @@ def test_read_only_data_dir_is_503_and_health_says_so(tiny_tmpfs):
     assert client.get(HEALTH).status_code == 200
     subprocess.run(["mount", "-o", "remount,ro", str(tiny_tmpfs)], check=True)
     response = post_drop(client, *make_drop())
-    assert (
-        response.status_code == 503
-        and "not writable (EROFS)" in response.json()["detail"]
-    )
+    assert response.status_code == 503 and "not writable (EROFS)" in response.json()["detail"]
     seed = client.post(
         INGEST,
         json={"hostname": "alpha", "jobs": [{"End": "2024-05-01T00:00:00"}]},
@@ -412,19 +379,14 @@ def test_read_only_data_dir_is_503_and_health_says_so(tiny_tmpfs):
     assert seed.status_code == 503
     health = client.get(HEALTH, headers={"X-API-Key": SHARED_KEY})
     assert health.status_code == 503
-    assert (
-        health.json()["status"] == "unhealthy"
-        and health.json()["data_dir_writable"] is False
-    )
+    assert health.json()["status"] == "unhealthy" and health.json()["data_dir_writable"] is False
     keyless = client.get(HEALTH)
     assert keyless.status_code == 503 and set(keyless.json()) == {"status", "time"}
 
 
 def test_full_data_volume_is_507(tiny_tmpfs):
     client = client_for(tiny_tmpfs / "data")
-    manifest, gz = make_drop(
-        text=os.urandom(400 * 1024).hex().encode()
-    )  # ~460 KiB of gzip on a 256 KiB fs
+    manifest, gz = make_drop(text=os.urandom(400 * 1024).hex().encode())  # ~460 KiB of gzip on a 256 KiB fs
     response = post_drop(client, manifest, gz)
     assert response.status_code == 507 and "no space left" in response.json()["detail"]
     jobs = [
@@ -476,9 +438,7 @@ def test_health_with_a_bound_key_lists_only_its_clusters(client):
 
 
 def test_openapi_describes_both_endpoints():
-    schema = create_app(
-        ReceiverSettings(api_keys="", data_dir="/nonexistent")
-    ).openapi()
+    schema = create_app(ReceiverSettings(api_keys="", data_dir="/nonexistent")).openapi()
     ingest = schema["paths"]["/api/data/ingest"]["post"]
     assert set(ingest["requestBody"]["content"]) == {
         "application/x-slurm-usage-drop",
@@ -497,9 +457,7 @@ def test_openapi_describes_both_endpoints():
     assert ingest["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/IngestResponse"
     }
-    assert (
-        schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
-    )
+    assert schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
     health = schema["paths"]["/api/dashboard/health"]["get"]
     assert set(health["responses"]) == {"200", "503"}
 
@@ -510,10 +468,7 @@ def test_stored_json_drop_parses_like_a_native_one(client, tmp_path):
         "hostname": "alpha",
         "jobs": [{"JobID": "9", "End": "2024-05-01T03:00:00", "AllocCPUS": 4}],
     }
-    assert (
-        client.post(INGEST, json=body, headers={"X-API-Key": SHARED_KEY}).status_code
-        == 200
-    )
+    assert client.post(INGEST, json=body, headers={"X-API-Key": SHARED_KEY}).status_code == 200
     (ref,) = landing.list_drops(tmp_path / "data")
     manifest = landing.validate_manifest(ref.manifest())
     assert manifest["fields"] == ["JobID", "End", "AllocCPUS", "JobIDRaw", "AllocTRES"] and manifest["rows"] == 1
@@ -540,9 +495,7 @@ def test_startup_removes_only_stale_partial_uploads_and_landing_leftovers(tmp_pa
     for p in (orphan, temp):  # killed between the data and the manifest renames, long ago
         p.write_bytes(b"z")
         os.utime(p, (0, 0))
-    with client_for(
-        tmp_path / "data"
-    ) as client:  # the context manager runs the lifespan
+    with client_for(tmp_path / "data") as client:  # the context manager runs the lifespan
         assert client.get(HEALTH).status_code == 200
     assert not stale.exists() and fresh.exists()
     assert not orphan.exists() and not temp.exists()

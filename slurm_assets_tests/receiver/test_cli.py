@@ -48,12 +48,8 @@ def test_certfile_without_keyfile_is_a_usage_error(tmp_path):
 
 
 def test_keys_and_limits_come_from_a_dotenv_file(tmp_path):
-    (tmp_path / ".env").write_text(
-        "API_KEYS=from-dotenv:alpha\nSLURM_USAGE_MAX_JSON_BYTES=200\n"
-    )
-    with run_receiver(
-        tmp_path, env={"API_KEYS": None, "SLURM_USAGE_MAX_JSON_BYTES": None}
-    ) as server:
+    (tmp_path / ".env").write_text("API_KEYS=from-dotenv:alpha\nSLURM_USAGE_MAX_JSON_BYTES=200\n")
+    with run_receiver(tmp_path, env={"API_KEYS": None, "SLURM_USAGE_MAX_JSON_BYTES": None}) as server:
         url = f"{server.url}/api/data/ingest"
         ok = httpx.post(
             url,

@@ -19,7 +19,7 @@ def spool(body: bytes, sizes: list[int], tmp_path, limit: int = 1 << 20):
         for n in sizes:
             if i >= len(body):
                 return
-            yield body[i:i + n]
+            yield body[i : i + n]
             i += n
         if i < len(body):
             yield body[i:]

@@ -70,11 +70,7 @@ def test_seed_curl_example_gets_200_with_key_and_401_without(live_receiver):
     )
     without = subprocess.run(base, capture_output=True, text=True, check=True)
     body, code = with_key.stdout.rsplit("\n", 1)
-    assert (
-        code == "200"
-        and json.loads(body)["status"] == "ok"
-        and json.loads(body)["rows"] == 0
-    )
+    assert code == "200" and json.loads(body)["status"] == "ok" and json.loads(body)["rows"] == 0
     assert without.stdout.rsplit("\n", 1)[1] == "401"
 
 
@@ -111,9 +107,7 @@ def test_cross_cluster_is_403_and_traversal_names_are_422_writing_nothing(
     created = all_files(workdir) - before
     landing_root = live_receiver.data_dir / "landing"
     assert all(p == landing_root or landing_root in p.parents for p in created), created
-    assert not [
-        p for p in created if p.is_file() and p.name != ".lock"
-    ]  # no drop, no spool left behind
+    assert not [p for p in created if p.is_file() and p.name != ".lock"]  # no drop, no spool left behind
     assert not (workdir / "x").exists() and not (live_receiver.data_dir / "x").exists()
 
 
@@ -129,19 +123,12 @@ def test_duplicate_drop_is_stored_once(live_receiver):
     ]
     assert [a["duplicate"] for a in answers] == [False, True, True]
     assert len({a["drop_id"] for a in answers}) == 1
-    assert (
-        len(stored_files(live_receiver.data_dir / "landing" / "dup")) == 2
-    )  # one .psv.gz + one manifest
+    assert len(stored_files(live_receiver.data_dir / "landing" / "dup")) == 2  # one .psv.gz + one manifest
 
 
 def test_twenty_concurrent_uploads_all_land_intact(live_receiver):
     # Same cluster and day for half of them (same lock, same folder), a second cluster for the rest.
-    drops = [
-        make_drop(
-            cluster="conc" if i % 2 else "conc2", text=sacct_text(200 + i, tag=str(i))
-        )
-        for i in range(20)
-    ]
+    drops = [make_drop(cluster="conc" if i % 2 else "conc2", text=sacct_text(200 + i, tag=str(i))) for i in range(20)]
 
     def push(drop):
         manifest, gz = drop
@@ -154,21 +141,12 @@ def test_twenty_concurrent_uploads_all_land_intact(live_receiver):
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         responses = list(pool.map(push, drops))
-    assert [r.status_code for r in responses] == [200] * 20, [
-        r.text for r in responses if r.status_code != 200
-    ]
-    stored = {
-        r.drop_id: r
-        for r in landing.list_drops(live_receiver.data_dir)
-        if r.cluster.startswith("conc")
-    }
+    assert [r.status_code for r in responses] == [200] * 20, [r.text for r in responses if r.status_code != 200]
+    stored = {r.drop_id: r for r in landing.list_drops(live_receiver.data_dir) if r.cluster.startswith("conc")}
     assert len(stored) == 20
     for manifest, _gz in drops:
         ref = stored[manifest["sha256"][:16]]
-        assert (
-            hashlib.sha256(gzip.decompress(ref.data_path.read_bytes())).hexdigest()
-            == manifest["sha256"]
-        )
+        assert hashlib.sha256(gzip.decompress(ref.data_path.read_bytes())).hexdigest() == manifest["sha256"]
         assert ref.manifest()["rows"] == manifest["rows"]
 
 
@@ -195,20 +173,11 @@ def test_oversized_and_gzip_bomb_bodies_are_413_with_bounded_memory(tmp_path):
     bomb = _gzip_of_zeros(bomb_size)
     bomb_manifest, _ = make_drop(sha256="0" * 64, rows=0, gzip_size=len(bomb))
     oversized = os.urandom(3 * MAX_BODY)
-    json_oversized = json.dumps(
-        {"hostname": "alpha", "jobs": [{"Name": "y" * 1000}] * (2 * MAX_JSON // 1000)}
-    )
-    with run_receiver(
-        tmp_path, env={"SLURM_USAGE_MAX_TEXT_BYTES": str(text_limit)}
-    ) as server:
+    json_oversized = json.dumps({"hostname": "alpha", "jobs": [{"Name": "y" * 1000}] * (2 * MAX_JSON // 1000)})
+    with run_receiver(tmp_path, env={"SLURM_USAGE_MAX_TEXT_BYTES": str(text_limit)}) as server:
         url = f"{server.url}{INGEST}"
         # Warm up the code paths once, so the measurement below sees only what the bodies cost.
-        assert (
-            httpx.post(
-                url, content=drop_body(*make_drop()), headers=native_headers()
-            ).status_code
-            == 200
-        )
+        assert httpx.post(url, content=drop_body(*make_drop()), headers=native_headers()).status_code == 200
         before = _vm_hwm_kib(server.pid)
         big = httpx.post(
             url,
@@ -224,9 +193,7 @@ def test_oversized_and_gzip_bomb_bodies_are_413_with_bounded_memory(tmp_path):
         )
         chunked = httpx.post(
             url,
-            content=iter(
-                [oversized[i : i + 65536] for i in range(0, len(oversized), 65536)]
-            ),
+            content=iter([oversized[i : i + 65536] for i in range(0, len(oversized), 65536)]),
             headers=native_headers(),
             timeout=120,
         )
@@ -281,9 +248,7 @@ def test_schemathesis_finds_no_server_error(live_receiver, tmp_path):
         check=False,  # the exit code is asserted below, with the report
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    generated, passed = re.search(
-        r"(\d+) generated, (\d+) passed", result.stdout
-    ).groups()
+    generated, passed = re.search(r"(\d+) generated, (\d+) passed", result.stdout).groups()
     assert int(generated) > 20 and generated == passed, result.stdout[-3000:]
     assert "status=500" not in live_receiver.log()
 
@@ -299,10 +264,7 @@ def test_tls_with_a_self_signed_certificate(tmp_path):
             headers=native_headers(),
             verify=str(cert),
         )
-        assert (
-            response.status_code == 200
-            and response.json()["drop_id"] == manifest["sha256"][:16]
-        )
+        assert response.status_code == 200 and response.json()["drop_id"] == manifest["sha256"][:16]
         # A client that does not trust the certificate refuses to talk: verification is real.
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             httpx.get(f"{server.url}/api/dashboard/health")
@@ -332,8 +294,11 @@ def test_audit_log_has_a_line_per_request_and_never_the_key(live_receiver):
     deadline = time.monotonic() + 60
     while True:
         log = live_receiver.log()
-        records = [json.loads(line.split("slurm_assets.receiver.audit: ", 1)[1])
-                   for line in log.splitlines() if "slurm_assets.receiver.audit: " in line]
+        records = [
+            json.loads(line.split("slurm_assets.receiver.audit: ", 1)[1])
+            for line in log.splitlines()
+            if "slurm_assets.receiver.audit: " in line
+        ]
         if any(r["status"] == 401 for r in records) or time.monotonic() > deadline:
             break
         time.sleep(0.1)

@@ -16,8 +16,14 @@ from slurm_assets_tests.receiver.conftest import drop_body, make_drop, native_he
 
 THROWAWAY_KEY = "throwaway-cluster-key-0123"
 OTHER_KEY = "production-cluster-key-4567"
-NODE = {"node": "vm", "partitions": ["cpu", "gpu"], "cpus": 16, "mem_bytes": 16 * 2**30,
-        "gpus": {"a100": 2, "": 1}, "state": "IDLE"}
+NODE = {
+    "node": "vm",
+    "partitions": ["cpu", "gpu"],
+    "cpus": 16,
+    "mem_bytes": 16 * 2**30,
+    "gpus": {"a100": 2, "": 1},
+    "state": "IDLE",
+}
 
 
 def inventory(nodes: list | int, collected_at: str = "2024-05-02T00:30:00Z") -> dict:
@@ -32,8 +38,11 @@ def client(tmp_path):
 
 POISON = [
     # (what, manifest overrides, path named in the answer)
-    ("1100 nodes x cpus 2^53", {"inventory": inventory([{**NODE, "node": f"n{i}", "cpus": 2**53}
-                                                         for i in range(1100)])}, "inventory.nodes[0].cpus"),
+    (
+        "1100 nodes x cpus 2^53",
+        {"inventory": inventory([{**NODE, "node": f"n{i}", "cpus": 2**53} for i in range(1100)])},
+        "inventory.nodes[0].cpus",
+    ),
     ("cpus as text", {"inventory": inventory([NODE, {**NODE, "cpus": "many"}])}, "inventory.nodes[1].cpus"),
     ("cpus as bool", {"inventory": inventory([{**NODE, "cpus": True}])}, "inventory.nodes[0].cpus"),
     ("nodes a number", {"inventory": inventory(5)}, "inventory.nodes"),
@@ -46,13 +55,22 @@ POISON = [
     ("memory 2^62", {"inventory": inventory([{**NODE, "mem_bytes": 2**62}])}, "inventory.nodes[0].mem_bytes"),
     ("GPUs 10^20", {"inventory": inventory([{**NODE, "gpus": {"a100": 10**20}}])}, "inventory.nodes[0].gpus.a100"),
     ("GPUs negative", {"inventory": inventory([{**NODE, "gpus": {"": -4}}])}, 'inventory.nodes[0].gpus.""'),
-    ("GPU total", {"inventory": inventory([{**NODE, "gpus": {f"t{i}": 1000 for i in range(3)}}])},
-     "inventory.nodes[0].gpus"),
+    (
+        "GPU total",
+        {"inventory": inventory([{**NODE, "gpus": {f"t{i}": 1000 for i in range(3)}}])},
+        "inventory.nodes[0].gpus",
+    ),
     ("node not an object", {"inventory": inventory([NODE, "garbage"])}, "inventory.nodes[1]"),
-    ("node without cpus", {"inventory": inventory([{k: v for k, v in NODE.items() if k != "cpus"}])},
-     "inventory.nodes[0].cpus"),
-    ("partition not text", {"inventory": inventory([{**NODE, "partitions": ["cpu", 7]}])},
-     "inventory.nodes[0].partitions[1]"),
+    (
+        "node without cpus",
+        {"inventory": inventory([{k: v for k, v in NODE.items() if k != "cpus"}])},
+        "inventory.nodes[0].cpus",
+    ),
+    (
+        "partition not text",
+        {"inventory": inventory([{**NODE, "partitions": ["cpu", 7]}])},
+        "inventory.nodes[0].partitions[1]",
+    ),
     ("field with a bar", {"fields": ["JobID", "a|b"]}, "fields[1]"),
     ("rows 2^62", {"rows": 2**62}, "rows"),
     ("sacct_version megabytes", {"sacct_version": "x" * 100_000}, "sacct_version"),
@@ -70,17 +88,28 @@ def test_a_poisoned_manifest_is_422_naming_the_field(client, tmp_path, what, ove
 
 
 def test_an_inventory_at_the_physical_limits_is_stored_and_other_clusters_are_unaffected(client, tmp_path):
-    big = {**NODE, "cpus": limits.CPUS_PER_NODE_MAX, "mem_bytes": limits.MEM_BYTES_PER_NODE_MAX,
-           "gpus": {"h100": limits.GPUS_PER_NODE_MAX}, "partitions": []}
+    big = {
+        **NODE,
+        "cpus": limits.CPUS_PER_NODE_MAX,
+        "mem_bytes": limits.MEM_BYTES_PER_NODE_MAX,
+        "gpus": {"h100": limits.GPUS_PER_NODE_MAX},
+        "partitions": [],
+    }
     manifest, gz = make_drop(cluster="junk", inventory=inventory([NODE, big]))
     ok = client.post("/api/data/ingest", content=drop_body(manifest, gz), headers=native_headers(THROWAWAY_KEY))
     assert ok.status_code == 200, ok.text
     poisoned, gz2 = make_drop(cluster="junk", day="2024-05-02", inventory=inventory([{**NODE, "cpus": "many"}]))
-    assert client.post("/api/data/ingest", content=drop_body(poisoned, gz2),
-                       headers=native_headers(THROWAWAY_KEY)).status_code == 422
+    assert (
+        client.post(
+            "/api/data/ingest", content=drop_body(poisoned, gz2), headers=native_headers(THROWAWAY_KEY)
+        ).status_code
+        == 422
+    )
     other, gz3 = make_drop(cluster="alpha", day="2024-05-02")
-    assert client.post("/api/data/ingest", content=drop_body(other, gz3),
-                       headers=native_headers(OTHER_KEY)).status_code == 200
+    assert (
+        client.post("/api/data/ingest", content=drop_body(other, gz3), headers=native_headers(OTHER_KEY)).status_code
+        == 200
+    )
     stored = [(d.cluster, d.day) for d in landing.list_drops(tmp_path / "data")]
     assert stored == [("alpha", "2024-05-02"), ("junk", "2024-05-01")]
 

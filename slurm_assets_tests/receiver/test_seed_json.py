@@ -6,10 +6,7 @@ from slurm_assets.receiver.seed_json import SeedJsonError, parse_seed_body
 
 
 def days(jobs):
-    return {
-        d.day: d.text.decode()
-        for d in parse_seed_body({"hostname": "alpha", "jobs": jobs}).days
-    }
+    return {d.day: d.text.decode() for d in parse_seed_body({"hostname": "alpha", "jobs": jobs}).days}
 
 
 @pytest.mark.parametrize(
@@ -60,12 +57,8 @@ def test_header_is_the_days_union_of_keys_in_first_seen_order_and_values_are_tex
 
 
 def test_identical_bodies_give_identical_text():
-    jobs = [
-        {"JobID": str(i), "End": f"2024-05-0{1 + i % 3}T00:00:00"} for i in range(9)
-    ]
-    assert parse_seed_body({"hostname": "a", "jobs": jobs}) == parse_seed_body(
-        {"hostname": "a", "jobs": list(jobs)}
-    )
+    jobs = [{"JobID": str(i), "End": f"2024-05-0{1 + i % 3}T00:00:00"} for i in range(9)]
+    assert parse_seed_body({"hostname": "a", "jobs": jobs}) == parse_seed_body({"hostname": "a", "jobs": list(jobs)})
 
 
 @pytest.mark.parametrize(

@@ -48,13 +48,25 @@ def seed_agent_jobs(capture: bytes, steps: bool) -> list[dict]:
             continue
         hours = seconds(row["Elapsed"]) / 3600
         cpus, gpus = tres_count(row["AllocTRES"], "cpu"), tres_count(row["AllocTRES"], "gres/gpu")
-        jobs.append({
-            "JobID": row["JobID"], "User": row["User"] or "unknown", "Account": row["Account"],
-            "Partition": row["Partition"] or "unknown", "State": state, "QOS": row["QOS"] or None,
-            "Submit": row["Submit"].replace("T", " "), "Start": row["Start"], "End": row["End"],
-            "CPUHours": hours * cpus, "GPUHours": hours * gpus, "AllocCPUS": cpus, "AllocGPUS": gpus,
-            "AllocNodes": 1, "NodeList": row["NodeList"],
-        })
+        jobs.append(
+            {
+                "JobID": row["JobID"],
+                "User": row["User"] or "unknown",
+                "Account": row["Account"],
+                "Partition": row["Partition"] or "unknown",
+                "State": state,
+                "QOS": row["QOS"] or None,
+                "Submit": row["Submit"].replace("T", " "),
+                "Start": row["Start"],
+                "End": row["End"],
+                "CPUHours": hours * cpus,
+                "GPUHours": hours * gpus,
+                "AllocCPUS": cpus,
+                "AllocGPUS": gpus,
+                "AllocNodes": 1,
+                "NodeList": row["NodeList"],
+            }
+        )
     return jobs
 
 
@@ -64,8 +76,12 @@ def parsed_json(jobs: list[dict]):
 
 
 def totals(jobs) -> tuple:
-    return (len(jobs), round(pc.sum(jobs["cpu_hours"]).as_py(), 9), round(pc.sum(jobs["gpu_hours"]).as_py(), 9),
-            sorted(zip(jobs["job_id"].to_pylist(), jobs["submit_time"].to_pylist(), strict=True)))
+    return (
+        len(jobs),
+        round(pc.sum(jobs["cpu_hours"]).as_py(), 9),
+        round(pc.sum(jobs["gpu_hours"]).as_py(), 9),
+        sorted(zip(jobs["job_id"].to_pylist(), jobs["submit_time"].to_pylist(), strict=True)),
+    )
 
 
 @pytest.mark.parametrize("steps", [False, True])
@@ -88,9 +104,16 @@ def test_gpu_hours_without_alloc_gpus_come_from_gpu_hours():
 
 
 def loaded(source: str, text: bytes, collected_at: str) -> LoadedDrop:
-    manifest = {"collected_at": collected_at, "sha256": hashlib.sha256(text).hexdigest(), "source": source,
-                "rows": 1, "window_start": f"{DAY}T00:00:00Z", "window_end": "2026-11-26T00:00:00Z",
-                "sacct_version": "22.05.8", "agent_version": "test"}
+    manifest = {
+        "collected_at": collected_at,
+        "sha256": hashlib.sha256(text).hexdigest(),
+        "source": source,
+        "rows": 1,
+        "window_start": f"{DAY}T00:00:00Z",
+        "window_end": "2026-11-26T00:00:00Z",
+        "sacct_version": "22.05.8",
+        "agent_version": "test",
+    }
     return LoadedDrop("alpha", DAY, f"{source}-{collected_at[11:13]}", manifest, text)
 
 
@@ -99,8 +122,9 @@ def test_a_job_sent_as_json_and_as_sacct_text_counts_once(json_first):
     (part,) = parse_seed_body({"hostname": "alpha", "jobs": seed_agent_jobs(CAPTURE, False)}).days
     stamps = ["2026-11-25T20:00:00Z", "2026-11-26T01:00:00Z"]
     json_at, text_at = stamps if json_first else stamps[::-1]
-    both = day_step.build_cluster_days([("alpha", DAY, [loaded("json", part.text, json_at),
-                                                  loaded("drop", CAPTURE, text_at)])])[0]["jobs"]
+    both = day_step.build_cluster_days(
+        [("alpha", DAY, [loaded("json", part.text, json_at), loaded("drop", CAPTURE, text_at)])]
+    )[0]["jobs"]
     text_only = day_step.build_cluster_days([("alpha", DAY, [loaded("drop", CAPTURE, text_at)])])[0]["jobs"]
     assert both.to_pylist() == text_only.to_pylist()  # once each, with the text's values (MaxRSS, raw ids)
     assert 12 in both["job_id_raw"].to_pylist() and max(both["job_id_raw"].to_pylist()) < 2**32
@@ -109,9 +133,21 @@ def test_a_job_sent_as_json_and_as_sacct_text_counts_once(json_first):
 
 
 def test_seed_json_times_become_utc_sacct_times():
-    (part,) = parse_seed_body({"hostname": "a", "jobs": [
-        {"JobID": "22_5", "Submit": "2024-05-01 10:00:00", "Start": "2024-05-01T12:00:00+02:00",
-         "End": "2024-05-01T11:00:00Z", "AllocCPUS": 2, "AllocGPUS": 1}]}).days
+    (part,) = parse_seed_body(
+        {
+            "hostname": "a",
+            "jobs": [
+                {
+                    "JobID": "22_5",
+                    "Submit": "2024-05-01 10:00:00",
+                    "Start": "2024-05-01T12:00:00+02:00",
+                    "End": "2024-05-01T11:00:00Z",
+                    "AllocCPUS": 2,
+                    "AllocGPUS": 1,
+                }
+            ],
+        }
+    ).days
     header, row = part.text.decode().splitlines()
     cells = dict(zip(header.split("|"), row.split("|")))
     assert cells["Submit"] == "2024-05-01T10:00:00" and cells["Start"] == "2024-05-01T10:00:00"

@@ -43,9 +43,9 @@ DEMO_NOW = "2024-06-01T00:00:00Z"
 
 
 def pytest_collection_modifyitems(config, items):
-    soak_selected = "reliability_soak" in (config.getoption("markexpr") or "") or os.environ.get(
-        "RELIABILITY_SOAK"
-    ) == "1"
+    soak_selected = (
+        "reliability_soak" in (config.getoption("markexpr") or "") or os.environ.get("RELIABILITY_SOAK") == "1"
+    )
     for item in items:
         if HERE not in Path(item.path).resolve().parents:
             continue
@@ -72,11 +72,28 @@ class Figures:
     path: Path
     rows: list = field(default_factory=list)
 
-    def record(self, scenario: str, load: str, outcome: str, lost: int | None = 0,
-               duplicates: int | None = 0, p99_ms: float | None = None, **extra) -> None:
+    def record(
+        self,
+        scenario: str,
+        load: str,
+        outcome: str,
+        lost: int | None = 0,
+        duplicates: int | None = 0,
+        p99_ms: float | None = None,
+        **extra,
+    ) -> None:
         """One table row. ``lost``/``duplicates`` are job (or drop) counts; None when not applicable."""
-        self.rows.append({"scenario": scenario, "load": load, "outcome": outcome, "lost": lost,
-                          "duplicates": duplicates, "p99_ms": p99_ms, **extra})
+        self.rows.append(
+            {
+                "scenario": scenario,
+                "load": load,
+                "outcome": outcome,
+                "lost": lost,
+                "duplicates": duplicates,
+                "p99_ms": p99_ms,
+                **extra,
+            }
+        )
 
 
 @pytest.fixture
@@ -132,9 +149,22 @@ class ReceiverProcess:
         env.pop("SLURM_USAGE_DATA_DIR", None)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(RECEIVER_BIN), "--host", "127.0.0.1", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir), "--log-level", "warning"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir.parent, preexec_fn=self.preexec_fn,
+                [
+                    str(RECEIVER_BIN),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir.parent,
+                preexec_fn=self.preexec_fn,
             )
         deadline = time.monotonic() + timeout_s
         while True:
@@ -212,11 +242,16 @@ class AgentSetup:
 
     def env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_DEMO_", "SLURM_USAGE_"))}
-        env.update({
-            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "SLURM_DEMO_NOW": self.demo_now, "SLURM_DEMO_SEED": "7", "SLURM_DEMO_CLUSTER": self.cluster,
-            "SLURM_DEMO_JOBS_PER_DAY": str(self.jobs_per_day), "TZ": "UTC",
-        })
+        env.update(
+            {
+                "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
+                "SLURM_DEMO_NOW": self.demo_now,
+                "SLURM_DEMO_SEED": "7",
+                "SLURM_DEMO_CLUSTER": self.cluster,
+                "SLURM_DEMO_JOBS_PER_DAY": str(self.jobs_per_day),
+                "TZ": "UTC",
+            }
+        )
         return env
 
     def command(self, *args: str) -> list[str]:
@@ -224,8 +259,7 @@ class AgentSetup:
 
     def popen(self, *args: str, **kwargs) -> subprocess.Popen:
         log = open(self.root / "agent.log", "ab")  # noqa: SIM115 - closed by the caller's wait()
-        return subprocess.Popen(self.command(*args), env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                **kwargs)
+        return subprocess.Popen(self.command(*args), env=self.env(), stdout=log, stderr=subprocess.STDOUT, **kwargs)
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(self.command(*args), env=self.env(), capture_output=True, timeout=timeout, check=False)
@@ -235,14 +269,21 @@ class AgentSetup:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def make_agent(root: Path, cluster: str, bin_dir: Path, api_url: str, api_key: str, jobs_per_day: int = 40,
-               **config) -> AgentSetup:
+def make_agent(
+    root: Path, cluster: str, bin_dir: Path, api_url: str, api_key: str, jobs_per_day: int = 40, **config
+) -> AgentSetup:
     """Write an agent config (mode 600) for ``cluster`` under ``root``; fast retries (the test drives restarts)."""
     root.mkdir(parents=True, exist_ok=True)
     values = {
-        "api_url": api_url, "api_key": api_key, "cluster_name": cluster,
-        "spool_dir": str(root / "spool"), "state_file": str(root / "state.json"),
-        "retry_attempts": 2, "retry_backoff_seconds": 0.2, "retry_max_backoff_seconds": 0.5, "timeout": 30,
+        "api_url": api_url,
+        "api_key": api_key,
+        "cluster_name": cluster,
+        "spool_dir": str(root / "spool"),
+        "state_file": str(root / "state.json"),
+        "retry_attempts": 2,
+        "retry_backoff_seconds": 0.2,
+        "retry_max_backoff_seconds": 0.5,
+        "timeout": 30,
         "sacct_timeout": 120,
     }
     values.update(config)
@@ -260,9 +301,16 @@ def landed(data_dir: Path) -> list[dict]:
     found = []
     for ref in landing.list_drops(data_dir):
         text = landing.read_drop_text(ref)
-        found.append({"cluster": ref.cluster, "day": ref.day, "drop_id": ref.drop_id,
-                      "sha256": ref.manifest()["sha256"], "text_sha256": hashlib.sha256(text).hexdigest(),
-                      "text": text})
+        found.append(
+            {
+                "cluster": ref.cluster,
+                "day": ref.day,
+                "drop_id": ref.drop_id,
+                "sha256": ref.manifest()["sha256"],
+                "text_sha256": hashlib.sha256(text).hexdigest(),
+                "text": text,
+            }
+        )
     return found
 
 
@@ -286,8 +334,9 @@ def process_env(tmp_root: Path) -> dict:
 
 
 def run_process(data_dir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    result = subprocess.run(process_command(data_dir, *args), env=process_env(data_dir), capture_output=True,
-                            timeout=timeout, check=False)
+    result = subprocess.run(
+        process_command(data_dir, *args), env=process_env(data_dir), capture_output=True, timeout=timeout, check=False
+    )
     assert result.returncode == 0, (result.stdout.decode()[-3000:], result.stderr.decode()[-5000:])
     return result
 

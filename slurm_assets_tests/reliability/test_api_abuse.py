@@ -37,9 +37,15 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("abuse")
     data_dir = root / "a" / "b" / "c" / "server" / "data"
     data_dir.mkdir(parents=True)
-    rec = ReceiverProcess(data_dir, f"{KEY},{BOUND_KEY}:alpha", env={
-        "SLURM_USAGE_MAX_BODY_BYTES": str(MAX_BODY), "SLURM_USAGE_MAX_TEXT_BYTES": str(MAX_TEXT),
-        "SLURM_USAGE_MAX_JSON_BYTES": str(MAX_BODY // 2)})
+    rec = ReceiverProcess(
+        data_dir,
+        f"{KEY},{BOUND_KEY}:alpha",
+        env={
+            "SLURM_USAGE_MAX_BODY_BYTES": str(MAX_BODY),
+            "SLURM_USAGE_MAX_TEXT_BYTES": str(MAX_TEXT),
+            "SLURM_USAGE_MAX_JSON_BYTES": str(MAX_BODY // 2),
+        },
+    )
     rec.start()
     before = tree(root)
     yield rec, root, before
@@ -64,15 +70,20 @@ def escaped_files(root: Path, before: set[str], data_dir: Path) -> list[str]:
     return sorted(bad)
 
 
-def record_statuses(figures, scenario: str, load: str, statuses: list[int], expected: set[int],
-                    server, extra: str = "") -> None:
+def record_statuses(
+    figures, scenario: str, load: str, statuses: list[int], expected: set[int], server, extra: str = ""
+) -> None:
     rec, root, before = server
     escaped = escaped_files(root, before, rec.data_dir)
     counts = dict(sorted(collections.Counter(statuses).items()))
-    figures.record(scenario, f"{len(statuses)} requests: {load}",
-                   f"statuses {counts}; {sum(s >= 500 for s in statuses)} 5xx; "
-                   f"{len(escaped)} files outside the landing zone{extra}",
-                   lost=None, duplicates=None)
+    figures.record(
+        scenario,
+        f"{len(statuses)} requests: {load}",
+        f"statuses {counts}; {sum(s >= 500 for s in statuses)} 5xx; "
+        f"{len(escaped)} files outside the landing zone{extra}",
+        lost=None,
+        duplicates=None,
+    )
     assert not [s for s in statuses if s >= 500], counts
     assert set(statuses) <= expected, counts
     assert escaped == []
@@ -81,15 +92,30 @@ def record_statuses(figures, scenario: str, load: str, statuses: list[int], expe
 def test_wrong_keys_are_401(server, figures):
     rec = server[0]
     body = drop_body(*make_drop(cluster="alpha"))
-    keys = [None, "", "x", KEY[:-1], KEY + "x", KEY.upper(), "k" * 8192, KEY[::-1], "sha256:" + "0" * 64,
-            f"{KEY},{KEY}"]
+    keys = [
+        None,
+        "",
+        "x",
+        KEY[:-1],
+        KEY + "x",
+        KEY.upper(),
+        "k" * 8192,
+        KEY[::-1],
+        "sha256:" + "0" * 64,
+        f"{KEY},{KEY}",
+    ]
     statuses = [post(rec.url, body, key=k).status_code for k in keys]
     # Non-ASCII / control bytes in the header, sent raw (httpx refuses to build such a request).
     for raw_key in (b"\xff\xfe\xfd", b"caf\xc3\xa9", KEY.encode() + b"\x00", b" ", b"\t" + KEY.encode() + b"x"):
         statuses.append(raw_status(rec.port, [(b"X-API-Key", raw_key), (b"Content-Type", NATIVE.encode())], body))
-    record_statuses(figures, "API abuse: wrong, missing and malformed API keys",
-                    "missing, empty, truncated, extended, upper-cased, 8 KiB, hash-looking, non-ASCII keys",
-                    statuses, {400, 401}, server)
+    record_statuses(
+        figures,
+        "API abuse: wrong, missing and malformed API keys",
+        "missing, empty, truncated, extended, upper-cased, 8 KiB, hash-looking, non-ASCII keys",
+        statuses,
+        {400, 401},
+        server,
+    )
     assert statuses.count(401) >= len(keys)
 
 
@@ -131,22 +157,58 @@ def test_key_comparison_timing_is_reported(server, figures):
         "150 x wrong key of equal length vs 150 x near-miss key (last byte differs), interleaved",
         f"mean {mean_far:.2f} ms vs {mean_near:.2f} ms, median {med_far:.2f} vs {med_near:.2f} ms "
         f"(difference {mean_near - mean_far:+.2f} ms, noise-level; reported, not asserted)",
-        lost=None, duplicates=None, p99_ms=round(max(p99(times["far"]), p99(times["near"])), 2),
+        lost=None,
+        duplicates=None,
+        p99_ms=round(max(p99(times["far"]), p99(times["near"])), 2),
     )
     assert set(statuses) == {401}
 
 
 # Cluster names that must never become a folder ("alpha\n" did, before paths.check_cluster_name used fullmatch).
-TRAVERSAL_NAMES = ["..", "../x", f"../../../../{TOKEN}", f"a/../../{TOKEN}", "/etc", f"/tmp/{TOKEN}", "a\\b",
-                   "%2e%2e", ".hidden", "-rf", "x" * 65, "alpha\x00", "alpha\n", "ａlpha", "alpha/",
-                   "", " ", "alpha..beta", "alpha\r", "\nalpha"]
-BAD_DAYS = ["../../x", f"2024-05-01/../../{TOKEN}", "2024-13-01", "2024-05-01 ", "20240501", "/2024-05-01",
-            "2024-05-01\n"]
+TRAVERSAL_NAMES = [
+    "..",
+    "../x",
+    f"../../../../{TOKEN}",
+    f"a/../../{TOKEN}",
+    "/etc",
+    f"/tmp/{TOKEN}",
+    "a\\b",
+    "%2e%2e",
+    ".hidden",
+    "-rf",
+    "x" * 65,
+    "alpha\x00",
+    "alpha\n",
+    "ａlpha",
+    "alpha/",
+    "",
+    " ",
+    "alpha..beta",
+    "alpha\r",
+    "\nalpha",
+]
+BAD_DAYS = [
+    "../../x",
+    f"2024-05-01/../../{TOKEN}",
+    "2024-13-01",
+    "2024-05-01 ",
+    "20240501",
+    "/2024-05-01",
+    "2024-05-01\n",
+]
 # Manifest fields: (key, value, whether the drop may be accepted: extra keys and field names are inert data).
-BAD_MANIFEST = [("sha256", f"../../../{TOKEN}" + "0" * 40, False), ("sha256", "A" * 64, False),
-                ("sha256", "0" * 64 + "\n", False), ("format", "../x", False), ("source", f"../{TOKEN}", False),
-                ("cluster", ["alpha"], False), ("gzip_size", -1, False), ("rows", True, False),
-                ("drop_id", f"../{TOKEN}", True), ("fields", [f"../{TOKEN}"], True)]
+BAD_MANIFEST = [
+    ("sha256", f"../../../{TOKEN}" + "0" * 40, False),
+    ("sha256", "A" * 64, False),
+    ("sha256", "0" * 64 + "\n", False),
+    ("format", "../x", False),
+    ("source", f"../{TOKEN}", False),
+    ("cluster", ["alpha"], False),
+    ("gzip_size", -1, False),
+    ("rows", True, False),
+    ("drop_id", f"../{TOKEN}", True),
+    ("fields", [f"../{TOKEN}"], True),
+]
 
 
 def test_path_traversal_in_cluster_names_days_and_manifests(server, figures):
@@ -155,8 +217,12 @@ def test_path_traversal_in_cluster_names_days_and_manifests(server, figures):
     for name in TRAVERSAL_NAMES:
         manifest, gz = make_drop(cluster=name)
         answers.append((f"native cluster {name!r}", post(rec.url, drop_body(manifest, gz)).status_code, {422}))
-        seed = httpx.post(rec.url + INGEST, json={"hostname": name, "jobs": [{"End": "2024-05-01T00:00:00"}]},
-                          headers={"X-API-Key": KEY}, timeout=30)
+        seed = httpx.post(
+            rec.url + INGEST,
+            json={"hostname": name, "jobs": [{"End": "2024-05-01T00:00:00"}]},
+            headers={"X-API-Key": KEY},
+            timeout=30,
+        )
         answers.append((f"seed hostname {name!r}", seed.status_code, {422}))
     for day in BAD_DAYS:
         answers.append((f"day {day!r}", post(rec.url, drop_body(*make_drop(day=day))).status_code, {422}))
@@ -169,11 +235,16 @@ def test_path_traversal_in_cluster_names_days_and_manifests(server, figures):
         answers.append((f"bound key, cluster {name!r}", status, {403, 422}))
     wrong = [(what, status) for what, status, allowed in answers if status not in allowed]
     landed_clusters = sorted({d.cluster for d in landing.list_drops(rec.data_dir)})
-    record_statuses(figures, "API abuse: path traversal in cluster names, days and manifest fields",
-                    f"{len(TRAVERSAL_NAMES)} cluster names (native + seed JSON), {len(BAD_DAYS)} days, "
-                    f"{len(BAD_MANIFEST)} manifest fields, 4 bound-key escapes",
-                    [status for _what, status, _allowed in answers], {200, 403, 422}, server,
-                    extra=f"; clusters in landing: {landed_clusters}; unexpected answers: {wrong}")
+    record_statuses(
+        figures,
+        "API abuse: path traversal in cluster names, days and manifest fields",
+        f"{len(TRAVERSAL_NAMES)} cluster names (native + seed JSON), {len(BAD_DAYS)} days, "
+        f"{len(BAD_MANIFEST)} manifest fields, 4 bound-key escapes",
+        [status for _what, status, _allowed in answers],
+        {200, 403, 422},
+        server,
+        extra=f"; clusters in landing: {landed_clusters}; unexpected answers: {wrong}",
+    )
     assert wrong == []
     assert set(landed_clusters) <= {"alpha"}
 
@@ -187,21 +258,41 @@ def test_oversized_lying_and_bomb_bodies(server, figures):
     bomb_text = sacct_text(1) + b"0" * (MAX_TEXT + 1)
     bomb_manifest, bomb_gz = make_drop(text=bomb_text)
     statuses.append(post(rec.url, drop_body(bomb_manifest, bomb_gz)).status_code)
-    statuses.append(post(rec.url, json.dumps({"hostname": "alpha", "jobs": [{"End": "x" * MAX_BODY}]}).encode(),
-                         content_type="application/json").status_code)
+    statuses.append(
+        post(
+            rec.url,
+            json.dumps({"hostname": "alpha", "jobs": [{"End": "x" * MAX_BODY}]}).encode(),
+            content_type="application/json",
+        ).status_code
+    )
     # A Content-Length far over the limit is refused before the body is read.
-    statuses.append(raw_status(rec.port, [(b"X-API-Key", KEY.encode()), (b"Content-Type", NATIVE.encode()),
-                                          (b"Content-Length", str(10 ** 12).encode())], b"x" * 10))
+    statuses.append(
+        raw_status(
+            rec.port,
+            [
+                (b"X-API-Key", KEY.encode()),
+                (b"Content-Type", NATIVE.encode()),
+                (b"Content-Length", str(10**12).encode()),
+            ],
+            b"x" * 10,
+        )
+    )
     # A gzip body whose manifest says less than it carries, and a truncated one.
     manifest, gz = make_drop()
     statuses.append(post(rec.url, drop_body(dict(manifest, gzip_size=len(gz) - 10), gz)).status_code)
     statuses.append(post(rec.url, drop_body(manifest, gz[:-10])).status_code)
     statuses.append(post(rec.url, drop_body(manifest, gzip.compress(b"other", mtime=0))).status_code)
     incoming = list((rec.data_dir / "landing" / ".incoming").glob("*"))
-    record_statuses(figures, "API abuse: oversized, lying and gzip-bomb bodies",
-                    f"body > {MAX_BODY} B, gzip bomb > {MAX_TEXT} B of text, JSON > limit, Content-Length 10^12, "
-                    "gzip_size/truncation/sha256 mismatches", statuses, {400, 413, 422}, server,
-                    extra=f"; {len(incoming)} spooled bodies left behind")
+    record_statuses(
+        figures,
+        "API abuse: oversized, lying and gzip-bomb bodies",
+        f"body > {MAX_BODY} B, gzip bomb > {MAX_TEXT} B of text, JSON > limit, Content-Length 10^12, "
+        "gzip_size/truncation/sha256 mismatches",
+        statuses,
+        {400, 413, 422},
+        server,
+        extra=f"; {len(incoming)} spooled bodies left behind",
+    )
     assert incoming == [] and len(landing.list_drops(rec.data_dir)) == drops_before
     assert statuses.count(413) >= 4
 
@@ -211,14 +302,29 @@ def test_wrong_content_types(server, figures):
     manifest, gz = make_drop(cluster="ctype")
     native = drop_body(manifest, gz)
     seed = json.dumps({"hostname": "ctype", "jobs": []}).encode()
-    cases = [(native, None), (native, "text/plain"), (native, "multipart/form-data; boundary=x"),
-             (native, "application/octet-stream"), (native, "application/json"), (seed, NATIVE),
-             (native, "application/x-slurm-usage-drop; charset=utf-8"), (native, "APPLICATION/JSON"),
-             (b"\x00\xff" * 100, "application/json"), (gz, NATIVE), (b"", NATIVE), (b"", "application/json")]
+    cases = [
+        (native, None),
+        (native, "text/plain"),
+        (native, "multipart/form-data; boundary=x"),
+        (native, "application/octet-stream"),
+        (native, "application/json"),
+        (seed, NATIVE),
+        (native, "application/x-slurm-usage-drop; charset=utf-8"),
+        (native, "APPLICATION/JSON"),
+        (b"\x00\xff" * 100, "application/json"),
+        (gz, NATIVE),
+        (b"", NATIVE),
+        (b"", "application/json"),
+    ]
     statuses = [post(rec.url, body, content_type=ct).status_code for body, ct in cases]
-    record_statuses(figures, "API abuse: wrong content types",
-                    "none, text/plain, multipart, octet-stream, drop as JSON, JSON as drop, gzip without manifest, "
-                    "empty bodies", statuses, {200, 415, 422}, server)
+    record_statuses(
+        figures,
+        "API abuse: wrong content types",
+        "none, text/plain, multipart, octet-stream, drop as JSON, JSON as drop, gzip without manifest, empty bodies",
+        statuses,
+        {200, 415, 422},
+        server,
+    )
     assert statuses[:5] == [415, 415, 415, 415, 422]
 
 
@@ -226,8 +332,10 @@ def slow_client(port: int, stop_at: float, partial_body: bool) -> int:
     """Trickle a request one byte every 0.5 s until ``stop_at``; return the bytes sent."""
     sent = 0
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        head = (f"POST {INGEST} HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: {NATIVE}\r\n"
-                "Content-Length: 100000\r\n\r\n").encode()
+        head = (
+            f"POST {INGEST} HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: {NATIVE}\r\n"
+            "Content-Length: 100000\r\n\r\n"
+        ).encode()
         payload = head + b"{" * 100 if partial_body else head
         for byte in payload if not partial_body else [payload]:
             try:
@@ -276,17 +384,23 @@ def test_slow_clients_do_not_block_others(server, figures):
             while time.monotonic() < stop_at - 0.5:
                 manifest, gz = make_drop(cluster="slowtest", text=sacct_text(3, tag=str(i)))
                 began = time.perf_counter()
-                response = client.post(INGEST, content=drop_body(manifest, gz),
-                                       headers={"X-API-Key": KEY, "Content-Type": NATIVE})
+                response = client.post(
+                    INGEST, content=drop_body(manifest, gz), headers={"X-API-Key": KEY, "Content-Type": NATIVE}
+                )
                 latencies.append((time.perf_counter() - began) * 1000)
                 statuses.append(response.status_code)
                 i += 1
         for future in slow:
             future.result()
     stored = [d for d in landing.list_drops(rec.data_dir) if d.cluster == "slowtest"]
-    record_statuses(figures, "API abuse: slow clients (slowloris headers and partial bodies)",
-                    f"{n_slow} clients trickling 1 byte / 0.5 s for {duration:.0f} s while another client uploads",
-                    statuses, {200}, server,
-                    extra=f"; {len(statuses)} uploads served meanwhile, {len(stored)} stored")
+    record_statuses(
+        figures,
+        "API abuse: slow clients (slowloris headers and partial bodies)",
+        f"{n_slow} clients trickling 1 byte / 0.5 s for {duration:.0f} s while another client uploads",
+        statuses,
+        {200},
+        server,
+        extra=f"; {len(statuses)} uploads served meanwhile, {len(stored)} stored",
+    )
     figures.rows[-1]["p99_ms"] = round(p99(latencies), 1)
     assert len(statuses) >= 3 and len(stored) == len(statuses)

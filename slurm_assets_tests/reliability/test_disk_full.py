@@ -53,8 +53,12 @@ def test_full_volume_is_507_and_nothing_unwritten_is_acknowledged(small_volume, 
     statuses, acked = [], []
     for i in range(60):  # ~20 KiB drops until the volume is full
         manifest, gz = make_drop(cluster="full", text=sacct_text(400, tag=f"{i}-") + os.urandom(6000).hex().encode())
-        response = httpx.post(rec.url + "/api/data/ingest", content=drop_body(manifest, gz),
-                              headers={"X-API-Key": KEY, "Content-Type": "application/x-slurm-usage-drop"}, timeout=30)
+        response = httpx.post(
+            rec.url + "/api/data/ingest",
+            content=drop_body(manifest, gz),
+            headers={"X-API-Key": KEY, "Content-Type": "application/x-slurm-usage-drop"},
+            timeout=30,
+        )
         statuses.append(response.status_code)
         if response.status_code == 200:
             acked.append(response.json()["drop_id"])
@@ -62,16 +66,20 @@ def test_full_volume_is_507_and_nothing_unwritten_is_acknowledged(small_volume, 
     missing = [a for a in acked if a not in on_disk or on_disk[a]["text_sha256"] != on_disk[a]["sha256"]]
     health = httpx.get(rec.url + "/api/dashboard/health", timeout=10).status_code
     counts = dict(sorted(collections.Counter(statuses).items()))
-    figures.record("Disk full: receiver on a 1 MiB tmpfs filled to ~120 KiB free",
-                   f"{len(statuses)} uploads of ~20 KiB drops",
-                   f"statuses {counts}; {len(acked)} acknowledged, all complete on disk; health {health}",
-                   lost=len(missing), duplicates=0)
+    figures.record(
+        "Disk full: receiver on a 1 MiB tmpfs filled to ~120 KiB free",
+        f"{len(statuses)} uploads of ~20 KiB drops",
+        f"statuses {counts}; {len(acked)} acknowledged, all complete on disk; health {health}",
+        lost=len(missing),
+        duplicates=0,
+    )
     assert missing == []
     assert statuses.count(507) > 0 and set(statuses) <= {200, 507}
 
 
 def test_agent_keeps_its_spool_while_the_volume_is_full_or_read_only(
-        small_volume, receivers, demo_slurm_bin, tmp_path, figures):
+    small_volume, receivers, demo_slurm_bin, tmp_path, figures
+):
     data_dir = small_volume  # the receiver's log goes next to it, off the volume
     rec = receivers(data_dir, KEY).start()
     agent = make_agent(tmp_path / "agent", "alpha", demo_slurm_bin, rec.url, KEY, jobs_per_day=150)
@@ -116,6 +124,8 @@ def test_agent_keeps_its_spool_while_the_volume_is_full_or_read_only(
         f"1 agent x {n_days} days; volume full (~150 KiB free), then remounted read-only, then rw",
         f"full: exit 4 (HTTP 507), {len(acked_full)} acknowledged and on disk, {spooled_full} spooled; "
         f"read-only: exit 4 (HTTP 503), {spooled_ro} spooled; rw again: all delivered, spool empty",
-        lost=len(lost), duplicates=duplicates)
+        lost=len(lost),
+        duplicates=duplicates,
+    )
     assert agent.spooled() == []
     assert lost == [] and duplicates == 0 and got_sha == expected_sha

@@ -31,12 +31,14 @@ def _truncate(line: bytes, at: int) -> bytes:
 MUTATIONS = {
     "truncated": lambda line, n, blob: _truncate(line, n),
     "missing_field": lambda line, n, blob: b"|".join(
-        f for i, f in enumerate(line.split(b"|")) if i != n % len(line.split(b"|"))),
+        f for i, f in enumerate(line.split(b"|")) if i != n % len(line.split(b"|"))
+    ),
     "extra_fields": lambda line, n, blob: line + b"|x" * (1 + n % 5),
     "binary_garbage": lambda line, n, blob: blob,
     "huge_field": lambda line, n, blob: b"|".join(
-        (b"A" * 200_000 if i == n % len(line.split(b"|")) else f) for i, f in enumerate(line.split(b"|"))),
-    "non_utf8": lambda line, n, blob: line[: n % max(len(line), 1)] + b"\xff\xfe\xc3(" + line[n % max(len(line), 1):],
+        (b"A" * 200_000 if i == n % len(line.split(b"|")) else f) for i, f in enumerate(line.split(b"|"))
+    ),
+    "non_utf8": lambda line, n, blob: line[: n % max(len(line), 1)] + b"\xff\xfe\xc3(" + line[n % max(len(line), 1) :],
 }
 
 mutation = st.tuples(
@@ -57,8 +59,11 @@ def check_schemas(parsed) -> None:
 
 
 def keys(table: pa.Table) -> set[tuple[str, str]]:
-    return {(r["job_id"], r["submit_time"].strftime("%Y-%m-%dT%H:%M:%S")) for r in
-            table.select(["job_id", "submit_time"]).to_pylist() if r["submit_time"] is not None}
+    return {
+        (r["job_id"], r["submit_time"].strftime("%Y-%m-%dT%H:%M:%S"))
+        for r in table.select(["job_id", "submit_time"]).to_pylist()
+        if r["submit_time"] is not None
+    }
 
 
 def check_mutated_text(mutations) -> tuple[int, int]:
@@ -90,15 +95,22 @@ def check_mutated_text(mutations) -> tuple[int, int]:
     return len(damaged), len(quarantined)
 
 
-@pytest.mark.parametrize("examples", [
-    pytest.param(FAST_EXAMPLES, id="fast"),
-    pytest.param(SOAK_EXAMPLES, id="soak", marks=pytest.mark.reliability_soak),
-])
+@pytest.mark.parametrize(
+    "examples",
+    [
+        pytest.param(FAST_EXAMPLES, id="fast"),
+        pytest.param(SOAK_EXAMPLES, id="soak", marks=pytest.mark.reliability_soak),
+    ],
+)
 def test_parser_never_raises_and_quarantines_damaged_lines(examples, figures):
     stats = {"texts": 0, "damaged": 0, "quarantined": 0}
 
-    @settings(max_examples=examples, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(st.lists(mutation, min_size=1, max_size=12))
     def run(mutations):
         damaged, quarantined = check_mutated_text(mutations)
@@ -111,29 +123,35 @@ def test_parser_never_raises_and_quarantines_damaged_lines(examples, figures):
     finally:
         figures.record(
             "Bad input: sacct parser fuzzing (hypothesis)",
-            f"{stats['texts']} mutated captures, {stats['damaged']} damaged lines "
-            f"({', '.join(sorted(MUTATIONS))})",
-            f"never raised; {stats['quarantined']} lines quarantined with a reason code; "
-            "every untouched job kept",
-            lost=0, duplicates=None,
+            f"{stats['texts']} mutated captures, {stats['damaged']} damaged lines ({', '.join(sorted(MUTATIONS))})",
+            f"never raised; {stats['quarantined']} lines quarantined with a reason code; every untouched job kept",
+            lost=0,
+            duplicates=None,
         )
 
 
-@pytest.mark.parametrize("text", [
-    pytest.param(b"\n".join(DATA) + b"\n", id="no_header"),
-    pytest.param(bytes(range(256)) * 40, id="binary_only"),
-    pytest.param(HEADER + b"\n" + b"\xff" * 100_000 + b"\n", id="non_utf8_line"),
-    pytest.param(HEADER[: len(HEADER) // 2] + b"\n" + b"\n".join(DATA), id="truncated_header"),
-    pytest.param(b"", id="empty"),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(b"\n".join(DATA) + b"\n", id="no_header"),
+        pytest.param(bytes(range(256)) * 40, id="binary_only"),
+        pytest.param(HEADER + b"\n" + b"\xff" * 100_000 + b"\n", id="non_utf8_line"),
+        pytest.param(HEADER[: len(HEADER) // 2] + b"\n" + b"\n".join(DATA), id="truncated_header"),
+        pytest.param(b"", id="empty"),
+    ],
+)
 def test_hopeless_texts_are_quarantined_whole(text, figures):
     parsed = parse_sacct_text(text, cluster="alpha", drop_id="bad", day="2026-11-25")
     check_schemas(parsed)
     body = [line for line in text.split(b"\n")[1:] if line.strip()]
     lost = len(body) - parsed.quarantine.num_rows - parsed.jobs.num_rows - parsed.unfinished.num_rows
-    figures.record("Bad input: sacct text without a usable header or with garbage only",
-                   f"{len(text)} bytes", f"{parsed.quarantine.num_rows} quarantined rows, "
-                   f"reasons {sorted(set(parsed.quarantine['reason'].to_pylist()))}",
-                   lost=max(lost, 0), duplicates=None)
+    figures.record(
+        "Bad input: sacct text without a usable header or with garbage only",
+        f"{len(text)} bytes",
+        f"{parsed.quarantine.num_rows} quarantined rows, "
+        f"reasons {sorted(set(parsed.quarantine['reason'].to_pylist()))}",
+        lost=max(lost, 0),
+        duplicates=None,
+    )
     assert parsed.jobs.num_rows + parsed.unfinished.num_rows == 0
     assert lost <= 0, "a line was dropped without a quarantine row"

@@ -25,7 +25,10 @@ from slurm_assets_tests.reliability.conftest import (
 CLUSTERS = ("alpha", "beta")
 # Two collections, like an agent's daily runs: a first one while day 3 was still running (running jobs,
 # partial day), then a re-collection of every day: overlapping drops with different contents.
-COLLECTIONS = (("2024-05-03T12:00:00Z", "2024-05-01", "2024-05-03"), ("2024-06-01T00:00:00Z", "2024-05-01", "2024-05-05"))
+COLLECTIONS = (
+    ("2024-05-03T12:00:00Z", "2024-05-01", "2024-05-03"),
+    ("2024-06-01T00:00:00Z", "2024-05-01", "2024-05-05"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +38,9 @@ def landing_zone(tmp_path_factory, demo_slurm_bin) -> Path:
     data_dir = root / "pristine"
     for cluster in CLUSTERS:
         for now, first, last in COLLECTIONS:
-            agent = make_agent(root / f"agent-{cluster}", cluster, demo_slurm_bin, "http://127.0.0.1:9", "unused",
-                               jobs_per_day=60)
+            agent = make_agent(
+                root / f"agent-{cluster}", cluster, demo_slurm_bin, "http://127.0.0.1:9", "unused", jobs_per_day=60
+            )
             agent.demo_now = now
             result = agent.run("--output-dir", str(data_dir / "landing"), "--start-date", first, "--end-date", last)
             assert result.returncode == 0, result.stderr.decode()[-3000:]
@@ -85,7 +89,8 @@ def test_deleting_the_warehouse_and_processing_again_rebuilds_identical_tables(b
         f"{len(before)} tables compared by sorted-row sha256: {len(before) - len(differing)} identical"
         + (f", differing: {differing}" if differing else "")
         + f"; jobs vs raw drops: {expected} expected",
-        lost=lost, duplicates=dups,
+        lost=lost,
+        duplicates=dups,
     )
     assert differing == [], {t: (before[t], after[t]) for t in differing}
     assert (lost, dups) == (0, 0)
@@ -117,18 +122,23 @@ FAST_POINTS = ["first_parquet"]
 SOAK_POINTS = ["0.5s", "1s", "2s", "first_parquet", "parquet>=10", "parquet>=30", "duckdb"]
 
 
-@pytest.mark.parametrize("points", [
-    pytest.param(FAST_POINTS, id="fast"),
-    pytest.param(SOAK_POINTS, id="soak", marks=pytest.mark.reliability_soak),
-])
+@pytest.mark.parametrize(
+    "points",
+    [
+        pytest.param(FAST_POINTS, id="fast"),
+        pytest.param(SOAK_POINTS, id="soak", marks=pytest.mark.reliability_soak),
+    ],
+)
 def test_kill_9_of_process_mid_write_leaves_no_partial_file_and_rerun_is_identical(
-        points, baseline, landing_zone, tmp_path, figures):
+    points, baseline, landing_zone, tmp_path, figures
+):
     _base_dir, expected_tables = baseline
     observed, leftovers, file_counts = [], 0, []
     for i, point in enumerate(points):
         data_dir = fresh_copy(landing_zone, tmp_path / f"run-{i}")
-        proc = subprocess.Popen(process_command(data_dir), env=process_env(data_dir),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            process_command(data_dir), env=process_env(data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         observed.append(kill_when(proc, data_dir, point))
         files, left = readers_see_whole_files(data_dir)
         file_counts.append(files)
@@ -144,5 +154,6 @@ def test_kill_9_of_process_mid_write_leaves_no_partial_file_and_rerun_is_identic
         f"{len(points)} kill point(s): {', '.join(points)}",
         f"{'; '.join(observed)}; every visible Parquet file readable, views answer; "
         f"{leftovers} temp file(s) left (hidden .tmp, never read); rerun identical to an uninterrupted run",
-        lost=0, duplicates=0,
+        lost=0,
+        duplicates=0,
     )

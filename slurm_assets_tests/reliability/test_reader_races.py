@@ -49,9 +49,14 @@ def test_moving_the_running_jobs_snapshot_never_breaks_a_reader(tmp_path, figure
         queries += 2
     writer.join()
     files = sorted(p.parent.name for p in (tmp_path / "warehouse" / "running_jobs").rglob("*.parquet"))
-    figures.record("Concurrency: dashboard queries while running_jobs snapshots move to a new day",
-                   f"{MOVES} snapshot moves and partition replacements, {PAUSE_S} s apart; {queries} queries",
-                   f"{len(errors)} reader errors" + (f" ({errors[0]})" if errors else "")
-                   + f"; running_jobs files kept: {len(files)}", lost=None, duplicates=None)
+    figures.record(
+        "Concurrency: dashboard queries while running_jobs snapshots move to a new day",
+        f"{MOVES} snapshot moves and partition replacements, {PAUSE_S} s apart; {queries} queries",
+        f"{len(errors)} reader errors"
+        + (f" ({errors[0]})" if errors else "")
+        + f"; running_jobs files kept: {len(files)}",
+        lost=None,
+        duplicates=None,
+    )
     assert files == ["latest"]  # one snapshot file per cluster, at a path that never moves
     assert errors == []

@@ -69,8 +69,12 @@ def test_kill_9_at_each_phase_of_storing_a_drop(tmp_path, receivers, figures):
 
         def upload(body=body, answer=answer):
             try:
-                answer["status"] = httpx.post(rec.url + "/api/data/ingest", content=body, timeout=120, headers={
-                    "X-API-Key": KEY, "Content-Type": "application/x-slurm-usage-drop"}).status_code
+                answer["status"] = httpx.post(
+                    rec.url + "/api/data/ingest",
+                    content=body,
+                    timeout=120,
+                    headers={"X-API-Key": KEY, "Content-Type": "application/x-slurm-usage-drop"},
+                ).status_code
             except httpx.TransportError as err:
                 answer["error"] = type(err).__name__
 
@@ -94,8 +98,12 @@ def test_kill_9_at_each_phase_of_storing_a_drop(tmp_path, receivers, figures):
         assert stored or not acknowledged, "acknowledged but not stored"
         # Resend after a restart: stored exactly once.
         rec.start()
-        again = httpx.post(rec.url + "/api/data/ingest", content=body, timeout=120, headers={
-            "X-API-Key": KEY, "Content-Type": "application/x-slurm-usage-drop"})
+        again = httpx.post(
+            rec.url + "/api/data/ingest",
+            content=body,
+            timeout=120,
+            headers={"X-API-Key": KEY, "Content-Type": "application/x-slurm-usage-drop"},
+        )
         assert again.status_code == 200
         rec.kill9()
         seen[target] = (caught, answer.get("status") or answer.get("error"), stored)
@@ -104,14 +112,20 @@ def test_kill_9_at_each_phase_of_storing_a_drop(tmp_path, receivers, figures):
     for d in drops:
         per_sha[d["sha256"]] = per_sha.get(d["sha256"], 0) + 1
     caught_phases = [p for p, (c, _a, _s) in seen.items() if c == p]
-    leftovers = [p.name for p in (data_dir / "landing").rglob("*") if p.is_file() and p.name.endswith((".tmp", ".part"))]
+    leftovers = [
+        p.name for p in (data_dir / "landing").rglob("*") if p.is_file() and p.name.endswith((".tmp", ".part"))
+    ]
     figures.record(
         "Crash mid-write: kill -9 of the receiver while it stores a ~24 MiB drop",
         f"{len(PHASES)} kill points: {', '.join(PHASES)}",
-        "; ".join(f"{p}: {'killed in phase' if c == p else 'phase not caught'}, client saw {a}, "
-                  f"{'stored' if s else 'not stored'}" for p, (c, a, s) in seen.items())
+        "; ".join(
+            f"{p}: {'killed in phase' if c == p else 'phase not caught'}, client saw {a}, "
+            f"{'stored' if s else 'not stored'}"
+            for p, (c, a, s) in seen.items()
+        )
         + f"; after resending: {len(drops)} drops, each once; {len(leftovers)} partial files left (never listed)",
-        lost=len(PHASES) - len(per_sha), duplicates=sum(v - 1 for v in per_sha.values()),
+        lost=len(PHASES) - len(per_sha),
+        duplicates=sum(v - 1 for v in per_sha.values()),
     )
     assert len(per_sha) == len(PHASES) and all(v == 1 for v in per_sha.values())
     assert len(caught_phases) >= 2, seen  # the kills really landed inside the write path

@@ -37,8 +37,7 @@ def expected_drops(agents, tmp_path: Path, last_day: str) -> dict[tuple[str, str
     out = tmp_path / "expected"
     procs = [a.popen("--output-dir", str(out), "--start-date", FIRST_DAY, "--end-date", last_day) for a in agents]
     assert [p.wait(300) for p in procs] == [0] * len(agents), [a.log()[-2000:] for a in agents]
-    return {(d["cluster"], d["day"]): (d["text_sha256"], job_count(d["text"]))
-            for d in landed_zone(out)}
+    return {(d["cluster"], d["day"]): (d["text_sha256"], job_count(d["text"])) for d in landed_zone(out)}
 
 
 def landed_zone(landing_dir: Path) -> list[dict]:
@@ -56,7 +55,8 @@ def half_upload(port: int) -> socket.socket:
     sock.sendall(
         b"POST /api/data/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-slurm-usage-drop\r\n"
         + f"X-API-Key: {KEY}\r\nContent-Length: 100000\r\n\r\n".encode()
-        + b'{"format": "slurm-usage-drop/1"' + b" " * 40000
+        + b'{"format": "slurm-usage-drop/1"'
+        + b" " * 40000
     )
     return sock
 
@@ -81,20 +81,26 @@ def visible_drops_are_whole(data_dir: Path) -> int:
     return len(drops)
 
 
-@pytest.mark.parametrize("size", [
-    pytest.param(FAST, id="fast"),
-    pytest.param(SOAK, id="soak", marks=pytest.mark.reliability_soak),
-])
+@pytest.mark.parametrize(
+    "size",
+    [
+        pytest.param(FAST, id="fast"),
+        pytest.param(SOAK, id="soak", marks=pytest.mark.reliability_soak),
+    ],
+)
 def test_kill_9_during_uploads_from_several_agents_loses_and_duplicates_nothing(
-        size, tmp_path, receivers, demo_slurm_bin, figures):
+    size, tmp_path, receivers, demo_slurm_bin, figures
+):
     n_agents, n_days, kill_cycles, jobs_per_day = size
     clusters = [f"c{i:02d}" for i in range(n_agents)]
     last_day = (dt.date.fromisoformat(FIRST_DAY) + dt.timedelta(days=n_days - 1)).isoformat()
     data_dir = tmp_path / "server" / "data"
     data_dir.mkdir(parents=True)
     rec = receivers(data_dir, KEY)
-    agents = [make_agent(tmp_path / f"agent-{c}", c, demo_slurm_bin, rec.url, KEY, jobs_per_day=jobs_per_day)
-              for c in clusters]
+    agents = [
+        make_agent(tmp_path / f"agent-{c}", c, demo_slurm_bin, rec.url, KEY, jobs_per_day=jobs_per_day)
+        for c in clusters
+    ]
     expected = expected_drops(agents, tmp_path, last_day)
     assert len(expected) == n_agents * n_days
 
@@ -135,8 +141,7 @@ def test_kill_9_during_uploads_from_several_agents_loses_and_duplicates_nothing(
     drops = landed(data_dir)
     per_key = collections.Counter((d["cluster"], d["day"]) for d in drops)
     duplicates = sum(n - 1 for n in per_key.values() if n > 1)
-    got = {(d["cluster"], d["day"]): (d["text_sha256"], job_count(d["text"]))
-           for d in drops}
+    got = {(d["cluster"], d["day"]): (d["text_sha256"], job_count(d["text"])) for d in drops}
     lost_drops = sorted(set(expected) - set(got))
     wrong = sorted(k for k in expected if k in got and got[k] != expected[k])
     expected_jobs = sum(jobs for _sha, jobs in expected.values())
@@ -156,7 +161,8 @@ def test_kill_9_during_uploads_from_several_agents_loses_and_duplicates_nothing(
         "Agent: API key never in the process list or logs",
         f"{scans} scans of /proc/*/cmdline during {n_agents} concurrent agent runs; receiver and agent logs",
         f"{key_hits} command lines and {logs.count(KEY)} log lines held the key",
-        lost=None, duplicates=None,
+        lost=None,
+        duplicates=None,
     )
     assert lost_drops == [] and wrong == [] and duplicates == 0
     assert got_jobs == expected_jobs

@@ -180,8 +180,12 @@ def start(tmp_path: Path):
 
 def push(url: str, tag: str) -> httpx.Response:
     manifest, gz = make_drop(cluster="normal", text=sacct_text(3, tag=tag))
-    return httpx.post(f"{url}/api/data/ingest", content=drop_body(manifest, gz),
-                      headers={"X-API-Key": KEY, "Content-Type": NATIVE}, timeout=10)
+    return httpx.post(
+        f"{url}/api/data/ingest",
+        content=drop_body(manifest, gz),
+        headers={"X-API-Key": KEY, "Content-Type": NATIVE},
+        timeout=10,
+    )
 
 
 def test_1100_slow_clients_under_1024_files_do_not_starve_a_normal_client(tmp_path, start, fd_room, figures):
@@ -224,7 +228,9 @@ def test_1100_slow_clients_under_1024_files_do_not_starve_a_normal_client(tmp_pa
         f"unfinished headers closed by the server after {closed_after:.0f} s "
         f"({unfinished.status()}); attackers closed by the server: "
         f"{attack.closed_by_server} ({attack.answers}); receiver alive",
-        lost=None, duplicates=None)
+        lost=None,
+        duplicates=None,
+    )
 
 
 def test_headers_not_complete_in_time_get_408_and_are_closed(tmp_path, start, figures):
@@ -234,14 +240,20 @@ def test_headers_not_complete_in_time_get_408_and_are_closed(tmp_path, start, fi
     assert conn.got.startswith(b"HTTP/1.1 408"), conn.got
     conn.close()
     assert httpx.get(f"{rec.url}/api/dashboard/health", timeout=10).status_code == 200
-    figures.record("API abuse: request headers never finished", "1 client sends a request line, then nothing "
-                   "(SLURM_USAGE_HEADER_TIMEOUT_S=1)", f"{conn.status()}, then closed; others served",
-                   lost=None, duplicates=None)
+    figures.record(
+        "API abuse: request headers never finished",
+        "1 client sends a request line, then nothing (SLURM_USAGE_HEADER_TIMEOUT_S=1)",
+        f"{conn.status()}, then closed; others served",
+        lost=None,
+        duplicates=None,
+    )
 
 
 def body_head(length: int) -> bytes:
-    return (f"POST /api/data/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {KEY}\r\n"
-            f"Content-Type: {NATIVE}\r\nContent-Length: {length}\r\n\r\n").encode()
+    return (
+        f"POST /api/data/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {KEY}\r\n"
+        f"Content-Type: {NATIVE}\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
 
 
 def test_a_stalled_body_is_closed_and_its_spool_removed(tmp_path, start, figures):
@@ -255,9 +267,13 @@ def test_a_stalled_body_is_closed_and_its_spool_removed(tmp_path, start, figures
     wait_for(lambda: not any(spool.iterdir()), "spool file of the stalled body removed", 30)
     conn.close()
     assert push(rec.url, "after-stall").status_code == 200
-    figures.record("API abuse: request body stalls half way", "1 client sends half a drop, then nothing "
-                   "(SLURM_USAGE_BODY_TIMEOUT_S=1)", "connection closed, spool file removed, nothing stored; "
-                   "the next push 200", lost=None, duplicates=None)
+    figures.record(
+        "API abuse: request body stalls half way",
+        "1 client sends half a drop, then nothing (SLURM_USAGE_BODY_TIMEOUT_S=1)",
+        "connection closed, spool file removed, nothing stored; the next push 200",
+        lost=None,
+        duplicates=None,
+    )
 
 
 def test_at_the_cap_the_longest_waiting_is_shed_and_else_503_at_once(tmp_path, start, figures):
@@ -279,10 +295,15 @@ def test_at_the_cap_the_longest_waiting_is_shed_and_else_503_at_once(tmp_path, s
     assert not any(c.closed() for c in busy)
     for conn in busy + [excess]:
         conn.close()
-    figures.record("API abuse: connections beyond the cap", "SLURM_USAGE_MAX_CONNECTIONS=4: 4 header-phase "
-                   "connections + 1 normal client; then 4 connections reading bodies + 1 more",
-                   "normal client 200, the longest-waiting connection closed; with nothing to shed: "
-                   f"{excess.status()} at once, the 4 uploads untouched", lost=None, duplicates=None)
+    figures.record(
+        "API abuse: connections beyond the cap",
+        "SLURM_USAGE_MAX_CONNECTIONS=4: 4 header-phase "
+        "connections + 1 normal client; then 4 connections reading bodies + 1 more",
+        "normal client 200, the longest-waiting connection closed; with nothing to shed: "
+        f"{excess.status()} at once, the 4 uploads untouched",
+        lost=None,
+        duplicates=None,
+    )
 
 
 def test_the_receiver_unit_raises_the_open_file_limit_above_the_connection_cap():

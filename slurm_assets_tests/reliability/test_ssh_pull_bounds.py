@@ -46,16 +46,28 @@ def test_silent_server_fails_within_connect_timeout(tmp_path, figures):
     key = tmp_path / "id_rsa"
     paramiko.RSAKey.generate(1024).write_private_key_file(str(key))
     (tmp_path / "known_hosts").write_text("")
-    cfg = ClusterConfig(name="silent", mode="ssh", host="127.0.0.1", port=listener.getsockname()[1], user="x",
-                        key_path=str(key), known_hosts=str(tmp_path / "known_hosts"), connect_timeout_s=2,
-                        command_timeout_s=5)
+    cfg = ClusterConfig(
+        name="silent",
+        mode="ssh",
+        host="127.0.0.1",
+        port=listener.getsockname()[1],
+        user="x",
+        key_path=str(key),
+        known_hosts=str(tmp_path / "known_hosts"),
+        connect_timeout_s=2,
+        command_timeout_s=5,
+    )
     try:
         err, took, hung = bounded(lambda: connect(cfg).close(), 60)
     finally:
         listener.close()
-    figures.record("SSH pull: server accepts TCP but never speaks SSH", "connect_timeout_s=2",
-                   f"{type(err).__name__ if err else 'no error'} after {took:.1f} s: {str(err).split(' (host keys')[0][:120]}",
-                   lost=None, duplicates=None)
+    figures.record(
+        "SSH pull: server accepts TCP but never speaks SSH",
+        "connect_timeout_s=2",
+        f"{type(err).__name__ if err else 'no error'} after {took:.1f} s: {str(err).split(' (host keys')[0][:120]}",
+        lost=None,
+        duplicates=None,
+    )
     assert not hung, "connect() still blocked after 60 s"
     assert isinstance(err, PullError) and "silent" in str(err)
 
@@ -78,10 +90,18 @@ def test_hanging_remote_sacct_fails_within_command_timeout(slurm_testbed, tmp_pa
     script = Path("/tmp") / f"reliability-{token}.sh"  # the testbed's sshd runs on this machine
     script.write_text(f"#!/bin/sh\nexec sleep {nap}\n")
     script.chmod(0o755)
-    cfg = ClusterConfig(name=slurm_testbed.cluster, mode="ssh", host=slurm_testbed.ssh_host,
-                        port=slurm_testbed.ssh_port, user=slurm_testbed.ssh_user,
-                        key_path=str(slurm_testbed.ssh_key_path), known_hosts=str(slurm_testbed.known_hosts_path),
-                        sacct=str(script), connect_timeout_s=10, command_timeout_s=5)
+    cfg = ClusterConfig(
+        name=slurm_testbed.cluster,
+        mode="ssh",
+        host=slurm_testbed.ssh_host,
+        port=slurm_testbed.ssh_port,
+        user=slurm_testbed.ssh_user,
+        key_path=str(slurm_testbed.ssh_key_path),
+        known_hosts=str(slurm_testbed.known_hosts_path),
+        sacct=str(script),
+        connect_timeout_s=10,
+        command_timeout_s=5,
+    )
     day = slurm_testbed.start.date().isoformat()
     try:
         err, took, hung = bounded(lambda: pull_cluster(cfg, AGENT_FILE.read_bytes(), day, day, tmp_path), 120)
@@ -95,10 +115,14 @@ def test_hanging_remote_sacct_fails_within_command_timeout(slurm_testbed, tmp_pa
             except OSError:
                 pass
         script.unlink(missing_ok=True)
-    figures.record("SSH pull: remote sacct hangs", "command_timeout_s=5, remote sacct sleeps 300 s",
-                   f"{type(err).__name__ if err else 'no error'} after {took:.1f} s; nothing landed; "
-                   f"{len(lingering)} remote process(es) (agent, sacct) still running 2 s after the pull gave up",
-                   lost=None, duplicates=None)
+    figures.record(
+        "SSH pull: remote sacct hangs",
+        "command_timeout_s=5, remote sacct sleeps 300 s",
+        f"{type(err).__name__ if err else 'no error'} after {took:.1f} s; nothing landed; "
+        f"{len(lingering)} remote process(es) (agent, sacct) still running 2 s after the pull gave up",
+        lost=None,
+        duplicates=None,
+    )
     assert not hung
     assert isinstance(err, PullError) and "did not finish within 5 s" in str(err)
     assert landing.list_drops(tmp_path) == []

@@ -48,8 +48,9 @@ def check_reports(data_dir: Path, months: tuple[str, ...]) -> None:
         for month in ("2026-02", "2026-03"):
             first, last = monthly.month_bounds(month)
             folder = monthly.report_dir(data_dir, month)
-            keys = con.execute("SELECT DISTINCT cluster, account FROM usage_daily WHERE date BETWEEN ? AND ?",
-                               [first, last]).fetchall()
+            keys = con.execute(
+                "SELECT DISTINCT cluster, account FROM usage_daily WHERE date BETWEEN ? AND ?", [first, last]
+            ).fetchall()
             assert len(list(folder.glob("*/*.csv"))) == len(keys) + len({c for c, _ in keys})
             for cluster, account in [*keys, *{(c, None) for c, _ in keys}]:
                 rows = report_rows(folder / cluster / (monthly.file_stem(account) + ".csv"))
@@ -57,13 +58,13 @@ def check_reports(data_dir: Path, months: tuple[str, ...]) -> None:
                 cond = "cluster = ? AND date BETWEEN ? AND ?" + (" AND account = ?" if account else "")
                 params = [cluster, first, last] + ([account] if account else [])
                 cpu, gpu, jobs = con.execute(
-                    f"SELECT sum(cpu_hours), sum(gpu_hours), sum(jobs_ended) FROM usage_daily WHERE {cond}",
-                    params).fetchone()
+                    f"SELECT sum(cpu_hours), sum(gpu_hours), sum(jobs_ended) FROM usage_daily WHERE {cond}", params
+                ).fetchone()
                 assert float(total["cpu_hours"]) == pytest.approx(cpu, rel=1e-12)
                 assert float(total["gpu_hours"]) == pytest.approx(gpu, rel=1e-12, abs=1e-9)
                 ended = con.execute(
-                    f"SELECT count(*) FROM jobs WHERE {cond.replace('date BETWEEN', 'end_date BETWEEN')}",
-                    params).fetchone()[0]
+                    f"SELECT count(*) FROM jobs WHERE {cond.replace('date BETWEEN', 'end_date BETWEEN')}", params
+                ).fetchone()[0]
                 assert float(total["jobs"]) == jobs == ended
                 days = [r for r in rows if r["section"] == "day"]
                 assert sum(float(r["cpu_hours"]) for r in days) == pytest.approx(cpu, rel=1e-9)

@@ -51,7 +51,7 @@ def test_the_pdf_opens_and_shows_its_chart(data_dir, tmp_path):
     assert "Top users" in text and "GPU-hours by GPU type" in text and "CPU efficiency" in text
     subprocess.run([pdftoppm, "-png", "-r", "60", "-singlefile", str(pdf), str(tmp_path / "page")], check=True)
     image = Image.open(tmp_path / "page.png").convert("RGB")
-    bar = tuple(int(BAR_COLOR.hexval()[i:i + 2], 16) for i in (2, 4, 6))
+    bar = tuple(int(BAR_COLOR.hexval()[i : i + 2], 16) for i in (2, 4, 6))
     bar_pixels = sum(1 for p in image.getdata() if all(abs(a - b) <= 8 for a, b in zip(p, bar)))
     assert bar_pixels > 500  # the month's bars are drawn (an empty chart has none)
     rows = _csv(pdf.with_suffix(".csv"))
@@ -65,7 +65,10 @@ def test_the_dashboard_offers_only_the_reports_a_viewer_may_see(data_dir):
     monthly.write_reports(data_dir, "2026-02", today=dt.date(2026, 12, 1))
     everything = available_reports(ADMIN_SCOPE, data_dir)
     assert {(c, a) for c, a in everything[["cluster", "account"]].itertuples(index=False)} >= {
-        ("alpha", None), ("alpha", "acc-b"), ("gamma", "acc-b")}
+        ("alpha", None),
+        ("alpha", "acc-b"),
+        ("gamma", "acc-b"),
+    }
     pairs = (("alpha", "acc-b"), ("alpha", "acc-c"))
     coord = available_reports(Scope("coordinator", "u05", pairs), data_dir)
     assert set(coord[["cluster", "account"]].itertuples(index=False, name=None)) == set(pairs)

@@ -23,8 +23,9 @@ def test_a_backfill_of_months_from_the_ui_writes_every_report(tmp_path):
     shutil.copy(ROOT / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
     env = {"SLURM_USAGE_FIRST_DAY": "2026-01-31"}  # monthly partitions from 2026-01 on
 
-    result = ui_backfill.run(data_dir, MONTHS, home, tmp_path, free_port(), extra_env=env,
-                             asset_keys=[["monthly_reports"]])
+    result = ui_backfill.run(
+        data_dir, MONTHS, home, tmp_path, free_port(), extra_env=env, asset_keys=[["monthly_reports"]]
+    )
     log = (tmp_path / "ui_backfill.log").read_text()[-3000:]
     assert result["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), log
     assert result["runs"] == len(MONTHS) == result["runs_succeeded"], (result, log)

@@ -25,7 +25,10 @@ SECTION = {
         {"account": "theory", "parent": "physics", "user": ""},
         {"account": "physics", "parent": "", "user": "alice"},
         {"account": "physics", "parent": "", "user": "alice"},  # duplicate: once
-        "not an object", {"parent": "root"}, {"account": 7}, {"account": "x", "user": ["bad"]},
+        "not an object",
+        {"parent": "root"},
+        {"account": 7},
+        {"account": "x", "user": ["bad"]},
     ],
     "coordinators": [{"account": "physics", "user": "bob"}, {"account": "theory"}, None],
 }
@@ -38,7 +41,9 @@ def _rows(table) -> list[tuple]:
 def test_section_to_rows_skips_malformed_entries():
     table = associations_from_section(SECTION, "alpha", "2024-05-01")
     assert _rows(table) == [
-        ("account", "physics", "root", None), ("account", "root", None, None), ("account", "theory", "physics", None),
+        ("account", "physics", "root", None),
+        ("account", "root", None, None),
+        ("account", "theory", "physics", None),
         ("account", "x", None, None),
         ("user", "physics", None, "alice"),
         ("coordinator", "physics", None, "bob"),
@@ -59,8 +64,11 @@ def test_pipeline_writes_the_latest_snapshot_and_old_drops_still_process(tmp_pat
     manifest, gz = make_drop(format="slurm-usage-drop/1", cluster="beta")
     del manifest["inventory"]
     landing.store_drop(tmp_path, manifest, gz)
-    clean = {k: [r for r in v if isinstance(r, dict) and all(isinstance(x, str) for x in r.values())]
-             for k, v in SECTION.items() if k != "collected_at"} | {"collected_at": SECTION["collected_at"]}
+    clean = {
+        k: [r for r in v if isinstance(r, dict) and all(isinstance(x, str) for x in r.values())]
+        for k, v in SECTION.items()
+        if k != "collected_at"
+    } | {"collected_at": SECTION["collected_at"]}
     _store(tmp_path, associations=dict(clean, coordinators=[]), collected_at="2024-05-02T01:00:00Z")
     _store(tmp_path, sacct_text(tag="b"), associations=clean, collected_at="2024-05-02T02:00:00Z")
     built = process_day(tmp_path, "2024-05-01")
@@ -91,8 +99,19 @@ def test_testbed_associations_reach_the_table(slurm_testbed, tmp_path):
     cluster, today = slurm_testbed.cluster, dt.datetime.now(dt.UTC).date().isoformat()
     _sacctmgr("-i", "add", "coordinator", "account=bio", "names=bob")
     try:
-        code = load_agent().main(["--no-config", "--output-dir", str(tmp_path / "landing"), "--cluster", cluster,
-                           "--start-date", today, "--end-date", today])
+        code = load_agent().main(
+            [
+                "--no-config",
+                "--output-dir",
+                str(tmp_path / "landing"),
+                "--cluster",
+                cluster,
+                "--start-date",
+                today,
+                "--end-date",
+                today,
+            ]
+        )
     finally:
         _sacctmgr("-i", "remove", "coordinator", "account=bio", "names=bob")
     assert code == 0
@@ -100,8 +119,9 @@ def test_testbed_associations_reach_the_table(slurm_testbed, tmp_path):
     rows = set(_rows(pq.read_table(paths.partition_file(tmp_path, "associations", cluster, today))))
     # Independently: sacctmgr's own listing of the cluster's associations.
     expected = set()
-    for line in _sacctmgr("-P", "-n", "show", "associations", f"cluster={cluster}",
-                          "format=Account,ParentName,User").splitlines():
+    for line in _sacctmgr(
+        "-P", "-n", "show", "associations", f"cluster={cluster}", "format=Account,ParentName,User"
+    ).splitlines():
         account, parent, user = line.split("|")
         expected.add(("user", account, None, user) if user else ("account", account, parent or None, None))
     assert expected and rows - {r for r in rows if r[0] == "coordinator"} == expected

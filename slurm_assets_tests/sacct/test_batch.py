@@ -12,21 +12,57 @@ from slurm_assets_tests.sacct.builders import FIXTURES, line, sample, text
 
 # A requeued job (two attempts share JobIDRaw 7; Slurm sets Submit to the requeue time) with steps: alone, each drop folds its steps into its attempts.
 REQUEUED = text(
-    line(JobID="7", JobIDRaw="7", State="REQUEUED", Start="2024-05-01T10:00:00", End="2024-05-01T10:30:00",
-         TotalCPU="00:00:00"),
-    line(JobID="7.batch", JobIDRaw="7.batch", Start="2024-05-01T10:00:00", End="2024-05-01T10:30:00",
-         TotalCPU="00:10:00", MaxRSS="100K"),
-    line(JobID="7", JobIDRaw="7", Submit="2024-05-01T10:30:00", Start="2024-05-01T10:40:00", End="2024-05-01T11:00:00",
-         TotalCPU="00:00:00"),
-    line(JobID="7.batch", JobIDRaw="7.batch", Start="2024-05-01T10:40:00", End="2024-05-01T11:00:00",
-         TotalCPU="00:05:00", MaxRSS="200K"),
+    line(
+        JobID="7",
+        JobIDRaw="7",
+        State="REQUEUED",
+        Start="2024-05-01T10:00:00",
+        End="2024-05-01T10:30:00",
+        TotalCPU="00:00:00",
+    ),
+    line(
+        JobID="7.batch",
+        JobIDRaw="7.batch",
+        Start="2024-05-01T10:00:00",
+        End="2024-05-01T10:30:00",
+        TotalCPU="00:10:00",
+        MaxRSS="100K",
+    ),
+    line(
+        JobID="7",
+        JobIDRaw="7",
+        Submit="2024-05-01T10:30:00",
+        Start="2024-05-01T10:40:00",
+        End="2024-05-01T11:00:00",
+        TotalCPU="00:00:00",
+    ),
+    line(
+        JobID="7.batch",
+        JobIDRaw="7.batch",
+        Start="2024-05-01T10:40:00",
+        End="2024-05-01T11:00:00",
+        TotalCPU="00:05:00",
+        MaxRSS="200K",
+    ),
 )
 # The same job 7 seen by another drop with only its last attempt and a different step.
 SAME_JOB_OTHER_DROP = text(
-    line(JobID="7", JobIDRaw="7", Submit="2024-05-01T10:30:00", Start="2024-05-01T10:40:00", End="2024-05-01T11:00:00",
-         TotalCPU="00:00:00"),
-    line(JobID="7.0", JobIDRaw="7.0", Start="2024-05-01T10:41:00", End="2024-05-01T10:59:00",
-         TotalCPU="00:01:00", MaxRSS="900K"),
+    line(
+        JobID="7",
+        JobIDRaw="7",
+        Submit="2024-05-01T10:30:00",
+        Start="2024-05-01T10:40:00",
+        End="2024-05-01T11:00:00",
+        TotalCPU="00:00:00",
+    ),
+    line(
+        JobID="7.0",
+        JobIDRaw="7.0",
+        Start="2024-05-01T10:41:00",
+        End="2024-05-01T10:59:00",
+        TotalCPU="00:01:00",
+        MaxRSS="900K",
+    ),
 )
 # A drop whose last line is cut short, then a drop whose first line is short: never joined across drops.
 CUT_END = text(line(JobID="8", JobIDRaw="8"), "9|9|bob|physics")
@@ -43,9 +79,21 @@ NOT_SACCT = b"hello world\nnothing here\n"
 
 
 def drops() -> list[tuple[bytes, str, str, str]]:
-    texts = [REQUEUED, SAME_JOB_OTHER_DROP, CUT_END, CUT_START, MESSY, HEADER_ONLY, NOT_SACCT, b"",
-             sample("sacct_22.05_sample.psv"), sample("sacct_20.11_sample.psv"), sample("sacct_24.x_sample.psv"),
-             (FIXTURES / "sacct_22.05_alpha.psv").read_bytes(), REQUEUED]
+    texts = [
+        REQUEUED,
+        SAME_JOB_OTHER_DROP,
+        CUT_END,
+        CUT_START,
+        MESSY,
+        HEADER_ONLY,
+        NOT_SACCT,
+        b"",
+        sample("sacct_22.05_sample.psv"),
+        sample("sacct_20.11_sample.psv"),
+        sample("sacct_24.x_sample.psv"),
+        (FIXTURES / "sacct_22.05_alpha.psv").read_bytes(),
+        REQUEUED,
+    ]
     return [(t, "alpha" if i % 2 else "beta", f"d{i:02d}", f"2024-05-{1 + i:02d}") for i, t in enumerate(texts)]
 
 
@@ -60,8 +108,9 @@ def test_batch_equals_one_by_one():
 
 
 def test_steps_fold_within_their_own_drop():
-    first, second = parse_sacct_texts([(REQUEUED, "alpha", "a", "2024-05-01"),
-                                       (SAME_JOB_OTHER_DROP, "alpha", "b", "2024-05-01")])
+    first, second = parse_sacct_texts(
+        [(REQUEUED, "alpha", "a", "2024-05-01"), (SAME_JOB_OTHER_DROP, "alpha", "b", "2024-05-01")]
+    )
     # drop a: the last attempt keeps its own batch step (200K, 5 min), not drop b's step 7.0 (900K)
     assert sorted(r["max_rss_bytes"] for r in first.jobs.to_pylist()) == [100 * 1024, 200 * 1024]
     assert [r["max_rss_bytes"] for r in second.jobs.to_pylist()] == [900 * 1024]
@@ -76,8 +125,11 @@ def test_small_batches(n):
 def test_dedupe_groups_never_mix():
     parsed = parse_sacct_texts(drops())
     # the same job (REQUEUED) in groups 0 and 2: deduplicated within each group only
-    groups = [([parsed[0].jobs, parsed[1].jobs], [(2, "a"), (1, "b")]), ([], []),
-              ([parsed[12].jobs, parsed[8].jobs, parsed[12].jobs], [(1, "x"), (1, "y"), (1, "x")])]
+    groups = [
+        ([parsed[0].jobs, parsed[1].jobs], [(2, "a"), (1, "b")]),
+        ([], []),
+        ([parsed[12].jobs, parsed[8].jobs, parsed[12].jobs], [(1, "x"), (1, "y"), (1, "x")]),
+    ]
     batch = dedupe_job_groups(groups)
     assert [t.to_pylist() for t in batch] == [dedupe_jobs(*g).to_pylist() for g in groups]
     # group 0: drop 0 (cluster beta) has both attempts of job 7, drop 1 (alpha) its last one: three keys

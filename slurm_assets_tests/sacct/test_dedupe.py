@@ -20,8 +20,10 @@ def _version(state: str, end: str, elapsed: int) -> pa.Table:
 def test_highest_rank_wins_whatever_the_order():
     old = _version("COMPLETED", "2024-05-01T11:00:00", 3600)
     new = _version("FAILED", "2024-05-01T11:00:00", 3600)
-    for tables, ranks in (([old, new], [("2024-05-01", "a"), ("2024-05-02", "b")]),
-                          ([new, old], [("2024-05-02", "b"), ("2024-05-01", "a")])):
+    for tables, ranks in (
+        ([old, new], [("2024-05-01", "a"), ("2024-05-02", "b")]),
+        ([new, old], [("2024-05-02", "b"), ("2024-05-01", "a")]),
+    ):
         out = dedupe_jobs(tables, ranks)
         assert out.column("state").to_pylist() == ["FAILED"]
 
@@ -46,16 +48,19 @@ def test_empty_and_mismatched_input():
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 12), st.integers(0, 12)), min_size=1, max_size=5),
-       st.randoms(use_true_random=False))
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 12), st.integers(0, 12)), min_size=1, max_size=5),
+    st.randoms(use_true_random=False),
+)
 def test_independent_of_order_and_duplication(specs, rnd):
     # Each table: a slice of the sample with a rank; some tables share a rank but differ in content.
     tables, ranks = [], []
     for rank, lo, hi in specs:
         t = S22.slice(min(lo, hi), abs(hi - lo))
         if rank % 2:
-            t = t.set_column(t.schema.get_field_index("exit_code"), "exit_code",
-                             pa.array([f"r{rank}"] * len(t), pa.string()))
+            t = t.set_column(
+                t.schema.get_field_index("exit_code"), "exit_code", pa.array([f"r{rank}"] * len(t), pa.string())
+            )
         tables.append(t)
         ranks.append((rank, "drop"))
     expected = dedupe_jobs(tables, ranks)

@@ -37,20 +37,57 @@ S22 = parse(sample("sacct_22.05_sample.psv"))
     "job_id, expected",
     [
         # plain job: TotalCPU from the job row, MaxRSS = max over batch/extern/0 steps
-        ("2", {"job_id_raw": 2, "elapsed_s": 600, "wait_s": 5, "alloc_cpus": 4, "req_mem_bytes": GiB, "total_cpu_s": 1200.0,
-                   "max_rss_bytes": 102400 * 1024, "cpu_hours": 4 * 600 / 3600, "cpu_efficiency": 0.5,
-                   "mem_efficiency": 102400 * 1024 / GiB, "timelimit_s": 3600, "node_list": "vm", "name": "train"}),
+        (
+            "2",
+            {
+                "job_id_raw": 2,
+                "elapsed_s": 600,
+                "wait_s": 5,
+                "alloc_cpus": 4,
+                "req_mem_bytes": GiB,
+                "total_cpu_s": 1200.0,
+                "max_rss_bytes": 102400 * 1024,
+                "cpu_hours": 4 * 600 / 3600,
+                "cpu_efficiency": 0.5,
+                "mem_efficiency": 102400 * 1024 / GiB,
+                "timelimit_s": 3600,
+                "node_list": "vm",
+                "name": "train",
+            },
+        ),
         # array task whose raw id differs from the array id
-        ("22_1", {"job_id_raw": 23, "array_job_id": 22, "array_task_id": 1, "elapsed_s": 1800, "wait_s": 59,
-                      "max_rss_bytes": 51200 * 1024}),
+        (
+            "22_1",
+            {
+                "job_id_raw": 23,
+                "array_job_id": 22,
+                "array_task_id": 1,
+                "elapsed_s": 1800,
+                "wait_s": 59,
+                "max_rss_bytes": 51200 * 1024,
+            },
+        ),
         # the task that kept the array's own raw id
         ("22_2", {"job_id_raw": 22, "array_job_id": 22, "array_task_id": 2, "het_job_id": None}),
         # het job components: raw ids 59 and 60, offsets 0 and 1
         ("59+0", {"job_id_raw": 59, "het_job_id": 59, "het_job_offset": 0, "alloc_cpus": 2, "array_job_id": None}),
         ("59+1", {"job_id_raw": 60, "het_job_id": 59, "het_job_offset": 1, "alloc_cpus": 4}),
         # cancelled while pending: "CANCELLED by 1001", Start=None, nothing used, ratios NULL
-        ("61", {"state": "CANCELLED", "start_time": None, "elapsed_s": 0, "wait_s": None, "cpu_hours": 0.0,
-                    "cpu_efficiency": None, "mem_efficiency": None, "node_list": None, "timelimit_s": None, "alloc_gpus": 0}),
+        (
+            "61",
+            {
+                "state": "CANCELLED",
+                "start_time": None,
+                "elapsed_s": 0,
+                "wait_s": None,
+                "cpu_hours": 0.0,
+                "cpu_efficiency": None,
+                "mem_efficiency": None,
+                "node_list": None,
+                "timelimit_s": None,
+                "alloc_gpus": 0,
+            },
+        ),
         # typed GPUs
         ("62", {"alloc_gpus": 2, "gpu_types": "a100:2", "gpu_hours": 2.0, "cpu_hours": 4.0}),
         # untyped request recorded with its type
@@ -397,9 +434,12 @@ def test_steps_of_requeued_attempts_with_the_same_start_go_to_the_attempt_listed
     # the steps always go to the one listed last (an ASOF JOIN chose one at random: files differed run to run).
     first = line(State="REQUEUED", Submit="2024-05-01T09:00:00", End="2024-05-01T10:30:00", TotalCPU="00:00:00")
     last = line(State="CANCELLED by 0", Submit="2024-05-01T10:30:00", TotalCPU="00:00:00")
-    step = line(JobID="100.batch", JobIDRaw="100.batch", Start="2024-05-01T10:00:00", MaxRSS="2G", TotalCPU="00:10:00",
-                User="")
+    step = line(
+        JobID="100.batch", JobIDRaw="100.batch", Start="2024-05-01T10:00:00", MaxRSS="2G", TotalCPU="00:10:00", User=""
+    )
     for _ in range(5):
         rows = sorted(parse(text(first, last, step)).jobs.to_pylist(), key=lambda r: r["submit_time"])
         assert [(r["state"], r["max_rss_bytes"], r["total_cpu_s"]) for r in rows] == [
-            ("REQUEUED", None, 0.0), ("CANCELLED", 2 * GiB, 600.0)]
+            ("REQUEUED", None, 0.0),
+            ("CANCELLED", 2 * GiB, 600.0),
+        ]

@@ -58,8 +58,7 @@ def test_capture_matches_an_independent_reading(name):
         assert job["gpu_hours"] == pytest.approx(_gpus(r["AllocTRES"]) * elapsed / 3600)
         # Steps of this attempt: same raw id, started within the attempt (requeue shares the raw id).
         steps = [
-            s for s in records
-            if s["JobIDRaw"].startswith(r["JobIDRaw"] + ".") and r["Start"] <= s["Start"] <= r["End"]
+            s for s in records if s["JobIDRaw"].startswith(r["JobIDRaw"] + ".") and r["Start"] <= s["Start"] <= r["End"]
         ]
         rss = [_mem(s["MaxRSS"]) for s in steps if _mem(s["MaxRSS"]) is not None]
         assert job["max_rss_bytes"] == (max(rss) if rss else None), r["JobID"]

@@ -42,16 +42,23 @@ def test_rows_of_another_cluster_are_quarantined_never_filed():
 
 def test_cluster_name_compares_without_case_and_empty_is_not_a_mismatch():
     fields = FIELDS + ["Cluster"]
-    data = text(line(fields, JobID="1", JobIDRaw="1", Cluster="ALPHA"), line(fields, JobID="2", JobIDRaw="2", Cluster=""),
-                fields=fields)
+    data = text(
+        line(fields, JobID="1", JobIDRaw="1", Cluster="ALPHA"),
+        line(fields, JobID="2", JobIDRaw="2", Cluster=""),
+        fields=fields,
+    )
     parsed = parse_sacct_text(data, cluster="alpha", drop_id="d", day="2024-05-01")
     assert sorted(parsed.jobs["job_id_raw"].to_pylist()) == [1, 2] and len(parsed.quarantine) == 0
 
 
 def test_same_key_with_different_content_is_a_conflict():
     # two clusters' rows without a Cluster column: job 5, same submit time, different users and CPUs
-    data = text(line(JobID="5", JobIDRaw="5", User="alice"), line(JobID="5", JobIDRaw="5", User="bob", AllocCPUS="8"),
-                line(JobID="5.batch", JobIDRaw="5.batch", TotalCPU="00:30:00"), line(JobID="6", JobIDRaw="6"))
+    data = text(
+        line(JobID="5", JobIDRaw="5", User="alice"),
+        line(JobID="5", JobIDRaw="5", User="bob", AllocCPUS="8"),
+        line(JobID="5.batch", JobIDRaw="5.batch", TotalCPU="00:30:00"),
+        line(JobID="6", JobIDRaw="6"),
+    )
     parsed = parse_sacct_text(data, cluster="alpha", drop_id="d", day="2024-05-01")
     assert parsed.jobs["job_id_raw"].to_pylist() == [6]
     conflicts = parsed.quarantine.filter(pc.equal(parsed.quarantine["reason"], "conflicting_job_rows"))
@@ -62,8 +69,10 @@ def test_same_key_with_different_content_is_a_conflict():
 
 def test_identical_repeated_lines_count_once():
     # the same collection pasted twice: one job, its step CPU time not doubled
-    rows = [line(JobID="5", JobIDRaw="5", TotalCPU="00:00:00"),
-            line(JobID="5.batch", JobIDRaw="5.batch", TotalCPU="00:30:00")]
+    rows = [
+        line(JobID="5", JobIDRaw="5", TotalCPU="00:00:00"),
+        line(JobID="5.batch", JobIDRaw="5.batch", TotalCPU="00:30:00"),
+    ]
     once = parse_sacct_text(text(*rows), cluster="alpha", drop_id="d", day="2024-05-01")
     twice = parse_sacct_text(text(*rows, *rows), cluster="alpha", drop_id="d", day="2024-05-01")
     assert twice.jobs.to_pylist() == once.jobs.to_pylist() and len(twice.jobs) == 1
@@ -71,12 +80,21 @@ def test_identical_repeated_lines_count_once():
 
 
 def test_cluster_day_files_only_its_own_cluster():
-    manifest = {"collected_at": "2026-11-25T18:00:00Z", "sha256": "0" * 64, "source": "drop", "rows": 1,
-                "window_start": "2026-11-25T00:00:00Z", "window_end": "2026-11-26T00:00:00Z",
-                "sacct_version": "22.05.8", "agent_version": "hand-made"}
+    manifest = {
+        "collected_at": "2026-11-25T18:00:00Z",
+        "sha256": "0" * 64,
+        "source": "drop",
+        "rows": 1,
+        "window_start": "2026-11-25T00:00:00Z",
+        "window_end": "2026-11-26T00:00:00Z",
+        "sacct_version": "22.05.8",
+        "agent_version": "hand-made",
+    }
     drops = [LoadedDrop("alpha", "2026-11-25", "mixed", manifest, ALPHA + other_cluster(ALPHA))]
     built = day_step.build_cluster_days([("alpha", "2026-11-25", drops)])[0]
     alone = parse_sacct_text(ALPHA, cluster="alpha", drop_id="a", day="2026-11-25")
-    assert keyed(built["jobs"]) == keyed(alone.jobs.filter(pc.equal(alone.jobs["end_date"], built["jobs"]["end_date"][0])))
+    assert keyed(built["jobs"]) == keyed(
+        alone.jobs.filter(pc.equal(alone.jobs["end_date"], built["jobs"]["end_date"][0]))
+    )
     assert set(built["jobs"]["user"].to_pylist()) <= {"alice", "bob", "carol"}
     assert pc.sum(pc.equal(built["quarantine"]["reason"], "cluster_mismatch")).as_py() > 0

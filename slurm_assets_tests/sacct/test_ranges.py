@@ -55,11 +55,20 @@ def test_a_step_with_absurd_memory_is_quarantined_and_not_folded():
 
 
 def test_values_at_the_limits_are_kept_and_their_sums_never_overflow():
-    at_limit = dict(AllocCPUS=str(limits.JOB_CPUS_MAX), ElapsedRaw=str(limits.DURATION_S_MAX),
-                    Start="2000-01-01T00:00:00", End="2019-12-31T00:00:00", Elapsed="7300-00:00:00",
-                    Submit="2000-01-01T00:00:00", Eligible="2000-01-01T00:00:00", ReqMem=f"{2**52}K",
-                    MaxRSS=f"{2**52}K", TotalCPU="01:00:00", Timelimit="UNLIMITED",
-                    AllocTRES=f"cpu=1,gres/gpu={limits.JOB_GPUS_MAX}")
+    at_limit = dict(
+        AllocCPUS=str(limits.JOB_CPUS_MAX),
+        ElapsedRaw=str(limits.DURATION_S_MAX),
+        Start="2000-01-01T00:00:00",
+        End="2019-12-31T00:00:00",
+        Elapsed="7300-00:00:00",
+        Submit="2000-01-01T00:00:00",
+        Eligible="2000-01-01T00:00:00",
+        ReqMem=f"{2**52}K",
+        MaxRSS=f"{2**52}K",
+        TotalCPU="01:00:00",
+        Timelimit="UNLIMITED",
+        AllocTRES=f"cpu=1,gres/gpu={limits.JOB_GPUS_MAX}",
+    )
     lines = [line(JobID=str(i), JobIDRaw=str(i), **at_limit) for i in range(1, 41)]
     parsed = parse(text(*lines), day="2019-12-31")
     assert parsed.quarantine.num_rows == 0, parsed.quarantine.to_pylist()
@@ -68,15 +77,22 @@ def test_values_at_the_limits_are_kept_and_their_sums_never_overflow():
     assert rows["mem_req_bytes"].to_pylist() == [limits.INT64_MAX]
     assert rows["cpu_alloc_s"].to_pylist() == [limits.INT64_MAX]
     assert rows["jobs"].to_pylist() == [40]
-    assert pa.compute.sum(rows["cpu_hours"]).as_py() == pytest.approx(40 * limits.JOB_CPUS_MAX * limits.DURATION_S_MAX / 3600)
+    assert pa.compute.sum(rows["cpu_hours"]).as_py() == pytest.approx(
+        40 * limits.JOB_CPUS_MAX * limits.DURATION_S_MAX / 3600
+    )
 
 
 def test_the_issue_18_lines_are_quarantined_never_raised():
-    lines = [line(JobID="1", JobIDRaw="1", AllocCPUS="100000000000000000000"),
-             line(JobID="2", JobIDRaw="2", ElapsedRaw="-3600"),
-             line(JobID="3", JobIDRaw="3", AllocTRES="cpu=2,gres/gpu=100000000000000000000"),
-             line(JobID="4", JobIDRaw="4")]
+    lines = [
+        line(JobID="1", JobIDRaw="1", AllocCPUS="100000000000000000000"),
+        line(JobID="2", JobIDRaw="2", ElapsedRaw="-3600"),
+        line(JobID="3", JobIDRaw="3", AllocTRES="cpu=2,gres/gpu=100000000000000000000"),
+        line(JobID="4", JobIDRaw="4"),
+    ]
     parsed = parse(text(*lines))
     assert parsed.jobs["job_id_raw"].to_pylist() == [4]
     assert [(r["line_no"], r["reason"]) for r in parsed.quarantine.to_pylist()] == [
-        (2, "out_of_range"), (3, "negative_elapsed"), (4, "out_of_range")]
+        (2, "out_of_range"),
+        (3, "negative_elapsed"),
+        (4, "out_of_range"),
+    ]

@@ -19,6 +19,7 @@ WINDOW = (dt.datetime(2026, 12, 3, tzinfo=dt.UTC), dt.datetime(2026, 12, 4, tzin
 
 def section() -> dict:
     """The section the agent builds from the real 22.05 sreport and sacctmgr captures."""
+
     def runner(argv, timeout):
         name = "sreport_utilization_22.05.txt" if "sreport" in argv[0] else "sacctmgr_event_22.05.txt"
         yield (DATA / name).read_bytes()
@@ -35,8 +36,11 @@ def inventory() -> dict:
 def test_a_days_row_is_what_sreport_prints():
     (row,) = capacity_from_slurmdbd(section(), "alpha", DAY).to_pylist()
     assert row["source"] == "slurmdbd" and row["partition"] == "" and row["date"] == dt.date(2026, 12, 3)
-    assert (row["cpu_seconds_allocated"], row["cpu_seconds_planned"], row["cpu_seconds_reported"]) == (7811, 22829,
-                                                                                                         30640)
+    assert (row["cpu_seconds_allocated"], row["cpu_seconds_planned"], row["cpu_seconds_reported"]) == (
+        7811,
+        22829,
+        30640,
+    )
     assert (row["gpu_seconds_allocated"], row["gpu_seconds_idle"], row["gpu_seconds_reported"]) == (1922, 5738, 7660)
     assert row["cpu_hours_available"] == pytest.approx(30640 / 3600)
     assert row["gpu_hours_available"] == pytest.approx(7660 / 3600)
@@ -61,17 +65,26 @@ def test_crosscheck_against_the_inventory():
 
 def loaded(manifest_extra: dict, drop_id: str) -> LoadedDrop:
     text = b"JobID|JobIDRaw|State|Submit|Start|End|AllocCPUS\n"
-    manifest = {"collected_at": "2026-12-04T00:30:00Z", "sha256": hashlib.sha256(text).hexdigest(),
-                "source": "drop", "rows": 0, "window_start": f"{DAY}T00:00:00Z",
-                "window_end": "2026-12-04T00:00:00Z", "sacct_version": "22.05.8", "agent_version": "t",
-                **manifest_extra}
+    manifest = {
+        "collected_at": "2026-12-04T00:30:00Z",
+        "sha256": hashlib.sha256(text).hexdigest(),
+        "source": "drop",
+        "rows": 0,
+        "window_start": f"{DAY}T00:00:00Z",
+        "window_end": "2026-12-04T00:00:00Z",
+        "sacct_version": "22.05.8",
+        "agent_version": "t",
+        **manifest_extra,
+    }
     return LoadedDrop("alpha", DAY, drop_id, manifest, text)
 
 
 def test_day_capacity_prefers_the_inventory_and_quarantines_a_disagreement():
     backfilled = day_step.build_cluster_days([("alpha", DAY, [loaded({"capacity": section()}, "a")])])[0]
     assert backfilled["capacity_daily"]["source"].to_pylist() == ["slurmdbd"]
-    both = day_step.build_cluster_days([("alpha", DAY, [loaded({"capacity": section(), "inventory": inventory()}, "b")])])[0]
+    both = day_step.build_cluster_days(
+        [("alpha", DAY, [loaded({"capacity": section(), "inventory": inventory()}, "b")])]
+    )[0]
     assert set(both["capacity_daily"]["source"].to_pylist()) == {"inventory"}
     assert both["quarantine"].num_rows == 0
     wrong = inventory()

@@ -47,9 +47,12 @@ FIGURES = {
     "max_wasted": ("max(max_wasted_cpu_hours)", f"max({WASTED_CPU_HOURS})"),
 }
 # Groupings the dashboard uses: (summary key, jobs key).
-GROUPINGS = [("(cluster, date)", "(cluster, end_date)"), ('"user"', '"user"'), ("(account, state)", "(account, state)"),
-             ("(partition, qos)", "(partition, qos)")] + [
-    (name, bucket_sql(*spec)) for name, spec in BUCKETS.items()]
+GROUPINGS = [
+    ("(cluster, date)", "(cluster, end_date)"),
+    ('"user"', '"user"'),
+    ("(account, state)", "(account, state)"),
+    ("(partition, qos)", "(partition, qos)"),
+] + [(name, bucket_sql(*spec)) for name, spec in BUCKETS.items()]
 
 
 def assert_summary_matches(jobs: pa.Table) -> None:
@@ -88,21 +91,32 @@ def job_rows(draw):
         end = dt.datetime(2024, 5, 1, tzinfo=UTC) + dt.timedelta(seconds=draw(st.integers(0, 3 * 86400)))
         cpus, elapsed = draw(_opt(st.integers(0, 600))), draw(_opt(st.integers(0, 5 * 86400)))
         gpus, nodes = draw(_opt(st.integers(0, 12))), draw(_opt(st.integers(0, 40)))
-        rows.append({
-            "cluster": draw(st.sampled_from(["alpha", "beta"])), "job_id_raw": i, "job_id": str(i),
-            "user": draw(_opt(st.sampled_from(["ann", "bob", "cy"]))),
-            "account": draw(st.sampled_from(["phys", "bio"])), "partition": draw(_opt(st.sampled_from(["cpu", "gpu"]))),
-            "qos": draw(st.sampled_from(["normal", "high"])),
-            "state": draw(st.sampled_from(["COMPLETED", "FAILED", "CANCELLED"])),
-            "end_time": end, "end_date": end.date(), "submit_time": end - dt.timedelta(hours=draw(st.integers(0, 50))),
-            "elapsed_s": elapsed, "wait_s": draw(_opt(st.sampled_from([0, 59, 60, 599, 600, 3600, 21600, 86400, 10**6]))),
-            "alloc_cpus": cpus, "nodes": nodes, "alloc_gpus": gpus,
-            "req_mem_bytes": draw(_opt(st.integers(0, 2**40))), "max_rss_bytes": draw(_opt(st.integers(0, 2**40))),
-            "total_cpu_s": draw(_opt(st.floats(0, 1e7, allow_nan=False))),
-            "cpu_hours": None if cpus is None or elapsed is None else cpus * elapsed / 3600,
-            "gpu_hours": None if gpus is None or elapsed is None else gpus * elapsed / 3600,
-            "node_hours": None if nodes is None or elapsed is None else nodes * elapsed / 3600,
-        })
+        rows.append(
+            {
+                "cluster": draw(st.sampled_from(["alpha", "beta"])),
+                "job_id_raw": i,
+                "job_id": str(i),
+                "user": draw(_opt(st.sampled_from(["ann", "bob", "cy"]))),
+                "account": draw(st.sampled_from(["phys", "bio"])),
+                "partition": draw(_opt(st.sampled_from(["cpu", "gpu"]))),
+                "qos": draw(st.sampled_from(["normal", "high"])),
+                "state": draw(st.sampled_from(["COMPLETED", "FAILED", "CANCELLED"])),
+                "end_time": end,
+                "end_date": end.date(),
+                "submit_time": end - dt.timedelta(hours=draw(st.integers(0, 50))),
+                "elapsed_s": elapsed,
+                "wait_s": draw(_opt(st.sampled_from([0, 59, 60, 599, 600, 3600, 21600, 86400, 10**6]))),
+                "alloc_cpus": cpus,
+                "nodes": nodes,
+                "alloc_gpus": gpus,
+                "req_mem_bytes": draw(_opt(st.integers(0, 2**40))),
+                "max_rss_bytes": draw(_opt(st.integers(0, 2**40))),
+                "total_cpu_s": draw(_opt(st.floats(0, 1e7, allow_nan=False))),
+                "cpu_hours": None if cpus is None or elapsed is None else cpus * elapsed / 3600,
+                "gpu_hours": None if gpus is None or elapsed is None else gpus * elapsed / 3600,
+                "node_hours": None if nodes is None or elapsed is None else nodes * elapsed / 3600,
+            }
+        )
     return rows
 
 
@@ -120,17 +134,35 @@ def test_real_samples(name):
 
 
 def test_bucket_bounds():
-    rows = [{"cluster": "a", "end_date": dt.date(2024, 5, 1), "job_id_raw": k, "alloc_cpus": c, "wait_s": w,
-             "alloc_gpus": 0, "nodes": 1, "elapsed_s": 10}
-            for k, (c, w) in enumerate([(1, 59), (2, 60), (4, 599), (5, 600), (256, 86399), (257, 86400), (None, None)])]
+    rows = [
+        {
+            "cluster": "a",
+            "end_date": dt.date(2024, 5, 1),
+            "job_id_raw": k,
+            "alloc_cpus": c,
+            "wait_s": w,
+            "alloc_gpus": 0,
+            "nodes": 1,
+            "elapsed_s": 10,
+        }
+        for k, (c, w) in enumerate([(1, 59), (2, 60), (4, 599), (5, 600), (256, 86399), (257, 86400), (None, None)])
+    ]
     summary = job_summary(_jobs(rows)).to_pylist()
     assert [(r["size_bucket"], r["wait_bucket"], r["jobs"]) for r in summary] == [  # sorted, NULLs first
-        (None, None, 1), (0, 0, 1), (1, 1, 2), (2, 2, 1), (4, 4, 1), (5, 5, 1)]
+        (None, None, 1),
+        (0, 0, 1),
+        (1, 1, 2),
+        (2, 2, 1),
+        (4, 4, 1),
+        (5, 5, 1),
+    ]
 
 
 def test_batch_equals_one_by_one():
-    tables = [parse(sample(n)).jobs.select(JOBS_SCHEMA.names).cast(JOBS_SCHEMA)
-              for n in ("sacct_22.05_sample.psv", "sacct_24.x_sample.psv")]
+    tables = [
+        parse(sample(n)).jobs.select(JOBS_SCHEMA.names).cast(JOBS_SCHEMA)
+        for n in ("sacct_22.05_sample.psv", "sacct_24.x_sample.psv")
+    ]
     tables.insert(1, JOBS_SCHEMA.empty_table())
     assert [t.to_pylist() for t in job_summary_groups(tables)] == [job_summary(t).to_pylist() for t in tables]
     assert job_summary(JOBS_SCHEMA.empty_table()).num_rows == 0

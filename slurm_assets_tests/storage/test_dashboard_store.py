@@ -64,8 +64,11 @@ def test_a_restart_reuses_the_published_copy_and_reads_only_what_changed(tmp_pat
     remove_partition(root, "usage_daily", "beta", info["first"].isoformat())
     reads = []
     real_insert = dashboard_store._insert
-    monkeypatch.setattr(dashboard_store, "_insert", lambda con, r, source, files, **kw: (
-        reads.extend(files), real_insert(con, r, source, files, **kw))[1])
+    monkeypatch.setattr(
+        dashboard_store,
+        "_insert",
+        lambda con, r, source, files, **kw: (reads.extend(files), real_insert(con, r, source, files, **kw))[1],
+    )
     second = dashboard_store.Store(root, cache)
     second.load()
     assert second.work != first.work
@@ -84,8 +87,11 @@ def test_a_restart_reuses_the_published_copy_and_reads_only_what_changed(tmp_pat
     monkeypatch.setattr(local_copy, "copy_format", lambda: "another format")
     assert local_copy.published_path(cache, root) != published  # other key, so not even opened
     reads.clear()
-    monkeypatch.setattr(dashboard_store, "_insert", lambda con, r, source, files, **kw: (
-        reads.extend(files), real_insert(con, r, source, files, **kw))[1])
+    monkeypatch.setattr(
+        dashboard_store,
+        "_insert",
+        lambda con, r, source, files, **kw: (reads.extend(files), real_insert(con, r, source, files, **kw))[1],
+    )
     dashboard_store.Store(root, cache).load()
     assert len(reads) > 10  # everything read again
 

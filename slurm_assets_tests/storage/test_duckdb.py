@@ -16,8 +16,9 @@ from slurm_assets.storage.duckdb import publish_views
 
 
 def write_usage(data_dir):
-    rows = pa.Table.from_pylist([{"cluster": "alpha", "user": "ann", "cpu_hours": 2.5}],
-                                schema=TABLE_SCHEMAS["usage_daily"])
+    rows = pa.Table.from_pylist(
+        [{"cluster": "alpha", "user": "ann", "cpu_hours": 2.5}], schema=TABLE_SCHEMAS["usage_daily"]
+    )
     warehouse.write_partition(data_dir, "usage_daily", "alpha", "2024-05-01", rows)
 
 
@@ -35,14 +36,20 @@ def test_readers_never_touch_the_file_a_writer_holds(tmp_path):
     write_usage(tmp_path)
     publish_views(tmp_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, duckdb
             con = duckdb.connect({str(paths.duckdb_path(tmp_path))!r})  # the writer's lock
             con.execute("CREATE OR REPLACE TABLE busy AS SELECT 1")
             print("locked", flush=True)
             sys.stdin.read()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"

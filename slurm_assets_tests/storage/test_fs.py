@@ -26,7 +26,7 @@ def test_s3_root_lists_reads_and_writes_objects(s3_bucket):
     assert not manifest.exists()
     fs.put_bytes(manifest, b"{}", exclusive=True)
     with pytest.raises(FileExistsError):  # the manifest is the commit point: a second one never replaces it
-        fs.put_bytes(manifest, b"{\"other\": 1}", exclusive=True)
+        fs.put_bytes(manifest, b'{"other": 1}', exclusive=True)
     assert manifest.read_bytes() == b"{}"
     assert paths.landing_cluster_day(manifest.parent) == ("alpha", "2026-03-01")
     assert [p.name for p in paths.landing_root(s3_bucket.url).glob("*/*/*.manifest.json")] == ["x.manifest.json"]

@@ -79,9 +79,7 @@ def test_bad_manifests_are_refused_with_the_key_named(overrides, message):
 def test_drop_stream_round_trip():
     m1, gz1 = make_drop()
     m2, gz2 = make_drop(TEXT + b"3|3|TIMEOUT\n", day="2024-05-02")
-    stream = io.BytesIO(
-        json.dumps(m1).encode() + b"\n" + gz1 + json.dumps(m2).encode() + b"\n" + gz2
-    )
+    stream = io.BytesIO(json.dumps(m1).encode() + b"\n" + gz1 + json.dumps(m2).encode() + b"\n" + gz2)
     got = list(landing.iter_drop_stream(stream))
     assert [(m["day"], g) for m, g in got] == [("2024-05-01", gz1), ("2024-05-02", gz2)]
 

@@ -80,8 +80,11 @@ def test_concatenated_members_and_the_text_limit_as_before():
     digest = landing.digest_gzip_text(io.BytesIO(two), 10_000_000)
     assert digest == landing.digest_gzip_text(io.BytesIO(GZ), 10_000_000) == zlib_only(GZ)
     assert digest.rows == 40 and digest.size == len(TEXT)
-    assert fast(GZ, len(TEXT) - 1) == zlib_only(GZ, len(TEXT) - 1) == (
-        "DropTooLargeError", f"decompressed drop exceeds the limit of {len(TEXT) - 1} bytes")
+    assert (
+        fast(GZ, len(TEXT) - 1)
+        == zlib_only(GZ, len(TEXT) - 1)
+        == ("DropTooLargeError", f"decompressed drop exceeds the limit of {len(TEXT) - 1} bytes")
+    )
 
 
 def test_a_text_of_many_steps_gets_the_same_digest_and_limit():
@@ -109,8 +112,14 @@ def test_a_non_seekable_stream_is_digested_with_zlib():
 
 @settings(max_examples=300, deadline=None)
 @given(
-    base=st.sampled_from([GZ, gzip.compress(TEXT, compresslevel=1, mtime=0), gzip.compress(b"", mtime=0),
-                          GZ + gzip.compress(b"x|y\n", mtime=0)]),
+    base=st.sampled_from(
+        [
+            GZ,
+            gzip.compress(TEXT, compresslevel=1, mtime=0),
+            gzip.compress(b"", mtime=0),
+            GZ + gzip.compress(b"x|y\n", mtime=0),
+        ]
+    ),
     edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), max_size=4),
     cut=st.one_of(st.none(), st.integers(0, 10_000)),
     limit=st.sampled_from([10_000_000, 100, len(TEXT)]),
@@ -133,7 +142,9 @@ def test_store_drop_file_moves_the_spooled_file_into_place(tmp_path):
     (ref,) = landing.list_drops(tmp_path)
     assert ref.data_path.read_bytes() == gz
     assert json.loads(ref.manifest_path.read_text()) == manifest
-    assert sorted(p.name for p in ref.data_path.parent.iterdir()) == sorted([ref.data_path.name, ref.manifest_path.name])
+    assert sorted(p.name for p in ref.data_path.parent.iterdir()) == sorted(
+        [ref.data_path.name, ref.manifest_path.name]
+    )
     spool.write_bytes(gz)  # the same drop again: a duplicate, the spool file is left to the caller
     assert landing.store_drop_file(tmp_path, manifest, spool) == (manifest["sha256"][:16], True)
     assert spool.exists()

@@ -53,9 +53,11 @@ def test_the_inverse_helpers_read_back_what_the_builders_made(tmp_path):
     built = paths.partition_file(tmp_path, "jobs", "alpha.1", "2024-05-01")
     assert paths.cluster_day_of(built) == ("alpha.1", "2024-05-01")
     assert paths.landing_cluster_day(paths.landing_day_dir(tmp_path, "beta", "2024-05-02")) == ("beta", "2024-05-02")
-    for junk in (tmp_path / "jobs" / "alpha" / "2024-05-01" / "part-0.parquet",
-                 tmp_path / "cluster=../date=2024-05-01" / "part-0.parquet",
-                 tmp_path / "cluster=alpha" / "date=2024-W18-3" / "part-0.parquet"):
+    for junk in (
+        tmp_path / "jobs" / "alpha" / "2024-05-01" / "part-0.parquet",
+        tmp_path / "cluster=../date=2024-05-01" / "part-0.parquet",
+        tmp_path / "cluster=alpha" / "date=2024-W18-3" / "part-0.parquet",
+    ):
         with pytest.raises(paths.InvalidNameError):
             paths.cluster_day_of(junk)
     with pytest.raises(paths.InvalidNameError):
@@ -69,5 +71,11 @@ def test_partition_files_are_listed_from_the_layout(tmp_path):
         path.write_bytes(b"")
     (paths.table_dir(tmp_path, "jobs") / "cluster=alpha" / "date=2024-05-01" / ".part-0.parquet.x.tmp").write_bytes(b"")
     assert [paths.cluster_day_of(p) for p in paths.partition_files(tmp_path, "jobs")] == [
-        ("alpha", "2024-05-01"), ("alpha", "2024-05-02"), ("beta", "2024-05-02")]
-    assert [paths.cluster_day_of(p)[0] for p in paths.partition_files(tmp_path, "jobs", "2024-05-02")] == ["alpha", "beta"]
+        ("alpha", "2024-05-01"),
+        ("alpha", "2024-05-02"),
+        ("beta", "2024-05-02"),
+    ]
+    assert [paths.cluster_day_of(p)[0] for p in paths.partition_files(tmp_path, "jobs", "2024-05-02")] == [
+        "alpha",
+        "beta",
+    ]

@@ -35,14 +35,20 @@ def test_landing_sweep_removes_only_dead_leftovers(tmp_path):
     drop_id, _ = landing.store_drop(tmp_path, manifest, gz)
     day = tmp_path / "landing" / manifest["cluster"] / manifest["day"]
     stored = [old(day / f"{drop_id}.psv.gz"), old(day / f"{drop_id}.manifest.json")]  # old but complete
-    dead = [old(day / ".aaaa.psv.gz.x1y2.tmp"), old(day / ".aaaa.manifest.json.x1y2.tmp"),
-            old(day / ".tmp-q1w2e3.psv.gz"), old(day / "bbbb.psv.gz")]  # the last: data without manifest
+    dead = [
+        old(day / ".aaaa.psv.gz.x1y2.tmp"),
+        old(day / ".aaaa.manifest.json.x1y2.tmp"),
+        old(day / ".tmp-q1w2e3.psv.gz"),
+        old(day / "bbbb.psv.gz"),
+    ]  # the last: data without manifest
     fresh = [day / ".cccc.psv.gz.z9.tmp", day / "dddd.psv.gz"]  # a store in progress right now
     for p in fresh:
         p.write_bytes(b"partial")
-    keep = [old(tmp_path / "landing" / manifest["cluster"] / ".lock"),
-            old(tmp_path / "landing" / ".incoming" / "upload-1.part"),  # the receiver sweeps its own
-            old(tmp_path / "landing" / "not a cluster" / "2024-01-01" / ".x.tmp")]
+    keep = [
+        old(tmp_path / "landing" / manifest["cluster"] / ".lock"),
+        old(tmp_path / "landing" / ".incoming" / "upload-1.part"),  # the receiver sweeps its own
+        old(tmp_path / "landing" / "not a cluster" / "2024-01-01" / ".x.tmp"),
+    ]
     removed = landing.sweep_stale(tmp_path)
     assert sorted(removed) == sorted(dead)
     assert all(p.exists() for p in stored + fresh + keep)

@@ -85,9 +85,26 @@ def pipeline_warehouse(tmp_path_factory) -> Warehouse:
     root = tmp_path_factory.mktemp("dash-pipeline")
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     proc = subprocess.run(
-        [sys.executable, "-m", "slurm_assets.demo.stack", "--data-dir", str(root), "--no-serve", "--days", "4",
-         "--jobs-per-day", "30", "--clusters", "alpha,beta"],
-        cwd=APP.parents[1], env=env, capture_output=True, text=True, timeout=900, check=False,
+        [
+            sys.executable,
+            "-m",
+            "slurm_assets.demo.stack",
+            "--data-dir",
+            str(root),
+            "--no-serve",
+            "--days",
+            "4",
+            "--jobs-per-day",
+            "30",
+            "--clusters",
+            "alpha,beta",
+        ],
+        cwd=APP.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     today = dt.datetime.now(dt.UTC).date()
@@ -95,8 +112,16 @@ def pipeline_warehouse(tmp_path_factory) -> Warehouse:
 
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")

@@ -53,8 +53,11 @@ def _jobs(rng: random.Random, cluster: str, first: dt.date, days: int, per_day: 
             wait = int(rng.expovariate(1 / 1800))
             elapsed = 0 if never_started else int(min(rng.lognormvariate(7.5, 1.6), 3.5 * 86400))
             start = None if never_started else submit + dt.timedelta(seconds=wait)
-            end = submit + dt.timedelta(seconds=rng.randint(10, 3000)) if never_started else start + dt.timedelta(
-                seconds=elapsed)
+            end = (
+                submit + dt.timedelta(seconds=rng.randint(10, 3000))
+                if never_started
+                else start + dt.timedelta(seconds=elapsed)
+            )
             if end < _day_start(first) or end >= last_end:
                 continue
             nodes = 1 if rng.random() < 0.8 else rng.choice([2, 4, 8])
@@ -63,24 +66,45 @@ def _jobs(rng: random.Random, cluster: str, first: dt.date, days: int, per_day: 
             req_mem = cpus * rng.choice([2, 4, 8]) * 1024**3
             eff = rng.uniform(0.05, 1.0)
             known = not never_started and rng.random() > 0.05
-            rows.append({
-                "cluster": cluster, "job_id": str(job_id), "job_id_raw": job_id, "array_job_id": None,
-                "array_task_id": None, "het_job_id": None, "het_job_offset": None, "name": f"job-{job_id % 97}",
-                "user": user, "account": USERS[user], "partition": partition,
-                "qos": "high" if rng.random() < 0.2 else "normal", "state": state,
-                "exit_code": "0:0" if state == "COMPLETED" else "1:0",
-                "submit_time": submit, "eligible_time": submit, "start_time": start, "end_time": end,
-                "end_date": end.date(), "elapsed_s": elapsed, "timelimit_s": 4 * 86400,
-                "wait_s": None if never_started else wait, "nodes": nodes,
-                "node_list": f"{cluster[0]}n[{1:03d}-{nodes:03d}]", "alloc_cpus": cpus, "req_mem_bytes": req_mem,
-                "alloc_gpus": gpus, "gpu_types": f"{GPU_TYPES[cluster]}:{gpus}" if gpus and GPU_TYPES[cluster] else "",
-                "max_rss_bytes": int(req_mem * rng.uniform(0.01, 1.0)) if known else None,
-                "total_cpu_s": cpus * elapsed * eff if known else None,
-                "cpu_hours": cpus * elapsed / 3600, "gpu_hours": gpus * elapsed / 3600,
-                "node_hours": nodes * elapsed / 3600,
-                "cpu_efficiency": eff if known and elapsed else None,
-                "mem_efficiency": None,
-            })
+            rows.append(
+                {
+                    "cluster": cluster,
+                    "job_id": str(job_id),
+                    "job_id_raw": job_id,
+                    "array_job_id": None,
+                    "array_task_id": None,
+                    "het_job_id": None,
+                    "het_job_offset": None,
+                    "name": f"job-{job_id % 97}",
+                    "user": user,
+                    "account": USERS[user],
+                    "partition": partition,
+                    "qos": "high" if rng.random() < 0.2 else "normal",
+                    "state": state,
+                    "exit_code": "0:0" if state == "COMPLETED" else "1:0",
+                    "submit_time": submit,
+                    "eligible_time": submit,
+                    "start_time": start,
+                    "end_time": end,
+                    "end_date": end.date(),
+                    "elapsed_s": elapsed,
+                    "timelimit_s": 4 * 86400,
+                    "wait_s": None if never_started else wait,
+                    "nodes": nodes,
+                    "node_list": f"{cluster[0]}n[{1:03d}-{nodes:03d}]",
+                    "alloc_cpus": cpus,
+                    "req_mem_bytes": req_mem,
+                    "alloc_gpus": gpus,
+                    "gpu_types": f"{GPU_TYPES[cluster]}:{gpus}" if gpus and GPU_TYPES[cluster] else "",
+                    "max_rss_bytes": int(req_mem * rng.uniform(0.01, 1.0)) if known else None,
+                    "total_cpu_s": cpus * elapsed * eff if known else None,
+                    "cpu_hours": cpus * elapsed / 3600,
+                    "gpu_hours": gpus * elapsed / 3600,
+                    "node_hours": nodes * elapsed / 3600,
+                    "cpu_efficiency": eff if known and elapsed else None,
+                    "mem_efficiency": None,
+                }
+            )
             if rows[-1]["max_rss_bytes"] is not None:
                 rows[-1]["mem_efficiency"] = rows[-1]["max_rss_bytes"] / req_mem
     return rows
@@ -141,13 +165,33 @@ def build_warehouse(root: Path, *, last_day: dt.date, days: int = 60, per_day: i
         usage, gpu = _usage(jobs)
         usage_by_end, gpu_by_end = defaultdict(list), defaultdict(list)
         for (end_day, day, user, account, partition, qos), (c, g, n, e) in usage.items():
-            usage_by_end[end_day].append({
-                "cluster": cluster, "date": day, "user": user, "account": account, "partition": partition,
-                "qos": qos, "cpu_hours": c, "gpu_hours": g, "node_hours": n, "jobs_ended": e})
+            usage_by_end[end_day].append(
+                {
+                    "cluster": cluster,
+                    "date": day,
+                    "user": user,
+                    "account": account,
+                    "partition": partition,
+                    "qos": qos,
+                    "cpu_hours": c,
+                    "gpu_hours": g,
+                    "node_hours": n,
+                    "jobs_ended": e,
+                }
+            )
         for (end_day, day, user, account, partition, qos, gtype), g in gpu.items():
-            gpu_by_end[end_day].append({
-                "cluster": cluster, "date": day, "user": user, "account": account, "partition": partition,
-                "qos": qos, "gpu_type": gtype, "gpu_hours": g})
+            gpu_by_end[end_day].append(
+                {
+                    "cluster": cluster,
+                    "date": day,
+                    "user": user,
+                    "account": account,
+                    "partition": partition,
+                    "qos": qos,
+                    "gpu_type": gtype,
+                    "gpu_hours": g,
+                }
+            )
         for offset in range(days):
             day = first + dt.timedelta(days=offset)
             if by_end[day]:
@@ -155,38 +199,109 @@ def build_warehouse(root: Path, *, last_day: dt.date, days: int = 60, per_day: i
                 _write(root, "usage_daily", cluster, day, usage_by_end[day])
             if gpu_by_end[day]:
                 _write(root, "gpu_usage_daily", cluster, day, gpu_by_end[day])
-            _write(root, "capacity_daily", cluster, day, [
-                {"cluster": cluster, "date": day, "partition": p, "nodes": n, "cpus": n * 32,
-                 "mem_bytes": n * 256 * 1024**3, "gpus": n * g,
-                 "gpu_types": f"{GPU_TYPES[cluster]}:{n * g}" if g and GPU_TYPES[cluster] else "",
-                 "cpu_hours_available": n * 32 * 24.0, "gpu_hours_available": n * g * 24.0}
-                for p, (n, g, _type) in PARTITIONS.items()])
+            _write(
+                root,
+                "capacity_daily",
+                cluster,
+                day,
+                [
+                    {
+                        "cluster": cluster,
+                        "date": day,
+                        "partition": p,
+                        "nodes": n,
+                        "cpus": n * 32,
+                        "mem_bytes": n * 256 * 1024**3,
+                        "gpus": n * g,
+                        "gpu_types": f"{GPU_TYPES[cluster]}:{n * g}" if g and GPU_TYPES[cluster] else "",
+                        "cpu_hours_available": n * 32 * 24.0,
+                        "gpu_hours_available": n * g * 24.0,
+                    }
+                    for p, (n, g, _type) in PARTITIONS.items()
+                ],
+            )
             if offset in GAP_OFFSETS.get(cluster, ()):
                 continue
             collected = _day_start(day) + dt.timedelta(days=1, minutes=5)
-            _write(root, "drops", cluster, day, [{
-                "cluster": cluster, "date": day, "drop_id": f"{cluster}{offset:04d}abcdef01"[:16],
-                "sha256": f"{offset:064x}", "source": "drop", "window_start": _day_start(day),
-                "window_end": _day_start(day) + dt.timedelta(days=1), "collected_at": collected,
-                "rows": len(by_end[day]), "sacct_version": "slurm 22.05.8", "agent_version": "1.0.0"}])
+            _write(
+                root,
+                "drops",
+                cluster,
+                day,
+                [
+                    {
+                        "cluster": cluster,
+                        "date": day,
+                        "drop_id": f"{cluster}{offset:04d}abcdef01"[:16],
+                        "sha256": f"{offset:064x}",
+                        "source": "drop",
+                        "window_start": _day_start(day),
+                        "window_end": _day_start(day) + dt.timedelta(days=1),
+                        "collected_at": collected,
+                        "rows": len(by_end[day]),
+                        "sacct_version": "slurm 22.05.8",
+                        "agent_version": "1.0.0",
+                    }
+                ],
+            )
             if cluster == "alpha" and offset % 15 == 3:
-                _write(root, "quarantine", cluster, day, [
-                    {"cluster": cluster, "date": day, "drop_id": "q", "line_no": 2 + k, "reason": "bad_field_count",
-                     "detail": "expected 38 fields, got 12: re-run the agent", "raw_line": "123|broken"}
-                    for k in range(3)])
+                _write(
+                    root,
+                    "quarantine",
+                    cluster,
+                    day,
+                    [
+                        {
+                            "cluster": cluster,
+                            "date": day,
+                            "drop_id": "q",
+                            "line_no": 2 + k,
+                            "reason": "bad_field_count",
+                            "detail": "expected 38 fields, got 12: re-run the agent",
+                            "raw_line": "123|broken",
+                        }
+                        for k in range(3)
+                    ],
+                )
             if cluster == "beta" and offset == days - 4:  # a drop quarantined whole (issue 18): one row, line_no 0
-                _write(root, "quarantine", cluster, day, [
-                    {"cluster": cluster, "date": day, "drop_id": "beadfeedbeadfeed", "line_no": 0,
-                     "reason": "bad_manifest", "raw_line": "",
-                     "detail": "landing/beta/...: bad_manifest: manifest field collected_at: 'noon' is not a UTC time"}])
+                _write(
+                    root,
+                    "quarantine",
+                    cluster,
+                    day,
+                    [
+                        {
+                            "cluster": cluster,
+                            "date": day,
+                            "drop_id": "beadfeedbeadfeed",
+                            "line_no": 0,
+                            "reason": "bad_manifest",
+                            "raw_line": "",
+                            "detail": "landing/beta/...: bad_manifest: manifest field collected_at: 'noon' is not a UTC time",
+                        }
+                    ],
+                )
         snap = _day_start(last_day) + dt.timedelta(hours=23)
         running = []
         for k in range(5 + ci):
-            running.append({
-                "cluster": cluster, "job_id": str(90000 + k), "job_id_raw": 90000 + k, "name": "live",
-                "user": "u01", "account": "acc-b", "partition": "cpu", "qos": "normal",
-                "state": "RUNNING" if k % 2 else "PENDING", "submit_time": snap, "alloc_cpus": 4, "nodes": 1,
-                "alloc_gpus": 0, "snapshot_time": snap})
+            running.append(
+                {
+                    "cluster": cluster,
+                    "job_id": str(90000 + k),
+                    "job_id_raw": 90000 + k,
+                    "name": "live",
+                    "user": "u01",
+                    "account": "acc-b",
+                    "partition": "cpu",
+                    "qos": "normal",
+                    "state": "RUNNING" if k % 2 else "PENDING",
+                    "submit_time": snap,
+                    "alloc_cpus": 4,
+                    "nodes": 1,
+                    "alloc_gpus": 0,
+                    "snapshot_time": snap,
+                }
+            )
         _write(root, "running_jobs", cluster, last_day, running)
         _write_associations(root, cluster, first, {"acc-e": "u07"})
         _write_associations(root, cluster, last_day, COORDINATORS[cluster])

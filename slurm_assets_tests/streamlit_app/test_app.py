@@ -20,9 +20,18 @@ from slurm_assets_tests.streamlit_app.conftest import APP, CHROMIUM
 from slurm_assets_tests.ports import free_port as _free_port
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-PAGES = {"": "Overview", "usage": "Usage", "explorer": "Explorer", "utilization": "Utilization",
-         "users_accounts": "Users & accounts", "gpus": "GPUs", "queue": "Queue", "efficiency": "Efficiency",
-         "jobs": "Jobs", "data_status": "Data status"}
+PAGES = {
+    "": "Overview",
+    "usage": "Usage",
+    "explorer": "Explorer",
+    "utilization": "Utilization",
+    "users_accounts": "Users & accounts",
+    "gpus": "GPUs",
+    "queue": "Queue",
+    "efficiency": "Efficiency",
+    "jobs": "Jobs",
+    "data_status": "Data status",
+}
 QUERY = "?range=all&grain=week"
 
 pytestmark = pytest.mark.browser
@@ -39,10 +48,27 @@ def streamlit_server(root: Path, log: Path, **env):
     env = os.environ | {"SLURM_USAGE_DATA_DIR": str(root)} | env
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=APP.parents[1],
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(APP),
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=APP.parents[1],
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -24,12 +24,22 @@ for name in ("server.address", "browser.gatherUsageStats", "client.toolbarMode",
 def test_streamlit_loads_the_shipped_config(tmp_path, cwd, script):
     home = tmp_path / "home"  # no ~/.streamlit of the machine's user in the way
     home.mkdir()
-    proc = subprocess.run([sys.executable, "-c", PROBE, script], cwd=REPO if cwd == "repo" else tmp_path,
-                          env={"HOME": str(home), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-                          timeout=120, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, script],
+        cwd=REPO if cwd == "repo" else tmp_path,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     options = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
-    assert options == {"server.address": "127.0.0.1", "browser.gatherUsageStats": "False",
-                       "client.toolbarMode": "viewer", "server.headless": "True"}, proc.stdout + proc.stderr
+    assert options == {
+        "server.address": "127.0.0.1",
+        "browser.gatherUsageStats": "False",
+        "client.toolbarMode": "viewer",
+        "server.headless": "True",
+    }, proc.stdout + proc.stderr
 
 
 def test_the_script_folder_links_to_the_one_config():

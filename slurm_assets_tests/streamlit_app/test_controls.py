@@ -6,17 +6,29 @@ from slurm_assets_tests.streamlit_app.helpers import frames, period_params
 
 # page -> [(widget kind, widget key, value to set, URL key)]
 CONTROLS = {
-    "usage": [("selectbox", "usage_dim", "cluster", "stack"), ("selectbox", "usage_metric", "gpu_hours", "metric"),
-              ("number_input", "usage_top_n", 2, "top")],
-    "explorer": [("selectbox", "ex_metric", "mean_wait_h", "metric"), ("selectbox", "ex_dim", "partition", "dim"),
-                 ("radio", "ex_view", "total", "view"), ("number_input", "ex_top_n", 2, "top")],
+    "usage": [
+        ("selectbox", "usage_dim", "cluster", "stack"),
+        ("selectbox", "usage_metric", "gpu_hours", "metric"),
+        ("number_input", "usage_top_n", 2, "top"),
+    ],
+    "explorer": [
+        ("selectbox", "ex_metric", "mean_wait_h", "metric"),
+        ("selectbox", "ex_dim", "partition", "dim"),
+        ("radio", "ex_view", "total", "view"),
+        ("number_input", "ex_top_n", 2, "top"),
+    ],
     "utilization": [("radio", "util_by", "cluster", "per")],
     "users_accounts": [("selectbox", "ua_order", "jobs", "rank"), ("number_input", "ua_limit", 10, "top")],
     "queue": [("radio", "q_wait", "waited_1h_pct", "wait")],
-    "efficiency": [("number_input", "eff_min_jobs", 3, "min_jobs"),
-                   ("selectbox", "eff_order", "mem_efficiency_pct", "worst")],
-    "jobs": [("text_input", "jobs_search", "u03", "q"), ("selectbox", "jobs_sort", "cpu_hours", "sort"),
-             ("selectbox", "jobs_page_size", 50, "rows")],
+    "efficiency": [
+        ("number_input", "eff_min_jobs", 3, "min_jobs"),
+        ("selectbox", "eff_order", "mem_efficiency_pct", "worst"),
+    ],
+    "jobs": [
+        ("text_input", "jobs_search", "u03", "q"),
+        ("selectbox", "jobs_sort", "cpu_hours", "sort"),
+        ("selectbox", "jobs_page_size", 50, "rows"),
+    ],
 }
 
 

@@ -22,8 +22,12 @@ def copy(warehouse, tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(copy, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("drill-server")
-    with streamlit_server(copy, tmp / "server.log", SLURM_USAGE_DASHBOARD_VERSION_CHECK_S="1",
-                          SLURM_USAGE_DASHBOARD_CACHE_DIR=str(tmp / "cache")) as url:
+    with streamlit_server(
+        copy,
+        tmp / "server.log",
+        SLURM_USAGE_DASHBOARD_VERSION_CHECK_S="1",
+        SLURM_USAGE_DASHBOARD_CACHE_DIR=str(tmp / "cache"),
+    ) as url:
         yield url
 
 
@@ -51,8 +55,9 @@ def test_ranking_user_opens_that_users_view(server, browser, warehouse):
     view.wait_for_url(f"**/overview?**user={top}**", timeout=30_000)
     _settle(view, "Overview")
     _assert_no_exception(view, f"Overview of {top}")
-    jobs = warehouse.one("SELECT count(*) FROM jobs WHERE \"user\" = ? AND end_date BETWEEN '2026-02-01' "
-                         "AND '2026-03-31'", [top])
+    jobs = warehouse.one(
+        "SELECT count(*) FROM jobs WHERE \"user\" = ? AND end_date BETWEEN '2026-02-01' AND '2026-03-31'", [top]
+    )
     view.get_by_test_id("stMetricValue").first.filter(has_text=f"{jobs:,}").wait_for(timeout=30_000)
     assert "start=2026-02-01" in view.url  # the period travels with the drill-down
     page.close()

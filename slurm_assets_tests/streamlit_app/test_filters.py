@@ -29,15 +29,25 @@ def test_all_on_empty_warehouse_falls_back_to_30_days():
 
 
 def test_url_round_trip_and_unknown_values(warehouse, open_app):
-    at = open_app(warehouse, "overview", range="custom", start="2026-03-31", end="2026-03-02", grain="month",
-                  cluster=["alpha", "nosuch"], state="FAILED")
+    at = open_app(
+        warehouse,
+        "overview",
+        range="custom",
+        start="2026-03-31",
+        end="2026-03-02",
+        grain="month",
+        cluster=["alpha", "nosuch"],
+        state="FAILED",
+    )
     # swapped dates are put in order; unknown values are dropped with a warning, known ones kept
     assert (at.query_params["start"], at.query_params["end"]) == ("2026-03-02", "2026-03-31")
     assert at.query_params["cluster"] == "alpha" and at.query_params["state"] == "FAILED"
     assert at.query_params["grain"] == "month"
     assert any("cluster=nosuch" in w.value for w in at.warning)
-    n = warehouse.one("SELECT count(*) FROM jobs WHERE end_date BETWEEN '2026-03-02' AND '2026-03-31'"
-                      " AND cluster = 'alpha' AND state = 'FAILED'")
+    n = warehouse.one(
+        "SELECT count(*) FROM jobs WHERE end_date BETWEEN '2026-03-02' AND '2026-03-31'"
+        " AND cluster = 'alpha' AND state = 'FAILED'"
+    )
     assert metrics(at)["Jobs"] == f"{n:,}"
 
 
@@ -47,8 +57,15 @@ def test_preset_in_url_wins_and_custom_dates_are_not_written(warehouse, open_app
     assert at.selectbox(key="flt_range").value == "7d"
 
 
-HOSTILE = ["[click](http://evil.example/x)", "![pixel](http://evil.example/p.png)", "<http://evil.example/a>",
-           "http://evil.example/bare", "www.evil.example", ":red[**big**] :material/warning:", "`code`\n# heading"]
+HOSTILE = [
+    "[click](http://evil.example/x)",
+    "![pixel](http://evil.example/p.png)",
+    "<http://evil.example/a>",
+    "http://evil.example/bare",
+    "www.evil.example",
+    ":red[**big**] :material/warning:",
+    "`code`\n# heading",
+]
 
 
 def test_a_url_value_echoed_in_the_sidebar_warning_is_shown_literally(warehouse, open_app):
@@ -85,11 +102,14 @@ def test_a_custom_range_far_outside_the_data_is_clamped_and_the_overview_renders
     assert metrics(at)["Jobs"] == f"{n:,}"
 
 
-@pytest.mark.parametrize(("start", "end", "expected"), [
-    (dt.date(1, 1, 1), dt.date(9999, 12, 31), (dt.date(2020, 1, 1), dt.date(2020, 2, 1))),  # overlaps: the data
-    (dt.date(2020, 1, 10), dt.date(2020, 1, 20), (dt.date(2020, 1, 10), dt.date(2020, 1, 20))),  # inside: kept
-    (dt.date(1, 1, 1), dt.date(1, 1, 5), (filters.EARLIEST, filters.EARLIEST)),  # wholly before: 1970
-    (dt.date(2021, 1, 1), dt.date(9999, 1, 1), (dt.date(2021, 1, 1), TODAY)),  # after the data: up to today
-])
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (dt.date(1, 1, 1), dt.date(9999, 12, 31), (dt.date(2020, 1, 1), dt.date(2020, 2, 1))),  # overlaps: the data
+        (dt.date(2020, 1, 10), dt.date(2020, 1, 20), (dt.date(2020, 1, 10), dt.date(2020, 1, 20))),  # inside: kept
+        (dt.date(1, 1, 1), dt.date(1, 1, 5), (filters.EARLIEST, filters.EARLIEST)),  # wholly before: 1970
+        (dt.date(2021, 1, 1), dt.date(9999, 1, 1), (dt.date(2021, 1, 1), TODAY)),  # after the data: up to today
+    ],
+)
 def test_clamp_range(start, end, expected):
     assert filters.clamp_range(start, end, (dt.date(2020, 1, 1), dt.date(2020, 2, 1))) == expected

@@ -28,10 +28,12 @@ from slurm_assets_tests.streamlit_app.conftest import APP, CHROMIUM
 from slurm_assets_tests.streamlit_app.synthetic import USERS
 
 pytestmark = pytest.mark.browser
-PAGES = ("", "usage", "explorer", "utilization", "users_accounts", "gpus", "queue", "efficiency", "jobs",
-         "data_status")
-LOGINS = {"user-sub": {"preferred_username": "u01"}, "pi-sub": {"preferred_username": "u05"},
-          "ops-sub": {"preferred_username": "ops", "groups": ["hpc-staff"]}}
+PAGES = ("", "usage", "explorer", "utilization", "users_accounts", "gpus", "queue", "efficiency", "jobs", "data_status")
+LOGINS = {
+    "user-sub": {"preferred_username": "u01"},
+    "pi-sub": {"preferred_username": "u05"},
+    "ops-sub": {"preferred_username": "ops", "groups": ["hpc-staff"]},
+}
 COORD_PAIRS = {("alpha", "acc-b"), ("alpha", "acc-c"), ("beta", "acc-b"), ("beta", "acc-c")}
 
 
@@ -82,16 +84,38 @@ def server(warehouse, oidc, tmp_path_factory):
         f'server_metadata_url = "{oidc}/.well-known/openid-configuration"\n'
     )
     audit = folder / "audit.jsonl"
-    env = os.environ | {"SLURM_USAGE_DATA_DIR": str(warehouse.root), "AUTHLIB_INSECURE_TRANSPORT": "1",
-                        "SLURM_USAGE_DASHBOARD_ADMIN_GROUP": "hpc-staff",
-                        "SLURM_USAGE_DASHBOARD_AUDIT_LOG": str(audit)}
+    env = os.environ | {
+        "SLURM_USAGE_DATA_DIR": str(warehouse.root),
+        "AUTHLIB_INSECURE_TRANSPORT": "1",
+        "SLURM_USAGE_DASHBOARD_ADMIN_GROUP": "hpc-staff",
+        "SLURM_USAGE_DASHBOARD_AUDIT_LOG": str(audit),
+    }
     log = folder / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none", "--secrets.files", str(secrets)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=APP.parents[1],
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(APP),
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+                "--secrets.files",
+                str(secrets),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=APP.parents[1],
         )
     try:
         deadline = time.monotonic() + 120
@@ -118,7 +142,9 @@ def server(warehouse, oidc, tmp_path_factory):
 def _settled(page) -> None:
     page.wait_for_function(
         "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
-        " === 'notRunning' && !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=60_000)
+        " === 'notRunning' && !document.querySelector('[data-testid=\"stSkeleton\"]')",
+        timeout=60_000,
+    )
 
 
 def _login(browser, url: str, sub: str):
@@ -138,8 +164,10 @@ def _scope_sql(who: str) -> tuple[str, list]:
     if who == "u01":
         return '"user" = ?', ["u01"]
     pairs = sorted(COORD_PAIRS)
-    return ("(\"user\" = ? OR " + " OR ".join("(cluster = ? AND account = ?)" for _ in pairs) + ")",
-            ["u05"] + [x for p in pairs for x in p])
+    return (
+        '("user" = ? OR ' + " OR ".join("(cluster = ? AND account = ?)" for _ in pairs) + ")",
+        ["u05"] + [x for p in pairs for x in p],
+    )
 
 
 def _jobs_csv(page) -> list[dict]:

@@ -10,13 +10,16 @@ from streamlit_app import charts, formats, palette
 D = dt.date
 
 
-@pytest.mark.parametrize("state, colour", [
-    ("COMPLETED", "#2CA02C"),  # green, whatever order the states come in
-    ("FAILED", "#D62728"),  # red
-    ("CANCELLED by 0", "#8C8C8C"),  # sacct's raw form maps like the normalized one
-    ("TIMEOUT", "#F2A900"),  # amber
-    ("SOME_NEW_STATE", palette.GREY),  # a newer Slurm's state: neutral, never a misleading hue
-])
+@pytest.mark.parametrize(
+    "state, colour",
+    [
+        ("COMPLETED", "#2CA02C"),  # green, whatever order the states come in
+        ("FAILED", "#D62728"),  # red
+        ("CANCELLED by 0", "#8C8C8C"),  # sacct's raw form maps like the normalized one
+        ("TIMEOUT", "#F2A900"),  # amber
+        ("SOME_NEW_STATE", palette.GREY),  # a newer Slurm's state: neutral, never a misleading hue
+    ],
+)
 def test_states_by_meaning(state, colour):
     assert palette.state_color(state) == colour
     assert palette.color_map("state", ["FAILED", state])[state] == colour
@@ -26,7 +29,7 @@ def test_failure_states_are_red_shades_distinct_from_entities():
     reds = {palette.state_color(s) for s in ("FAILED", "OUT_OF_MEMORY", "NODE_FAIL")}
     assert len(reds) == 3
     for colour in reds:  # red channel dominates
-        r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+        r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
         assert r > 1.5 * max(g, b)
     assert not reds & set(palette.ENTITY_COLORS[:7])
 
@@ -41,23 +44,43 @@ def test_entity_colour_depends_on_the_known_set_not_on_the_subset_shown():
     assert other["(other)"] == palette.SPECIAL["(other)"]
 
 
-@pytest.mark.parametrize("grain, periods, partial", [
-    ("day", [D(2026, 3, 30), D(2026, 3, 31)], {D(2026, 3, 31)}),  # today is partial
-    ("week", [D(2026, 3, 2), D(2026, 3, 23), D(2026, 3, 30)], {D(2026, 3, 2), D(2026, 3, 30)}),  # cut by range
-    ("month", [D(2026, 2, 1), D(2026, 3, 1)], {D(2026, 3, 1)}),  # the current month
-])
+@pytest.mark.parametrize(
+    "grain, periods, partial",
+    [
+        ("day", [D(2026, 3, 30), D(2026, 3, 31)], {D(2026, 3, 31)}),  # today is partial
+        ("week", [D(2026, 3, 2), D(2026, 3, 23), D(2026, 3, 30)], {D(2026, 3, 2), D(2026, 3, 30)}),  # cut by range
+        ("month", [D(2026, 2, 1), D(2026, 3, 1)], {D(2026, 3, 1)}),  # the current month
+    ],
+)
 def test_partial_periods(grain, periods, partial):
-    got = charts.partial_periods(periods, grain, start=D(2026, 2, 1) if grain == "month" else D(2026, 3, 4),
-                                 end=D(2026, 3, 31), today=D(2026, 3, 31))
+    got = charts.partial_periods(
+        periods,
+        grain,
+        start=D(2026, 2, 1) if grain == "month" else D(2026, 3, 4),
+        end=D(2026, 3, 31),
+        today=D(2026, 3, 31),
+    )
     assert got == partial
 
 
 def test_time_figure_dates_only_and_line_not_dragged_by_today():
-    df = pd.DataFrame({"period": pd.to_datetime(["2026-03-30", "2026-03-31"]), "pct": [80.0, 2.0],
-                       "cluster": ["alpha", "alpha"]})
+    df = pd.DataFrame(
+        {"period": pd.to_datetime(["2026-03-30", "2026-03-31"]), "pct": [80.0, 2.0], "cluster": ["alpha", "alpha"]}
+    )
     fig, partial = charts.time_figure(
-        df, y="pct", title="t", labels={}, color="cluster", color_dim="cluster", known=["alpha"], kind="line",
-        grain="day", start=D(2026, 3, 30), end=D(2026, 3, 31), today=D(2026, 3, 31))
+        df,
+        y="pct",
+        title="t",
+        labels={},
+        color="cluster",
+        color_dim="cluster",
+        known=["alpha"],
+        kind="line",
+        grain="day",
+        start=D(2026, 3, 30),
+        end=D(2026, 3, 31),
+        today=D(2026, 3, 31),
+    )
     assert partial == {D(2026, 3, 31)}
     line, marker = fig.data
     assert list(line.y) == [80.0, None] and list(marker.y) == [2.0] and marker.marker.symbol == "circle-open"

@@ -39,42 +39,102 @@ ALLOC = PY + " -c 'import time; b = b\"x\" * ({mb} * 1024 * 1024); time.sleep({s
 # first (it is the long pole), the -c 16 jobs last (while first in the FIFO queue they would make the
 # main scheduler skip later cpu jobs until the next backfill pass).
 MIX = [
-    ("timeout", "alice", ["-A", "physics", "-t", "1", "-J", "tb_timeout"],
-     "#!/bin/bash\nsrun sleep 300\n"),
-    ("running_long", "alice", ["-A", "physics", "-c", "2", "-t", "UNLIMITED", "-J", "tb_running"],
-     "#!/bin/bash\nsrun sleep 7d\n"),
-    ("running_gpu", "carol", ["-A", "bio", "-p", "gpu", "--gres=gpu:v100:1", "-t", "2-00:00:00",
-                              "-J", "tb_running_gpu"], "#!/bin/bash\nsleep 2d\n"),
-    ("array_running", "bob", ["-A", "chemistry", "--array=1-3%1", "--qos=low", "-J", "tb_array_running",
-                              "--wrap", "sleep 7d"], None),
-    ("completed_steps", "alice", ["-A", "chemistry", "--ntasks=2", "--mem-per-cpu=200M", "-t", "10",
-                                  "-J", "tb_mem_steps"],
-     "#!/bin/bash\nsrun -n 2 " + ALLOC.format(mb=50, s=5) + "\nsrun -n 1 " + ALLOC.format(mb=80, s=3)
-     + "\necho done\n"),
-    ("completed", "bob", ["-A", "chemistry", "--qos=high", "-t", "5", "-J", "tb_completed",
-                          "--wrap", "sleep 2"], None),
+    ("timeout", "alice", ["-A", "physics", "-t", "1", "-J", "tb_timeout"], "#!/bin/bash\nsrun sleep 300\n"),
+    (
+        "running_long",
+        "alice",
+        ["-A", "physics", "-c", "2", "-t", "UNLIMITED", "-J", "tb_running"],
+        "#!/bin/bash\nsrun sleep 7d\n",
+    ),
+    (
+        "running_gpu",
+        "carol",
+        ["-A", "bio", "-p", "gpu", "--gres=gpu:v100:1", "-t", "2-00:00:00", "-J", "tb_running_gpu"],
+        "#!/bin/bash\nsleep 2d\n",
+    ),
+    (
+        "array_running",
+        "bob",
+        ["-A", "chemistry", "--array=1-3%1", "--qos=low", "-J", "tb_array_running", "--wrap", "sleep 7d"],
+        None,
+    ),
+    (
+        "completed_steps",
+        "alice",
+        ["-A", "chemistry", "--ntasks=2", "--mem-per-cpu=200M", "-t", "10", "-J", "tb_mem_steps"],
+        "#!/bin/bash\nsrun -n 2 "
+        + ALLOC.format(mb=50, s=5)
+        + "\nsrun -n 1 "
+        + ALLOC.format(mb=80, s=3)
+        + "\necho done\n",
+    ),
+    ("completed", "bob", ["-A", "chemistry", "--qos=high", "-t", "5", "-J", "tb_completed", "--wrap", "sleep 2"], None),
     ("pipe", "carol", ["-A", "bio", "-p", "debug", "--wrap", "echo a | cat"], None),
     ("failed", "bob", ["-A", "chemistry", "-J", "tb_failed", "--wrap", "sleep 1; exit 3"], None),
-    ("failed_step", "carol", ["-A", "physics", "-J", "tb_failed_step", "--mem=1G"],
-     "#!/bin/bash\nsrun true\nsrun false\n"),
-    ("oom", "alice", ["-A", "physics", "--mem=64M", "-J", "tb_oom"],
-     "#!/bin/bash\n" + ALLOC.format(mb=300, s=2) + "\n"),
-    ("oom_step", "bob", ["-A", "chemistry", "--mem=64M", "-J", "tb_oom_step"],
-     "#!/bin/bash\nsrun " + ALLOC.format(mb=300, s=2) + "\n"),
-    ("array", "carol", ["-A", "bio", "--array=1-6%2", "-J", "tb_array",
-                        "--wrap", 'sleep 2; test "$SLURM_ARRAY_TASK_ID" != 4'], None),
-    ("gpu_typed", "alice", ["-A", "physics", "-p", "gpu", "--gres=gpu:a100:1", "-c", "2", "-J", "tb_gpu_a100",
-                            "--wrap", "sleep 3"], None),
-    ("gpu_untyped", "bob", ["-A", "chemistry", "-p", "gpu", "--gres=gpu:1", "-J", "tb_gpu_any",
-                            "--wrap", "sleep 3"], None),
-    ("gpu_two", "carol", ["-A", "bio", "-p", "gpu", "--gres=gpu:a100:2", "-c", "4", "--qos=high",
-                          "-J", "tb_gpu_2xa100", "--wrap", "sleep 2"], None),
+    (
+        "failed_step",
+        "carol",
+        ["-A", "physics", "-J", "tb_failed_step", "--mem=1G"],
+        "#!/bin/bash\nsrun true\nsrun false\n",
+    ),
+    (
+        "oom",
+        "alice",
+        ["-A", "physics", "--mem=64M", "-J", "tb_oom"],
+        "#!/bin/bash\n" + ALLOC.format(mb=300, s=2) + "\n",
+    ),
+    (
+        "oom_step",
+        "bob",
+        ["-A", "chemistry", "--mem=64M", "-J", "tb_oom_step"],
+        "#!/bin/bash\nsrun " + ALLOC.format(mb=300, s=2) + "\n",
+    ),
+    (
+        "array",
+        "carol",
+        ["-A", "bio", "--array=1-6%2", "-J", "tb_array", "--wrap", 'sleep 2; test "$SLURM_ARRAY_TASK_ID" != 4'],
+        None,
+    ),
+    (
+        "gpu_typed",
+        "alice",
+        ["-A", "physics", "-p", "gpu", "--gres=gpu:a100:1", "-c", "2", "-J", "tb_gpu_a100", "--wrap", "sleep 3"],
+        None,
+    ),
+    (
+        "gpu_untyped",
+        "bob",
+        ["-A", "chemistry", "-p", "gpu", "--gres=gpu:1", "-J", "tb_gpu_any", "--wrap", "sleep 3"],
+        None,
+    ),
+    (
+        "gpu_two",
+        "carol",
+        [
+            "-A",
+            "bio",
+            "-p",
+            "gpu",
+            "--gres=gpu:a100:2",
+            "-c",
+            "4",
+            "--qos=high",
+            "-J",
+            "tb_gpu_2xa100",
+            "--wrap",
+            "sleep 2",
+        ],
+        None,
+    ),
     ("cancel_running", "bob", ["-A", "chemistry", "-J", "tb_cancel_running", "--wrap", "sleep 600"], None),
     ("requeue", "alice", ["-A", "physics", "--requeue", "-J", "tb_requeue", "--wrap", "sleep 20"], None),
-    ("pending_resources", "carol", ["-A", "bio", "-c", "16", "-t", "30", "-J", "tb_pending",
-                                    "--wrap", "sleep 60"], None),
-    ("cancel_pending", "alice", ["-A", "physics", "-c", "16", "-J", "tb_cancel_pending",
-                                 "--wrap", "sleep 60"], None),
+    (
+        "pending_resources",
+        "carol",
+        ["-A", "bio", "-c", "16", "-t", "30", "-J", "tb_pending", "--wrap", "sleep 60"],
+        None,
+    ),
+    ("cancel_pending", "alice", ["-A", "physics", "-c", "16", "-J", "tb_cancel_pending", "--wrap", "sleep 60"], None),
     ("held", "bob", ["-A", "chemistry", "-H", "-J", "tb_held", "--wrap", "sleep 5"], None),
     ("cancel_held", "carol", ["-A", "bio", "-H", "-J", "tb_cancel_held", "--wrap", "sleep 5"], None),
 ]
@@ -97,13 +157,24 @@ EXPECTED_FINAL = {
     "cancel_pending": "CANCELLED",
 }
 ARRAY_TASKS = 6
-ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "CONFIGURING", "COMPLETING", "RESIZING",
-          "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT", "STOPPED"}
+ACTIVE = {
+    "PENDING",
+    "RUNNING",
+    "REQUEUED",
+    "SUSPENDED",
+    "CONFIGURING",
+    "COMPLETING",
+    "RESIZING",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+}
 
 
 def log(msg):
-    print(f"[jobmix {dt.datetime.now(dt.UTC):%H:%M:%S}] {msg}",
-          file=sys.stderr, flush=True)
+    print(f"[jobmix {dt.datetime.now(dt.UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
 
 
 def run(argv, user=None, stdin=None):
@@ -180,8 +251,11 @@ def main():
     wait_until("requeue to run", lambda: squeue_state(ids["requeue"]) == "RUNNING", 60)
     # The first run becomes a REQUEUED row (sacct -D); the job is eligible again ~2 min later.
     run(["scontrol", "requeue", ids["requeue"]])
-    wait_until("cancel_pending to be eligible",
-               lambda: sacct_states([ids["cancel_pending"]]).get(ids["cancel_pending"]) == "PENDING", 30)
+    wait_until(
+        "cancel_pending to be eligible",
+        lambda: sacct_states([ids["cancel_pending"]]).get(ids["cancel_pending"]) == "PENDING",
+        30,
+    )
     run(["scancel", ids["cancel_pending"]], user="alice")
     run(["scancel", ids["cancel_held"]])
 

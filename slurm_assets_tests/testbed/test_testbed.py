@@ -47,8 +47,9 @@ def test_every_state_of_the_mix_is_recorded(mix):
 
 
 def test_each_finished_job_has_its_expected_state(slurm_testbed, mix):
-    got = {name: mix[slurm_testbed.job_ids[name]]["State"].split(" ")[0]
-           for name in slurm_testbed.expected_final_states}
+    got = {
+        name: mix[slurm_testbed.job_ids[name]]["State"].split(" ")[0] for name in slurm_testbed.expected_final_states
+    }
     assert got == slurm_testbed.expected_final_states
 
 
@@ -126,10 +127,23 @@ def test_pipe_in_submit_line_adds_a_field(slurm_testbed):
 
 def test_ssh_with_generated_key_and_known_hosts_runs_sacct(slurm_testbed):
     argv = [
-        "ssh", "-p", str(slurm_testbed.ssh_port), "-i", str(slurm_testbed.ssh_key_path),
-        "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
-        "-o", f"UserKnownHostsFile={slurm_testbed.known_hosts_path}", "-o", "GlobalKnownHostsFile=/dev/null",
-        f"{slurm_testbed.ssh_user}@{slurm_testbed.ssh_host}", "TZ=UTC sacct --version",
+        "ssh",
+        "-p",
+        str(slurm_testbed.ssh_port),
+        "-i",
+        str(slurm_testbed.ssh_key_path),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        f"UserKnownHostsFile={slurm_testbed.known_hosts_path}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        f"{slurm_testbed.ssh_user}@{slurm_testbed.ssh_host}",
+        "TZ=UTC sacct --version",
     ]
     proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr

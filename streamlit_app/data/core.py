@@ -112,8 +112,12 @@ def query(sql: str, params: tuple = ()) -> pd.DataFrame:
     for attempt in range(READ_RETRIES):
         version = _cached_version(root) if attempt == 0 else data_version(Path(root))
         try:
-            if _store(root).con is None:  # first query after a start: the local copy (bench/README.md "Figures behind the code")
-                with st.spinner("Loading the warehouse (once after the dashboard starts; the very first time takes longest) ..."):
+            if (
+                _store(root).con is None
+            ):  # first query after a start: the local copy (bench/README.md "Figures behind the code")
+                with st.spinner(
+                    "Loading the warehouse (once after the dashboard starts; the very first time takes longest) ..."
+                ):
                     _store(root).at(version)
             return _cached_query(root, version, sql, tuple(params))
         except (duckdb.IOException, duckdb.InvalidInputException) as err:
@@ -164,8 +168,15 @@ def _plain(value):
 DIM_COLUMNS = {"cluster": "cluster", "account": "account", "user": "user", "partition": "partition", "qos": "qos"}
 
 
-def where(f: Filters, *, date_col: str, state: bool = False, dims: tuple[str, ...] = tuple(DIM_COLUMNS),
-          people: bool = True, gpu: bool = False) -> tuple:
+def where(
+    f: Filters,
+    *,
+    date_col: str,
+    state: bool = False,
+    dims: tuple[str, ...] = tuple(DIM_COLUMNS),
+    people: bool = True,
+    gpu: bool = False,
+) -> tuple:
     """(SQL condition, params) for the filters and the viewer's scope on a table whose day column is ``date_col``.
 
     ``people``: the table has ``cluster``/``account``/``user`` columns and is limited to ``f.scope``;
@@ -248,17 +259,19 @@ def filter_options(scope: Scope) -> dict[str, list[str]]:
     params = tuple(_hashable(p) for p in params)
     out = {}
     for dim, col in DIM_COLUMNS.items():
-        df = query(f'SELECT DISTINCT "{col}" AS v FROM usage_daily WHERE {cond} AND "{col}" IS NOT NULL ORDER BY 1',
-                   params)
+        df = query(
+            f'SELECT DISTINCT "{col}" AS v FROM usage_daily WHERE {cond} AND "{col}" IS NOT NULL ORDER BY 1', params
+        )
         out[dim] = df["v"].tolist()
-    out["state"] = query(f'SELECT DISTINCT "state" AS v FROM job_summary WHERE {cond} AND "state" IS NOT NULL'
-                         " ORDER BY 1", params)["v"].tolist()
-    out["gpu_type"] = query(f"SELECT DISTINCT {GPU_TYPE_LABEL} AS v FROM gpu_usage_daily WHERE {cond} ORDER BY 1",
-                            params)["v"].tolist()
+    out["state"] = query(
+        f'SELECT DISTINCT "state" AS v FROM job_summary WHERE {cond} AND "state" IS NOT NULL ORDER BY 1', params
+    )["v"].tolist()
+    out["gpu_type"] = query(
+        f"SELECT DISTINCT {GPU_TYPE_LABEL} AS v FROM gpu_usage_daily WHERE {cond} ORDER BY 1", params
+    )["v"].tolist()
     return out
 
 
 def admin_only(f: Filters) -> str:
     """SQL condition of tables only admins see (quarantined raw lines hold other users' records)."""
     return admin_condition(f.scope)
-

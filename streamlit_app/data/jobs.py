@@ -52,7 +52,7 @@ def wait_stats(f: Filters, by_partition: bool = True) -> pd.DataFrame:
     cond, params = where(f, date_col="date", state=True)
     part = ", partition" if by_partition else ""
     return query(
-        f"""SELECT {period(f.grain, 'date')} AS period{part}, {STARTED} AS jobs,
+        f"""SELECT {period(f.grain, "date")} AS period{part}, {STARTED} AS jobs,
                    sum(wait_s_sum) / {STARTED} / 3600.0 AS mean_wait_h,
                    coalesce(sum(jobs) FILTER (WHERE wait_bucket >= {WAIT_1H_BUCKET}), 0) * 100.0
                        / {STARTED} AS waited_1h_pct
@@ -66,7 +66,7 @@ def state_rates(f: Filters) -> pd.DataFrame:
     cond, params = where(f, date_col="date", state=True)
     return query(
         f"""SELECT period, state, jobs, jobs * 100.0 / sum(jobs) OVER (PARTITION BY period) AS share_pct
-            FROM (SELECT {period(f.grain, 'date')} AS period, coalesce(state, '(none)') AS state,
+            FROM (SELECT {period(f.grain, "date")} AS period, coalesce(state, '(none)') AS state,
                          sum(jobs) AS jobs
                   FROM job_summary WHERE {cond} GROUP BY 1, 2)
             ORDER BY 1, 2""",
@@ -99,8 +99,8 @@ def efficiency_summary(f: Filters) -> dict:
     cond, params = where(f, date_col="date", state=True)
     return scalar_row(
         f"""SELECT coalesce(sum(jobs), 0) AS jobs, coalesce(sum(cpu_known_jobs), 0) AS jobs_with_cpu_data,
-                   sum({_CPU.num['jobs']}) * 100.0 / nullif(sum({_CPU.den}), 0) AS cpu_efficiency_pct,
-                   sum({_MEM.num['jobs']}) * 100.0 / nullif(sum({_MEM.den}), 0) AS mem_efficiency_pct,
+                   sum({_CPU.num["jobs"]}) * 100.0 / nullif(sum({_CPU.den}), 0) AS cpu_efficiency_pct,
+                   sum({_MEM.num["jobs"]}) * 100.0 / nullif(sum({_MEM.den}), 0) AS mem_efficiency_pct,
                    coalesce(sum(cpu_hours), 0) AS cpu_hours,
                    coalesce({summary.SUMMARY_TOTAL_CPU_S}, 0) / 3600.0 AS used_cpu_hours,
                    coalesce(sum(wasted_cpu_hours), 0) AS wasted_cpu_hours
@@ -109,8 +109,9 @@ def efficiency_summary(f: Filters) -> dict:
     )
 
 
-def efficiency_by(f: Filters, entity: str, *, min_jobs: int = 1, order: str = "wasted_cpu_hours",
-                  limit: int = 50) -> pd.DataFrame:
+def efficiency_by(
+    f: Filters, entity: str, *, min_jobs: int = 1, order: str = "wasted_cpu_hours", limit: int = 50
+) -> pd.DataFrame:
     """Per user or account: jobs, CPU-hours, CPU/memory efficiency (%) and wasted CPU-hours."""
     if entity not in ("user", "account"):
         raise ValueError(f"efficiency by {entity!r}: expected 'user' or 'account'")
@@ -121,8 +122,8 @@ def efficiency_by(f: Filters, entity: str, *, min_jobs: int = 1, order: str = "w
     return query(
         f"""SELECT "{entity}", sum(jobs) AS jobs, sum(cpu_hours) AS cpu_hours,
                    {summary.SUMMARY_TOTAL_CPU_S} / 3600.0 AS used_cpu_hours,
-                   sum({_CPU.num['jobs']}) * 100.0 / nullif(sum({_CPU.den}), 0) AS cpu_efficiency_pct,
-                   sum({_MEM.num['jobs']}) * 100.0 / nullif(sum({_MEM.den}), 0) AS mem_efficiency_pct,
+                   sum({_CPU.num["jobs"]}) * 100.0 / nullif(sum({_CPU.den}), 0) AS cpu_efficiency_pct,
+                   sum({_MEM.num["jobs"]}) * 100.0 / nullif(sum({_MEM.den}), 0) AS mem_efficiency_pct,
                    coalesce(sum(wasted_cpu_hours), 0) AS wasted_cpu_hours
             FROM job_summary WHERE {cond} GROUP BY 1 HAVING sum(jobs) >= ?
             ORDER BY {order} {direction} NULLS LAST, 1 LIMIT {int(limit)}""",
@@ -147,7 +148,7 @@ def _search(f: Filters, search: str) -> tuple[str, tuple]:
     cond, params = where(f, date_col="end_date", state=True)
     term = (search or "").strip().lower()
     if term:
-        ors = " OR ".join(f'contains(lower(coalesce("{c}", \'\')), ?)' for c in SEARCH_COLUMNS)
+        ors = " OR ".join(f"contains(lower(coalesce(\"{c}\", '')), ?)" for c in SEARCH_COLUMNS)
         cond += f" AND ({ors})"
         params += (term,) * len(SEARCH_COLUMNS)
     return cond, params
@@ -171,28 +172,41 @@ def _jobs_for_top(f: Filters, key: str, n: int) -> str:
         return "jobs"
     cond, params = where(f, date_col="date", state=True)
     if key == "end_time":  # the first n by end time lie in the latest days that together hold n jobs
-        row = scalar_row(f"""WITH per AS (SELECT "date" AS d, sum(jobs) AS n FROM job_summary WHERE {cond} GROUP BY 1)
+        row = scalar_row(
+            f"""WITH per AS (SELECT "date" AS d, sum(jobs) AS n FROM job_summary WHERE {cond} GROUP BY 1)
                              SELECT max(d) AS m FROM (SELECT d, sum(n) OVER (ORDER BY d DESC) AS upto FROM per)
-                             WHERE upto >= ?""", params + (int(n),))
+                             WHERE upto >= ?""",
+            params + (int(n),),
+        )
         if row.get("m") is None:
             return "jobs"
-        days = query(f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
-                         WHERE {cond} AND "date" >= ?""", params + (row["m"],))
+        days = query(
+            f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
+                         WHERE {cond} AND "date" >= ?""",
+            params + (row["m"],),
+        )
         return f"({jobs_select(data_dir(), list(zip(days['cluster'], days['day'])))}) AS jobs"
     if key not in ROW_MAX:
         return "jobs"
     col = ROW_MAX[key]
-    row = scalar_row(f"SELECT {col} AS m FROM job_summary WHERE {cond} AND {col} IS NOT NULL"
-                     f" ORDER BY {col} DESC LIMIT 1 OFFSET {int(n) - 1}", params)
+    row = scalar_row(
+        f"SELECT {col} AS m FROM job_summary WHERE {cond} AND {col} IS NOT NULL"
+        f" ORDER BY {col} DESC LIMIT 1 OFFSET {int(n) - 1}",
+        params,
+    )
     if row.get("m") is None:
         return "jobs"
-    days = query(f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
-                     WHERE {cond} AND {col} >= ?""", params + (row["m"],))
+    days = query(
+        f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
+                     WHERE {cond} AND {col} >= ?""",
+        params + (row["m"],),
+    )
     return f"({jobs_select(data_dir(), list(zip(days['cluster'], days['day'])))}) AS jobs"
 
 
-def jobs_page(f: Filters, search: str = "", *, page: int = 1, page_size: int = 100,
-              sort: str = "end_time") -> pd.DataFrame:
+def jobs_page(
+    f: Filters, search: str = "", *, page: int = 1, page_size: int = 100, sort: str = "end_time"
+) -> pd.DataFrame:
     """One page (1-based) of the jobs that match the filters and the search text, all columns."""
     if sort not in SORTS:
         raise ValueError(f"jobs sort {sort!r}: expected one of {sorted(SORTS)}")
@@ -212,8 +226,9 @@ def jobs_csv(f: Filters, search: str = "", sort: str = "end_time"):
     if sort not in SORTS:
         raise ValueError(f"jobs sort {sort!r}: expected one of {sorted(SORTS)}")
     cond, params = _search(f, search)
-    return stream_csv(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {cond} ORDER BY {SORTS[sort]}, cluster, job_id_raw,"
-                      " submit_time", params)
+    return stream_csv(
+        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {cond} ORDER BY {SORTS[sort]}, cluster, job_id_raw, submit_time", params
+    )
 
 
 def job_record(f: Filters, cluster: str, job_id_raw: str, end_day: str | None = None) -> pd.DataFrame:
@@ -227,7 +242,6 @@ def job_record(f: Filters, cluster: str, job_id_raw: str, end_day: str | None = 
         source = f"({jobs_select(data_dir(), [(cluster, end_day)])}) AS jobs"
     people, params = people_condition(f.scope)
     return query(
-        f"SELECT {_JOB_COLUMNS} FROM {source} WHERE cluster = ? AND job_id_raw = ? AND {people}"
-        " ORDER BY submit_time",
+        f"SELECT {_JOB_COLUMNS} FROM {source} WHERE cluster = ? AND job_id_raw = ? AND {people} ORDER BY submit_time",
         (cluster, job_id_raw) + params,
     )

@@ -55,7 +55,6 @@ SOURCES = {
 }
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Metric:
     label: str
@@ -77,8 +76,12 @@ METRICS = {
     "jobs": Metric("Jobs", "jobs", {"usage": "jobs_ended", "jobs": "jobs"}),
     "wait_hours": Metric("Wait hours", "hours", {"jobs": "wait_s_sum / 3600.0"}),
     # over jobs that started (a wait bucket): the Overview KPI's mean wait, by any dimension
-    "mean_wait_h": Metric("Mean wait", "hours", {"jobs": "wait_s_sum / 3600.0"},
-                          den="CASE WHEN wait_bucket IS NOT NULL THEN jobs ELSE 0 END"),
+    "mean_wait_h": Metric(
+        "Mean wait",
+        "hours",
+        {"jobs": "wait_s_sum / 3600.0"},
+        den="CASE WHEN wait_bucket IS NOT NULL THEN jobs ELSE 0 END",
+    ),
     "mean_job_size": Metric("Mean job size", "CPUs per job", {"jobs": "alloc_cpus_sum"}, den="jobs"),
     # over jobs whose TotalCPU is known and alloc_cpus x elapsed > 0 (sacct/summary.py CPU_KNOWN)
     "cpu_efficiency": Metric("CPU efficiency", "%", {"jobs": "cpu_used_s"}, den="cpu_alloc_s", scale=100.0),
@@ -92,16 +95,28 @@ BUCKETS = {
     "job_size": ("Job size (CPUs)", "size_bucket", ("1", "2-4", "5-16", "17-64", "65-256", "257+")),
     "node_count": ("Nodes per job", "nodes_bucket", ("1", "2", "3-4", "5-16", "17+")),
     "gpu_count": ("GPUs per job", "gpus_bucket", ("0", "1", "2", "3-4", "5-8", "9+")),
-    "wall_time": ("Wall time", "wall_bucket",
-                  ("< 10 min", "10 min - 1 h", "1 - 6 h", "6 - 24 h", "1 - 3 days", ">= 3 days")),
-    "wait_time": ("Wait time", "wait_bucket",
-                  ("< 1 min", "1 - 10 min", "10 min - 1 h", "1 - 6 h", "6 - 24 h", ">= 1 day")),
+    "wall_time": (
+        "Wall time",
+        "wall_bucket",
+        ("< 10 min", "10 min - 1 h", "1 - 6 h", "6 - 24 h", "1 - 3 days", ">= 3 days"),
+    ),
+    "wait_time": (
+        "Wait time",
+        "wait_bucket",
+        ("< 1 min", "1 - 10 min", "10 min - 1 h", "1 - 6 h", "6 - 24 h", ">= 1 day"),
+    ),
 }
 for _label, _col, _labels in BUCKETS.values():
     assert len(_labels) == len(summary.BUCKETS[_col][1]) + 1, f"bucket labels of {_col} do not match its bounds"
 DIM_LABELS = {
-    "none": "(all)", "cluster": "Cluster", "account": "Account", "user": "User", "partition": "Partition",
-    "qos": "QoS", "state": "State", "gpu_type": "GPU type",
+    "none": "(all)",
+    "cluster": "Cluster",
+    "account": "Account",
+    "user": "User",
+    "partition": "Partition",
+    "qos": "QoS",
+    "state": "State",
+    "gpu_type": "GPU type",
 } | {k: v[0] for k, v in BUCKETS.items()}
 
 
@@ -135,8 +150,9 @@ def by_gpu_type(source: str, metric: str, f: Filters) -> str:
     return "gpu" if f.gpu_types and source == "usage" and metric == "gpu_hours" else source
 
 
-def breakdown(f: Filters, source: str, metric: str, dim: str, *, grain: str | None = None,
-              top_n: int | None = None) -> pd.DataFrame:
+def breakdown(
+    f: Filters, source: str, metric: str, dim: str, *, grain: str | None = None, top_n: int | None = None
+) -> pd.DataFrame:
     """Columns [period], key, value: ``metric`` by ``dim`` (top-N keys, the rest as "(other)")."""
     source = by_gpu_type(source, metric, f)
     src, m = SOURCES[source], METRICS[metric]
@@ -151,12 +167,13 @@ def breakdown(f: Filters, source: str, metric: str, dim: str, *, grain: str | No
     ranked = "sum(den)" if m.den else "sum(num)"
     top = (
         f"top AS (SELECT key FROM base GROUP BY key ORDER BY {ranked} DESC NULLS LAST, key LIMIT {int(top_n)}),"
-        if top_n and sort is None else "top AS (SELECT DISTINCT key FROM base),"
+        if top_n and sort is None
+        else "top AS (SELECT DISTINCT key FROM base),"
     )
     value = "sum(num) / nullif(sum(den), 0)" if m.den else "sum(num)"
     sql = f"""
         WITH base AS (
-            SELECT {per} AS period, {key} AS key, min({sort or 'NULL'}) AS sortk,
+            SELECT {per} AS period, {key} AS key, min({sort or "NULL"}) AS sortk,
                    sum({m.num[source]}) AS num, {den} AS den
             FROM {src.table} WHERE {cond} GROUP BY 1, 2),
         {top}
@@ -181,17 +198,20 @@ def kpis(f: Filters) -> dict:
     usage = scalar_row(
         "SELECT coalesce(sum(cpu_hours), 0) AS cpu_hours, coalesce(sum(gpu_hours), 0) AS gpu_hours,"
         ' count(DISTINCT "user") AS active_users, count(DISTINCT account) AS active_accounts'
-        f" FROM usage_daily WHERE {cond_u}", p_u,
+        f" FROM usage_daily WHERE {cond_u}",
+        p_u,
     )
     jobs = scalar_row(
         "SELECT coalesce(sum(jobs), 0) AS jobs,"
         " sum(wait_s_sum) / nullif(sum(jobs) FILTER (WHERE wait_bucket IS NOT NULL), 0) / 3600.0 AS mean_wait_h"
-        f" FROM job_summary WHERE {cond_j}", p_j
+        f" FROM job_summary WHERE {cond_j}",
+        p_j,
     )
     if f.gpu_types:  # GPU-hours of the chosen GPU types (usage_daily has no GPU type)
         cond_g, p_g = where(f, date_col="date", gpu=True)
         usage["gpu_hours"] = scalar_row(
-            f"SELECT coalesce(sum(gpu_hours), 0) AS g FROM gpu_usage_daily WHERE {cond_g}", p_g)["g"]
+            f"SELECT coalesce(sum(gpu_hours), 0) AS g FROM gpu_usage_daily WHERE {cond_g}", p_g
+        )["g"]
     return usage | jobs
 
 
@@ -238,8 +258,14 @@ def utilization(f: Filters, by: str = "partition") -> pd.DataFrame:
     cond_c, p_c = where(f, date_col="date", dims=("cluster", "partition"), people=False)  # hardware: no people
     part = ", partition" if by == "partition" else ""
     per = period(f.grain, "date")
-    whole = ("UNION ALL SELECT u.date, u.cluster, '' AS partition, sum(u.cpu) AS cpu, sum(u.gpu) AS gpu "
-             "FROM used_p u JOIN whole USING (date, cluster) GROUP BY ALL") if by == "partition" else ""
+    whole = (
+        (
+            "UNION ALL SELECT u.date, u.cluster, '' AS partition, sum(u.cpu) AS cpu, sum(u.gpu) AS gpu "
+            "FROM used_p u JOIN whole USING (date, cluster) GROUP BY ALL"
+        )
+        if by == "partition"
+        else ""
+    )
     return query(
         f"""WITH used_p AS (
                 SELECT date, cluster, partition, sum(cpu_hours) AS cpu, sum(gpu_hours) AS gpu
@@ -279,8 +305,8 @@ def top_entities(f: Filters, entity: str, order: str = "cpu_hours", limit: int =
                        sum(jobs_ended) AS jobs FROM usage_daily WHERE {cond_u} GROUP BY 1),
             e AS (
                 SELECT "{entity}" AS key,
-                       sum({cpu.num['jobs']}) * 100.0 / nullif(sum({cpu.den}), 0) AS cpu_efficiency_pct,
-                       sum({mem.num['jobs']}) * 100.0 / nullif(sum({mem.den}), 0) AS mem_efficiency_pct
+                       sum({cpu.num["jobs"]}) * 100.0 / nullif(sum({cpu.den}), 0) AS cpu_efficiency_pct,
+                       sum({mem.num["jobs"]}) * 100.0 / nullif(sum({mem.den}), 0) AS mem_efficiency_pct
                 FROM job_summary WHERE {cond_j} GROUP BY 1)
             SELECT u.key AS "{entity}", cpu_hours, {gpu} AS gpu_hours, jobs, cpu_efficiency_pct, mem_efficiency_pct
             FROM u LEFT JOIN e USING (key) ORDER BY {order} DESC, u.key LIMIT {int(limit)}""",

@@ -19,7 +19,7 @@ COLUMNS = ["month", "cluster", "account", "csv", "pdf"]
 
 
 def _account(stem: str) -> str | None:
-    return None if stem == CLUSTER_FILE else urllib.parse.unquote(stem[len("account-"):])
+    return None if stem == CLUSTER_FILE else urllib.parse.unquote(stem[len("account-") :])
 
 
 def available_reports(scope: Scope, root: Path | None = None) -> pd.DataFrame:
@@ -33,9 +33,11 @@ def available_reports(scope: Scope, root: Path | None = None) -> pd.DataFrame:
             continue
         account = _account(csv.stem)
         allowed = scope.is_admin or (
-            (cluster, account) in pairs if account is not None else scope.site_totals and scope.role != "nobody")
+            (cluster, account) in pairs if account is not None else scope.site_totals and scope.role != "nobody"
+        )
         if allowed and csv.with_suffix(".pdf").exists():
             rows.append([month, cluster, account, str(csv), str(csv.with_suffix(".pdf"))])
     df = pd.DataFrame(rows, columns=COLUMNS)
-    return df.sort_values(["month", "cluster", "account"], ascending=[False, True, True], na_position="first",
-                          ignore_index=True)
+    return df.sort_values(
+        ["month", "cluster", "account"], ascending=[False, True, True], na_position="first", ignore_index=True
+    )

@@ -24,17 +24,30 @@ else:
     status = freshness.with_age(status, dt.datetime.now(dt.UTC), limit)
     stale = status[status["fresh"] == "stale"]["cluster"].tolist()
     if stale:
-        st.warning(f"Stale (no drop for more than {limit:g} h, `SLURM_USAGE_STALE_AFTER_H`): {', '.join(stale)}. "
-                 "Check the agent's timer on those clusters and the receiver's log.")
+        st.warning(
+            f"Stale (no drop for more than {limit:g} h, `SLURM_USAGE_STALE_AFTER_H`): {', '.join(stale)}. "
+            "Check the agent's timer on those clusters and the receiver's log."
+        )
     shown = status.head(6)  # one tile per cluster for small sites; the table below has them all
     cols = st.columns(len(shown))
     for col, row in zip(cols, shown.to_dict(orient="records")):
-        col.metric(f"{row['cluster']}: last day materialized", str(row["last_day_materialized"] or "none")[:10],
-                   help=f"Last drop collected at {row['last_drop_collected_at']}")
+        col.metric(
+            f"{row['cluster']}: last day materialized",
+            str(row["last_day_materialized"] or "none")[:10],
+            help=f"Last drop collected at {row['last_drop_collected_at']}",
+        )
         col.markdown(freshness.badge(row, limit))
-    ui.table(ui.with_links(status, "cluster"), "Cluster status", link_text="cluster view", column_config={
-        "fresh": st.column_config.TextColumn("Freshness"), "age_h": st.column_config.NumberColumn(
-            "Age (h)", format="%,.1f", help="Hours since the cluster's last drop was collected")})
+    ui.table(
+        ui.with_links(status, "cluster"),
+        "Cluster status",
+        link_text="cluster view",
+        column_config={
+            "fresh": st.column_config.TextColumn("Freshness"),
+            "age_h": st.column_config.NumberColumn(
+                "Age (h)", format="%,.1f", help="Hours since the cluster's last drop was collected"
+            ),
+        },
+    )
     st.subheader("Gaps in the daily series")
     gaps = data.gaps(f)
     if gaps.empty:
@@ -44,8 +57,10 @@ else:
 whole = data.quarantined_drops(f)
 if not whole.empty:  # none of their jobs are counted anywhere: say so before the line counts
     st.subheader("Drops quarantined whole")
-    st.error(f"{len(whole)} drop(s) in this period could not be processed at all; their jobs are missing until "
-             "the cluster sends a corrected copy (it is then processed on the next run).")
+    st.error(
+        f"{len(whole)} drop(s) in this period could not be processed at all; their jobs are missing until "
+        "the cluster sends a corrected copy (it is then processed on the next run)."
+    )
     ui.table(whole, "Drops quarantined whole")
 st.subheader("Quarantined rows")
 summary = data.quarantine_summary(f)

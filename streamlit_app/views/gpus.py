@@ -17,15 +17,29 @@ by_type = data.breakdown(f, "gpu", "gpu_hours", "gpu_type", grain=f.grain)
 if by_type.empty:
     ui.empty("GPU-hours")
 else:
-    ui.time_chart(by_type.rename(columns={"key": "gpu_type", "value": "gpu_hours"}), y="gpu_hours",
-                  color="gpu_type", color_label="GPU type", title=f"GPU-hours per {f.grain} by GPU type",
-                  y_label="GPU-hours")
+    ui.time_chart(
+        by_type.rename(columns={"key": "gpu_type", "value": "gpu_hours"}),
+        y="gpu_hours",
+        color="gpu_type",
+        color_label="GPU type",
+        title=f"GPU-hours per {f.grain} by GPU type",
+        y_label="GPU-hours",
+    )
     by_part = data.breakdown(f, "gpu", "gpu_hours", "partition", grain=f.grain)
-    ui.time_chart(by_part.rename(columns={"key": "partition", "value": "gpu_hours"}), y="gpu_hours",
-                  color="partition", color_label="Partition", title=f"GPU-hours per {f.grain} by partition",
-                  y_label="GPU-hours")
+    ui.time_chart(
+        by_part.rename(columns={"key": "partition", "value": "gpu_hours"}),
+        y="gpu_hours",
+        color="partition",
+        color_label="Partition",
+        title=f"GPU-hours per {f.grain} by partition",
+        y_label="GPU-hours",
+    )
     st.subheader("GPU-hours by partition and GPU type")
-    ui.table(data.gpu_by_partition(f), "GPU-hours by partition and type", column_config={
-        "gpu_hours": st.column_config.NumberColumn("GPU-hours", format="%.1f"),
-        "share_pct": st.column_config.NumberColumn("Share (%)", format="%.2f"),
-    })
+    ui.table(
+        data.gpu_by_partition(f),
+        "GPU-hours by partition and type",
+        column_config={
+            "gpu_hours": st.column_config.NumberColumn("GPU-hours", format="%.1f"),
+            "share_pct": st.column_config.NumberColumn("Share (%)", format="%.2f"),
+        },
+    )

@@ -16,11 +16,25 @@ waits = data.wait_stats(f, by_partition=True)
 if waits.empty:
     ui.empty("wait times")
 else:
-    stat = controls.radio(st, "Wait", ("mean_wait_h", "waited_1h_pct"), horizontal=True, key="q_wait", url="wait",
-                    format_func={"mean_wait_h": "Mean (hours)", "waited_1h_pct": "Jobs that waited >= 1 h (%)"}.get)
+    stat = controls.radio(
+        st,
+        "Wait",
+        ("mean_wait_h", "waited_1h_pct"),
+        horizontal=True,
+        key="q_wait",
+        url="wait",
+        format_func={"mean_wait_h": "Mean (hours)", "waited_1h_pct": "Jobs that waited >= 1 h (%)"}.get,
+    )
     label = {"mean_wait_h": "Mean wait (hours)", "waited_1h_pct": "Jobs that waited >= 1 h (%)"}[stat]
-    ui.time_chart(waits, y=stat, color="partition", color_label="Partition", kind="line",
-                  title=f"{label} per {f.grain} by partition (jobs that started)", y_label=label)
+    ui.time_chart(
+        waits,
+        y=stat,
+        color="partition",
+        color_label="Partition",
+        kind="line",
+        title=f"{label} per {f.grain} by partition (jobs that started)",
+        y_label=label,
+    )
     st.caption("Exact figures from the per-day job summary; the wait distribution is below.")
 
 st.subheader("Distributions")
@@ -39,5 +53,12 @@ states = data.state_rates(f)
 if states.empty:
     ui.empty("job states")
 else:
-    ui.time_chart(states, y="share_pct", color="state", color_label="State", kind="bar",
-                  title=f"Job states per {f.grain} (% of jobs that ended)", y_label="Share of jobs (%)")
+    ui.time_chart(
+        states,
+        y="share_pct",
+        color="state",
+        color_label="State",
+        kind="bar",
+        title=f"Job states per {f.grain} (% of jobs that ended)",
+        y_label="Share of jobs (%)",
+    )

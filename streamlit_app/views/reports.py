@@ -8,12 +8,16 @@ from streamlit_app import audit, data, filters
 
 f = filters.current()
 st.title("Monthly reports")
-st.caption("Per cluster and per account, from the daily tables (materialize `monthly_reports` in Dagster); "
-           "a month not covered to its end is marked partial in the report.")
+st.caption(
+    "Per cluster and per account, from the daily tables (materialize `monthly_reports` in Dagster); "
+    "a month not covered to its end is marked partial in the report."
+)
 reports = data.available_reports(f.scope)
 if reports.empty:
-    st.info("No report you may see yet. Admins materialize the asset monthly_reports for the months wanted; "
-            "coordinators see their accounts' reports.")
+    st.info(
+        "No report you may see yet. Admins materialize the asset monthly_reports for the months wanted; "
+        "coordinators see their accounts' reports."
+    )
 else:
     shown = reports.assign(account=reports["account"].fillna("(whole cluster)"))
     st.dataframe(shown[["month", "cluster", "account"]], hide_index=True, width="stretch")
@@ -22,6 +26,12 @@ else:
     row = reports.iloc[pick]
     for kind, mime in (("pdf", "application/pdf"), ("csv", "text/csv")):
         path = Path(row[kind])
-        st.download_button(f"Download {kind.upper()}", path.read_bytes(), file_name=f"{row['month']}-{row['cluster']}-"
-                           f"{path.stem}.{kind}", mime=mime, key=f"report-{kind}",
-                           on_click=audit.export, args=(f"report {labels[pick]} ({kind})", 1))
+        st.download_button(
+            f"Download {kind.upper()}",
+            path.read_bytes(),
+            file_name=f"{row['month']}-{row['cluster']}-{path.stem}.{kind}",
+            mime=mime,
+            key=f"report-{kind}",
+            on_click=audit.export,
+            args=(f"report {labels[pick]} ({kind})", 1),
+        )

@@ -30,12 +30,21 @@ def daily_tables(context: dg.AssetExecutionContext, storage: StorageResource):
         if i % 10 == 0 or day == days[-1]:  # progress, not one Dagster event per day (their cost: bench/README.md)
             context.log.info(f"{day} ({i + 1}/{len(days)} days): jobs per cluster {by_day[day]}")
     common = {"days": len(days), "first_day": days[0], "last_day": days[-1]}
-    yield dg.MaterializeResult(asset_key="jobs", metadata={
-        **common, "run_row_count": sum(counts["jobs"].values()), "run_by_cluster": summary,
-        "run_missing_drops": missing, "jobs_by_day": by_day})
+    yield dg.MaterializeResult(
+        asset_key="jobs",
+        metadata={
+            **common,
+            "run_row_count": sum(counts["jobs"].values()),
+            "run_by_cluster": summary,
+            "run_missing_drops": missing,
+            "jobs_by_day": by_day,
+        },
+    )
     for name in (n for n in assets_of(DAY_STEP) if n != "jobs"):
-        yield dg.MaterializeResult(asset_key=name, metadata={
-            **common, "run_row_count": sum(counts[name].values()), "run_by_cluster": counts[name]})
+        yield dg.MaterializeResult(
+            asset_key=name,
+            metadata={**common, "run_row_count": sum(counts[name].values()), "run_by_cluster": counts[name]},
+        )
 
 
 def day_figures(context: dg.AssetExecutionContext, day: str, built: dict, missing: dict) -> dict:
@@ -46,18 +55,22 @@ def day_figures(context: dg.AssetExecutionContext, day: str, built: dict, missin
         for name in assets_of(DAY_STEP):
             counts[name] = quality.merge_counts(counts[name], quality.count_by_cluster(tables[name]))
     for name in assets_of(DAY_STEP):
-        context.add_asset_metadata(day_metadata(counts[name], summary if name == "jobs" else None),
-                                   asset_key=name, partition_key=day)
-    context.add_asset_metadata({"missing_drops": {c: [day] for c, gaps in missing.items() if day in gaps}},
-                               asset_key="jobs", partition_key=day)
+        context.add_asset_metadata(
+            day_metadata(counts[name], summary if name == "jobs" else None), asset_key=name, partition_key=day
+        )
+    context.add_asset_metadata(
+        {"missing_drops": {c: [day] for c, gaps in missing.items() if day in gaps}}, asset_key="jobs", partition_key=day
+    )
     jobs_by_cluster = {cluster: tables["jobs"].num_rows for cluster, tables in built.items()}
     return {**counts, "summary": summary, "jobs_by_cluster": jobs_by_cluster}
 
 
 def day_metadata(rows_by_cluster: dict[str, int], jobs_summary: dict | None) -> dict:
     """One day's figures for its partition: rows, and per cluster the rows (or the jobs summary)."""
-    return {"dagster/row_count": sum(rows_by_cluster.values()),
-            "by_cluster": rows_by_cluster if jobs_summary is None else jobs_summary}
+    return {
+        "dagster/row_count": sum(rows_by_cluster.values()),
+        "by_cluster": rows_by_cluster if jobs_summary is None else jobs_summary,
+    }
 
 
 def daily_tables_asset() -> dg.AssetsDefinition:
@@ -77,14 +90,25 @@ def defs() -> dg.Definitions:
     return dg.Definitions(assets=[daily_tables_asset(), running_jobs])
 
 
-@dg.asset(name=SNAPSHOT_STEP, group_name="warehouse", kinds={"parquet"}, deps=["landing_pull"],
-          metadata=column_schema("running_jobs"), description=SPECS["running_jobs"].description)
+@dg.asset(
+    name=SNAPSHOT_STEP,
+    group_name="warehouse",
+    kinds={"parquet"},
+    deps=["landing_pull"],
+    metadata=column_schema("running_jobs"),
+    description=SPECS["running_jobs"].description,
+)
 def running_jobs(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """Each cluster's running-jobs snapshot written in place (the catalogue's description says what it holds)."""
     snapshots = snapshot.build_running_jobs(storage.path())
     snapshot.write_running_jobs(storage.path(), snapshots)
-    by_cluster = {c: {"rows": t.num_rows, "snapshot_day": d, "states": quality.states_by_cluster(t).get(c, {})}
-                  for c, (d, t) in snapshots.items()}
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": sum(t.num_rows for _, t in snapshots.values()), "by_cluster": by_cluster,
-    })
+    by_cluster = {
+        c: {"rows": t.num_rows, "snapshot_day": d, "states": quality.states_by_cluster(t).get(c, {})}
+        for c, (d, t) in snapshots.items()
+    }
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(t.num_rows for _, t in snapshots.values()),
+            "by_cluster": by_cluster,
+        }
+    )

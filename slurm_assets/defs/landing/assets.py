@@ -22,21 +22,30 @@ def landing_pull(context: dg.AssetExecutionContext, storage: StorageResource, ss
         except (PullError, ValueError) as err:
             errors.append(str(err))
             continue
-        by_cluster[cfg.name] = {"drops": len(landed), "new": sum(not d.duplicate for d in landed),
-                                "rows": sum(d.rows for d in landed)}
+        by_cluster[cfg.name] = {
+            "drops": len(landed),
+            "new": sum(not d.duplicate for d in landed),
+            "rows": sum(d.rows for d in landed),
+        }
         context.log.info(f"{cfg.name}: {by_cluster[cfg.name]}")
     if errors:
         raise PullError("; ".join(errors))
-    return dg.MaterializeResult(metadata={
-        "ssh_clusters": len(by_cluster), "by_cluster": by_cluster, "first_day": first, "last_day": last,
-        "note": "" if by_cluster else "no ssh-mode clusters configured (SLURM_USAGE_CLUSTERS_FILE)",
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "ssh_clusters": len(by_cluster),
+            "by_cluster": by_cluster,
+            "first_day": first,
+            "last_day": last,
+            "note": "" if by_cluster else "no ssh-mode clusters configured (SLURM_USAGE_CLUSTERS_FILE)",
+        }
+    )
 
 
 def landing_pull_asset() -> dg.AssetsDefinition:
     """``landing_pull`` on the partitions of the current ``SLURM_USAGE_FIRST_DAY``."""
-    return dg.asset(partitions_def=daily_partitions(), backfill_policy=daily_backfill_policy, group_name="landing",
-                    kinds={"ssh"})(landing_pull)
+    return dg.asset(
+        partitions_def=daily_partitions(), backfill_policy=daily_backfill_policy, group_name="landing", kinds={"ssh"}
+    )(landing_pull)
 
 
 @dg.definitions

@@ -20,16 +20,24 @@ def monthly_reports(context: dg.AssetExecutionContext, storage: StorageResource)
     written = monthly.write_reports(storage.path(), month)
     clusters = sorted({p.parent.name for p in written})
     context.log.info(f"{month}: {len(written) // 2} report(s) for {len(clusters)} cluster(s)")
-    return dg.MaterializeResult(metadata={
-        "reports": len(written) // 2, "clusters": clusters, "folder": str(monthly.report_dir(storage.path(), month)),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "reports": len(written) // 2,
+            "clusters": clusters,
+            "folder": str(monthly.report_dir(storage.path(), month)),
+        }
+    )
 
 
 def monthly_reports_asset() -> dg.AssetsDefinition:
     """The asset as the catalogue describes it (name, description, deps on the tables it reads)."""
     return dg.asset(
-        name=SPEC.name, partitions_def=monthly_partitions(), deps=list(SPEC.deps), description=SPEC.description,
-        group_name="reports", kinds={"pdf", "csv"},
+        name=SPEC.name,
+        partitions_def=monthly_partitions(),
+        deps=list(SPEC.deps),
+        description=SPEC.description,
+        group_name="reports",
+        kinds={"pdf", "csv"},
     )(monthly_reports)
 
 

@@ -23,11 +23,21 @@ def usage_tables(context: dg.AssetExecutionContext, storage: StorageResource):
             run[name]["rows"] += figures["dagster/row_count"]
             for key in ("cpu", "gpu"):
                 run[name][key] = quality.merge_counts(run[name][key], figures.get(f"{key}_hours_by_cluster", {}))
-    yield dg.MaterializeResult(asset_key="usage_daily", metadata={
-        "run_row_count": run["usage_daily"]["rows"], "run_cpu_hours_by_cluster": run["usage_daily"]["cpu"],
-        "run_gpu_hours_by_cluster": run["usage_daily"]["gpu"]})
-    yield dg.MaterializeResult(asset_key="gpu_usage_daily", metadata={
-        "run_row_count": run["gpu_usage_daily"]["rows"], "run_gpu_hours_by_cluster": run["gpu_usage_daily"]["gpu"]})
+    yield dg.MaterializeResult(
+        asset_key="usage_daily",
+        metadata={
+            "run_row_count": run["usage_daily"]["rows"],
+            "run_cpu_hours_by_cluster": run["usage_daily"]["cpu"],
+            "run_gpu_hours_by_cluster": run["usage_daily"]["gpu"],
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="gpu_usage_daily",
+        metadata={
+            "run_row_count": run["gpu_usage_daily"]["rows"],
+            "run_gpu_hours_by_cluster": run["gpu_usage_daily"]["gpu"],
+        },
+    )
 
 
 def usage_figures(tables: list, with_cpu: bool) -> dict:

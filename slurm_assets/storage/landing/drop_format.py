@@ -60,8 +60,10 @@ def validate_manifest(manifest: object) -> dict:
         if not isinstance(value, types) or (int in types and isinstance(value, bool)):
             raise DropFormatError(f"manifest key {key!r} has type {type(value).__name__}, expected {types[0].__name__}")
     if manifest["format"] not in DROP_FORMATS:
-        raise DropFormatError(f"manifest format {manifest['format']!r} is not one of {', '.join(DROP_FORMATS)}"
-                              "; upgrade the server or use a matching agent")
+        raise DropFormatError(
+            f"manifest format {manifest['format']!r} is not one of {', '.join(DROP_FORMATS)}"
+            "; upgrade the server or use a matching agent"
+        )
     try:
         paths.check_cluster_name(manifest["cluster"])
         paths.check_day(manifest["day"])

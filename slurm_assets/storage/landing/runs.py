@@ -23,13 +23,13 @@ def day_digests(drop_keys: Iterable[tuple[str, str, str]]) -> dict[str, str]:
     for cluster, day, drop_id in drop_keys:
         per_day.setdefault(day, set()).add(f"{cluster}/{drop_id}")
     return {
-        day: hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
-        for day, ids in sorted(per_day.items())
+        day: hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16] for day, ids in sorted(per_day.items())
     }
 
 
-def days_with_new_drops(current: dict[str, str], processed: dict[str, str],
-                        requested: dict[str, str] | None = None) -> list[str]:
+def days_with_new_drops(
+    current: dict[str, str], processed: dict[str, str], requested: dict[str, str] | None = None
+) -> list[str]:
     """Sorted days whose set of drops (``current`` digest) is neither the one ``processed`` nor one already
     ``requested`` (a sensor's runs not finished yet)."""
     requested = requested or {}
@@ -46,9 +46,7 @@ def batch_days(days: Iterable[str], max_span_days: int) -> list[tuple[str, str]]
         raise ValueError(f"max_span_days must be >= 1, got {max_span_days}")
     batches: list[tuple[str, str]] = []
     for day in sorted(set(days)):
-        if batches and (
-            dt.date.fromisoformat(day) - dt.date.fromisoformat(batches[-1][0])
-        ).days < max_span_days:
+        if batches and (dt.date.fromisoformat(day) - dt.date.fromisoformat(batches[-1][0])).days < max_span_days:
             batches[-1] = (batches[-1][0], day)
         else:
             batches.append((day, day))
@@ -64,7 +62,9 @@ class LandingDecision:
 
 
 def decide_landing_runs(
-    drop_keys: Iterable[tuple[str, str, str]], cursor: str | None, max_span_days: int,
+    drop_keys: Iterable[tuple[str, str, str]],
+    cursor: str | None,
+    max_span_days: int,
     processed: dict[str, str] | None = None,
 ) -> LandingDecision:
     """Given the landing listing, the processed days and the JSON cursor of days requested before
@@ -79,7 +79,7 @@ def decide_landing_runs(
         try:
             seen = dict(json.loads(cursor)["days"])
         except (ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"landing cursor is not {{\"days\": {{...}}}} JSON: {cursor[:80]!r}; reset it") from err
+            raise ValueError(f'landing cursor is not {{"days": {{...}}}} JSON: {cursor[:80]!r}; reset it') from err
     current = day_digests(drop_keys)
     new_days = days_with_new_drops(current, processed or {}, seen)
     ranges = []

@@ -200,8 +200,9 @@ def sweep_stale(data_dir: Path, older_than_s: float = STALE_AFTER_S) -> list[Pat
             continue  # .incoming, or a folder no writer of ours made
         for day_dir in sorted(p for p in cluster_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             removed += sweep_temp_files(day_dir, older_than_s)
-            pairs = [(p, p.with_name(p.name[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX))
-                     for p in day_dir.glob(f"*{DATA_SUFFIX}")]
+            pairs = [
+                (p, p.with_name(p.name[: -len(DATA_SUFFIX)] + MANIFEST_SUFFIX)) for p in day_dir.glob(f"*{DATA_SUFFIX}")
+            ]
             orphans = [(data_path, manifest_path) for data_path, manifest_path in pairs if not manifest_path.exists()]
             if not orphans:
                 continue

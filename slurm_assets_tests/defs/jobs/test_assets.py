@@ -20,13 +20,20 @@ from slurm_assets_tests.defs.conftest import COLLECTED, HISTORY
 from slurm_assets_tests.defs.history import HEADER, at, land, render_window
 
 daily_tables, usage_tables = daily_tables_asset(), usage_tables_asset()
-ASSETS = [daily_tables, usage_tables, jobs_keys_unique, jobs_durations_non_negative,
-          quarantine_share_below_threshold, usage_matches_jobs]
+ASSETS = [
+    daily_tables,
+    usage_tables,
+    jobs_keys_unique,
+    jobs_durations_non_negative,
+    quarantine_share_below_threshold,
+    usage_matches_jobs,
+]
 
 
 def run_range(data_dir, first, last, assets=ASSETS):
     return dg.materialize(
-        assets, resources={"storage": StorageResource(data_dir=str(data_dir))},
+        assets,
+        resources={"storage": StorageResource(data_dir=str(data_dir))},
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
     )
 
@@ -41,14 +48,22 @@ def test_range_is_one_run_with_per_cluster_metadata(landed):
     jobs = pq.read_table(paths.partition_file(landed, "jobs", "alpha", "2024-05-02")).to_pylist()
     # job 2 ran 05-01 22:00 -> 05-02 02:00: in 05-02 only; job 4 still runs: not in jobs
     assert [(j["job_id_raw"], j["state"]) for j in jobs] == [(2, "FAILED"), (3, "COMPLETED")]
-    assert [j["job_id_raw"] for j in pq.read_table(paths.partition_file(landed, "jobs", "alpha", "2024-05-01")).to_pylist()] == [1]
-    mats = {(m.asset_key.to_user_string(), m.partition): m.materialization.metadata
-            for m in result.get_asset_materialization_events()}
+    assert [
+        j["job_id_raw"] for j in pq.read_table(paths.partition_file(landed, "jobs", "alpha", "2024-05-01")).to_pylist()
+    ] == [1]
+    mats = {
+        (m.asset_key.to_user_string(), m.partition): m.materialization.metadata
+        for m in result.get_asset_materialization_events()
+    }
     day1, day2 = mats["jobs", "2024-05-01"], mats["jobs", "2024-05-02"]
     # each day shows its own figures; the run's totals are under run_* on every day of the run
     assert day2["by_cluster"].value["alpha"] == {
-        "rows": 2, "cpu_hours": 8 * 4 + 2 * 2, "gpu_hours": 4.0,
-        "jobs_by_state": {"COMPLETED": 1, "FAILED": 1}, "quarantined": 0}
+        "rows": 2,
+        "cpu_hours": 8 * 4 + 2 * 2,
+        "gpu_hours": 4.0,
+        "jobs_by_state": {"COMPLETED": 1, "FAILED": 1},
+        "quarantined": 0,
+    }
     assert day2["dagster/row_count"].value == 2 and day1["dagster/row_count"].value == 2
     assert day1["by_cluster"].value["alpha"]["rows"] == 1 and day1["by_cluster"].value["beta"]["rows"] == 1
     assert day2["run_by_cluster"].value["alpha"]["rows"] == 3 and day2["run_row_count"].value == 4
@@ -81,13 +96,20 @@ def test_a_recollection_updates_and_a_vanished_cluster_is_removed(landed):
     for path in (landed / "landing" / "beta").glob("2024-05-02/*"):
         path.unlink()
     # alpha 05-02 re-collected a day later: a second drop, the same finished jobs (job 4 runs until 05-09)
-    land(landed, "alpha", "2024-05-02", render_window(HISTORY["alpha"], "2024-05-02", at("2024-05-04T00:00:00")),
-         at("2024-05-04T00:00:00"))
+    land(
+        landed,
+        "alpha",
+        "2024-05-02",
+        render_window(HISTORY["alpha"], "2024-05-02", at("2024-05-04T00:00:00")),
+        at("2024-05-04T00:00:00"),
+    )
     result = run_range(landed, "2024-05-01", "2024-05-02")
     for table in ("jobs", "drops", "quarantine", "usage_daily"):
         assert not paths.partition_file(landed, table, "beta", "2024-05-02").exists(), table
-    meta = {(m.asset_key.to_user_string(), m.partition): m.materialization.metadata
-            for m in result.get_asset_materialization_events()}
+    meta = {
+        (m.asset_key.to_user_string(), m.partition): m.materialization.metadata
+        for m in result.get_asset_materialization_events()
+    }
     assert meta["jobs", "2024-05-02"]["missing_drops"].value == {"beta": ["2024-05-02"]}
     assert meta["jobs", "2024-05-01"]["missing_drops"].value == {}
     assert meta["jobs", "2024-05-02"]["run_missing_drops"].value == {"beta": ["2024-05-02"]}
@@ -98,8 +120,12 @@ def test_a_recollection_updates_and_a_vanished_cluster_is_removed(landed):
 
 def test_corrupt_lines_are_quarantined_and_reported(tmp_path):
     good = render_window(HISTORY["alpha"], "2024-05-01", COLLECTED)
-    corrupt = good + b"999|999|x|only four fields\n" + b"1000|1000|run.sh|eve|ops|cpu|normal|COMPLETED|0:0|" \
-        b"2024-05-01T10:00:00|2024-05-01T10:00:00|2024-05-01T12:00:00|2024-05-01T11:00:00|" + b"|" * (HEADER.count("|") - 12) + b"\n"
+    corrupt = (
+        good + b"999|999|x|only four fields\n" + b"1000|1000|run.sh|eve|ops|cpu|normal|COMPLETED|0:0|"
+        b"2024-05-01T10:00:00|2024-05-01T10:00:00|2024-05-01T12:00:00|2024-05-01T11:00:00|"
+        + b"|" * (HEADER.count("|") - 12)
+        + b"\n"
+    )
     land(tmp_path, "alpha", "2024-05-01", corrupt, COLLECTED)
     result = run_range(tmp_path, "2024-05-01", "2024-05-01")
     assert result.success
@@ -110,12 +136,17 @@ def test_corrupt_lines_are_quarantined_and_reported(tmp_path):
     share = checks["quarantine_share_below_threshold"]
     assert not share.passed and share.metadata["quarantined_by_cluster"].value["alpha"] == len(quarantine)
     # the good job of that drop is still processed
-    assert [j["job_id_raw"] for j in pq.read_table(paths.partition_file(tmp_path, "jobs", "alpha", "2024-05-01")).to_pylist()] == [1]
+    assert [
+        j["job_id_raw"]
+        for j in pq.read_table(paths.partition_file(tmp_path, "jobs", "alpha", "2024-05-01")).to_pylist()
+    ] == [1]
 
 
 def test_running_jobs_and_duckdb_views(landed):
     run_range(landed, "2024-05-01", "2024-05-02")
-    result = dg.materialize([running_jobs, warehouse_duckdb], resources={"storage": StorageResource(data_dir=str(landed))})
+    result = dg.materialize(
+        [running_jobs, warehouse_duckdb], resources={"storage": StorageResource(data_dir=str(landed))}
+    )
     assert result.success
     con = warehouse.connect_readonly(landed)
     assert con.execute("SELECT cluster, job_id_raw, state FROM running_jobs").fetchall() == [("alpha", 4, "RUNNING")]
@@ -140,13 +171,20 @@ def test_real_sacct_capture_matches_an_independent_count(tmp_path):
     result = run_range(tmp_path, day, day)
     assert result.success
     assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()} == {
-        "jobs_keys_unique": True, "jobs_durations_non_negative": True,
-        "quarantine_share_below_threshold": True, "usage_matches_jobs": True}
-    assert not paths.partition_file(tmp_path, "quarantine", "alpha", day).exists() or pq.read_table(
-        paths.partition_file(tmp_path, "quarantine", "alpha", day)).num_rows == 0
+        "jobs_keys_unique": True,
+        "jobs_durations_non_negative": True,
+        "quarantine_share_below_threshold": True,
+        "usage_matches_jobs": True,
+    }
+    assert (
+        not paths.partition_file(tmp_path, "quarantine", "alpha", day).exists()
+        or pq.read_table(paths.partition_file(tmp_path, "quarantine", "alpha", day)).num_rows == 0
+    )
     jobs = pq.read_table(paths.partition_file(tmp_path, "jobs", "alpha", day)).to_pylist()
-    got = {(j["job_id_raw"], j["submit_time"].strftime("%Y-%m-%dT%H:%M:%S")): (j["cpu_hours"], j["gpu_hours"])
-           for j in jobs}
+    got = {
+        (j["job_id_raw"], j["submit_time"].strftime("%Y-%m-%dT%H:%M:%S")): (j["cpu_hours"], j["gpu_hours"])
+        for j in jobs
+    }
     expected = expected_jobs(text.decode(), day)
     assert sorted(got) == sorted(expected)
     for key, (cpu, gpu) in expected.items():
@@ -154,14 +192,26 @@ def test_real_sacct_capture_matches_an_independent_count(tmp_path):
 
 
 def test_capacity_from_the_newest_inventory_of_the_day(tmp_path):
-    node = {"node": "vm", "partitions": ["cpu", "gpu"], "cpus": 16, "mem_bytes": 16 * 2**30,
-            "gpus": {"a100": 2, "v100": 2}, "state": "IDLE"}
+    node = {
+        "node": "vm",
+        "partitions": ["cpu", "gpu"],
+        "cpus": 16,
+        "mem_bytes": 16 * 2**30,
+        "gpus": {"a100": 2, "v100": 2},
+        "state": "IDLE",
+    }
     old = {"collected_at": "2024-05-01T06:00:00Z", "nodes": [{**node, "cpus": 8}]}
     new = {"collected_at": "2024-05-02T00:30:00Z", "nodes": [node]}
     text = render_window(HISTORY["alpha"], "2024-05-01", COLLECTED)
     land(tmp_path, "alpha", "2024-05-01", text, COLLECTED, inventory=new)
-    land(tmp_path, "alpha", "2024-05-01", render_window(HISTORY["alpha"], "2024-05-01", at("2024-05-01T06:00:00")),
-         at("2024-05-01T06:00:00"), inventory=old)
+    land(
+        tmp_path,
+        "alpha",
+        "2024-05-01",
+        render_window(HISTORY["alpha"], "2024-05-01", at("2024-05-01T06:00:00")),
+        at("2024-05-01T06:00:00"),
+        inventory=old,
+    )
     assert run_range(tmp_path, "2024-05-01", "2024-05-01").success
     capacity = pq.read_table(paths.partition_file(tmp_path, "capacity_daily", "alpha", "2024-05-01")).to_pylist()
     by_partition = {c["partition"]: c for c in capacity}

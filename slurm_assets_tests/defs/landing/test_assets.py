@@ -14,8 +14,14 @@ RANGE = {"dagster/asset_partition_range_start": "2024-05-01", "dagster/asset_par
 def test_no_ssh_clusters_is_a_noop(tmp_path):
     clusters = tmp_path / "clusters.yaml"
     clusters.write_text("clusters:\n  - {name: beta, mode: push}\n")
-    result = dg.materialize([landing_pull_asset()], tags=RANGE, resources={
-        "storage": StorageResource(data_dir=str(tmp_path)), "ssh": SshPullResource(clusters_file=str(clusters))})
+    result = dg.materialize(
+        [landing_pull_asset()],
+        tags=RANGE,
+        resources={
+            "storage": StorageResource(data_dir=str(tmp_path)),
+            "ssh": SshPullResource(clusters_file=str(clusters)),
+        },
+    )
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["ssh_clusters"].value == 0 and "no ssh-mode clusters" in meta["note"].value
@@ -35,8 +41,10 @@ def test_pull_range_over_ssh(slurm_testbed, tmp_path):
     result = dg.materialize(
         [landing_pull_asset()],
         tags={"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day},
-        resources={"storage": StorageResource(data_dir=str(tmp_path / "data")),
-                   "ssh": SshPullResource(clusters_file=str(clusters))},
+        resources={
+            "storage": StorageResource(data_dir=str(tmp_path / "data")),
+            "ssh": SshPullResource(clusters_file=str(clusters)),
+        },
     )
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata

@@ -65,12 +65,19 @@ def test_warehouse_refresh_follows_a_successful_day_run(landed):
     from slurm_assets.defs.landing.sensors import warehouse_sensor
 
     instance = dg.DagsterInstance.ephemeral()
-    result = load_defs().resolve_job_def("daily_tables_job").execute_in_process(
-        instance=instance, run_config={"resources": {"storage": {"config": {"data_dir": str(landed)}}}},
-        tags={RANGE_START: "2024-05-01", RANGE_END: "2024-05-01"},
+    result = (
+        load_defs()
+        .resolve_job_def("daily_tables_job")
+        .execute_in_process(
+            instance=instance,
+            run_config={"resources": {"storage": {"config": {"data_dir": str(landed)}}}},
+            tags={RANGE_START: "2024-05-01", RANGE_END: "2024-05-01"},
+        )
     )
     context = dg.build_run_status_sensor_context(
-        sensor_name="warehouse_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
+        sensor_name="warehouse_sensor",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
         dagster_event=result.get_run_success_event(),
     )
     request = warehouse_sensor(context)
@@ -85,15 +92,23 @@ def test_warehouse_refresh_follows_a_ui_backfill_run_and_not_itself(landed):
     defs, instance = load_defs(), dg.DagsterInstance.ephemeral()
     config = {"resources": {"storage": {"config": {"data_dir": str(landed)}}}}
     runs = {
-        "asset job": defs.resolve_implicit_global_asset_job_def().get_subset(
-            asset_selection={dg.AssetKey(name) for name in catalog.assets_of(catalog.DAY_STEP)}).execute_in_process(
-            instance=instance, run_config=config, tags={RANGE_START: "2024-05-01", RANGE_END: "2024-05-01"}),
+        "asset job": defs.resolve_implicit_global_asset_job_def()
+        .get_subset(asset_selection={dg.AssetKey(name) for name in catalog.assets_of(catalog.DAY_STEP)})
+        .execute_in_process(
+            instance=instance, run_config=config, tags={RANGE_START: "2024-05-01", RANGE_END: "2024-05-01"}
+        ),
         "warehouse_job": defs.resolve_job_def("warehouse_job").execute_in_process(instance=instance, run_config=config),
     }
+
     def answer(run):
-        return warehouse_sensor(dg.build_run_status_sensor_context(
-            sensor_name="warehouse_sensor", dagster_instance=instance, dagster_run=run,
-            dagster_event=runs["asset job"].get_run_success_event()))
+        return warehouse_sensor(
+            dg.build_run_status_sensor_context(
+                sensor_name="warehouse_sensor",
+                dagster_instance=instance,
+                dagster_run=run,
+                dagster_event=runs["asset job"].get_run_success_event(),
+            )
+        )
 
     assert all(result.success for result in runs.values())
     asset_run = runs["asset job"].dagster_run

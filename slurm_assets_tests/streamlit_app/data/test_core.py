@@ -47,7 +47,8 @@ def _reader(f: data.Filters, stop: threading.Event, errors: list, rounds: list) 
 def _expected_kpis(wh: Warehouse, f: data.Filters) -> tuple:
     row = wh.sql(
         "SELECT (SELECT count(*) FROM jobs WHERE end_date BETWEEN $1 AND $2),"
-        " (SELECT sum(cpu_hours) FROM usage_daily WHERE date BETWEEN $1 AND $2)", [f.start, f.end]
+        " (SELECT sum(cpu_hours) FROM usage_daily WHERE date BETWEEN $1 AND $2)",
+        [f.start, f.end],
     ).iloc[0]
     return int(row.iloc[0]), float(row.iloc[1])
 
@@ -59,8 +60,10 @@ def test_reads_while_partitions_are_rewritten(tmp_path, monkeypatch):
     f = data.Filters(start=info["first"], end=info["last"] + dt.timedelta(days=15), scope=data.ADMIN_SCOPE)
     wh = Warehouse(root, info["first"], info["last"])
     # New days are copies of existing ones with moved dates; existing days are rewritten and briefly removed.
-    src = {t: pq.read_table(paths.partition_file(root, t, "alpha", info["last"].isoformat()))
-           for t in ("jobs", "usage_daily")}
+    src = {
+        t: pq.read_table(paths.partition_file(root, t, "alpha", info["last"].isoformat()))
+        for t in ("jobs", "usage_daily")
+    }
     stop, errors, rounds = threading.Event(), [], []
     readers = [threading.Thread(target=_reader, args=(f, stop, errors, rounds)) for _ in range(2)]
     for r in readers:
@@ -75,10 +78,17 @@ def test_reads_while_partitions_are_rewritten(tmp_path, monkeypatch):
                 if k % 2:
                     remove_partition(root, table, "beta", existing)
                 else:
-                    write_partition(root, table, "beta", existing, pq.read_table(
-                        paths.partition_file(root, table, "alpha", existing)).set_column(
-                        0, "cluster", [["beta"] * len(pq.read_table(paths.partition_file(
-                            root, table, "alpha", existing)))]))
+                    write_partition(
+                        root,
+                        table,
+                        "beta",
+                        existing,
+                        pq.read_table(paths.partition_file(root, table, "alpha", existing)).set_column(
+                            0,
+                            "cluster",
+                            [["beta"] * len(pq.read_table(paths.partition_file(root, table, "alpha", existing)))],
+                        ),
+                    )
         while len(rounds) < 6 and not errors:
             stop.wait(0.05)
     finally:
@@ -95,19 +105,52 @@ def test_reads_while_partitions_are_rewritten(tmp_path, monkeypatch):
 
 DAY1, DAY2 = "2024-05-01", "2024-05-02"
 HISTORY = [
-    Job(1, "alice", "physics", "cpu", at("2024-05-01T08:00:00"), at("2024-05-01T09:00:00"),
-        at("2024-05-01T11:00:00"), cpus=4),
-    Job(2, "bob", "chem", "cpu", at("2024-05-01T21:00:00"), at("2024-05-01T22:00:00"),
-        at("2024-05-02T02:00:00"), cpus=8, state="FAILED"),
-    Job(3, "alice", "physics", "gpu", at("2024-05-02T10:00:00"), at("2024-05-02T10:30:00"),
-        at("2024-05-02T12:30:00"), cpus=2, gpus=2),
+    Job(
+        1,
+        "alice",
+        "physics",
+        "cpu",
+        at("2024-05-01T08:00:00"),
+        at("2024-05-01T09:00:00"),
+        at("2024-05-01T11:00:00"),
+        cpus=4,
+    ),
+    Job(
+        2,
+        "bob",
+        "chem",
+        "cpu",
+        at("2024-05-01T21:00:00"),
+        at("2024-05-01T22:00:00"),
+        at("2024-05-02T02:00:00"),
+        cpus=8,
+        state="FAILED",
+    ),
+    Job(
+        3,
+        "alice",
+        "physics",
+        "gpu",
+        at("2024-05-02T10:00:00"),
+        at("2024-05-02T10:30:00"),
+        at("2024-05-02T12:30:00"),
+        cpus=2,
+        gpus=2,
+    ),
 ]
 
 
 def _process(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"} | {"SLURM_USAGE_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data_dir), *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(data_dir), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_reads_while_dagster_materializes(tmp_path, monkeypatch):

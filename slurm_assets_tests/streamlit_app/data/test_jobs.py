@@ -15,8 +15,12 @@ FILTERS = {
     "state": {"states": ("FAILED", "TIMEOUT")},
     "cluster+qos": {"clusters": ("beta",), "qos": ("high",)},
 }
-ORDER = {"end_time": "end_time DESC NULLS LAST", "cpu_hours": "cpu_hours DESC NULLS LAST",
-         "wait_s": "wait_s DESC NULLS LAST", "submit_time": "submit_time DESC NULLS LAST"}
+ORDER = {
+    "end_time": "end_time DESC NULLS LAST",
+    "cpu_hours": "cpu_hours DESC NULLS LAST",
+    "wait_s": "wait_s DESC NULLS LAST",
+    "submit_time": "submit_time DESC NULLS LAST",
+}
 
 
 @pytest.fixture
@@ -51,8 +55,11 @@ def test_pages_equal_direct_sql(app_data, name, sort):
     assert data.jobs_count(f) == total > 0
     for page, size in ((1, 50), (3, 20), (total // 20 + 1, 20)):
         got = data.jobs_page(f, page=page, page_size=size, sort=sort)
-        want = app_data.sql(f"SELECT cluster, job_id_raw FROM jobs WHERE {cond} ORDER BY {ORDER[sort]}, cluster,"
-                            f" job_id_raw, submit_time LIMIT {size} OFFSET {(page - 1) * size}", params)
+        want = app_data.sql(
+            f"SELECT cluster, job_id_raw FROM jobs WHERE {cond} ORDER BY {ORDER[sort]}, cluster,"
+            f" job_id_raw, submit_time LIMIT {size} OFFSET {(page - 1) * size}",
+            params,
+        )
         assert list(zip(got.cluster, got.job_id_raw)) == list(zip(want.cluster, want.job_id_raw)), (page, size)
 
 
@@ -61,8 +68,11 @@ def test_most_wasteful_jobs_equal_direct_sql(app_data, name):
     f = _filters(app_data, **FILTERS[name])
     cond, params = _cond(f)
     got = data.wasteful_jobs(f)
-    want = app_data.sql(f"""SELECT cluster, job_id FROM jobs WHERE {cond} AND total_cpu_s IS NOT NULL
-                            ORDER BY {jobs_data.WASTED_CPU_HOURS} DESC, cluster, job_id_raw LIMIT 25""", params)
+    want = app_data.sql(
+        f"""SELECT cluster, job_id FROM jobs WHERE {cond} AND total_cpu_s IS NOT NULL
+                            ORDER BY {jobs_data.WASTED_CPU_HOURS} DESC, cluster, job_id_raw LIMIT 25""",
+        params,
+    )
     assert len(want) > 0 and list(zip(got.cluster, got.job_id)) == list(zip(want.cluster, want.job_id))
 
 

@@ -59,9 +59,11 @@ def test_figures_equal_direct_sql_over_the_scope(scoped, who):
     f = _f(wh, scope)
     days = [wh.first, wh.last]
     k = data.kpis(f)
-    assert k["cpu_hours"] == pytest.approx(wh.one(
-        f"SELECT coalesce(sum(cpu_hours), 0) FROM usage_daily WHERE {cond} AND date BETWEEN ? AND ?",
-        params + days))
+    assert k["cpu_hours"] == pytest.approx(
+        wh.one(
+            f"SELECT coalesce(sum(cpu_hours), 0) FROM usage_daily WHERE {cond} AND date BETWEEN ? AND ?", params + days
+        )
+    )
     jobs = wh.one(f"SELECT count(*) FROM jobs WHERE {cond} AND end_date BETWEEN ? AND ?", params + days)
     assert k["jobs"] == data.jobs_count(f) == jobs > 0
     page = data.jobs_page(f, page_size=10_000)
@@ -80,9 +82,12 @@ def test_figures_equal_direct_sql_over_the_scope(scoped, who):
     shares = data.usage_shares(f, "account")
     assert shares["cpu_hours"].sum() == pytest.approx(k["cpu_hours"])
     gpu = data.gpu_by_partition(f)["gpu_hours"].sum()
-    assert gpu == pytest.approx(wh.one(
-        f"SELECT coalesce(sum(gpu_hours), 0) FROM gpu_usage_daily WHERE {cond} AND date BETWEEN ? AND ?",
-        params + days))
+    assert gpu == pytest.approx(
+        wh.one(
+            f"SELECT coalesce(sum(gpu_hours), 0) FROM gpu_usage_daily WHERE {cond} AND date BETWEEN ? AND ?",
+            params + days,
+        )
+    )
     eff = data.efficiency_summary(f)
     assert eff["jobs"] == jobs
     running = data.running_now(f)["jobs"].sum()

@@ -26,7 +26,8 @@ def test_status_gaps_and_quarantine(warehouse, open_app, monkeypatch):
     assert metrics(at)["beta: last day materialized"] == str(warehouse.last)
     summary = find_frame(at, "cluster", "reason", "rows")
     assert summary["rows"].sum() == warehouse.one(
-        "SELECT count(*) FROM quarantine WHERE date BETWEEN ? AND ?", [p["start"], p["end"]])
+        "SELECT count(*) FROM quarantine WHERE date BETWEEN ? AND ?", [p["start"], p["end"]]
+    )
     assert any("http://dagster.example:3000" in m.value for m in at.markdown)
     whole = find_frame(at, "cluster", "date", "drop_id", "reason", "detail")  # issue 18: quarantined whole
     assert list(zip(whole.cluster, whole.drop_id, whole.reason)) == [("beta", "beadfeedbeadfeed", "bad_manifest")]

@@ -20,7 +20,8 @@ def test_summary_and_worst_offenders(warehouse, open_app):
                    100.0 * sum(max_rss_bytes) FILTER (WHERE max_rss_bytes IS NOT NULL AND req_mem_bytes > 0)
                    / sum(req_mem_bytes) FILTER (WHERE max_rss_bytes IS NOT NULL AND req_mem_bytes > 0) AS mem,
                    sum({WASTED}) AS wasted
-            FROM jobs WHERE end_date BETWEEN ? AND ?""", bounds(p),
+            FROM jobs WHERE end_date BETWEEN ? AND ?""",
+        bounds(p),
     ).iloc[0]
     shown = metrics(at)
     assert shown["CPU efficiency (%)"] == f"{row.cpu:,.1f}"
@@ -31,7 +32,8 @@ def test_summary_and_worst_offenders(warehouse, open_app):
     by_user = find_frame(at, "user", "wasted_cpu_hours")
     expected = warehouse.sql(
         f"""SELECT "user", count(*) AS jobs, sum(cpu_hours) AS cpu_hours, sum({WASTED}) AS wasted_cpu_hours
-            FROM jobs WHERE end_date BETWEEN ? AND ? GROUP BY 1 HAVING count(*) >= 5""", bounds(p),
+            FROM jobs WHERE end_date BETWEEN ? AND ? GROUP BY 1 HAVING count(*) >= 5""",
+        bounds(p),
     )
     assert_frame_matches(by_user, expected, ["user"])
     assert list(by_user["wasted_cpu_hours"]) == sorted(by_user["wasted_cpu_hours"], reverse=True)

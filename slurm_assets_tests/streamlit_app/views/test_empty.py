@@ -1,7 +1,17 @@
 """Protects the empty state: with no data (or a filter matching nothing) every page explains it, no exception."""
 
-PAGES = ["overview", "usage", "explorer", "utilization", "users_accounts", "gpus", "queue", "efficiency", "jobs",
-         "data_status"]
+PAGES = [
+    "overview",
+    "usage",
+    "explorer",
+    "utilization",
+    "users_accounts",
+    "gpus",
+    "queue",
+    "efficiency",
+    "jobs",
+    "data_status",
+]
 
 
 def _visit_all(at):

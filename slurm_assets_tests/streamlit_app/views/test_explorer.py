@@ -34,11 +34,13 @@ def test_cpu_efficiency_by_job_size_bucket(warehouse, open_app):
                   100.0 * sum(total_cpu_s) FILTER (WHERE total_cpu_s IS NOT NULL AND elapsed_s > 0)
                   / sum(alloc_cpus * elapsed_s) FILTER (WHERE total_cpu_s IS NOT NULL AND elapsed_s > 0)
                   AS cpu_efficiency
-           FROM jobs WHERE end_date BETWEEN ? AND ? GROUP BY 1""", bounds(p),
+           FROM jobs WHERE end_date BETWEEN ? AND ? GROUP BY 1""",
+        bounds(p),
     )
     assert_frame_matches(shown, expected, ["job_size"])
-    assert list(shown["job_size"]) == sorted(shown["job_size"], key=["1", "2-4", "5-16", "17-64", "65-256",
-                                                                       "257+"].index)
+    assert list(shown["job_size"]) == sorted(
+        shown["job_size"], key=["1", "2-4", "5-16", "17-64", "65-256", "257+"].index
+    )
 
 
 def test_wait_hours_by_wait_bucket_with_state_filter(warehouse, open_app):
@@ -53,7 +55,8 @@ def test_wait_hours_by_wait_bucket_with_state_filter(warehouse, open_app):
                        WHEN wait_s < 600 THEN '1 - 10 min' WHEN wait_s < 3600 THEN '10 min - 1 h'
                        WHEN wait_s < 21600 THEN '1 - 6 h' WHEN wait_s < 86400 THEN '6 - 24 h' ELSE '>= 1 day' END
                   AS wait_time, sum(wait_s) / 3600.0 AS wait_hours
-           FROM jobs WHERE end_date BETWEEN ? AND ? AND state = 'COMPLETED' GROUP BY 1""", bounds(p),
+           FROM jobs WHERE end_date BETWEEN ? AND ? AND state = 'COMPLETED' GROUP BY 1""",
+        bounds(p),
     )
     assert_frame_matches(shown, expected, ["wait_time"])
 
@@ -66,7 +69,8 @@ def test_state_filter_switches_hours_to_jobs_table(warehouse, open_app):
     shown = find_frame(at, "cluster", "cpu_hours")
     expected = warehouse.sql(
         "SELECT cluster, sum(cpu_hours) AS cpu_hours FROM jobs WHERE end_date BETWEEN ? AND ? AND state = 'FAILED'"
-        " GROUP BY 1", bounds(p),
+        " GROUP BY 1",
+        bounds(p),
     )
     assert_frame_matches(shown, expected, ["cluster"])
 
@@ -77,14 +81,18 @@ def test_mean_wait_by_partition_and_gpu_hours_by_gpu_type_from_the_url(warehouse
     shown = find_frame(at, "partition", "mean_wait_h")
     expected = warehouse.sql(
         """SELECT partition, avg(wait_s) / 3600.0 AS mean_wait_h FROM jobs
-           WHERE end_date BETWEEN ? AND ? AND wait_s IS NOT NULL GROUP BY 1""", bounds(p))
+           WHERE end_date BETWEEN ? AND ? AND wait_s IS NOT NULL GROUP BY 1""",
+        bounds(p),
+    )
     assert_frame_matches(shown, expected, ["partition"])
 
     at = open_app(warehouse, "explorer", **p, metric="gpu_hours", dim="gpu_type", view="total")
     shown = find_frame(at, "gpu_type", "gpu_hours")
-    expected = warehouse.sql("SELECT CASE gpu_type WHEN '' THEN '(untyped)' ELSE gpu_type END AS gpu_type,"
-                             " sum(gpu_hours) AS gpu_hours FROM gpu_usage_daily WHERE date BETWEEN ? AND ? GROUP BY 1",
-                             bounds(p))
+    expected = warehouse.sql(
+        "SELECT CASE gpu_type WHEN '' THEN '(untyped)' ELSE gpu_type END AS gpu_type,"
+        " sum(gpu_hours) AS gpu_hours FROM gpu_usage_daily WHERE date BETWEEN ? AND ? GROUP BY 1",
+        bounds(p),
+    )
     assert sorted(expected["gpu_type"]) == ["(untyped)", "a100", "h100"]
     assert_frame_matches(shown, expected, ["gpu_type"])
 

@@ -14,8 +14,11 @@ JOB_TYPE = "CASE WHEN alloc_gpus > 0 THEN coalesce(nullif(split_part(gpu_types, 
 
 def _gpu_sql(wh, p, types, group: str | None = None):
     cols = f"{group}, " if group else ""
-    return wh.sql(f"SELECT {cols}sum(gpu_hours) AS gpu_hours FROM gpu_usage_daily WHERE date BETWEEN ? AND ?"
-                  f" AND list_contains(?, {TYPE}) {'GROUP BY 1' if group else ''}", bounds(p) + [types])
+    return wh.sql(
+        f"SELECT {cols}sum(gpu_hours) AS gpu_hours FROM gpu_usage_daily WHERE date BETWEEN ? AND ?"
+        f" AND list_contains(?, {TYPE}) {'GROUP BY 1' if group else ''}",
+        bounds(p) + [types],
+    )
 
 
 def test_options_are_the_viewers_gpu_types(warehouse, monkeypatch):
@@ -24,9 +27,11 @@ def test_options_are_the_viewers_gpu_types(warehouse, monkeypatch):
     st.cache_resource.clear()
     assert data.filter_options(data.ADMIN_SCOPE)["gpu_type"] == ["(untyped)", "a100", "h100"]
     pairs = (("alpha", "acc-b"), ("alpha", "acc-c"), ("beta", "acc-b"), ("beta", "acc-c"))  # u05 coordinates
-    mine = warehouse.sql(f"""SELECT DISTINCT {TYPE} AS t FROM gpu_usage_daily
+    mine = warehouse.sql(
+        f"""SELECT DISTINCT {TYPE} AS t FROM gpu_usage_daily
                              WHERE "user" = 'u05' OR list_contains(?, cluster || '/' || account) ORDER BY 1""",
-                         [[f"{c}/{a}" for c, a in pairs]])["t"].tolist()
+        [[f"{c}/{a}" for c, a in pairs]],
+    )["t"].tolist()
     assert data.filter_options(data.Scope("coordinator", "u05", pairs))["gpu_type"] == mine
     gamma_only = data.Scope("coordinator", "zz", (("gamma", "acc-a"),))  # gamma's GPUs are all h100
     assert data.filter_options(gamma_only)["gpu_type"] == ["h100"]
@@ -55,11 +60,12 @@ def test_gpus_page_and_explorer_follow_the_filter(warehouse, open_app):
     table = find_frame(at, "cluster", "partition", "gpu_type", "gpu_hours")
     expected = warehouse.sql(
         f"""SELECT cluster, partition, {TYPE} AS gpu_type, sum(gpu_hours) AS gpu_hours FROM gpu_usage_daily
-            WHERE date BETWEEN ? AND ? AND gpu_type IN ('h100', '') GROUP BY ALL""", bounds(p))
+            WHERE date BETWEEN ? AND ? AND gpu_type IN ('h100', '') GROUP BY ALL""",
+        bounds(p),
+    )
     assert_frame_matches(table, expected, ["cluster", "partition", "gpu_type"])
 
-    at = open_app(warehouse, "explorer", **p, gpu_type="h100", metric="gpu_hours", dim="user", view="total",
-                  top="100")
+    at = open_app(warehouse, "explorer", **p, gpu_type="h100", metric="gpu_hours", dim="user", view="total", top="100")
     assert any("gpu_usage_daily" in c.value for c in at.caption)
     shown = find_frame(at, "user", "gpu_hours")
     assert_frame_matches(shown, _gpu_sql(warehouse, p, ["h100"], '"user"'), ["user"])
@@ -72,8 +78,9 @@ def test_rankings_and_shares_take_gpu_hours_of_the_type(warehouse, open_app, pag
     at = open_app(warehouse, page, **p, gpu_type="a100", **extra)
     shown = find_frame(at, entity, "cpu_hours", "gpu_hours")
     gpu = _gpu_sql(warehouse, p, ["a100"], f'"{entity}"').set_index(entity)["gpu_hours"]
-    cpu = warehouse.sql(f'SELECT "{entity}", sum(cpu_hours) AS c FROM usage_daily WHERE date BETWEEN ? AND ?'
-                        " GROUP BY 1", bounds(p)).set_index(entity)["c"]
+    cpu = warehouse.sql(
+        f'SELECT "{entity}", sum(cpu_hours) AS c FROM usage_daily WHERE date BETWEEN ? AND ? GROUP BY 1', bounds(p)
+    ).set_index(entity)["c"]
     assert sorted(shown[entity]) == sorted(cpu.index)  # CPU-hours have no GPU type: every entity stays
     for row in shown.itertuples():
         assert row.gpu_hours == pytest.approx(gpu.get(getattr(row, entity), 0.0), rel=1e-9, abs=1e-9)
@@ -88,7 +95,9 @@ def test_jobs_list_matches_each_jobs_gpu_types(warehouse, open_app, types):
     at = open_app(warehouse, "jobs", **p, gpu_type=types)
     expected = warehouse.sql(
         f"""SELECT cluster, job_id_raw FROM jobs WHERE end_date BETWEEN ? AND ? AND list_contains(?, {JOB_TYPE})
-            ORDER BY end_time DESC, cluster, job_id_raw, submit_time""", bounds(p) + [types])
+            ORDER BY end_time DESC, cluster, job_id_raw, submit_time""",
+        bounds(p) + [types],
+    )
     assert len(expected) > 0
     assert any(f"{len(expected):,} jobs match" in c.value for c in at.caption)
     page = find_frame(at, "job_id_raw", "end_time")

@@ -16,7 +16,8 @@ def test_gpu_job_share_and_tables(warehouse, open_app):
         """SELECT count(*) FILTER (WHERE alloc_gpus > 0) AS gpu_jobs,
                   100.0 * count(*) FILTER (WHERE alloc_gpus > 0) / count(*) AS pct,
                   sum(cpu_hours) FILTER (WHERE alloc_gpus > 0) AS cpu
-           FROM jobs WHERE end_date BETWEEN ? AND ?""", bounds(p),
+           FROM jobs WHERE end_date BETWEEN ? AND ?""",
+        bounds(p),
     ).iloc[0]
     shown = metrics(at)
     assert shown["GPU jobs"] == f"{row.gpu_jobs:,.0f}"
@@ -26,7 +27,8 @@ def test_gpu_job_share_and_tables(warehouse, open_app):
     expected = warehouse.sql(
         """SELECT cluster, partition, CASE gpu_type WHEN '' THEN '(untyped)' ELSE gpu_type END AS gpu_type,
                   sum(gpu_hours) AS gpu_hours FROM gpu_usage_daily
-           WHERE date BETWEEN ? AND ? GROUP BY ALL""", bounds(p),
+           WHERE date BETWEEN ? AND ? GROUP BY ALL""",
+        bounds(p),
     )
     assert_frame_matches(table, expected, ["cluster", "partition", "gpu_type"])
     by_type = find_frame(at, "period", "gpu_type", "gpu_hours")

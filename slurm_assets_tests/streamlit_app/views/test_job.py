@@ -40,4 +40,6 @@ def test_a_job_link_shows_nothing_outside_the_viewers_scope(warehouse, monkeypat
     other = Scope("user", user="not-" + job.user)
     assert data.job_record(f.__class__(**{**f.__dict__, "scope": other}), job.cluster, str(job.job_id_raw), day).empty
     owner = Scope("user", user=job.user)
-    assert len(data.job_record(f.__class__(**{**f.__dict__, "scope": owner}), job.cluster, str(job.job_id_raw), day)) >= 1
+    assert (
+        len(data.job_record(f.__class__(**{**f.__dict__, "scope": owner}), job.cluster, str(job.job_id_raw), day)) >= 1
+    )

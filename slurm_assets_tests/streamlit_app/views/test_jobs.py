@@ -13,7 +13,8 @@ def test_first_page_and_paging(warehouse, open_app):
     assert list(page.columns) == ["view"] + JOBS_SCHEMA.names  # the first column links to the job page
     expected = warehouse.sql(
         "SELECT cluster, job_id_raw FROM jobs WHERE end_date BETWEEN ? AND ?"
-        " ORDER BY end_time DESC, cluster, job_id_raw, submit_time LIMIT 100 OFFSET 100", bounds(p),
+        " ORDER BY end_time DESC, cluster, job_id_raw, submit_time LIMIT 100 OFFSET 100",
+        bounds(p),
     )
     at.number_input(key="jobs_page").set_value(2).run()
     page2 = find_frame(at, "job_id_raw", "end_time")
@@ -27,7 +28,8 @@ def test_search(warehouse, open_app):
     n = warehouse.one(
         """SELECT count(*) FROM jobs WHERE end_date BETWEEN ? AND ? AND (contains(lower(job_id), 'u03')
            OR contains(lower(name), 'u03') OR "user" = 'u03' OR contains(account, 'u03')
-           OR contains(partition, 'u03') OR contains(coalesce(node_list, ''), 'u03'))""", bounds(p),
+           OR contains(partition, 'u03') OR contains(coalesce(node_list, ''), 'u03'))""",
+        bounds(p),
     )
     assert n > 0
     assert any(f"{n:,} jobs match" in c.value for c in at.caption)

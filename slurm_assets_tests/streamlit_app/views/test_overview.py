@@ -35,8 +35,11 @@ def test_kpis_and_deltas_equal_sql(warehouse, open_app):
     before = expected(warehouse, lo - dt.timedelta(days=50), lo - dt.timedelta(days=1))
     shown = metrics(at)
     assert shown == {
-        "Jobs": f"{now.jobs:,.0f}", "CPU-hours": f"{now.cpu:,.1f}", "GPU-hours": f"{now.gpu:,.1f}",
-        "Active users": f"{now.users:,.0f}", "Active accounts": f"{now.accounts:,.0f}",
+        "Jobs": f"{now.jobs:,.0f}",
+        "CPU-hours": f"{now.cpu:,.1f}",
+        "GPU-hours": f"{now.gpu:,.1f}",
+        "Active users": f"{now.users:,.0f}",
+        "Active accounts": f"{now.accounts:,.0f}",
         "Mean wait (h)": f"{now.wait:,.2f}",
     }
     deltas = {m.label: m.delta for m in at.metric}

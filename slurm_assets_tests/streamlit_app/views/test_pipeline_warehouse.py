@@ -24,13 +24,15 @@ def test_every_page_renders(pipeline_warehouse, open_app):
 @pytest.mark.parametrize("grain", ["day", "month"])
 def test_overview_kpis_equal_sql(pipeline_warehouse, open_app, grain):
     wh = pipeline_warehouse
-    lo, hi = wh.sql("SELECT min(d), max(d) FROM (SELECT date AS d FROM usage_daily UNION ALL SELECT date FROM drops)"
-                    ).iloc[0]
+    lo, hi = wh.sql(
+        "SELECT min(d), max(d) FROM (SELECT date AS d FROM usage_daily UNION ALL SELECT date FROM drops)"
+    ).iloc[0]
     at = open_app(wh, "overview", range="all", grain=grain)
     row = wh.sql(
         """SELECT (SELECT count(*) FROM jobs WHERE end_date BETWEEN $1 AND $2) AS jobs,
                   (SELECT sum(cpu_hours) FROM usage_daily WHERE date BETWEEN $1 AND $2) AS cpu,
-                  (SELECT sum(gpu_hours) FROM usage_daily WHERE date BETWEEN $1 AND $2) AS gpu""", [lo, hi],
+                  (SELECT sum(gpu_hours) FROM usage_daily WHERE date BETWEEN $1 AND $2) AS gpu""",
+        [lo, hi],
     ).iloc[0]
     assert row.jobs > 0
     shown = metrics(at)

@@ -16,7 +16,8 @@ def test_waits_states_and_distributions(warehouse, open_app):
         """SELECT date_trunc('week', end_date) AS period, partition, count(*) AS jobs,
                   avg(wait_s) / 3600 AS mean_wait_h, count(*) FILTER (WHERE wait_s >= 3600) * 100.0 / count(*)
                       AS waited_1h_pct
-           FROM jobs WHERE end_date BETWEEN ? AND ? AND wait_s IS NOT NULL GROUP BY ALL""", bounds(p),
+           FROM jobs WHERE end_date BETWEEN ? AND ? AND wait_s IS NOT NULL GROUP BY ALL""",
+        bounds(p),
     )
     assert expected["waited_1h_pct"].between(1, 99).any()  # the test data has short and long waits
     assert_frame_matches(waits, expected, ["period", "partition"])
@@ -24,7 +25,8 @@ def test_waits_states_and_distributions(warehouse, open_app):
     states = find_frame(at, "period", "state", "share_pct")
     expected = warehouse.sql(
         """SELECT date_trunc('week', end_date) AS period, state, count(*) AS jobs FROM jobs
-           WHERE end_date BETWEEN ? AND ? GROUP BY ALL""", bounds(p),
+           WHERE end_date BETWEEN ? AND ? GROUP BY ALL""",
+        bounds(p),
     )
     assert_frame_matches(states, expected, ["period", "state"])
     for _, per in states.groupby("period"):
@@ -35,12 +37,14 @@ def test_waits_states_and_distributions(warehouse, open_app):
         assert find_frame(at, dim, "jobs")["jobs"].sum() == total
     gpus = find_frame(at, "gpu_count", "jobs").set_index("gpu_count")["jobs"]
     assert gpus["0"] == warehouse.one(
-        "SELECT count(*) FROM jobs WHERE end_date BETWEEN ? AND ? AND alloc_gpus = 0", bounds(p))
+        "SELECT count(*) FROM jobs WHERE end_date BETWEEN ? AND ? AND alloc_gpus = 0", bounds(p)
+    )
 
 
 def test_running_snapshot(warehouse, open_app):
     at = open_app(warehouse, "queue", **period_params(warehouse))
     now = find_frame(at, "cluster", "state", "jobs", "cpus")
-    expected = warehouse.sql("SELECT cluster, state, count(*) AS jobs, sum(alloc_cpus) AS cpus FROM running_jobs "
-                             "GROUP BY ALL")
+    expected = warehouse.sql(
+        "SELECT cluster, state, count(*) AS jobs, sum(alloc_cpus) AS cpus FROM running_jobs GROUP BY ALL"
+    )
     assert_frame_matches(now, expected, ["cluster", "state"])

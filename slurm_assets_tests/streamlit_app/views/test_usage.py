@@ -14,7 +14,8 @@ def test_stacked_series_top_n_and_other(warehouse, open_app):
     chart = find_frame(at, "period", "user", "cpu_hours")
     per_user = warehouse.sql(
         'SELECT "user", sum(cpu_hours) AS cpu_hours FROM usage_daily WHERE date BETWEEN ? AND ? GROUP BY 1'
-        " ORDER BY cpu_hours DESC, 1", bounds(p),
+        " ORDER BY cpu_hours DESC, 1",
+        bounds(p),
     )
     top = set(per_user["user"][:8])
     assert set(chart["user"]) == top | {"(other)"}
@@ -40,7 +41,8 @@ def test_share_table_by_chosen_dimension(warehouse, open_app):
         """SELECT account, sum(cpu_hours) AS cpu_hours,
                   sum(cpu_hours) * 100 / sum(sum(cpu_hours)) OVER () AS cpu_share_pct,
                   sum(gpu_hours) AS gpu_hours, sum(jobs_ended) AS jobs
-           FROM usage_daily WHERE date BETWEEN ? AND ? GROUP BY 1""", bounds(p),
+           FROM usage_daily WHERE date BETWEEN ? AND ? GROUP BY 1""",
+        bounds(p),
     )
     assert_frame_matches(shown, expected, ["account"])
     assert abs(shown["cpu_share_pct"].sum() - 100) < 1e-9

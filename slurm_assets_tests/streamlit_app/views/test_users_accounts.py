@@ -40,6 +40,9 @@ def test_rank_by_gpu_hours_and_limit(warehouse, open_app):
     at.selectbox(key="ua_order").set_value("gpu_hours")
     at.number_input(key="ua_limit").set_value(5).run()
     shown = find_frame(at, "user", "gpu_hours")
-    expected = warehouse.sql(SQL.format(e="user"), bounds(p)).sort_values(["gpu_hours", "user"],
-                                                                           ascending=[False, True]).head(5)
+    expected = (
+        warehouse.sql(SQL.format(e="user"), bounds(p))
+        .sort_values(["gpu_hours", "user"], ascending=[False, True])
+        .head(5)
+    )
     assert list(shown["user"]) == list(expected["user"])

@@ -22,7 +22,8 @@ def test_used_vs_capacity_per_cluster_partition_day(warehouse, open_app):
            SELECT period, cluster, partition, coalesce(cpu_hours_used, 0) AS cpu_hours_used, cpu_hours_available,
                   100.0 * coalesce(cpu_hours_used, 0) / cpu_hours_available AS cpu_util_pct,
                   coalesce(gpu_hours_used, 0) AS gpu_hours_used, gpu_hours_available
-           FROM u FULL JOIN c USING (period, cluster, partition)""", bounds(p),
+           FROM u FULL JOIN c USING (period, cluster, partition)""",
+        bounds(p),
     )
     assert len(shown) == 20 * 3 * 3  # days x clusters x partitions
     assert_frame_matches(shown, expected, ["period", "cluster", "partition"])
@@ -36,6 +37,7 @@ def test_per_cluster_totals(warehouse, open_app):
     assert "partition" not in shown.columns
     expected = warehouse.sql(
         """SELECT cluster, sum(cpu_hours_available) AS cpu_hours_available FROM capacity_daily
-           WHERE date BETWEEN ? AND ? GROUP BY 1""", bounds(p),
+           WHERE date BETWEEN ? AND ? GROUP BY 1""",
+        bounds(p),
     )
     assert_frame_matches(shown.groupby("cluster", as_index=False)["cpu_hours_available"].sum(), expected, ["cluster"])
