@@ -43,6 +43,7 @@ reliability: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	shellcheck agent/install.sh
 
 # Development helpers: keep the real SLURM testbed running between test runs.

@@ -1,7 +1,9 @@
 """Protects the code's shape (STYLE.md, issue 13): no function in product code over 80 lines, no module over 500
-lines but the single-file agent, and a plain ``ruff check .`` passes with the project's own configuration."""
+lines but the single-file agent, a plain ``ruff check .`` passes with the project's own configuration, and the
+tree is formatted by ``ruff format`` (the one formatter)."""
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,9 +73,24 @@ def test_the_limits_are_measured(tmp_path, monkeypatch):
     assert long_functions(Path("m.py")) == {"m.py::C.long": MAX_FUNCTION_LINES + 2}
 
 
-def test_ruff_check_passes_with_the_project_configuration():
+def _ruff(*args: str) -> subprocess.CompletedProcess:
+    """The project's ruff on the whole tree (skipped where it is not installed, a failure under CI=true)."""
     ruff = Path(sys.executable).parent / "ruff"
     if not ruff.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but ruff is not installed in {ruff.parent}", pytrace=False)
         pytest.skip(f"ruff not installed in {ruff.parent}")
-    proc = subprocess.run([str(ruff), "check", "."], cwd=ROOT, capture_output=True, text=True, check=False)
+    return subprocess.run([str(ruff), *args], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_ruff_check_passes_with_the_project_configuration():
+    proc = _ruff("check", ".")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+
+
+def test_the_tree_is_ruff_formatted():
+    """`ruff format` is the one formatter: a file it would change fails here (fix: ruff format <file>)."""
+    proc = _ruff("format", "--check", ".")
+    assert proc.returncode == 0, (
+        proc.stdout[-3000:] + proc.stderr + "\nrun `.venv/bin/ruff format` on the files listed above"
+    )
