@@ -3,6 +3,7 @@
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -43,6 +44,7 @@ def main(argv=None) -> int:
     only = set(args.only or ["1", "2", "3", "4", "5"])
     plan = workloads(args.quick)
     rows: list[dict] = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="slurm-bench-") as tmp:
         scratch = Path(tmp)
         year = plan["year"]
@@ -54,13 +56,9 @@ def main(argv=None) -> int:
         if "2" in only:
             rows.append(_show(scenarios.receiver(data_dir, scratch / "receiver", row["size"])))
         if "3" in only:
-            rows.append(
-                _show(
-                    scenarios.pipeline(
-                        data_dir, folder, year, scratch / "pipeline", ui_days=60 if args.quick else len(year.day_list)
-                    )
-                )
-            )
+            process = _show(scenarios.pipeline(data_dir, folder, year, scratch / "pipeline"))
+            days = [d.isoformat() for d in year.day_list]  # the same year as process, for the ratio
+            rows.extend([process] + [_show(r) for r in scenarios.ui_backfills(data_dir, days, scratch / "ui", process)])
         if "4" in only:
             from bench import dashboard
 
@@ -77,12 +75,20 @@ def main(argv=None) -> int:
     if args.only:  # a partial run never overwrites the day's full table
         suffix += "-only-" + "-".join(sorted(only))
     args.results.mkdir(parents=True, exist_ok=True)
-    result = {"date": stamp, "quick": args.quick, "machine": report.machine(), "rows": rows}
+    machine = {
+        **report.machine(),
+        "load_before": [round(x, 1) for x in load_before],
+        "load_after": [round(x, 1) for x in os.getloadavg()],
+    }
+    result = {"date": stamp, "quick": args.quick, "machine": machine, "rows": rows}
     (args.results / f"{stamp}{suffix}.json").write_text(json.dumps(result, indent=1) + "\n")
     table = report.markdown(result)
     (args.results / f"{stamp}{suffix}.md").write_text(table)
     print(table)
-    return 0
+    failed = [r["scenario"] for r in rows if r.get("failed")]
+    if failed:
+        print(f"FAILED: {failed}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _show(row: dict) -> dict:

@@ -4,6 +4,13 @@ import os
 import platform
 
 
+def _load(machine: dict) -> str:
+    """The load averages (1, 5, 15 min) before and after the run: the machine is shared."""
+    if "load_before" not in machine:
+        return ""
+    return f", load average {machine['load_before']} before, {machine['load_after']} after"
+
+
 def machine() -> dict:
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
@@ -40,7 +47,7 @@ def scaling_rows(rows: list[dict]) -> list[dict]:
 def markdown(result: dict) -> str:
     lines = [
         f"Bench {result['date']}{' (quick)' if result['quick'] else ''}: "
-        f"{result['machine']['cpus']} CPUs, Python {result['machine']['python']}.",
+        f"{result['machine']['cpus']} CPUs, Python {result['machine']['python']}{_load(result['machine'])}.",
         "",
         "| scenario | size | ours (s) | limit (s) | ratio | target | peak RSS (MiB) | met | notes |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -60,17 +67,18 @@ def markdown(result: dict) -> str:
                 "runs",
                 "s_per_run",
                 "tree_pss_mib",
-                "ui_backfill",
-                "ui_backfill_pg",
+                "runs_succeeded",
+                "data_s",
                 "p95_ms",
                 "queries",
             )
             if k in r
         )
         rss_target = f" (<= {r['rss_target_mib']})" if r.get("rss_target_mib") else ""
+        rss = "" if r["ours"]["peak_rss_mib"] is None else f"{r['ours']['peak_rss_mib']}{rss_target}"
         lines.append(
             f"| {r['scenario']} | {r['size']} | {r['ours']['wall_s']} | {r['limit']['wall_s']} "
-            f"({r['limit']['label']}) | {r['ratio']}x | <= {r['target_ratio']}x | {r['ours']['peak_rss_mib']}{rss_target} "
+            f"({r['limit']['label']}) | {r['ratio']}x | <= {r['target_ratio']}x | {rss} "
             f"| {'yes' if r['met'] else 'NO'} | {notes} |"
         )
     return "\n".join(lines) + "\n"

@@ -1,6 +1,7 @@
 """Scenario 3b: the year's backfill as an operator launches it from the Dagster UI (issue 7).
 
-``dagster-webserver`` and ``dagster-daemon`` on the instance of ``deploy/dagster.local.yaml``
+``dagster-webserver`` and the daemon (``python -m slurm_assets daemon``: ``dagster-daemon run`` with a
+2 s backfill tick) on the instance of ``deploy/dagster.local.yaml``
 (SQLite, queued run coordinator), the backfill launched over GraphQL the way the UI's
 "Materialize" of every daily partition does (``launchPartitionBackfill`` of the daily assets),
 so the daemon splits it by the assets' backfill policy and the run queue runs it. The
@@ -163,9 +164,10 @@ def run(
     """Backfill ``days`` of the daily assets through webserver + daemon; wall time, runs, seconds per run.
 
     ``extra_env``: for every Dagster process (e.g. the PostgreSQL instance's DAGSTER_PG_*, the executor);
-    ``after()`` runs once the backfill has succeeded, while webserver and daemon still run (the tests wait there
+    ``after()`` runs once the backfill has completed, while webserver and daemon still run (the tests wait there
     for the sensors' follow-up runs); ``asset_keys``: other assets than the daily ones (``days`` are then their
-    partition keys, e.g. months of ``monthly_reports``).
+    partition keys, e.g. months of ``monthly_reports``). Raises BackfillFailed, with the daemon's log, unless every
+    run succeeded.
     """
     import dagster as dg
 
@@ -183,9 +185,10 @@ def run(
     daemon = None
     try:
         stop_landing_sensor(url, sensor_id)
-        daemon = start_process([str(BIN / "dagster-daemon"), "run", "-m", LOCATION], env, log)
+        # the product's daemon: dagster-daemon run with a short backfill tick (slurm_assets/daemon.py)
+        daemon = start_process([sys.executable, "-m", "slurm_assets", "daemon", "-m", LOCATION], env, log)
         wait_daemon(url, daemon, log)
-        began = time.monotonic()  # from the launch, as an operator sees it, with the daemon already up
+        began, began_epoch = time.monotonic(), time.time()  # from the launch, the daemon already up
         backfill_id = launch_backfill(url, days, asset_keys)
         status = wait_backfill(url, backfill_id, daemon, log)
         wall = time.monotonic() - began
@@ -197,18 +200,46 @@ def run(
         stop_process(web)
     with _instance_env(extra_env or {}), dg.DagsterInstance.from_config(str(home)) as instance:
         records = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+    result = summary(records, status, wall, began_epoch, backfill_id)
+    check_runs(result, log)
+    return result
+
+
+def summary(records: list, status: str | None, wall: float, began_epoch: float, backfill_id: str) -> dict:
+    """Wall time, the runs and their seconds; ``data_s``: from the launch to the end of the last run (the
+    files are written then; the backfill shows COMPLETED at the daemon's next backfill tick)."""
+    import dagster as dg
+
     seconds = sorted(round(r.end_time - r.start_time, 1) for r in records if r.start_time and r.end_time)
-    ok = sum(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
+    ends = [r.end_time for r in records if r.end_time]
+    statuses = {r.dagster_run.run_id: r.dagster_run.status.value for r in records}
     return {
         "status": status,
         "wall_s": round(wall, 1),
         "runs": len(records),
-        "runs_succeeded": ok,
+        "runs_succeeded": sum(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records),
         "run_seconds": seconds,
         "s_per_run": round(sum(seconds) / len(seconds), 1) if seconds else None,
+        "data_s": round(max(ends) - began_epoch, 1) if ends else None,
         "backfill_id": backfill_id,
-        "run_ids": [r.dagster_run.run_id for r in records],
+        "run_ids": list(statuses),
+        "run_statuses": statuses,
     }
+
+
+class BackfillFailed(RuntimeError):
+    """The backfill did not complete, or one of its runs did not succeed."""
+
+
+def check_runs(result: dict, log: Path) -> None:
+    """COMPLETED is not success: every run of the backfill must have succeeded, and there must be runs."""
+    failed = {run_id: s for run_id, s in result["run_statuses"].items() if s != "SUCCESS"}
+    if result["status"] in ("COMPLETED", "COMPLETED_SUCCESS") and result["runs"] and not failed:
+        return
+    raise BackfillFailed(
+        f"backfill {result['backfill_id']} ended {result['status']} with {result['runs']} runs, "
+        f"not succeeded: {failed or 'none (no runs)'}; log tail:\n{log.read_text()[-3000:]}"
+    )
 
 
 @contextmanager

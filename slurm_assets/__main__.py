@@ -1,5 +1,6 @@
 """Headless pipeline: ``python -m slurm_assets process [--data-dir D] [--start D0 --end D1] [--force] [--workers N]``
-(and ``python -m slurm_assets import``: existing history into drops, ``slurm_assets/importer/cli.py``).
+(and ``python -m slurm_assets import``: existing history into drops, ``slurm_assets/importer/cli.py``;
+``python -m slurm_assets daemon``: ``dagster-daemon run`` with a 2 s backfill tick, ``slurm_assets/daemon.py``).
 
 Materializes, through Dagster (the same assets and checks as in the UI), every landing
 day whose drops have not been processed yet, as one run per batch of days (partition-range
@@ -59,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=default_workers(),
         help="day-range runs side by side, each in its own process (default: %(default)s)",
     )
+    sub.add_parser("daemon", help="dagster-daemon run (same options) with a 2 s backfill tick (slurm_assets/daemon.py)")
     imp = sub.add_parser("import", help="turn sacct logs or the seed system's Parquet into drops (docs/MIGRATING.md)")
     importer_cli.add_arguments(imp)
     return parser.parse_args(argv)
@@ -275,6 +277,11 @@ def finish_batch(first: str, last: str, outcome: tuple[bool, str, float, list[st
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["daemon"]:  # dagster-daemon run's own options follow
+        from slurm_assets import daemon
+
+        return daemon.main(argv[1:])
     args = parse_args(argv)
     if args.command == "import":
         return importer_cli.run(args)

@@ -89,6 +89,18 @@ def dask_scheduler() -> str:
     return value
 
 
+BACKFILL_TICK_ENV = "SLURM_USAGE_BACKFILL_TICK_S"
+
+
+def backfill_tick_s() -> int:
+    """Seconds between the backfill ticks of ``python -m slurm_assets daemon`` (Dagster's own: 30); env
+    ``SLURM_USAGE_BACKFILL_TICK_S``, default 2, 1..30."""
+    value = os.environ.get(BACKFILL_TICK_ENV, "").strip() or "2"
+    if not value.isdigit() or not 1 <= int(value) <= 30:
+        raise ValueError(f"{BACKFILL_TICK_ENV}={value!r} is not a whole number of seconds from 1 to 30")
+    return int(value)
+
+
 BIG_DROP_BYTES_ENV = "SLURM_USAGE_BIG_DROP_BYTES"
 DROP_PIECE_BYTES_ENV = "SLURM_USAGE_DROP_PIECE_BYTES"
 
