@@ -62,7 +62,10 @@ def main(argv=None) -> int:
         if "4" in only:
             from bench import dashboard
 
+            from bench import demo_page
+
             rows.extend(_show(r) for r in dashboard.run(args.quick, args.cache, scratch / "dashboard"))
+            rows.extend(_show(r) for r in demo_page.run(args.cache, scratch / "demo"))
         if "5" in only:
             for work in plan["scale"]:
                 print(f"building workload {work.name} ...", flush=True)

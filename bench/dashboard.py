@@ -18,6 +18,10 @@ same defaults as ``streamlit_app/views/*.py``, for three filters (all clusters
 over 1 year, the busiest account over 90 days, the busiest user over 30 days),
 clearing the query cache before every page (the connection, built once per data
 version as in the app, is timed separately as "first load").
+
+The first load is the app's first page (sidebar + Overview, ``first_page``): on a cold start (no local copy
+yet) it reads views over the monthly compacts while the copy is made behind it; the probe then waits for the
+copy and times the pages on it.
 """
 
 import datetime as dt
@@ -36,12 +40,15 @@ import pyarrow.parquet as pq
 from bench import workload as wl
 from bench.harness import Measurement, measure
 from bench.scenarios import PY, _row
+from slurm_assets.storage import compact
 
 TEMPLATE_DAYS = 14
 CLUSTERS = ("alpha", "beta", "gamma")
 P50_TARGET_S, P95_TARGET_S, RSS_TARGET_MIB = 0.3, 1.0, 1024
 # A first page after a start, at most (p95 + 1 s of imports and the copy).
 FIRST_LOAD_MARK_S = 2.0
+# Issue 17: a cold first start (no local copy yet: imports + the first page) at most.
+COLD_START_TARGET_S = 5.0
 # Repetitions stop once the probe has run this long (the 10M-job pages may take seconds each).
 PROBE_BUDGET_S = 240
 TS_COLUMNS = ("submit_time", "eligible_time", "start_time", "end_time")
@@ -281,6 +288,15 @@ def _max_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def first_page(data) -> None:
+    """The app's first script run: the sidebar, then the Overview over the default 30 days (ending on the last
+    data day: the bench warehouse ends in the past)."""
+    last = data.date_bounds(data.ADMIN_SCOPE)[1]
+    data.filter_options(data.ADMIN_SCOPE)
+    f = data.Filters(start=last - dt.timedelta(days=29), end=last, scope=data.ADMIN_SCOPE)
+    pages(data, f)["overview"]()
+
+
 def probe(data_dir: Path, out: Path, reps: int) -> None:
     import logging
     import os
@@ -295,8 +311,12 @@ def probe(data_dir: Path, out: Path, reps: int) -> None:
 
     imported = time.perf_counter() - began
     began = time.perf_counter()
-    data.date_bounds(data.ADMIN_SCOPE)  # builds the connection of this data version (the app's first page load)
+    first_page(data)  # builds the connection of this data version: the app's first page
     first_load = time.perf_counter() - began
+    copier = core._store(str(core.data_dir())).copier
+    if copier is not None:  # the copy made behind the first pages: pages are timed on the copy
+        copier.join()
+    copied = time.perf_counter() - began
     rss_after_load = _max_rss_mib()
     last = data.date_bounds(data.ADMIN_SCOPE)[1]
     top = core.query(
@@ -344,6 +364,7 @@ def probe(data_dir: Path, out: Path, reps: int) -> None:
             {
                 "import_s": imported,
                 "first_load_s": first_load,
+                "copied_s": copied,
                 "rss_after_load_mib": rss_after_load,
                 "filters": list(filters),
                 "pages": times,
@@ -371,6 +392,9 @@ def run(quick: bool, cache: Path, scratch: Path) -> list[dict]:
         flush=True,
     )
     data_dir = build_warehouse(name, jobs_total, days, cache)
+    began = time.perf_counter()
+    compact.compact_all(data_dir)  # what warehouse_job's monthly_compacts does after the pipeline's runs
+    compacted_s = time.perf_counter() - began
     jobs_written = json.loads((cache / name / "warehouse.json").read_text())["jobs_written"]
     scratch.mkdir(parents=True, exist_ok=True)
     out = scratch / "probe.json"
@@ -413,21 +437,23 @@ def run(quick: bool, cache: Path, scratch: Path) -> list[dict]:
         )
         row["met"] = p50 <= P50_TARGET_S and p95 <= P95_TARGET_S and proc.peak_rss_mib <= RSS_TARGET_MIB
         rows.append(row)
+    cold = result["import_s"] + result["first_load_s"]
     rows.append(
         {
-            "scenario": "4 dashboard: first load (no local copy yet)",
-            "met": result["first_load_s"] <= FIRST_LOAD_MARK_S,
-            "note": f"import {result['import_s']:.2f} s, connection + small tables "
-            f"{result['first_load_s']:.2f} s (peak RSS then {result['rss_after_load_mib']} MiB), "
-            f"probe peak RSS {proc.peak_rss_mib} MiB; "
-            f"filters: {'; '.join(result['filters'])}",
+            "scenario": "4 dashboard: cold first start (no local copy yet)",
+            "met": cold <= COLD_START_TARGET_S,
+            "note": f"{cold:.2f} s (target <= {COLD_START_TARGET_S:.0f} s): import {result['import_s']:.2f} s,"
+            f" first page (sidebar + Overview, 30 days) {result['first_load_s']:.2f} s from the"
+            f" monthly compacts; the copy made behind it in {result['copied_s']:.2f} s (peak RSS then"
+            f" {result['rss_after_load_mib']} MiB), probe peak RSS {proc.peak_rss_mib} MiB; compacting the"
+            f" warehouse once {compacted_s:.1f} s; filters: {'; '.join(result['filters'])}",
         }
     )
     rows.append(
         {
-            "scenario": "4 dashboard: first load after a restart",
-            "met": again["first_load_s"] <= FIRST_LOAD_MARK_S,
-            "note": f"import {again['import_s']:.2f} s, connection from the local copy "
+            "scenario": "4 dashboard: first page after a restart",
+            "met": again["import_s"] + again["first_load_s"] <= FIRST_LOAD_MARK_S,
+            "note": f"import {again['import_s']:.2f} s, first page from the local copy "
             f"{again['first_load_s']:.2f} s (peak RSS then {again['rss_after_load_mib']} MiB), "
             f"process peak RSS {again_proc.peak_rss_mib} MiB",
         }

@@ -51,6 +51,7 @@ def test_asset_specs_and_job_selections_come_from_the_catalogue():
     assert {k.to_user_string() for k in warehouse_job.asset_layer.selected_asset_keys} == {
         *catalog.snapshot_tables(),
         "warehouse_duckdb",
+        "monthly_compacts",
     }
     duckdb_deps = {k.to_user_string() for k in graph.get(dg.AssetKey("warehouse_duckdb")).parent_keys}
     assert duckdb_deps == set(catalog.asset_tables())

@@ -13,7 +13,7 @@ from slurm_assets.sacct import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 # The table assets come from the catalogue (slurm_assets_tests/test_catalog.py checks each spec's asset).
-ASSETS = {"landing_pull", "warehouse_duckdb", "monthly_reports", *catalog.asset_tables()}
+ASSETS = {"landing_pull", "warehouse_duckdb", "monthly_compacts", "monthly_reports", *catalog.asset_tables()}
 CHECKS = {
     ("jobs", "jobs_keys_unique"),
     ("jobs", "jobs_durations_non_negative"),

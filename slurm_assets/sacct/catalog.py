@@ -48,6 +48,13 @@ class TableSpec:
     written_with: str | None = None  # written by the step of that table's asset, not an asset of its own
 
     @property
+    def compacted(self) -> bool:
+        """Also kept as monthly compacts (storage/compact.py: ``warehouse/_monthly/<table>/cluster=<c>/month=<M>/``,
+        written by ``monthly_compacts``): the daily tables the dashboard copies in, so a cold start opens a
+        file per month instead of one per day. The daily files stay the source of truth."""
+        return self.dashboard_copy and self.partitioning == DAILY
+
+    @property
     def asset(self) -> str:
         """The Dagster asset whose materialization writes this table."""
         return self.written_with or self.name
@@ -180,6 +187,11 @@ def asset_tables() -> tuple[str, ...]:
 def daily_assets() -> tuple[str, ...]:
     """The per-day assets: what a day-range run (``daily_tables_job``) materializes."""
     return tuple(spec.name for spec in TABLES if not spec.written_with and spec.partitioning == DAILY)
+
+
+def compacted_tables() -> tuple[str, ...]:
+    """The tables kept as monthly compacts too (``TableSpec.compacted``)."""
+    return tuple(spec.name for spec in TABLES if spec.compacted)
 
 
 def snapshot_tables() -> tuple[str, ...]:

@@ -24,12 +24,18 @@ import pyarrow.compute as pc
 
 from slurm_assets.sacct import catalog, summary
 from slurm_assets.sacct.catalog import TABLE_SCHEMAS
-from slurm_assets.storage import local_copy, paths, warehouse
+from slurm_assets.storage import compact, local_copy, paths, warehouse
 
 log = logging.getLogger(__name__)
 
 # Copied into the connection's compressed database once per data version; ``jobs`` stays on disk.
 MEMORY_TABLES = catalog.dashboard_tables()
+# Copied from their monthly compacts where current (storage/compact.py): a file per month, not per day.
+COMPACTED = set(catalog.compacted_tables())
+# Compacts read per statement (a month of job_summary at 10M jobs: ~60k rows), then compressed.
+COMPACT_BATCH_FILES = 6
+# The copy made behind the first pages: its thread's nice value, and attempts when files change under it.
+COPY_NICE, COPY_ATTEMPTS = 10, 3
 # jobs files summarized per pass when a warehouse has jobs days without a job_summary file.
 SUMMARY_BATCH_FILES = 200
 # Files read per statement when copying a table in (then compressed): bounds the load's peak memory.
@@ -77,12 +83,16 @@ class Store:
         self.files: dict[str, dict[str, tuple[int, int]]] = {}  # source -> {file: (mtime_ns, size)}
         self.version = None
         self.lock = threading.Lock()
+        self.reading_files = False  # queries read views over the Parquet files until the copy is in
+        self.copier: threading.Thread | None = None
 
     def at(self, version) -> duckdb.DuckDBPyConnection:
         """The connection, refreshed first if ``version`` is not the one it holds."""
         with self.lock:
             if self.con is None:
-                self.load()
+                self.load(background=True)
+            elif self.version != version and self.reading_files:  # the copy is still being made
+                _file_views(self.con, self.root, self._listing())
             elif self.version != version:
                 self.refresh()
             self.version = version
@@ -101,10 +111,13 @@ class Store:
         listing["running_jobs"] = _stats(sorted(paths.table_dir(self.root, "running_jobs").glob(paths.ANY_TABLE_FILE)))
         return listing
 
-    def load(self) -> duckdb.DuckDBPyConnection:
+    def load(self, background: bool = False) -> duckdb.DuckDBPyConnection:
         """Open the copy: the published one of an earlier process, refreshed, or every table copied in.
 
-        A full copy reads batches of LOAD_BATCH_FILES and compresses after each (bounds the peak memory).
+        ``background`` (the app): without a published copy, the tables are first views over their Parquet
+        files (monthly compacts where current, ``_file_views``) and are copied in by a thread, so the first
+        page does not wait for the copy (bench/README.md "Figures behind the code"). A full copy reads batches
+        and compresses after each (bounds the peak memory).
         """
         con = duckdb.connect(":memory:")
         # DuckDB's file cache kept the Parquet bytes after the copy; one thread reads a year's files
@@ -122,18 +135,60 @@ class Store:
         for table in MEMORY_TABLES:
             empty = warehouse.empty_select(table)
             con.execute(f'CREATE TABLE mem."{table}" AS SELECT *, CAST(NULL AS VARCHAR) AS _src FROM ({empty})')
-        for source, files in listing.items():
-            _insert(con, self.root, source, sorted(files), checkpoint=True)
-        # jobs stays on disk: its files of this version listed once (no glob per query), with the folder day as
-        # a hive column ``date`` (= end_date) so a date filter skips whole files without opening them. The view
-        # lives in ``mem`` so a refresh replaces it in the same transaction as the tables.
-        con.execute(f"CREATE VIEW mem.jobs_files AS {jobs_select(self.root, None)}")
-        con.execute("CHECKPOINT mem")
-        con.execute("RESET threads")
-        _create_views(con)
-        self.con, self.files = con, listing
-        self._publish()
+        self.con = con
+        if background and not listing[_FROM_JOBS]:  # (summaries made from jobs files need the copy)
+            _file_views(con, self.root, listing)
+            self.reading_files = True
+            self.copier = threading.Thread(
+                target=self._copy_behind, args=(listing,), name="dashboard-copy", daemon=True
+            )
+            self.copier.start()
+            return con
+        _copy_in(con, self.root, listing)
+        self._copied(con, listing)
         return con
+
+    def _copied(self, cur, listing: dict) -> None:
+        """The copy holds ``listing``: queries read it from now on, and it is published for the next start."""
+        cur.execute(f"CREATE OR REPLACE VIEW mem.jobs_files AS {jobs_select(self.root, None)}")
+        cur.execute("CHECKPOINT mem")
+        cur.execute("RESET threads")
+        cur.execute("RESET parquet_metadata_cache")
+        _create_views(cur)
+        self.files = listing
+        self._publish()
+
+    def _copy_behind(self, listing: dict) -> None:
+        """Copy the tables in while pages read the Parquet files (at a lower CPU priority than theirs: with one
+        DuckDB thread the copy runs on this one), then switch queries to the copy."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COPY_NICE)
+        except (AttributeError, OSError):  # not Linux: the same priority as the pages
+            pass
+        cur = self.con.cursor()
+        try:
+            for attempt in range(COPY_ATTEMPTS):
+                try:
+                    _copy_in(cur, self.root, listing)
+                    break
+                except duckdb.Error as err:  # a file replaced under the copy (a compact superseded): again
+                    log.warning("copying the warehouse in (attempt %d): %s", attempt + 1, err)
+                    for table in MEMORY_TABLES:
+                        cur.execute(f'DELETE FROM mem."{table}"')
+                    listing = self._listing()
+            else:
+                log.error(
+                    "copying the warehouse into the dashboard failed %d times: pages keep reading the"
+                    " Parquet files until the dashboard restarts",
+                    COPY_ATTEMPTS,
+                )
+                return
+            with self.lock:
+                self._copied(cur, listing)
+                self.reading_files = False
+                self.refresh()  # files written while the copy was made
+        finally:
+            cur.close()
 
     def _attach_copy(self, con: duckdb.DuckDBPyConnection) -> dict | None:
         """Attach ``mem``: a working copy on disk, or in memory; return a restored copy's listing (else None)."""
@@ -213,6 +268,35 @@ _FROM_JOBS = "job_summary from jobs"
 _TABLE_OF = {_FROM_JOBS: "job_summary"}
 
 
+def _copy_in(con, root: Path, listing: dict) -> None:
+    """Copy every source of ``listing`` into ``mem``: monthly compacts where current, else the daily files."""
+    for source, files in listing.items():
+        if source in COMPACTED:  # a month's compact instead of its daily files, where it is current
+            compacts, files = compact.usable(root, source, files)
+            _insert_compacts(con, root, source, compacts)
+        _insert(con, root, source, sorted(files), checkpoint=True)
+
+
+def _file_views(con, root: Path, listing: dict) -> None:
+    """Every table a view over its Parquet files of ``listing`` (monthly compacts where current): the copy's
+    rows, read from disk while it is being made. Footers are cached meanwhile (a few hundred compacts)."""
+    con.execute("SET parquet_metadata_cache = true")
+    for table in MEMORY_TABLES:
+        files = listing.get(table, {})
+        if table == "running_jobs":
+            selects = [f"SELECT {_columns(table)} FROM ({warehouse.view_select(root, table)})"] if files else []
+        else:
+            compacts, rest = compact.usable(root, table, files) if table in COMPACTED else ([], sorted(files))
+            selects = [
+                f"SELECT {_columns(table)} FROM read_parquet({group!r}, hive_partitioning = false)"
+                for group in ([str(p) for p in compacts], rest)
+                if group
+            ]
+        sql = " UNION ALL ".join(selects) or warehouse.empty_select(table)
+        con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {sql}')
+    con.execute(f"CREATE OR REPLACE VIEW jobs AS {jobs_select(root, None)}")
+
+
 def _create_views(con: duckdb.DuckDBPyConnection) -> None:
     """The names queries use, over ``mem`` (views of the connection, not stored in the copy)."""
     for table in MEMORY_TABLES:
@@ -277,6 +361,19 @@ def _insert(con, root: Path, source: str, files: list[str], checkpoint: bool = F
             )
         if checkpoint:
             con.execute("CHECKPOINT mem")  # compress what was read: bounds the peak to one batch uncompressed
+
+
+def _insert_compacts(con, root: Path, table: str, compacts: list[Path]) -> None:
+    """Copy monthly compacts in; each row's ``_src`` becomes its daily file's path, as the listing names it."""
+    prefix = str(paths.warehouse_root(root)) + os.sep
+    for i in range(0, len(compacts), COMPACT_BATCH_FILES):
+        batch = [str(p) for p in compacts[i : i + COMPACT_BATCH_FILES]]
+        con.execute(
+            f'INSERT INTO mem."{table}" SELECT {_columns(table)}, ? || "{compact.SRC}" FROM read_parquet('
+            f"{batch!r}, hive_partitioning = false)",
+            [prefix],
+        )
+        con.execute("CHECKPOINT mem")
 
 
 def _table_files(root: Path, table: str) -> list[Path]:

@@ -4,6 +4,7 @@
     landing/<cluster>/<YYYY-MM-DD>/<drop_id>.manifest.json   written last: marks the drop complete
     warehouse/<table>/cluster=<cluster>/date=<YYYY-MM-DD>/part-0.parquet
     warehouse/running_jobs/cluster=<cluster>/latest/part-0.parquet   (a snapshot, replaced in place)
+    warehouse/_monthly/<table>/cluster=<cluster>/month=<YYYY-MM>/part-<digest>.parquet   (a month's daily files: storage/compact.py)
     quarantine/                                           (the quarantine table lives in warehouse/quarantine)
     slurm_usage.duckdb                                    DuckDB views over the Parquet (one writer)
 
@@ -85,6 +86,29 @@ def snapshot_file(data_dir: Path, table: str, cluster: str) -> Path:
     instead raced readers ("No such file").
     """
     return table_dir(data_dir, table) / f"cluster={check_cluster_name(cluster)}" / "latest" / "part-0.parquet"
+
+
+MONTHLY_DIR = "_monthly"  # not a table name: no view or table listing globs it
+MONTH_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+def monthly_dir(data_dir: Path, table: str, cluster: str, month: str) -> Path:
+    """The folder of a daily table's compact of (cluster, month ``YYYY-MM``) (storage/compact.py)."""
+    if not isinstance(month, str) or not MONTH_RE.fullmatch(month):
+        raise InvalidNameError(f"invalid month {month!r}: expected YYYY-MM")
+    return warehouse_root(data_dir) / MONTHLY_DIR / table / f"cluster={check_cluster_name(cluster)}" / f"month={month}"
+
+
+def monthly_file(data_dir: Path, table: str, cluster: str, month: str, sources_digest: str) -> Path:
+    """The compact of (cluster, month) made of the daily files whose names and stats hash to ``sources_digest``."""
+    if not re.fullmatch(r"[0-9a-f]{16}", sources_digest):
+        raise InvalidNameError(f"invalid sources digest {sources_digest!r}: expected 16 hex digits")
+    return monthly_dir(data_dir, table, cluster, month) / f"part-{sources_digest}.parquet"
+
+
+def monthly_files(data_dir: Path, table: str) -> list[Path]:
+    """Every compact of ``table``, sorted."""
+    return sorted((warehouse_root(data_dir) / MONTHLY_DIR / table).glob("cluster=*/month=*/part-*.parquet"))
 
 
 def duckdb_path(data_dir: Path) -> Path:

@@ -1,6 +1,6 @@
 """Watch the landing zone: request runs for the days whose set of drops changed since the cursor; after each
-successful run that wrote day tables (sensor runs and UI backfills alike), refresh ``running_jobs`` and the
-DuckDB views."""
+successful run that wrote day tables (sensor runs and UI backfills alike), refresh ``running_jobs``, the
+DuckDB views and the monthly compacts."""
 
 import dagster as dg
 
@@ -31,8 +31,8 @@ def defs() -> dg.Definitions:
 
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
-    selection=dg.AssetSelection.assets(*catalog.snapshot_tables(), "warehouse_duckdb"),
-    description="Latest running-jobs snapshot and the DuckDB views (the single DuckDB writer).",
+    selection=dg.AssetSelection.assets(*catalog.snapshot_tables(), "warehouse_duckdb", "monthly_compacts"),
+    description="Latest running-jobs snapshot, the DuckDB views (the single DuckDB writer) and the monthly compacts.",
 )
 
 

@@ -1,4 +1,4 @@
-"""Daily usage apportioned to the UTC days jobs ran, and the DuckDB publisher (the single writer)."""
+"""Daily usage apportioned to the UTC days jobs ran, the DuckDB publisher (the single writer) and the monthly compacts."""
 
 import dagster as dg
 
@@ -7,9 +7,9 @@ from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.defs.resources import StorageResource
 from slurm_assets.defs.threads import duckdb_threads
 from slurm_assets.pipeline import quality, usage_step
-from slurm_assets.sacct.catalog import USAGE_STEP, asset_tables, assets_of
+from slurm_assets.sacct.catalog import SPECS, USAGE_STEP, asset_tables, assets_of, compacted_tables
+from slurm_assets.storage import compact, paths
 from slurm_assets.storage import duckdb as duckdb_store
-from slurm_assets.storage import paths
 
 
 def usage_tables(context: dg.AssetExecutionContext, storage: StorageResource):
@@ -65,7 +65,7 @@ def usage_tables_asset() -> dg.AssetsDefinition:
 def defs() -> dg.Definitions:
     """This module's definitions (the autoloader takes only these), built at load, not import: the
     partitions start at ``SLURM_USAGE_FIRST_DAY``."""
-    return dg.Definitions(assets=[usage_tables_asset(), warehouse_duckdb])
+    return dg.Definitions(assets=[usage_tables_asset(), warehouse_duckdb, monthly_compacts])
 
 
 @dg.asset(group_name="warehouse", kinds={"duckdb"}, deps=list(asset_tables()), pool="duckdb_writer")
@@ -77,3 +77,15 @@ def warehouse_duckdb(storage: StorageResource) -> dg.MaterializeResult:
     """
     counts = duckdb_store.publish_views(storage.path())
     return dg.MaterializeResult(metadata={"rows_by_view": counts, "path": str(paths.duckdb_path(storage.path()))})
+
+
+@dg.asset(group_name="warehouse", kinds={"parquet"}, deps=sorted({SPECS[t].asset for t in compacted_tables()}))
+def monthly_compacts(storage: StorageResource) -> dg.MaterializeResult:
+    """One Parquet file per (table, cluster, complete month) of the tables the dashboard copies
+    (storage/compact.py): a dashboard without its local copy opens these instead of a file per day.
+
+    Current compacts are kept, stale ones (a day rewritten since) written again; readers check that a
+    compact still matches the daily files, so a stale one is never read.
+    """
+    counts = compact.compact_all(storage.path())
+    return dg.MaterializeResult(metadata={"compacts_by_table": counts})
