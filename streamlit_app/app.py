@@ -14,7 +14,8 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on sys.pa
 
 import streamlit as st
 
-from streamlit_app import auth, filters, freshness
+from slurm_assets.storage.fs import StorageError
+from streamlit_app import auth, data, filters, freshness
 
 PAGES = [
     ("views/overview.py", "Overview", ":material/dashboard:"),
@@ -42,6 +43,11 @@ alias = st.Page(PAGES[0][0], title=PAGES[0][1], icon=PAGES[0][2], url_path="over
 job = st.Page("views/job.py", title="Job", icon=":material/work:")  # reached from the Jobs table only
 page = st.navigation(pages + [alias, job], position="hidden")
 scope = auth.viewer()  # the login page (and a stop) for a browser that has not logged in: no menu, no data
+try:
+    data.current_version()  # lists the warehouse: an unreadable data root (bucket, keys, endpoint) stops here
+except StorageError as err:
+    st.error(f"The warehouse cannot be read: {err}", icon=":material/cloud_off:")
+    st.stop()
 for p in pages:
     st.sidebar.page_link(p)
 auth.sidebar(scope)

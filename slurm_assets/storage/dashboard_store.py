@@ -12,11 +12,12 @@ The data version is the (count, newest mtime, total size) of the warehouse
 files; a new materialization changes it, so cached answers never go stale.
 """
 
+import atexit
 import logging
 import os
 import threading
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import duckdb
 import pyarrow as pa
@@ -24,7 +25,7 @@ import pyarrow.compute as pc
 
 from slurm_assets.sacct import catalog, summary
 from slurm_assets.sacct.catalog import TABLE_SCHEMAS
-from slurm_assets.storage import compact, local_copy, paths, warehouse
+from slurm_assets.storage import compact, fs, local_copy, mirror, paths, tree, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -44,23 +45,30 @@ LOAD_BATCH_FILES = 200
 PUBLISH_EVERY_S = 600.0
 
 
-def data_version(data_dir: Path) -> tuple[int, int, int]:
-    """(files, newest mtime in ns, total bytes) of the warehouse Parquet files: changes on every write."""
-    root = paths.warehouse_root(data_dir)
-    count = newest = size = 0
-    for table in TABLE_SCHEMAS:
-        for dirpath, _dirs, files in os.walk(root / table):
-            for name in files:
-                if not name.endswith(".parquet"):
-                    continue
-                try:
-                    info = os.stat(os.path.join(dirpath, name))
-                except FileNotFoundError:  # replaced or removed while we walked
-                    continue
-                count += 1
-                newest = max(newest, info.st_mtime_ns)
-                size += info.st_size
-    return count, newest, size
+def data_version(data_dir) -> tuple[int, int, int]:
+    """(files, newest mtime in ns, total bytes) of the warehouse Parquet files: changes on every write.
+
+    One listing of ``warehouse/`` (``tree.file_stats``), on disk or on S3.
+    """
+    stamps = [stamp for files in table_files(data_dir).values() for stamp in files.values()]
+    return len(stamps), max((m for m, _ in stamps), default=0), sum(size for _, size in stamps)
+
+
+def table_files(data_dir) -> dict[str, dict[str, tree.Stamp]]:
+    """``{table: {file: (mtime_ns, size)}}`` of every table's Parquet files (``cluster=<c>/<date=D|latest>/``)."""
+    folder = paths.warehouse_root(data_dir)
+    base = tree.location(folder) + "/"
+    out: dict[str, dict[str, tree.Stamp]] = {table: {} for table in TABLE_SCHEMAS}
+    for f, stamp in tree.file_stats(folder, paths.PART_FILE).items():
+        parts = f[len(base) :].split("/")
+        if len(parts) == 4 and parts[0] in out and parts[1].startswith("cluster=") and parts[3] == paths.PART_FILE:
+            out[parts[0]][f] = stamp
+    return out
+
+
+def _daily(files: dict[str, tree.Stamp]) -> dict[str, tree.Stamp]:
+    """The partition files (``date=<D>``) among a table's files."""
+    return {f: stamp for f, stamp in files.items() if f.rsplit("/", 2)[-2].startswith("date=")}
 
 
 class Store:
@@ -74,17 +82,26 @@ class Store:
     of the whole warehouse.
     """
 
-    def __init__(self, root: Path, cache_dir: Path | None = None):
-        self.root = Path(root)
+    def __init__(self, root, cache_dir: Path | None = None):
+        self.remote = fs.root(root) if fs.is_remote(root) else None  # s3://bucket/prefix: read through a mirror
+        self.root = Path(root) if self.remote is None else self._mirror_folder(cache_dir)
         self.cache_dir = cache_dir  # where the copy is kept between restarts (local_copy); None: in memory
         self.work: Path | None = None  # this process's working copy (file-backed ``mem``), if any
         self.published_at = 0.0
         self.con: duckdb.DuckDBPyConnection | None = None
         self.files: dict[str, dict[str, tuple[int, int]]] = {}  # source -> {file: (mtime_ns, size)}
+        self.jobs_files: list[str] = []  # the jobs view's files, of the last listing
         self.version = None
         self.lock = threading.Lock()
+        self.sync_lock = threading.Lock()
         self.reading_files = False  # queries read views over the Parquet files until the copy is in
         self.copier: threading.Thread | None = None
+
+    def _mirror_folder(self, cache_dir: Path | None) -> Path:
+        folder, temporary = mirror.folder_for(cache_dir, local_copy.key_for(self.remote))
+        if temporary:
+            atexit.register(mirror.remove, folder)
+        return folder
 
     def at(self, version) -> duckdb.DuckDBPyConnection:
         """The connection, refreshed first if ``version`` is not the one it holds."""
@@ -104,11 +121,21 @@ class Store:
             self.version = None
 
     def _listing(self) -> dict[str, dict[str, tuple[int, int]]]:
-        listing = {table: _stats(_table_files(self.root, table)) for table in MEMORY_TABLES if table != "running_jobs"}
-        have = {_cluster_day(Path(p)) for p in listing["job_summary"]}
-        jobs = [p for p in _table_files(self.root, "jobs") if _cluster_day(p) not in have]
-        listing[_FROM_JOBS] = _stats(jobs)  # jobs files without a job_summary file: summarized here
-        listing["running_jobs"] = _stats(sorted(paths.table_dir(self.root, "running_jobs").glob(paths.ANY_TABLE_FILE)))
+        """The files of each source, from one listing of the warehouse; also sets ``jobs_files``.
+
+        A remote warehouse's mirror is brought up to date first (``mirror.sync``).
+        """
+        if self.remote is not None:
+            with self.sync_lock:  # the copy thread may list while a page does
+                stats = mirror.sync(self.remote, self.root)
+            log.info("dashboard mirror of %s: %s", self.remote, stats)
+        tables = table_files(self.root)
+        listing = {table: _daily(tables[table]) for table in MEMORY_TABLES if table != "running_jobs"}
+        have = {_cluster_day(f) for f in listing["job_summary"]}
+        jobs = _daily(tables["jobs"])
+        listing[_FROM_JOBS] = {f: s for f, s in jobs.items() if _cluster_day(f) not in have}  # summarized here
+        listing["running_jobs"] = {f: s for f, s in tables["running_jobs"].items() if f.rsplit("/", 2)[-2] == "latest"}
+        self.jobs_files = sorted(jobs)
         return listing
 
     def load(self, background: bool = False) -> duckdb.DuckDBPyConnection:
@@ -150,7 +177,7 @@ class Store:
 
     def _copied(self, cur, listing: dict) -> None:
         """The copy holds ``listing``: queries read it from now on, and it is published for the next start."""
-        cur.execute(f"CREATE OR REPLACE VIEW mem.jobs_files AS {jobs_select(self.root, None)}")
+        cur.execute(f"CREATE OR REPLACE VIEW mem.jobs_files AS {jobs_select(self.root, None, self.jobs_files)}")
         cur.execute("CHECKPOINT mem")
         cur.execute("RESET threads")
         cur.execute("RESET parquet_metadata_cache")
@@ -247,7 +274,7 @@ class Store:
                         f'DELETE FROM mem."{_TABLE_OF.get(source, source)}" WHERE list_contains(?, _src)', [gone]
                     )
                 _insert(cur, self.root, source, sorted(f for f, stat in files.items() if old.get(f) != stat))
-            cur.execute(f"CREATE OR REPLACE VIEW mem.jobs_files AS {jobs_select(self.root, None)}")
+            cur.execute(f"CREATE OR REPLACE VIEW mem.jobs_files AS {jobs_select(self.root, None, self.jobs_files)}")
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -308,17 +335,6 @@ def _sql_str(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _stats(files: list[Path]) -> dict[str, tuple[int, int]]:
-    out = {}
-    for p in files:
-        try:
-            info = p.stat()
-        except FileNotFoundError:  # replaced or removed while we listed
-            continue
-        out[str(p)] = (info.st_mtime_ns, info.st_size)
-    return out
-
-
 def _insert(con, root: Path, source: str, files: list[str], checkpoint: bool = False) -> None:
     """Copy ``files`` of ``source`` in, each row tagged with its file (``_src``)."""
     if source == "running_jobs":
@@ -376,27 +392,25 @@ def _insert_compacts(con, root: Path, table: str, compacts: list[Path]) -> None:
         con.execute("CHECKPOINT mem")
 
 
-def _table_files(root: Path, table: str) -> list[Path]:
-    return paths.partition_files(root, table)
-
-
-def _cluster_day(path: Path) -> tuple[str, str]:
-    return paths.cluster_day_of(path)
+def _cluster_day(f: str) -> tuple[str, str]:
+    return paths.cluster_day_of(PurePosixPath(f))
 
 
 def _columns(table: str) -> str:
     return ", ".join(f'"{name}"' for name in TABLE_SCHEMAS[table].names)
 
 
-def jobs_select(root: Path, days: list[tuple[str, str]] | None) -> str:
-    """SELECT over the ``jobs`` files (all, or those of the (cluster, day) pairs), with the hive column ``date``."""
-    files = (
-        _table_files(root, "jobs")
-        if days is None
-        else [paths.partition_file(root, "jobs", c, d) for c, d in sorted(days)]
-    )
+def jobs_select(root, days: list[tuple[str, str]] | None, files: list[str] | None = None) -> str:
+    """SELECT over the ``jobs`` files (``files``, those of the (cluster, day) pairs, or all), with the hive
+    column ``date``."""
+    if files is None:
+        files = (
+            sorted(_daily(table_files(root)["jobs"]))
+            if days is None
+            else [str(paths.partition_file(root, "jobs", c, d)) for c, d in sorted(days)]
+        )
     if not files:
-        return f'SELECT *, CAST(NULL AS DATE) AS "date" FROM ({warehouse.table_select(root, "jobs")}) WHERE false'
+        return f'SELECT *, CAST(NULL AS DATE) AS "date" FROM ({warehouse.empty_select("jobs")})'
     return (
         f"SELECT * FROM read_parquet({[str(p) for p in files]!r}, hive_partitioning = true,"
         " hive_types = {'date': DATE, 'cluster': VARCHAR})"

@@ -10,7 +10,8 @@ cache dir (``settings.dashboard_cache_dir``):
 * ``<key>.<pid>.<n>.duckdb``: a process's working copy (DuckDB lets one process write a file), removed at
   exit; those of dead processes are removed by the next start, as are published copies unused for 30 days.
 
-``key`` names the warehouse (resolved path) and FORMAT (the tables' schemas and the summary
+``key`` names the warehouse (resolved path, or ``s3://bucket/prefix`` and endpoint: a remote warehouse's copy
+is built from its Parquet objects the same way and kept on local disk too) and FORMAT (the tables' schemas and the summary
 buckets), so a copy made for other schemas or another warehouse is never used. The copy holds
 its own listing (FILES_TABLE: each source file's mtime and size), which is what refresh compares.
 """
@@ -29,8 +30,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from slurm_assets import settings
 from slurm_assets.sacct import summary
 from slurm_assets.sacct.catalog import TABLE_SCHEMAS
+from slurm_assets.storage import fs, tree
 from slurm_assets.storage.atomic import sweep_temp_files
 
 log = logging.getLogger(__name__)
@@ -52,8 +55,13 @@ def copy_format() -> str:
     return hashlib.sha256(repr((COPY_VERSION, schemas, summary.BUCKETS, duckdb.__version__)).encode()).hexdigest()
 
 
-def key_for(root: Path) -> str:
-    return hashlib.sha256(f"{Path(root).resolve()}\0{copy_format()}".encode()).hexdigest()[:24]
+def key_for(root) -> str:
+    """The warehouse's name in the cache: its resolved path, or its ``s3://bucket/prefix`` (and the endpoint)."""
+    if fs.is_remote(root):
+        name = f"{tree.location(root)}\0{settings.s3_options().get('endpoint_url', '')}"
+    else:
+        name = str(Path(root).resolve())
+    return hashlib.sha256(f"{name}\0{copy_format()}".encode()).hexdigest()[:24]
 
 
 def published_path(cache_dir: Path, root: Path) -> Path:

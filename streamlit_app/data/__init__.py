@@ -48,7 +48,7 @@ from streamlit_app.data.metrics import (  # noqa: F401
     usage_shares,
     utilization,
 )
-from streamlit_app.data.reports import available_reports  # noqa: F401
+from streamlit_app.data.reports import available_reports, report_bytes  # noqa: F401
 from streamlit_app.data.scope import ADMIN_SCOPE, NOBODY_SCOPE, Scope  # noqa: F401
 from streamlit_app.data.status import (  # noqa: F401
     cluster_status,

@@ -30,6 +30,7 @@ import pandas as pd
 import streamlit as st
 
 from slurm_assets import settings
+from slurm_assets.storage import fs
 from slurm_assets.storage.dashboard_store import Store, data_version
 from streamlit_app.data.scope import NOBODY_SCOPE, Scope, admin_condition, people_condition
 
@@ -74,13 +75,14 @@ class Filters:
 # --- connection, version, cache -------------------------------------------------------------
 
 
-def data_dir() -> Path:
+def data_dir():
+    """The data root: a local folder (``Path``) or ``s3://bucket/prefix`` (``UPath``, slurm_assets/storage/fs.py)."""
     return settings.data_dir()
 
 
 @st.cache_data(ttl=2, show_spinner=False)
 def _cached_version(root: str) -> tuple[int, int, int]:
-    return data_version(Path(root))
+    return data_version(fs.root(root))
 
 
 def current_version() -> tuple[int, int, int]:
@@ -90,7 +92,13 @@ def current_version() -> tuple[int, int, int]:
 
 @st.cache_resource(max_entries=4, show_spinner=False)  # one copy per data dir, refreshed in place
 def _store(root: str) -> Store:
-    return Store(Path(root), settings.dashboard_cache_dir())
+    return Store(fs.root(root), settings.dashboard_cache_dir())
+
+
+def read_root() -> Path:
+    """The local folder the queries' files are in: the data dir, or the mirror of an ``s3://`` one (the SQL
+    that names single ``jobs`` files names them there)."""
+    return _store(str(data_dir())).root
 
 
 def _connection(root: str, version: tuple[int, int, int]) -> duckdb.DuckDBPyConnection:
@@ -110,7 +118,7 @@ def query(sql: str, params: tuple = ()) -> pd.DataFrame:
     """Run ``sql`` with ``params`` on the current data version; a read that races a writer is retried."""
     root = str(data_dir())
     for attempt in range(READ_RETRIES):
-        version = _cached_version(root) if attempt == 0 else data_version(Path(root))
+        version = _cached_version(root) if attempt == 0 else data_version(fs.root(root))
         try:
             if (
                 _store(root).con is None
@@ -138,7 +146,7 @@ def stream_csv(sql: str, params: tuple = (), batch_rows: int = 50_000) -> bytes:
     import pyarrow.csv as pacsv
 
     root = str(data_dir())
-    cur = _store(root).at(data_version(Path(root))).cursor()
+    cur = _store(root).at(data_version(fs.root(root))).cursor()
     out = io.BytesIO()
     try:
         reader = cur.execute(sql, list(params)).fetch_record_batch(batch_rows)

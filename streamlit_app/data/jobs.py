@@ -21,7 +21,7 @@ from slurm_assets.sacct import summary
 from slurm_assets.sacct.fields import JOBS_SCHEMA
 from slurm_assets.storage import paths
 from slurm_assets.storage.dashboard_store import jobs_select
-from streamlit_app.data.core import Filters, data_dir, period, query, scalar_row, stream_csv, where
+from streamlit_app.data.core import Filters, period, query, read_root, scalar_row, stream_csv, where
 from streamlit_app.data.scope import people_condition
 from streamlit_app.data.metrics import METRICS
 
@@ -180,12 +180,9 @@ def _jobs_for_top(f: Filters, key: str, n: int) -> str:
         )
         if row.get("m") is None:
             return "jobs"
-        days = query(
-            f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
-                         WHERE {cond} AND "date" >= ?""",
-            params + (row["m"],),
-        )
-        return f"({jobs_select(data_dir(), list(zip(days['cluster'], days['day'])))}) AS jobs"
+        days = query(f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
+                         WHERE {cond} AND "date" >= ?""", params + (row["m"],))
+        return f"({jobs_select(read_root(), list(zip(days['cluster'], days['day'])))}) AS jobs"
     if key not in ROW_MAX:
         return "jobs"
     col = ROW_MAX[key]
@@ -196,12 +193,9 @@ def _jobs_for_top(f: Filters, key: str, n: int) -> str:
     )
     if row.get("m") is None:
         return "jobs"
-    days = query(
-        f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
-                     WHERE {cond} AND {col} >= ?""",
-        params + (row["m"],),
-    )
-    return f"({jobs_select(data_dir(), list(zip(days['cluster'], days['day'])))}) AS jobs"
+    days = query(f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
+                     WHERE {cond} AND {col} >= ?""", params + (row["m"],))
+    return f"({jobs_select(read_root(), list(zip(days['cluster'], days['day'])))}) AS jobs"
 
 
 def jobs_page(
@@ -238,8 +232,8 @@ def job_record(f: Filters, cluster: str, job_id_raw: str, end_day: str | None = 
     end day, only that (cluster, day) file is read; without, every jobs file (pruned by cluster).
     """
     source = "jobs"  # bad names or days raise ValueError (paths.check_*) before any SQL
-    if end_day and paths.partition_file(data_dir(), "jobs", cluster, end_day).exists():
-        source = f"({jobs_select(data_dir(), [(cluster, end_day)])}) AS jobs"
+    if end_day and paths.partition_file(read_root(), "jobs", cluster, end_day).exists():
+        source = f"({jobs_select(read_root(), [(cluster, end_day)])}) AS jobs"
     people, params = people_condition(f.scope)
     return query(
         f"SELECT {_JOB_COLUMNS} FROM {source} WHERE cluster = ? AND job_id_raw = ? AND {people} ORDER BY submit_time",

@@ -1,7 +1,5 @@
 """Reports: the monthly CSV and PDF reports (Dagster asset ``monthly_reports``) the viewer may download."""
 
-from pathlib import Path
-
 import streamlit as st
 
 from streamlit_app import audit, data, filters
@@ -25,13 +23,7 @@ else:
     pick = st.selectbox("Report", range(len(labels)), format_func=labels.__getitem__)
     row = reports.iloc[pick]
     for kind, mime in (("pdf", "application/pdf"), ("csv", "text/csv")):
-        path = Path(row[kind])
-        st.download_button(
-            f"Download {kind.upper()}",
-            path.read_bytes(),
-            file_name=f"{row['month']}-{row['cluster']}-{path.stem}.{kind}",
-            mime=mime,
-            key=f"report-{kind}",
-            on_click=audit.export,
-            args=(f"report {labels[pick]} ({kind})", 1),
-        )
+        stem = row[kind].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        st.download_button(f"Download {kind.upper()}", data.report_bytes(row[kind]),
+                           file_name=f"{row['month']}-{row['cluster']}-{stem}.{kind}", mime=mime, key=f"report-{kind}",
+                           on_click=audit.export, args=(f"report {labels[pick]} ({kind})", 1))
