@@ -29,7 +29,7 @@ def sync(root: fs.DataPath, local: Path) -> dict[str, int]:
     remote = paths.warehouse_root(root)
     base = tree.location(remote) + "/"
     target = paths.warehouse_root(local)
-    want = {f[len(base):]: stamp for f, stamp in tree.file_stats(remote, ".parquet").items()}
+    want = {f[len(base) :]: stamp for f, stamp in tree.file_stats(remote, ".parquet").items()}
     have = {os.path.relpath(f, target): stamp for f, stamp in tree.file_stats(target, ".parquet").items()}
     fetch = sorted(rel for rel, stamp in want.items() if have.get(rel) != stamp)
     if fetch:

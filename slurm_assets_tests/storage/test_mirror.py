@@ -29,8 +29,11 @@ def test_mirror_and_store_follow_the_bucket(tmp_path, s3_bucket):
 
     # a day rewritten (a reprocessed partition) and another removed, in the bucket and on disk alike
     rows = warehouse.read_partition(local, "usage_daily", "alpha", "2026-03-31")
-    rows = rows.set_column(rows.schema.get_field_index("cpu_hours"), "cpu_hours",
-                           pa.array([v * 2 for v in rows["cpu_hours"].to_pylist()], pa.float64()))
+    rows = rows.set_column(
+        rows.schema.get_field_index("cpu_hours"),
+        "cpu_hours",
+        pa.array([v * 2 for v in rows["cpu_hours"].to_pylist()], pa.float64()),
+    )
     warehouse.write_partition(local, "usage_daily", "alpha", "2026-03-31", rows)
     warehouse.remove_partition(local, "drops", "beta", "2026-03-30")
     for table, cluster, day in (("usage_daily", "alpha", "2026-03-31"), ("drops", "beta", "2026-03-30")):

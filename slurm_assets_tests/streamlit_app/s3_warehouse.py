@@ -37,8 +37,10 @@ def oracle(url: str) -> duckdb.DuckDBPyConnection:
             continue
         con.register(f"_{table}", rows)
         if table == "running_jobs":  # each cluster's latest snapshot, as warehouse.view_select
-            con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM "_{table}" r WHERE snapshot_time = '
-                        f'(SELECT max(snapshot_time) FROM "_{table}" s WHERE s.cluster = r.cluster)')
+            con.execute(
+                f'CREATE VIEW "{table}" AS SELECT * FROM "_{table}" r WHERE snapshot_time = '
+                f'(SELECT max(snapshot_time) FROM "_{table}" s WHERE s.cluster = r.cluster)'
+            )
         else:
             con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM "_{table}"')
     return con

@@ -180,8 +180,11 @@ def _jobs_for_top(f: Filters, key: str, n: int) -> str:
         )
         if row.get("m") is None:
             return "jobs"
-        days = query(f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
-                         WHERE {cond} AND "date" >= ?""", params + (row["m"],))
+        days = query(
+            f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
+                         WHERE {cond} AND "date" >= ?""",
+            params + (row["m"],),
+        )
         return f"({jobs_select(read_root(), list(zip(days['cluster'], days['day'])))}) AS jobs"
     if key not in ROW_MAX:
         return "jobs"
@@ -193,8 +196,11 @@ def _jobs_for_top(f: Filters, key: str, n: int) -> str:
     )
     if row.get("m") is None:
         return "jobs"
-    days = query(f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
-                     WHERE {cond} AND {col} >= ?""", params + (row["m"],))
+    days = query(
+        f"""SELECT DISTINCT cluster, strftime("date", '%Y-%m-%d') AS day FROM job_summary
+                     WHERE {cond} AND {col} >= ?""",
+        params + (row["m"],),
+    )
     return f"({jobs_select(read_root(), list(zip(days['cluster'], days['day'])))}) AS jobs"
 
 

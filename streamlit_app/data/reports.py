@@ -34,7 +34,7 @@ def available_reports(scope: Scope, root=None) -> pd.DataFrame:
     pairs = set(scope.accounts)
     rows = []
     for csv in sorted(files):
-        parts = csv[len(base):].split("/")
+        parts = csv[len(base) :].split("/")
         if len(parts) != 3 or not parts[2].endswith(".csv"):
             continue
         month, cluster, stem = parts[0], parts[1], parts[2][: -len(".csv")]
@@ -42,13 +42,15 @@ def available_reports(scope: Scope, root=None) -> pd.DataFrame:
             continue
         account = _account(stem)
         allowed = scope.is_admin or (
-            (cluster, account) in pairs if account is not None else scope.site_totals and scope.role != "nobody")
+            (cluster, account) in pairs if account is not None else scope.site_totals and scope.role != "nobody"
+        )
         pdf = csv[: -len(".csv")] + ".pdf"
         if allowed and pdf in files:
             rows.append([month, cluster, account, csv, pdf])
     df = pd.DataFrame(rows, columns=COLUMNS)
-    return df.sort_values(["month", "cluster", "account"], ascending=[False, True, True], na_position="first",
-                          ignore_index=True)
+    return df.sort_values(
+        ["month", "cluster", "account"], ascending=[False, True, True], na_position="first", ignore_index=True
+    )
 
 
 def report_bytes(location: str) -> bytes:

@@ -24,6 +24,12 @@ else:
     row = reports.iloc[pick]
     for kind, mime in (("pdf", "application/pdf"), ("csv", "text/csv")):
         stem = row[kind].rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        st.download_button(f"Download {kind.upper()}", data.report_bytes(row[kind]),
-                           file_name=f"{row['month']}-{row['cluster']}-{stem}.{kind}", mime=mime, key=f"report-{kind}",
-                           on_click=audit.export, args=(f"report {labels[pick]} ({kind})", 1))
+        st.download_button(
+            f"Download {kind.upper()}",
+            data.report_bytes(row[kind]),
+            file_name=f"{row['month']}-{row['cluster']}-{stem}.{kind}",
+            mime=mime,
+            key=f"report-{kind}",
+            on_click=audit.export,
+            args=(f"report {labels[pick]} ({kind})", 1),
+        )

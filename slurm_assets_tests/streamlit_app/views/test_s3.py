@@ -41,8 +41,11 @@ def test_every_page_renders_from_s3_and_equals_duckdb(s3_warehouse, open_app):
     now = expected(wh, *bounds(p))
     assert now.jobs > 0
     assert metrics(at) == {
-        "Jobs": f"{now.jobs:,.0f}", "CPU-hours": f"{now.cpu:,.1f}", "GPU-hours": f"{now.gpu:,.1f}",
-        "Active users": f"{now.users:,.0f}", "Active accounts": f"{now.accounts:,.0f}",
+        "Jobs": f"{now.jobs:,.0f}",
+        "CPU-hours": f"{now.cpu:,.1f}",
+        "GPU-hours": f"{now.gpu:,.1f}",
+        "Active users": f"{now.users:,.0f}",
+        "Active accounts": f"{now.accounts:,.0f}",
         "Mean wait (h)": f"{now.wait:,.2f}",
     }
     for page in [*PAGES, "reports"]:
