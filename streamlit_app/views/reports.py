@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from streamlit_app import audit, data, filters
+from streamlit_app import audit, data, filters, ui
 
 f = filters.current()
 st.title("Monthly reports")
@@ -18,7 +18,7 @@ if reports.empty:
     )
 else:
     shown = reports.assign(account=reports["account"].fillna("(whole cluster)"))
-    st.dataframe(shown[["month", "cluster", "account"]], hide_index=True, width="stretch")
+    ui.table(shown[["month", "cluster", "account"]], "Monthly reports")  # the list, with its CSV
     labels = [f"{m} · {c} · {a}" for m, c, a in shown[["month", "cluster", "account"]].itertuples(index=False)]
     pick = st.selectbox("Report", range(len(labels)), format_func=labels.__getitem__)
     row = reports.iloc[pick]
