@@ -193,13 +193,18 @@ def current() -> data.Filters:
     return f
 
 
+def _params(**extra) -> dict[str, list[str]]:
+    """The filters' URL keys now, each ``extra`` key replacing that filter (a drill-down: ``user="u03"``)."""
+    keys = ("range", "grain", "start", "end", *MULTI)
+    params = {k: st.query_params.get_all(k) for k in keys if k in st.query_params}
+    for key, value in extra.items():
+        params[key] = [str(value)]
+    return params
+
+
 def link(path: str, **extra) -> str:
     """Relative link to page ``path`` with the current filters plus ``extra`` (a drill-down: ``user="u03"``).
 
     An extra key replaces that filter (the entity's own view); a relative link keeps a ``baseUrlPath``.
     """
-    keys = ("range", "grain", "start", "end", *MULTI)
-    params = {k: st.query_params.get_all(k) for k in keys if k in st.query_params}
-    for key, value in extra.items():
-        params[key] = [str(value)]
-    return f"./{path}?{urllib.parse.urlencode(params, doseq=True)}"
+    return f"./{path}?{urllib.parse.urlencode(_params(**extra), doseq=True)}"

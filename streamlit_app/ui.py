@@ -142,10 +142,51 @@ def table(
     return True
 
 
-def chart(fig, df: pd.DataFrame, name: str, *, hovermode: str = "x unified") -> None:
-    """A Plotly chart plus an expander with its data table and CSV download."""
-    fig.update_layout(margin={"t": 50, "l": 10, "r": 10, "b": 10}, legend_title_text="", hovermode=hovermode)
-    st.plotly_chart(fig, width="stretch", key=f"chart-{_slug(name)}")
+# Dimensions a chart's bar or point drills down into (each is a sidebar filter).
+DRILL_DIMS = ("cluster", "account", "user", "partition", "qos", "state", "gpu_type")
+
+
+def clicked(fig, event) -> str | None:
+    """The entity (trace) of the first selected point: px names each trace after its colour value."""
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    for point in points:
+        i = point.get("curve_number")
+        if i is not None and 0 <= i < len(fig.data):
+            name = fig.data[i].legendgroup or fig.data[i].name
+            if name:
+                return str(name)
+    return None
+
+
+def chart(fig, df: pd.DataFrame, name: str, *, hovermode: str = "x unified", drill: str | None = None) -> None:
+    """A Plotly chart plus an expander with its data table and CSV download.
+
+    ``drill``: the dimension the traces are values of; a click on a bar or point selects that trace and a
+    link to the value's own view (the pages filtered to it, same period) appears under the chart. A link,
+    not a page switch in place: it loads a fresh page as the table links do (st.switch_page raced the
+    freshness fragment and left a blank page). Such charts hover one trace at a time, so the click selects
+    the trace under the pointer.
+    """
+    drill = drill if drill in DRILL_DIMS else None
+    fig.update_layout(
+        margin={"t": 50, "l": 10, "r": 10, "b": 10}, legend_title_text="", hovermode="closest" if drill else hovermode
+    )
+    key = f"chart-{_slug(name)}"
+    if not drill:
+        st.plotly_chart(fig, width="stretch", key=key)
+    else:
+        event = st.plotly_chart(fig, width="stretch", key=key, on_select="rerun", selection_mode="points")
+        value = clicked(fig, event)
+        what = formats.header(drill).lower()
+        if value is not None and value in known_values(drill):  # never "(other)" or a value outside the scope
+            st.markdown(
+                f":material/open_in_new: [Open the view of {what} **{filters.escape_markdown(value)}**]"
+                f"({filters.link('overview', **{drill: value})})"
+            )
+        else:
+            st.caption(
+                f"Click a bar or point for a link to that {what}'s view (the pages filtered to it, same period)."
+            )
     with st.expander(f"Data: {name}"):
         dataframe(df)
         download(df, name)
@@ -191,7 +232,7 @@ def time_chart(
         end=f.end,
         today=filters.today(),
     )
-    chart(fig, df, title)
+    chart(fig, df, title, drill=dim)
     if partial and kind == "bar":
         st.caption(
             "Hatched, paler bars: a partial period (today is still being collected, or the date range "
@@ -214,4 +255,4 @@ def bar_chart(
         color_dim=color_dim,
         known=known_values(color_dim) if color_dim else (),
     )
-    chart(fig, df, title, hovermode="closest")
+    chart(fig, df, title, hovermode="closest", drill=color_dim)

@@ -64,6 +64,59 @@ def test_ranking_user_opens_that_users_view(server, browser, warehouse):
     view.close()
 
 
+def _drill_from_chart(page, chart_title: str, what: str, trace: int = 0):
+    """Click the first bar of trace ``trace`` in the chart titled ``chart_title``, then the link to that entity's
+    view that appears under the chart; return the page showing that view (links open a new tab)."""
+    chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text=chart_title).first
+    chart.scroll_into_view_if_needed()
+    bar = chart.locator("g.trace.bars").nth(trace).locator("g.point path").first
+    box = bar.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    link = page.get_by_role("link", name=f"Open the view of {what}")
+    link.wait_for(timeout=60_000)
+    with page.context.expect_page(timeout=30_000) as opened:
+        link.click()
+    return opened.value
+
+
+def test_ranking_chart_bar_opens_that_users_view(server, browser, warehouse):
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    page.goto(f"{server}/users_accounts{QUERY}")
+    _settle(page, "Users & accounts")
+    top = warehouse.sql("""SELECT "user", sum(cpu_hours) AS h FROM usage_daily WHERE date BETWEEN '2026-02-01'
+                           AND '2026-03-31' GROUP BY 1 ORDER BY h DESC, 1 LIMIT 1""").iloc[0]["user"]
+    view = _drill_from_chart(page, "Top users by CPU-hours", f"user {top}")  # the top user's bar comes first
+    view.wait_for_url(f"**/overview?**user={top}**", timeout=30_000)
+    _settle(view, "Overview")
+    _assert_no_exception(view, f"Overview of {top} from the chart")
+    jobs = warehouse.one(
+        "SELECT count(*) FROM jobs WHERE \"user\" = ? AND end_date BETWEEN '2026-02-01' AND '2026-03-31'", [top]
+    )
+    view.get_by_test_id("stMetricValue").first.filter(has_text=f"{jobs:,}").wait_for(timeout=60_000)
+    assert "start=2026-02-01" in view.url and "grain=week" in view.url  # the period travels with it
+    page.close()
+    view.close()
+
+
+def test_time_chart_segment_opens_that_clusters_view(server, browser, warehouse):
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    page.goto(f"{server}/{QUERY}")
+    _settle(page, "Overview")
+    chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="CPU-hours per week by cluster").first
+    name = chart.locator("g.legend g.traces").first.text_content().strip()  # the legend's first entry: trace 0
+    view = _drill_from_chart(page, "CPU-hours per week by cluster", f"cluster {name}")
+    view.wait_for_url(f"**/overview?**cluster={name}**", timeout=30_000)
+    _settle(view, "Overview")
+    _assert_no_exception(view, f"Overview of cluster {name} from the chart")
+    jobs = warehouse.one(
+        "SELECT count(*) FROM jobs WHERE cluster = ? AND end_date BETWEEN '2026-02-01' AND '2026-03-31'", [name]
+    )
+    view.get_by_test_id("stMetricValue").first.filter(has_text=f"{jobs:,}").wait_for(timeout=60_000)
+    page.close()
+    view.close()
+
+
 def test_job_row_opens_its_job_page(server, browser, warehouse):
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
     page.goto(f"{server}/jobs{QUERY}")
