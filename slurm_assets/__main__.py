@@ -32,7 +32,7 @@ from slurm_assets import settings
 from slurm_assets.defs.partitions import daily_backfill_policy, daily_partitions
 from slurm_assets.importer import cli as importer_cli
 from slurm_assets.pipeline.cpu_share import threads_for
-from slurm_assets.storage import landing, paths, state, warehouse
+from slurm_assets.storage import fs, landing, paths, state, warehouse
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
 # One planned event per asset for a range run instead of one per asset and day (each is a SQLite
@@ -50,7 +50,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m slurm_assets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     proc = sub.add_parser("process", help="materialize every day with unprocessed drops, then DuckDB")
-    proc.add_argument("--data-dir", type=Path, default=None, help="DATA_DIR (default: $SLURM_USAGE_DATA_DIR or ./data)")
+    proc.add_argument(
+        "--data-dir",
+        default=None,
+        help="DATA_DIR, a folder or s3://bucket/prefix (default: $SLURM_USAGE_DATA_DIR or ./data)",
+    )
     proc.add_argument("--start", help="first UTC day to consider (YYYY-MM-DD)")
     proc.add_argument("--end", help="last UTC day to consider (YYYY-MM-DD, inclusive)")
     proc.add_argument("--force", action="store_true", help="reprocess every day with drops in the range")
@@ -149,7 +153,7 @@ def sweep_leftovers(data_dir: Path) -> None:
         print(f"warning: cannot clean leftovers of killed writers in {data_dir}: {err}", file=sys.stderr)
         return
     if removed:
-        shown = ", ".join(str(p.relative_to(data_dir)) for p in removed[:5])
+        shown = ", ".join(str(p.relative_to(fs.root(data_dir))) for p in removed[:5])
         print(
             f"removed {len(removed)} file(s) left by killed writers (temp files, data without manifest): "
             f"{shown}{' ...' if len(removed) > 5 else ''}",
@@ -290,11 +294,12 @@ def main(argv: list[str] | None = None) -> int:
             if day is not None:
                 paths.check_day(day)
                 settings.check_not_before_first_day([day], f"--start/--end {day}")
-        data_dir = (args.data_dir or settings.data_dir()).resolve()
+        data_dir = fs.resolve(args.data_dir) if args.data_dir else settings.data_dir()
         if args.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        fs.check_root(data_dir)
         return process(data_dir, args.start, args.end, args.force, args.workers)
-    except (paths.InvalidNameError, ValueError) as err:  # FirstDayError included
+    except (paths.InvalidNameError, ValueError, fs.StorageError) as err:  # FirstDayError included
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
 

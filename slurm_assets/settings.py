@@ -1,6 +1,7 @@
 """The only reader of the process environment. Values are read on call, never at import."""
 
 import datetime as dt
+import hashlib
 import ipaddress
 import logging
 import os
@@ -192,6 +193,24 @@ def dagster_ui_url() -> str:
 
 
 DASHBOARD_CACHE_ENV = "SLURM_USAGE_DASHBOARD_CACHE_DIR"
+
+
+LOCAL_DIR_ENV = "SLURM_USAGE_LOCAL_DIR"
+
+
+def remote_local_dir(data_root: str) -> Path:
+    """The local folder of an ``s3://`` data root's files that must be on local disk: the DuckDB file (DuckDB
+    writes a file in place, which S3 cannot hold) and the SSH trust-on-first-use keys (paramiko reads a file).
+
+    Env ``SLURM_USAGE_LOCAL_DIR``; default ``$XDG_CACHE_HOME/slurm-usage-history/<sha of the root>``. The
+    DuckDB file holds only views over the Parquet objects: where it is missing, ``process`` and the
+    ``warehouse_duckdb`` step rebuild it on whichever host runs them.
+    """
+    value = os.environ.get(LOCAL_DIR_ENV, "").strip()
+    if value:
+        return Path(value).resolve()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(base) / "slurm-usage-history" / hashlib.sha256(data_root.encode()).hexdigest()[:16]
 
 
 def dashboard_cache_dir() -> Path | None:

@@ -12,19 +12,21 @@ import dagster as dg
 from slurm_assets import settings
 from slurm_assets.pull import clusters as cluster_config
 from slurm_assets.pull import ssh
+from slurm_assets.storage import fs
 
 # The agent ships in the repository next to the package (agent/, one file).
 DEFAULT_AGENT = Path(__file__).resolve().parents[2] / "agent" / "slurm-usage-history-exporter.py"
 
 
 class StorageResource(dg.ConfigurableResource):
-    """Where the landing zone, warehouse Parquet and DuckDB file live; empty = ``SLURM_USAGE_DATA_DIR``."""
+    """Where the landing zone, warehouse Parquet and DuckDB file live (a folder or ``s3://bucket/prefix``);
+    empty = ``SLURM_USAGE_DATA_DIR``."""
 
     data_dir: str = ""
     duckdb_threads: int = 0  # DuckDB threads of the run's steps; 0 = decided per run (defs/threads.py)
 
     def path(self) -> Path:
-        return Path(self.data_dir).resolve() if self.data_dir else settings.data_dir()
+        return fs.resolve(self.data_dir) if self.data_dir else settings.data_dir()
 
 
 class SshPullResource(dg.ConfigurableResource):

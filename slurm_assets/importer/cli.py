@@ -17,7 +17,7 @@ from pathlib import Path
 from slurm_assets import settings
 from slurm_assets.importer import sources
 from slurm_assets.sacct import days, parse
-from slurm_assets.storage import landing, paths, text_drops
+from slurm_assets.storage import fs, landing, paths, text_drops
 
 EXIT_OK, EXIT_REFUSED = 0, 2
 AGENT_VERSION = "python -m slurm_assets import"
@@ -45,7 +45,9 @@ def add_arguments(parser) -> None:
         help="sacct --parsable2 logs (plain or gzip) or the seed system's jobs_<year>.parquet",
     )
     parser.add_argument(
-        "--data-dir", type=Path, default=None, help="DATA_DIR (default: $SLURM_USAGE_DATA_DIR or ./data)"
+        "--data-dir",
+        default=None,
+        help="DATA_DIR, a folder or s3://bucket/prefix (default: $SLURM_USAGE_DATA_DIR or ./data)",
     )
     parser.add_argument("--cluster", required=True, help="the cluster the files belong to")
     parser.add_argument(
@@ -59,9 +61,10 @@ def run(args) -> int:
     """Import every file; print progress per file and a summary; return the exit code."""
     try:
         cluster = paths.check_cluster_name(args.cluster)
-        data_dir = (args.data_dir or settings.data_dir()).resolve()
+        data_dir = fs.resolve(args.data_dir) if args.data_dir else settings.data_dir()
         settings.first_day()
-    except (paths.InvalidNameError, ValueError) as err:
+        fs.check_root(data_dir)
+    except (paths.InvalidNameError, ValueError, fs.StorageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_REFUSED
     fields = [f for f in args.fields.split(",")] if args.fields else None

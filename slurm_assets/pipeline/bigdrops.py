@@ -13,7 +13,6 @@ those steps' MaxRSS and TotalCPU.
 """
 
 import datetime as dt
-import gzip
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pyarrow.compute as pc
 from slurm_assets import settings
 from slurm_assets.sacct import chunks, dedupe, parse
 from slurm_assets.sacct.fields import JOBS_SCHEMA, QUARANTINE_SCHEMA, ParsedDrop
+from slurm_assets.storage import fs
 
 # Drops over this much text are parsed in pieces (the batch budget: smaller ones are parsed whole, with others).
 BIG_DROP_BYTES = 64 * 2**20
@@ -65,7 +65,7 @@ def parse_big_drop(
     waiting: list[pa.Table] = []
     unfinished: list[pa.Table] = []
     quarantine = _Quarantine(cluster, day, drop_id)
-    with gzip.open(data_path, "rb") as stream:
+    with fs.open_gzip(data_path) as stream:
         for piece, header_no, first_body in chunks.iter_chunks(stream, chunk_bytes):
             pieces, size = pieces + 1, size + len(piece)
             parsed = parse.parse_sacct_texts([(piece, cluster, drop_id, day)], threads)[0]

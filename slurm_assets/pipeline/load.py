@@ -5,7 +5,6 @@ loaded with an ``error`` instead of text: the day step quarantines it and goes o
 """
 
 import datetime as dt
-import gzip
 import hashlib
 import itertools
 import zlib
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from slurm_assets.pipeline import bigdrops
 from slurm_assets.sacct import limits
-from slurm_assets.storage import landing, state
+from slurm_assets.storage import fs, landing, state
 
 # A run's days are parsed (and apportioned) in batches this big: DuckDB's fixed cost per call is paid once
 # per batch instead of once per day, and memory stays bounded (issue 7, bench/README.md).
@@ -81,11 +80,11 @@ def load_drop(ref: landing.DropRef) -> LoadedDrop:
         return LoadedDrop(ref.cluster, ref.day, ref.drop_id, {}, None, error, fingerprint)
     try:
         big = bigdrops.big_drop_bytes()
-        with gzip.open(ref.data_path, "rb") as fh:
+        with fs.open_gzip(ref.data_path) as fh:
             text = fh.read(big + 1)
         if len(text) > big:  # never held whole: the sha256 streamed, the text parsed in pieces (bigdrops.py)
             text = None
-            with open(ref.data_path, "rb") as gz:
+            with fs.open_binary(ref.data_path) as gz:
                 digest = landing.digest_gzip_text(gz, limits.MAX_DROP_TEXT_BYTES).sha256
         else:
             digest = hashlib.sha256(text).hexdigest()

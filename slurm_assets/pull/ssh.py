@@ -22,7 +22,7 @@ from pathlib import Path
 import paramiko
 
 from slurm_assets.pull.clusters import ClusterConfig
-from slurm_assets.storage import landing
+from slurm_assets.storage import landing, paths
 
 MAX_TEXT_BYTES = 4 * 1024 * 1024 * 1024
 TOFU_FILE = "ssh_known_hosts"  # under DATA_DIR/state/: host keys recorded on first use
@@ -73,7 +73,8 @@ def agent_command(cfg: ClusterConfig, start_date: str, end_date: str) -> str:
 
 
 def tofu_path(data_dir: Path) -> Path:
-    return Path(data_dir) / "state" / TOFU_FILE
+    """``DATA_DIR/state/ssh_known_hosts``; on local disk for an ``s3://`` root (``paths.local_dir``: per host)."""
+    return paths.local_dir(data_dir) / "state" / TOFU_FILE
 
 
 class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):

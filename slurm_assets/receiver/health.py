@@ -4,9 +4,10 @@ import datetime as dt
 import errno
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
-from slurm_assets.storage import paths
+from slurm_assets.storage import fs, paths
 
 
 def _iso(ts: float) -> str:
@@ -16,6 +17,8 @@ def _iso(ts: float) -> str:
 def check_writable(data_dir: Path) -> str | None:
     """None if a file can be created (and removed) in the landing zone, else the reason."""
     root = paths.landing_root(data_dir)
+    if fs.is_remote(root):
+        return _check_remote_writable(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".health-", dir=root)
@@ -23,6 +26,19 @@ def check_writable(data_dir: Path) -> str | None:
         os.unlink(name)
     except OSError as err:
         return f"landing zone is not writable ({errno.errorcode.get(err.errno or 0, err.errno)})"
+    return None
+
+
+def _check_remote_writable(root) -> str | None:
+    probe = root / f".health-{uuid.uuid4().hex}"
+    try:
+        fs.check_root(root)
+        fs.put_bytes(probe, b"")
+        probe.unlink(missing_ok=True)
+    except fs.StorageError as err:
+        return f"landing zone is not usable: {err}"
+    except Exception as err:  # noqa: BLE001 - botocore errors are not all OSErrors; health must answer
+        return f"landing zone is not writable ({type(err).__name__}: {err})"
     return None
 
 
@@ -35,7 +51,7 @@ def cluster_status(data_dir: Path) -> dict[str, dict[str, str | None]]:
     root = paths.landing_root(data_dir)
     status: dict[str, dict[str, str | None]] = {}
     try:
-        return _scan(root, status)
+        return _scan_remote(root) if fs.is_remote(root) else _scan(root, status)
     except OSError:
         return status  # unreadable landing zone: what was found so far; check_writable reports the cause
 
@@ -64,3 +80,19 @@ def _scan(root: Path, status: dict[str, dict[str, str | None]]) -> dict[str, dic
             "last_drop_at": _iso(last) if last else None,
         }
     return status
+
+
+def _scan_remote(root) -> dict[str, dict[str, str | None]]:
+    """``cluster_status`` on S3 (no folders, no folder mtimes): one listing, the newest object per cluster."""
+    latest: dict[str, tuple[str, float]] = {}
+    for name, info in fs.find(root).items():
+        parts = name.split("/")
+        try:
+            cluster, day = paths.check_cluster_name(parts[0]), paths.check_day(parts[1])
+        except (paths.InvalidNameError, IndexError):
+            continue
+        if len(parts) != 3 or info.get("LastModified") is None:
+            continue
+        seen_day, seen_at = latest.get(cluster, (day, 0.0))
+        latest[cluster] = (max(seen_day, day), max(seen_at, info["LastModified"].timestamp()))
+    return {cluster: {"latest_day": day, "last_drop_at": _iso(at)} for cluster, (day, at) in sorted(latest.items())}

@@ -20,6 +20,7 @@ import datetime as dt
 import errno
 import io
 import json
+import logging
 import os
 import tempfile
 import time
@@ -34,8 +35,10 @@ from slurm_assets import settings
 from slurm_assets.receiver import auth, seed_json
 from slurm_assets.receiver.auth import KeyMatch
 from slurm_assets.settings import ReceiverSettings
-from slurm_assets.storage import landing, paths, text_drops
+from slurm_assets.storage import fs, landing, paths, text_drops
 from slurm_assets.storage.atomic import STALE_AFTER_S
+
+log = logging.getLogger(__name__)
 
 INCOMING_DIR = ".incoming"  # under landing/; never a cluster name (those start with a letter or digit)
 # After a body went over the limit, read (and discard) at most this much more before answering 413,
@@ -91,6 +94,9 @@ def storage_error(err: OSError, where: str) -> IngestError:
             503,
             f"{where}: data dir is not writable ({errno.errorcode.get(err.errno)}); resend later",
         )
+    if err.errno is None:  # object storage (storage/fs.py): the cause is for the operator's log, not the client
+        log.warning("%s: storage error: %s", where, err)
+        return IngestError(503, f"{where}: storage unavailable; resend later")
     return IngestError(
         503,
         f"{where}: storage error ({errno.errorcode.get(err.errno or 0, err.errno)}); resend later",
@@ -98,6 +104,10 @@ def storage_error(err: OSError, where: str) -> IngestError:
 
 
 def incoming_dir(data_dir: Path) -> Path:
+    """Where bodies are spooled: ``landing/.incoming`` (renamed into place), or local temp for an ``s3://`` root
+    (uploaded from there; ``$TMPDIR`` chooses the disk)."""
+    if fs.is_remote(data_dir):
+        return Path(tempfile.gettempdir()) / "slurm-usage-incoming"
     return paths.landing_root(data_dir) / INCOMING_DIR
 
 

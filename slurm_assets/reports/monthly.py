@@ -27,7 +27,7 @@ import duckdb
 import pandas as pd
 
 from slurm_assets.sacct.catalog import REPORT_SPECS
-from slurm_assets.storage import paths
+from slurm_assets.storage import fs, paths
 from slurm_assets.storage.atomic import write_bytes_atomic
 from slurm_assets.storage.warehouse import connect_readonly
 
@@ -67,7 +67,7 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
 
 
 def report_dir(data_dir: Path, month: str) -> Path:
-    return Path(data_dir) / REPORT_SPECS["monthly_reports"].folder / month[:7]
+    return fs.root(data_dir) / REPORT_SPECS["monthly_reports"].folder / month[:7]
 
 
 def file_stem(account: str | None) -> str:
@@ -120,7 +120,7 @@ def build_reports(data_dir: Path, month: str, today: dt.date | None = None) -> l
     """Every report of ``month`` (clusters and accounts with usage in it), figures from the daily tables."""
     first, last = month_bounds(month)
     today = today or dt.datetime.now(dt.UTC).date()
-    con = connect_readonly(Path(data_dir))
+    con = connect_readonly(fs.root(data_dir))
     try:
         found = {name: _split(df) for name, df in _queries(con, first, last).items()}
     finally:

@@ -1,9 +1,12 @@
 """Atomic, durable file writes: temp file in the same folder, fsync, os.replace, fsync the folder.
 
 A reader never sees a half-written file, and once a write function returns the
-bytes survive a crash (DESIGN.md "Storage").
+bytes survive a crash (DESIGN.md "Storage"). On an ``s3://`` data root (``fs.is_remote``) the bytes are
+collected in memory and PUT as one object when the block ends without error: an object appears whole
+or not at all, so there are no temp objects to sweep and nothing to fsync.
 """
 
+import io
 import os
 import tempfile
 import time
@@ -11,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
 from typing import BinaryIO
+
+from slurm_assets.storage import fs
 
 
 def fsync_dir(path: Path) -> None:
@@ -25,6 +30,11 @@ def fsync_dir(path: Path) -> None:
 @contextmanager
 def atomic_writer(target: Path) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``target`` atomically when the block ends without error."""
+    if fs.is_remote(target):
+        buffer = io.BytesIO()
+        yield buffer
+        fs.put_bytes(target, buffer.getvalue())
+        return
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -62,7 +72,10 @@ def sweep_temp_files(folder: Path, older_than_s: float = STALE_AFTER_S) -> list[
     """Remove the temp files directly in ``folder`` not modified for ``older_than_s``; return them.
 
     Only old ones: another process may be writing into the same folder right now.
+    Object storage has no temp objects (``atomic_writer``): nothing to do there.
     """
+    if fs.is_remote(folder):
+        return []
     cutoff = time.time() - older_than_s
     removed = []
     try:

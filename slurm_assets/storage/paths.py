@@ -17,6 +17,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from slurm_assets import settings
 from slurm_assets.storage import fs
 
 CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -112,7 +113,14 @@ def monthly_files(data_dir: Path, table: str) -> list[Path]:
 
 
 def duckdb_path(data_dir: Path) -> Path:
-    return fs.root(data_dir) / DUCKDB_FILE
+    """``DATA_DIR/slurm_usage.duckdb``; for an ``s3://`` root in its local folder (``settings.remote_local_dir``)."""
+    return local_dir(data_dir) / DUCKDB_FILE
+
+
+def local_dir(data_dir: Path) -> Path:
+    """``DATA_DIR`` itself on disk; for an ``s3://`` root the local folder of what must be a local file."""
+    root = fs.root(data_dir)
+    return settings.remote_local_dir(str(root)) if fs.is_remote(root) else root
 
 
 # --- the inverse: what the folder names say (the only place they are parsed) ---------------------------

@@ -6,16 +6,21 @@ The processed days are the one cursor of "which days have new drops": the pipeli
 the landing sensor decide from it (``landing.runs``). The day step records the drops it built each day
 from (``mark_built``); the usage step, the last of a day, makes those days processed (``promote_built``),
 so a run that fails before its usage tables leaves its days to be done again.
+
+On an ``s3://`` data root the files are objects (one PUT each) and the lock is this process's only:
+there is no ``flock`` on S3. Two hosts updating one file at the same instant can lose one's update,
+which costs a day processed again (every step is idempotent), never a wrong table.
 """
 
 import fcntl
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from slurm_assets.storage import landing, paths
+from slurm_assets.storage import fs, landing, paths
 from slurm_assets.storage.atomic import write_bytes_atomic
 
 PROCESSED_FILE = "processed_days.json"
@@ -23,7 +28,7 @@ BUILT_FILE = "built_days.json"
 
 
 def processed_path(data_dir: Path) -> Path:
-    return Path(data_dir) / "state" / PROCESSED_FILE
+    return fs.root(data_dir) / "state" / PROCESSED_FILE
 
 
 def read_processed(data_dir: Path) -> dict[str, str]:
@@ -44,14 +49,15 @@ def mark_built(data_dir: Path, digests: dict[str, str]) -> None:
     """The day step wrote these days' tables from these drops (day -> ``landing.day_digests`` of them)."""
     with _locked(data_dir):
         _write_days(
-            Path(data_dir) / "state" / BUILT_FILE, {**_read_days(Path(data_dir) / "state" / BUILT_FILE), **digests}
+            fs.root(data_dir) / "state" / BUILT_FILE,
+            {**_read_days(fs.root(data_dir) / "state" / BUILT_FILE), **digests},
         )
 
 
 def promote_built(data_dir: Path, days: list[str]) -> None:
     """The usage step finished ``days``: each is processed with the drops its day step was built from."""
     with _locked(data_dir):
-        built = _read_days(Path(data_dir) / "state" / BUILT_FILE)
+        built = _read_days(fs.root(data_dir) / "state" / BUILT_FILE)
         done = {day: built[day] for day in days if day in built}
         if done:
             _write_days(processed_path(data_dir), {**read_processed(data_dir), **done})
@@ -60,10 +66,18 @@ def promote_built(data_dir: Path, days: list[str]) -> None:
 def processed_days(data_dir: Path, listing: list[tuple[str, str, str]]) -> dict[str, str]:
     """The processed days, minus those whose ``drops`` files are gone (a deleted warehouse is rebuilt)."""
     present = {(cluster, day) for cluster, day, _id in listing}
+    if fs.is_remote(data_dir):  # one listing instead of a request per cluster and day
+        built = {paths.cluster_day_of(p) for p in paths.partition_files(data_dir, "drops")}
+        exists = built.__contains__
+    else:
+
+        def exists(cluster_day: tuple[str, str]) -> bool:
+            return paths.partition_file(data_dir, "drops", *cluster_day).exists()
+
     return {
         day: digest
         for day, digest in read_processed(data_dir).items()
-        if all(paths.partition_file(data_dir, "drops", cluster, d).exists() for cluster, d in present if d == day)
+        if all(exists((cluster, d)) for cluster, d in present if d == day)
     }
 
 
@@ -81,9 +95,19 @@ def _write_days(path: Path, days: dict[str, str]) -> None:
 @contextmanager
 def _locked(data_dir: Path) -> Iterator[None]:
     """One writer of the days files at a time (run workers of ``process``, daemon runs side by side)."""
-    folder = Path(data_dir) / "state"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".days.lock", "a+b") as lock:
+    yield from _file_lock(fs.root(data_dir) / "state" / ".days.lock")
+
+
+_PROCESS_LOCK = threading.RLock()  # on S3: the writers of this process (threads of `process --workers`)
+
+
+def _file_lock(lock_path) -> Iterator[None]:
+    if fs.is_remote(lock_path):
+        with _PROCESS_LOCK:
+            yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -94,7 +118,7 @@ QUARANTINED_FILE = "quarantined_drops.json"
 
 
 def quarantined_path(data_dir: Path) -> Path:
-    return Path(data_dir) / "state" / QUARANTINED_FILE
+    return fs.root(data_dir) / "state" / QUARANTINED_FILE
 
 
 def drop_fingerprint(data_path: Path, manifest_path: Path) -> str:
@@ -126,9 +150,7 @@ def read_quarantined(data_dir: Path) -> dict[str, str]:
 def record_quarantined(data_dir: Path, days: list[str], found: dict[str, str]) -> None:
     """Replace the entries of ``days`` with ``found`` (run workers of ``process`` call this side by side: locked)."""
     path = quarantined_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / ".quarantined.lock", "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with contextmanager(_file_lock)(path.parent / ".quarantined.lock"):
         current = read_quarantined(data_dir)
         done = set(days)
         kept = {k: v for k, v in current.items() if k.split("/")[1] not in done}

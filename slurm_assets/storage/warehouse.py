@@ -4,6 +4,10 @@ Parquet is the source of truth. ``register_views`` gives any DuckDB connection
 (the single writer's file, or the dashboard's in-memory read-only one) one view
 per table; a table with no files yet is an empty view with the right columns,
 so queries work on an empty warehouse.
+
+On an ``s3://`` data root each file is one object (``atomic_writer`` PUTs it whole), pyarrow reads through
+the root's fsspec file system, and a connection that reads the views has that file system registered
+(``register_views`` does it: DuckDB here has no httpfs, ``con.register_filesystem`` serves ``s3://``).
 """
 
 import os
@@ -14,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slurm_assets.sacct.catalog import TABLE_SCHEMAS
-from slurm_assets.storage import paths
+from slurm_assets.storage import fs, paths
 from slurm_assets.storage.atomic import STALE_AFTER_S, atomic_writer, sweep_temp_files
 
 
@@ -38,6 +42,8 @@ def _write(target: Path, table: str, rows: pa.Table) -> Path:
 def sweep_stale(data_dir: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
     """Remove temp files a killed writer left anywhere under ``warehouse/`` (hidden, never read); return them."""
     removed: list[Path] = []
+    if fs.is_remote(data_dir):
+        return removed  # no temp objects on S3 (atomic.atomic_writer)
     for folder, _dirs, _files in os.walk(paths.warehouse_root(data_dir)):
         removed += sweep_temp_files(Path(folder), older_than_s)
     return removed
@@ -47,7 +53,14 @@ def read_partition(data_dir: Path, table: str, cluster: str, day: str, columns: 
     """One (table, cluster, day) Parquet file (only ``columns`` if given), or an empty table with the schema."""
     path = paths.partition_file(data_dir, table, cluster, day)
     schema = TABLE_SCHEMAS[table]
-    rows = pq.read_table(path, schema=schema, columns=columns) if path.exists() else schema.empty_table()
+    if fs.is_remote(path):
+        rows = (
+            pq.read_table(fs.key(path), schema=schema, columns=columns, filesystem=path.fs)
+            if path.exists()
+            else schema.empty_table()
+        )
+    else:
+        rows = pq.read_table(path, schema=schema, columns=columns) if path.exists() else schema.empty_table()
     return rows.select(columns) if columns else rows
 
 
@@ -110,7 +123,7 @@ def table_select(data_dir: Path, table: str) -> str:
 
 def view_select(data_dir: Path, table: str) -> str:
     """The SELECT of ``table``'s view: every file's rows; for ``running_jobs`` each cluster's latest snapshot."""
-    select = table_select(Path(data_dir).resolve(), table)
+    select = table_select(fs.resolve(data_dir), table)
     if table == "running_jobs":
         select = (
             f"SELECT * FROM ({select}) r WHERE snapshot_time = "
@@ -121,8 +134,22 @@ def view_select(data_dir: Path, table: str) -> str:
 
 def register_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
     """Create or replace one view per table on ``con``; ``running_jobs`` keeps each cluster's latest snapshot."""
+    register_filesystem(con, data_dir)
     for table in TABLE_SCHEMAS:
         con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {view_select(data_dir, table)}')
+
+
+def register_filesystem(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """Let ``con`` read ``s3://`` paths of a remote data root through its fsspec file system (no-op on disk).
+
+    Any connection that queries the views of a remote root needs this first, the DuckDB file's included
+    (the views are stored, the file system is not)."""
+    root = fs.root(data_dir)
+    if not fs.is_remote(root):
+        return
+    if root.fs.protocol[0] in con.list_filesystems():  # maybe another endpoint's: this root's wins
+        con.unregister_filesystem(root.fs.protocol[0])
+    con.register_filesystem(root.fs)
 
 
 def connect_readonly(data_dir: Path) -> duckdb.DuckDBPyConnection:

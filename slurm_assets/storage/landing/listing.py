@@ -1,11 +1,10 @@
 """Listing the complete drops of the landing zone and reading their text."""
 
-import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from slurm_assets.storage import paths
+from slurm_assets.storage import fs, paths
 from slurm_assets.storage.landing.drop_format import DATA_SUFFIX, MANIFEST_SUFFIX
 
 
@@ -30,6 +29,8 @@ def list_drops(data_dir: Path, day: str | None = None) -> list[DropRef]:
     """
     root = paths.landing_root(data_dir)
     found: list[DropRef] = []
+    if fs.is_remote(root):
+        return _list_remote(root, day)
     if not root.is_dir():
         return found
     day_glob = paths.check_day(day) if day is not None else "*"
@@ -46,7 +47,48 @@ def list_drops(data_dir: Path, day: str | None = None) -> list[DropRef]:
     return sorted(found, key=lambda d: (d.cluster, d.day, d.drop_id))
 
 
+def _list_remote(root, day: str | None) -> list[DropRef]:
+    """``list_drops`` on S3: one listing of ``landing/`` (for one day: of each cluster's day), data + manifest pairs."""
+    if day is None:
+        objects = fs.find(root)
+    else:
+        clusters = [c.name for c in root.iterdir()] if root.exists() else []
+        objects = {
+            f"{c}/{day}/{name}": info
+            for c in clusters
+            if _is_cluster(c)
+            for name, info in fs.find(root / c / paths.check_day(day)).items()
+        }
+    found = []
+    for name in objects:
+        parts = name.split("/")
+        if len(parts) != 3 or not parts[2].endswith(MANIFEST_SUFFIX) or (day is not None and parts[1] != day):
+            continue
+        drop_id = parts[2][: -len(MANIFEST_SUFFIX)]
+        if f"{parts[0]}/{parts[1]}/{drop_id}{DATA_SUFFIX}" not in objects:
+            continue
+        try:
+            cluster, drop_day = paths.check_cluster_name(parts[0]), paths.check_day(parts[1])
+        except paths.InvalidNameError:
+            continue
+        folder = root / cluster / drop_day
+        found.append(
+            DropRef(
+                cluster, drop_day, drop_id, folder / f"{drop_id}{DATA_SUFFIX}", folder / f"{drop_id}{MANIFEST_SUFFIX}"
+            )
+        )
+    return sorted(found, key=lambda d: (d.cluster, d.day, d.drop_id))
+
+
+def _is_cluster(name: str) -> bool:
+    try:
+        paths.check_cluster_name(name)
+    except paths.InvalidNameError:
+        return False
+    return True
+
+
 def read_drop_text(ref: DropRef) -> bytes:
     """The uncompressed sacct text of a drop."""
-    with gzip.open(ref.data_path, "rb") as fh:
+    with fs.open_gzip(ref.data_path) as fh:
         return fh.read()

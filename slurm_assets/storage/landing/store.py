@@ -1,7 +1,8 @@
 """Storing drops in the landing zone (atomically, durably, once) and sweeping what killed writers left.
 
 The manifest is written last (renamed into place after the data, under the cluster's lock),
-so a drop without a manifest is incomplete and is ignored by readers.
+so a drop without a manifest is incomplete and is ignored by readers. On an ``s3://`` data root the
+same happens with two PUTs and a conditional manifest write (``remote.py``).
 """
 
 import fcntl
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from slurm_assets.storage import paths
+from slurm_assets.storage import fs, paths
 from slurm_assets.storage.atomic import STALE_AFTER_S, fsync_dir, sweep_temp_files
 from slurm_assets.storage.landing.drop_format import (
     DATA_SUFFIX,
@@ -24,6 +25,7 @@ from slurm_assets.storage.landing.drop_format import (
     read_stored_manifest,
     validate_manifest,
 )
+from slurm_assets.storage.landing import remote
 
 
 @contextmanager
@@ -70,6 +72,8 @@ def store_drop(data_dir: Path, manifest: dict, gz_source: BinaryIO | bytes | Pat
     The same drop (same cluster, day and sha256) is stored once; a second copy
     answers ``duplicate=True`` and writes nothing.
     """
+    if fs.is_remote(data_dir):
+        return remote.store_drop(data_dir, manifest, gz_source)
     manifest, data_path, stored = _prepare(data_dir, manifest)
     if stored is not None:
         return stored
@@ -95,8 +99,11 @@ def store_drop_file(data_dir: Path, manifest: dict, gz_file: Path) -> tuple[str,
     """Like ``store_drop``, but *move* ``gz_file`` (the gzip data, on the landing zone's file system) into place.
 
     For the receiver's spooled bodies: the spool file is fsynced and renamed, not copied.
-    On a duplicate ``gz_file`` is left where it is (the caller removes it).
+    On a duplicate ``gz_file`` is left where it is (the caller removes it), as on an ``s3://`` data
+    root, where it is uploaded.
     """
+    if fs.is_remote(data_dir):
+        return remote.store_drop(data_dir, manifest, Path(gz_file))
     manifest, data_path, stored = _prepare(data_dir, manifest)
     if stored is not None:
         return stored
@@ -192,6 +199,8 @@ def sweep_stale(data_dir: Path, older_than_s: float = STALE_AFTER_S) -> list[Pat
     progress (which renames data then manifest under that lock) is never cut in two.
     ``landing/.incoming`` is the receiver's (``receiver.ingest.sweep_incoming``).
     """
+    if fs.is_remote(data_dir):
+        return remote.sweep_orphans(data_dir, older_than_s)
     root = paths.landing_root(data_dir)
     removed: list[Path] = []
     cutoff = time.time() - older_than_s
