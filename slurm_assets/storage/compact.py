@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from slurm_assets.sacct import catalog
 from slurm_assets.sacct.catalog import TABLE_SCHEMAS
-from slurm_assets.storage import paths
+from slurm_assets.storage import fs, paths
 from slurm_assets.storage.atomic import atomic_writer
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,10 @@ Stats = dict[str, tuple[int, int]]
 
 def relative(data_dir: Path, path: Path | str) -> str:
     """A warehouse file's name relative to ``warehouse/`` (how compacts name their sources)."""
-    return Path(path).relative_to(paths.warehouse_root(data_dir)).as_posix()
+    path, root = fs.root(path), paths.warehouse_root(data_dir)
+    if fs.is_remote(root):
+        return str(path.relative_to(root))
+    return Path(path).relative_to(root).as_posix()
 
 
 def stats_of(data_dir: Path, files: list[Path]) -> Stats:
@@ -47,7 +50,7 @@ def stats_of(data_dir: Path, files: list[Path]) -> Stats:
     out: Stats = {}
     for p in files:
         try:
-            info = Path(p).stat()
+            info = fs.root(p).stat()
         except FileNotFoundError:  # replaced or removed while we listed
             continue
         out[relative(data_dir, p)] = (info.st_mtime_ns, info.st_size)
@@ -58,7 +61,7 @@ def month_groups(files) -> dict[tuple[str, str], list]:
     """Daily files grouped by (cluster, month ``YYYY-MM``) of their folder names."""
     groups: dict[tuple[str, str], list] = defaultdict(list)
     for f in files:
-        cluster, day = paths.cluster_day_of(Path(f))
+        cluster, day = paths.cluster_day_of(fs.root(f))
         groups[(cluster, day[:7])].append(f)
     return groups
 
@@ -72,7 +75,8 @@ def digest(sources: Stats) -> str:
 def recorded_sources(target: Path) -> Stats | None:
     """The sources a compact was made of; None if there is no readable compact."""
     try:
-        meta = pq.read_metadata(target).metadata or {}
+        with fs.open_binary(target) as fh:
+            meta = pq.read_metadata(fh).metadata or {}
         return {name: tuple(stat) for name, stat in json.loads(meta[SOURCES_KEY]).items()}
     except FileNotFoundError:
         return None
@@ -86,7 +90,8 @@ def write_compact(data_dir: Path, table: str, target: Path, files: list[Path], w
     schema = TABLE_SCHEMAS[table]
     parts = []
     for p in sorted(files):
-        rows = pq.ParquetFile(p).read().select(schema.names).cast(schema)
+        with fs.open_binary(fs.root(p)) as fh:
+            rows = pq.ParquetFile(fh).read().select(schema.names).cast(schema)
         parts.append(rows.append_column(SRC, pa.array([relative(data_dir, p)] * rows.num_rows, pa.string())))
     if stats_of(data_dir, files) != want:
         return False  # a writer replaced a day meanwhile: the next run compacts the new files
