@@ -25,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    parser.add_argument("--data-dir", help="data root (default: $SLURM_USAGE_DATA_DIR or ./data)")
+    parser.add_argument(
+        "--data-dir", help="data root, a folder or s3://bucket/prefix (default: $SLURM_USAGE_DATA_DIR or ./data)"
+    )
     parser.add_argument("--ssl-certfile", help="serve HTTPS with this PEM certificate (chain)")
     parser.add_argument("--ssl-keyfile", help="private key for --ssl-certfile")
     parser.add_argument(
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from slurm_assets.receiver import guard
     from slurm_assets.receiver.app import create_app, runtime
     from slurm_assets.settings import ReceiverSettings
+    from slurm_assets.storage import fs
 
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     log = logging.getLogger("slurm_assets.receiver")
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = ReceiverSettings(**({"data_dir": args.data_dir} if args.data_dir else {}))
         app = create_app(settings)
         rt = runtime(app)
-    except (ValidationError, auth.KeyConfigError) as err:
+        fs.check_root(rt.data_dir)  # an s3:// root: bucket, endpoint and keys checked before serving
+    except (ValidationError, auth.KeyConfigError, fs.StorageError) as err:
         print(f"slurm-usage-receiver: configuration error: {err}", file=sys.stderr)
         return 2
     if not rt.keys:

@@ -143,7 +143,8 @@ def find(folder: DataPath) -> dict[str, dict]:
     relative to ``folder``: one paginated listing instead of a request per file ({} if there is none)."""
     base = key(folder).rstrip("/") + "/"
     try:
-        found = folder.fs.find(base, detail=True)
+        with _as_oserror(folder):
+            found = folder.fs.find(base, detail=True)
     except FileNotFoundError:
         return {}
     return {name[len(base) :]: info for name, info in found.items() if name.startswith(base)}

@@ -4,6 +4,8 @@ jobs: the same files, byte for byte, as the same drops processed on local disk. 
 drop whose manifest object is missing is not counted."""
 
 import gzip
+import os
+import subprocess
 
 import httpx
 import pytest
@@ -13,7 +15,7 @@ from slurm_assets.storage import fs, landing, paths, state, warehouse
 from slurm_assets_tests.defs.conftest import COLLECTED, HISTORY
 from slurm_assets_tests.defs.history import land, manifest_for, render_window
 from slurm_assets_tests.drops import drop_body
-from slurm_assets_tests.receiver.conftest import native_headers, run_receiver
+from slurm_assets_tests.receiver.conftest import RECEIVER_BIN, native_headers, run_receiver
 
 INGEST = "/api/data/ingest"
 DAYS = ("2024-05-01", "2024-05-02")
@@ -97,3 +99,18 @@ def test_process_names_a_missing_bucket(s3_bucket, capsys):
     assert main(["process", "--data-dir", "s3://no-such-bucket/data"]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "bucket 'no-such-bucket' does not exist" in err and "Traceback" not in err
+
+
+def test_receiver_refuses_to_start_on_a_missing_bucket(s3_bucket, tmp_path):
+    proc = subprocess.run(
+        [str(RECEIVER_BIN), "--port", "0", "--data-dir", "s3://no-such-bucket/data"],
+        cwd=tmp_path,
+        env={**os.environ, **s3_bucket.env(), "API_KEYS": "k"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "configuration error: s3://no-such-bucket/data: bucket 'no-such-bucket' does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
