@@ -96,6 +96,8 @@ class Store:
         self.sync_lock = threading.Lock()
         self.reading_files = False  # queries read views over the Parquet files until the copy is in
         self.copier: threading.Thread | None = None
+        self.copy_cursor: duckdb.DuckDBPyConnection | None = None
+        self.stopping = False
 
     def _mirror_folder(self, cache_dir: Path | None) -> Path:
         folder, temporary = mirror.folder_for(cache_dir, local_copy.key_for(self.remote))
@@ -170,6 +172,7 @@ class Store:
                 target=self._copy_behind, args=(listing,), name="dashboard-copy", daemon=True
             )
             self.copier.start()
+            atexit.register(self.stop_copy)
             return con
         _copy_in(con, self.root, listing)
         self._copied(con, listing)
@@ -192,13 +195,15 @@ class Store:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COPY_NICE)
         except (AttributeError, OSError):  # not Linux: the same priority as the pages
             pass
-        cur = self.con.cursor()
+        cur = self.copy_cursor = self.con.cursor()
         try:
             for attempt in range(COPY_ATTEMPTS):
                 try:
                     _copy_in(cur, self.root, listing)
                     break
                 except duckdb.Error as err:  # a file replaced under the copy (a compact superseded): again
+                    if self.stopping:
+                        return
                     log.warning("copying the warehouse in (attempt %d): %s", attempt + 1, err)
                     for table in MEMORY_TABLES:
                         cur.execute(f'DELETE FROM mem."{table}"')
@@ -216,6 +221,13 @@ class Store:
                 self.refresh()  # files written while the copy was made
         finally:
             cur.close()
+
+    def stop_copy(self) -> None:
+        """Interrupt a copy still being made (at exit: a thread killed inside DuckDB aborts the process)."""
+        self.stopping = True
+        if self.copier is not None and self.copier.is_alive() and self.copy_cursor is not None:
+            self.copy_cursor.interrupt()
+            self.copier.join(timeout=10)
 
     def _attach_copy(self, con: duckdb.DuckDBPyConnection) -> dict | None:
         """Attach ``mem``: a working copy on disk, or in memory; return a restored copy's listing (else None)."""
