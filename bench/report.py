@@ -69,6 +69,8 @@ def markdown(result: dict) -> str:
                 "tree_pss_mib",
                 "runs_succeeded",
                 "data_s",
+                "start_lag_s",
+                "daemon_cpu_s",
                 "p95_ms",
                 "queries",
             )

@@ -198,6 +198,8 @@ def ui_backfills(data_dir: Path, days: list[str], scratch: Path, process_row: di
                     "s_per_run": result["s_per_run"],
                     "runs_succeeded": result["runs_succeeded"],
                     "data_s": result["data_s"],
+                    "start_lag_s": result["start_lag_s"],
+                    "daemon_cpu_s": result["daemon_cpu_s"],
                 },
             )
         )

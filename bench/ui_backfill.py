@@ -65,6 +65,12 @@ def start_process(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
         return subprocess.Popen(argv, cwd=wl.ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop_process(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -188,10 +194,12 @@ def run(
         # the product's daemon: dagster-daemon run with a short backfill tick (slurm_assets/daemon.py)
         daemon = start_process([sys.executable, "-m", "slurm_assets", "daemon", "-m", LOCATION], env, log)
         wait_daemon(url, daemon, log)
+        daemon_cpu_before = cpu_seconds(daemon.pid)
         began, began_epoch = time.monotonic(), time.time()  # from the launch, the daemon already up
         backfill_id = launch_backfill(url, days, asset_keys)
         status = wait_backfill(url, backfill_id, daemon, log)
         wall = time.monotonic() - began
+        daemon_cpu = cpu_seconds(daemon.pid) - daemon_cpu_before  # its ticks compete with the runs for the CPUs
         if after is not None and status in ("COMPLETED", "COMPLETED_SUCCESS"):
             after()
     finally:
@@ -201,6 +209,7 @@ def run(
     with _instance_env(extra_env or {}), dg.DagsterInstance.from_config(str(home)) as instance:
         records = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
     result = summary(records, status, wall, began_epoch, backfill_id)
+    result["daemon_cpu_s"] = round(daemon_cpu, 1)
     check_runs(result, log)
     return result
 
@@ -221,6 +230,8 @@ def summary(records: list, status: str | None, wall: float, began_epoch: float, 
         "run_seconds": seconds,
         "s_per_run": round(sum(seconds) / len(seconds), 1) if seconds else None,
         "data_s": round(max(ends) - began_epoch, 1) if ends else None,
+        # from the run's creation (queued) to its start: the queue, the launch and the run process's imports
+        "start_lag_s": sorted(round(r.start_time - r.create_timestamp.timestamp(), 1) for r in records if r.start_time),
         "backfill_id": backfill_id,
         "run_ids": list(statuses),
         "run_statuses": statuses,
