@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from streamlit_app import audit, data, filters, ui
+from streamlit_app import audit, controls, data, filters, ui
 
 f = filters.current()
 st.title("Monthly reports")
@@ -19,8 +19,10 @@ if reports.empty:
 else:
     shown = reports.assign(account=reports["account"].fillna("(whole cluster)"))
     ui.table(shown[["month", "cluster", "account"]], "Monthly reports")  # the list, with its CSV
-    labels = [f"{m} · {c} · {a}" for m, c, a in shown[["month", "cluster", "account"]].itertuples(index=False)]
-    pick = st.selectbox("Report", range(len(labels)), format_func=labels.__getitem__)
+    rows = list(shown[["month", "cluster", "account"]].itertuples(index=False))
+    labels = {"/".join(r): " · ".join(r) for r in rows}  # URL value "2026-03/alpha/acc-b" -> shown label
+    chosen = controls.selectbox(st, "Report", list(labels), format_func=labels.get, key="rep_pick", url="report")
+    pick = list(labels).index(chosen)
     row = reports.iloc[pick]
     for kind, mime in (("pdf", "application/pdf"), ("csv", "text/csv")):
         stem = row[kind].rsplit("/", 1)[-1].rsplit(".", 1)[0]
@@ -31,5 +33,5 @@ else:
             mime=mime,
             key=f"report-{kind}",
             on_click=audit.export,
-            args=(f"report {labels[pick]} ({kind})", 1),
+            args=(f"report {labels[chosen]} ({kind})", 1),
         )
