@@ -151,3 +151,26 @@ def test_open_tab_learns_of_a_newer_data_version(server, browser, copy):
     page.get_by_text("Newer data is available").wait_for(state="detached", timeout=60_000)
     _assert_no_exception(page, "Overview after refresh")
     page.close()
+
+
+def test_csv_download_is_named_after_the_period_with_whole_counts(server, browser, warehouse):
+    """Issue 17 polish: a chart's CSV is named after the table and the period; job counts are integers."""
+    import csv
+    import io
+    from pathlib import Path
+
+    page = browser.new_page(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
+    page.goto(f"{server}/users_accounts{QUERY}&rank=jobs")
+    _settle(page, "Users & accounts")
+    page.get_by_text("Data: Top users by Jobs").first.click()
+    button = page.get_by_role("button", name="Download CSV").first
+    button.wait_for(timeout=60_000)
+    with page.expect_download(timeout=60_000) as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename == "top-users-by-jobs-2026-02-01_2026-03-31.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text())))
+    expected = warehouse.sql("""SELECT "user", sum(jobs_ended) AS jobs FROM usage_daily
+                                WHERE date BETWEEN '2026-02-01' AND '2026-03-31' GROUP BY 1""")
+    assert {r["user"]: r["jobs"] for r in rows} == {u: str(int(j)) for u, j in zip(expected.user, expected.jobs)}
+    page.close()
