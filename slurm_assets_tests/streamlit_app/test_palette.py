@@ -94,3 +94,25 @@ def test_counts_export_as_integers_and_headers_are_human():
     assert formats.number_format("jobs", df["jobs"]) == "%,d"
     assert formats.number_format("cpu_hours", df["cpu_hours"]) == "%,.1f"
     assert formats.styled(df)["user"].tolist() == ["u1", formats.NA]
+
+
+def test_a_click_on_any_trace_of_an_entity_names_that_entity():
+    """Drill-down from a chart: the selected point's trace (a line, its partial-period marker, a bar) -> entity."""
+    from streamlit_app import ui
+
+    df = pd.DataFrame(
+        {
+            "period": pd.to_datetime(["2026-03-30", "2026-03-31"] * 2),
+            "pct": [80.0, 2.0, 50.0, 1.0],
+            "cluster": ["alpha", "alpha", "beta", "beta"],
+        }
+    )
+    fig, _ = charts.time_figure(
+        df, y="pct", title="t", labels={}, color="cluster", color_dim="cluster", known=["alpha", "beta"],
+        kind="line", grain="day", start=D(2026, 3, 30), end=D(2026, 3, 31), today=D(2026, 3, 31),
+    )  # fmt: skip
+    names = [ui.clicked(fig, {"selection": {"points": [{"curve_number": i}]}}) for i in range(len(fig.data))]
+    assert names == ["alpha", "beta", "alpha", "beta"]  # two lines, then their partial markers
+    assert ui.clicked(fig, {"selection": {"points": []}}) is None
+    assert ui.clicked(fig, {"selection": {"points": [{"curve_number": 9}]}}) is None
+    assert ui.clicked(fig, None) is None
