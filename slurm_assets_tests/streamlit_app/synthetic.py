@@ -2,7 +2,7 @@
 
 Written through ``storage.warehouse.write_partition`` with the real table
 schemas, in the layout the pipeline writes (jobs and usage under the job's END
-day, capacity/drops/quarantine per day, one running_jobs snapshot per cluster).
+day, capacity/drops/quarantine per day, one running_jobs snapshot per cluster under ``latest``).
 The usage tables are apportioned here with a simple reference implementation; the
 tests compare the dashboard against direct SQL on these same files, so they do
 not depend on it matching the pipeline's apportioning bit for bit.
@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from slurm_assets.sacct.catalog import TABLE_SCHEMAS
-from slurm_assets.storage.warehouse import write_partition
+from slurm_assets.storage.warehouse import write_partition, write_snapshot
 
 UTC = dt.UTC
 CLUSTERS = ("alpha", "beta", "gamma")
@@ -302,7 +302,10 @@ def build_warehouse(root: Path, *, last_day: dt.date, days: int = 60, per_day: i
                     "snapshot_time": snap,
                 }
             )
-        _write(root, "running_jobs", cluster, last_day, running)
+        # the pipeline's layout: one snapshot file per cluster, replaced in place (cluster=<c>/latest/)
+        write_snapshot(
+            root, "running_jobs", cluster, pa.Table.from_pylist(running, schema=TABLE_SCHEMAS["running_jobs"])
+        )
         _write_associations(root, cluster, first, {"acc-e": "u07"})
         _write_associations(root, cluster, last_day, COORDINATORS[cluster])
     return {"first": first, "last": last_day, "jobs": n_jobs}
