@@ -59,6 +59,7 @@ def _first_page(url: str) -> float:
 def run(cache: Path, scratch: Path) -> list[dict]:
     """One row: the demo's first page, cold (no local copy), beside its 3 s target."""
     from slurm_assets.demo import screenshots as shots
+    from slurm_assets.demo import services
 
     if not Path(shots.CHROMIUM).exists():
         return [
@@ -66,7 +67,7 @@ def run(cache: Path, scratch: Path) -> list[dict]:
         ]
     print("making the demo data (as make demo) ...", flush=True)
     data_dir = _demo_data(cache, scratch)
-    port = shots.free_port()
+    port = services.free_port()
     url = f"http://127.0.0.1:{port}"
     env = os.environ | {
         "SLURM_USAGE_DATA_DIR": str(data_dir),
@@ -74,41 +75,20 @@ def run(cache: Path, scratch: Path) -> list[dict]:
     }
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "streamlit",
-            "run",
-            str(shots.APP),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
+        services.streamlit_argv(port, "127.0.0.1", "--server.fileWatcherType", "none"),
         cwd=wl.ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
     try:
-        if not shots.wait_healthy(url, proc):
+        if not services.wait_answering(f"{url}/_stcore/health", proc, timeout=180.0):
             return [{"scenario": "4 dashboard: demo first page", "met": False, "note": f"FAILED: no answer on {url}"}]
         healthy = time.perf_counter() - started
         page_s = _first_page(url)
         whole = time.perf_counter() - started
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        services.terminate(proc)
     files = sum(1 for _ in (data_dir / "warehouse").rglob("*.parquet"))
     return [
         {

@@ -3,7 +3,6 @@
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 from bench import ui_backfill
 from bench import workload as wl
 from bench.harness import Measurement, measure
+from slurm_assets.demo.services import free_port
 from slurm_assets.storage import paths, state
 
 PY = sys.executable
@@ -75,19 +75,13 @@ def agent(folder: Path, work: wl.Workload, cluster: str, scratch: Path) -> tuple
     return _row("1 agent: extract + gzip drops", _size(folder, work), ours, limit, 1.5, rss_target_mib=100), data_dir
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def receiver(data_dir: Path, scratch: Path, size: str) -> dict:
     """Scenario 2: 4 concurrent clients upload the year's drops vs writing the same bytes with fsync."""
     limit = measure("write+fsync", [PY, "-m", "bench.fsync_write", str(data_dir), str(scratch / "fsync")])
     shutil.rmtree(scratch / "fsync", ignore_errors=True)
     recv_dir = scratch / "receiver-data"
     shutil.rmtree(recv_dir, ignore_errors=True)
-    port = _free_port()
+    port = free_port()
     env = wl.bench_env(scratch, API_KEYS="benchkey")
     server = subprocess.Popen(
         [
@@ -214,12 +208,12 @@ def _ui_backfill(data_dir: Path, days: list[str], work_dir: Path, instance: str)
     _clear_outputs(data_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     if instance == "SQLite":
-        return ui_backfill.run(data_dir, days, _dagster_home(work_dir), work_dir, _free_port())
+        return ui_backfill.run(data_dir, days, _dagster_home(work_dir), work_dir, free_port())
     server = pg.start_server()
     try:
         env = production_home(server, work_dir / "dagster_home", "bench_ui_backfill")
         extra = {k: v for k, v in env.items() if k.startswith("DAGSTER_PG_")}
-        return ui_backfill.run(data_dir, days, work_dir / "dagster_home", work_dir, _free_port(), extra_env=extra)
+        return ui_backfill.run(data_dir, days, work_dir / "dagster_home", work_dir, free_port(), extra_env=extra)
     finally:
         server.stop()
 

@@ -15,15 +15,12 @@ Exit codes: 0 pictures written, 1 a step failed (with the reason), 2 bad argumen
 import argparse
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-APP = REPO_ROOT / "streamlit_app" / "app.py"
+from slurm_assets.demo.services import REPO_ROOT, free_port, streamlit_argv, terminate, wait_answering
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -55,24 +52,6 @@ SETTLED = (  # the app reports its script run state; charts have drawn; no place
 
 def log(msg: str) -> None:
     print(f"[screenshots] {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.3)
-    return False
 
 
 def shoot(url: str, out: Path, query: str) -> None:
@@ -127,42 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     env = os.environ | {"SLURM_USAGE_DATA_DIR": str(data_dir)}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(APP),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
+        streamlit_argv(port, "127.0.0.1", "--server.fileWatcherType", "none"),
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
     try:
-        if not wait_healthy(url, proc):
+        if not wait_answering(f"{url}/_stcore/health", proc, timeout=180.0):
             log(f"the dashboard did not answer on {url}")
             return 1
         end = dt.datetime.now(dt.UTC).date()
         start = end - dt.timedelta(days=args.days - 1)
         shoot(url, args.out, f"range=custom&start={start}&end={end}&grain=day")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
     return 0
 
 

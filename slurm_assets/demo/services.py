@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+STREAMLIT_APP = REPO_ROOT / "streamlit_app" / "app.py"
 STOP_GRACE_S = 15.0
 
 
@@ -87,6 +89,55 @@ def _answers(url: str) -> bool:
             return 200 <= resp.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel just handed out on ``host`` (free now; the caller binds it next)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_answering(url: str, proc: subprocess.Popen, timeout: float) -> bool:
+    """Poll ``url`` until it answers 2xx (True); False as soon as ``proc`` exits or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        if _answers(url):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.3)
+    return False
+
+
+def terminate(proc: subprocess.Popen, grace_s: float = 20.0) -> None:
+    """SIGTERM ``proc``, SIGKILL it if it is still there after ``grace_s``; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def streamlit_argv(port: int, host: str = "127.0.0.1", *extra: str) -> list[str]:
+    """``streamlit run streamlit_app/app.py`` on ``host:port``, headless, no usage statistics, plus ``extra``."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(STREAMLIT_APP),
+        "--server.port",
+        str(port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        *extra,
+    ]
 
 
 LOCATIONS_QUERY = (

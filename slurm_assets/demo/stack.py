@@ -39,11 +39,13 @@ from pathlib import Path
 from slurm_assets import settings
 from slurm_assets.demo.fake_sacct import install_fake_slurm
 from slurm_assets.demo.services import (
+    STREAMLIT_APP,
     Service,
     log,
     port_in_use,
     start,
     stop_all,
+    streamlit_argv,
     tail,
     wait_locations_loaded,
     wait_ready,
@@ -52,7 +54,6 @@ from slurm_assets.storage import landing, paths
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AGENT = REPO_ROOT / "agent" / "slurm-usage-history-exporter.py"
-STREAMLIT_APP = REPO_ROOT / "streamlit_app" / "app.py"
 LOCAL_DAGSTER_YAML = REPO_ROOT / "deploy" / "dagster.local.yaml"
 DEMO_API_KEY = "demo-key"
 
@@ -240,21 +241,7 @@ def plan_services(args: argparse.Namespace, data_dir: Path, env: dict[str, str],
         services.append(
             Service(
                 "streamlit",
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    str(STREAMLIT_APP),
-                    "--server.port",
-                    str(args.streamlit_port),
-                    "--server.address",
-                    host,
-                    "--server.headless",
-                    "true",
-                    "--browser.gatherUsageStats",
-                    "false",
-                ],
+                streamlit_argv(args.streamlit_port, host),
                 f"http://{host}:{args.streamlit_port}/_stcore/health",
                 f"http://{host}:{args.streamlit_port}",
                 env,

@@ -1,6 +1,10 @@
-"""Fixtures for the dashboard tests: a synthetic warehouse, an empty one, AppTest runners, direct SQL."""
+"""Fixtures for the dashboard tests: a synthetic warehouse, an empty one, AppTest runners, direct SQL, and for the
+browser tests ``streamlit run`` on a loopback port and Debian's chromium."""
 
+import contextlib
 import datetime as dt
+import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +14,9 @@ import streamlit as st
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
+from slurm_assets.demo.services import streamlit_argv, terminate, wait_answering
 from slurm_assets.storage.warehouse import connect_readonly
+from slurm_assets_tests.ports import free_port
 from slurm_assets_tests.streamlit_app.synthetic import build_warehouse
 
 APP = Path(__file__).resolve().parents[2] / "streamlit_app" / "app.py"
@@ -134,3 +140,38 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+def require_chromium() -> None:
+    """Skip (with the reason) where Debian's chromium is missing; a failure under CI=true."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing under CI=true: install Debian's chromium (see .ci/run)")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+
+
+@contextlib.contextmanager
+def streamlit_server(root: Path, log: Path, *, port: int | None = None, secrets: Path | None = None, **env: str):
+    """``streamlit run`` of the dashboard over ``root`` on 127.0.0.1: yields its URL, stops it after.
+
+    ``port``: a free one unless given (a secrets file naming the URL needs it first); ``secrets``: a
+    ``secrets.toml`` (``[auth]`` for the login tests); ``env``: extra environment for the server.
+    """
+    require_chromium()
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    extra = ["--server.fileWatcherType", "none"] + (["--secrets.files", str(secrets)] if secrets else [])
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            streamlit_argv(port, "127.0.0.1", *extra),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"SLURM_USAGE_DATA_DIR": str(root)} | env,
+            cwd=APP.parents[1],
+        )
+    try:
+        if not wait_answering(f"{url}/_stcore/health", proc, timeout=120):
+            pytest.fail(f"streamlit did not start on {url}: {log.read_text()[-3000:]}")
+        yield url
+    finally:
+        terminate(proc)

@@ -6,18 +6,11 @@ downloaded), switches a sidebar filter, and saves screenshots to
 test-artifacts/screenshots/. No page may show exception text.
 """
 
-import contextlib
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from slurm_assets_tests.streamlit_app.conftest import APP, CHROMIUM
-from slurm_assets_tests.ports import free_port as _free_port
+from slurm_assets_tests.streamlit_app.conftest import streamlit_server
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PAGES = {
@@ -35,62 +28,6 @@ PAGES = {
 QUERY = "?range=all&grain=week"
 
 pytestmark = pytest.mark.browser
-
-
-@contextlib.contextmanager
-def streamlit_server(root: Path, log: Path, **env):
-    """`streamlit run` of the dashboard over ``root`` on a free loopback port: yields its URL, stops it after."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing under CI=true: install Debian's chromium (see .ci/run)")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    port = _free_port()
-    env = os.environ | {"SLURM_USAGE_DATA_DIR": str(root)} | env
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(APP),
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=APP.parents[1],
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start on {url}: {log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

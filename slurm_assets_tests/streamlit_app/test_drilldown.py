@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from slurm_assets_tests.streamlit_app.test_app import _assert_no_exception, _settle, streamlit_server
+from slurm_assets_tests.streamlit_app.conftest import streamlit_server
+from slurm_assets_tests.streamlit_app.test_app import _assert_no_exception, _settle
 
 pytestmark = pytest.mark.browser
 

@@ -18,14 +18,10 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,7 +29,7 @@ import pytest
 from slurm_assets.reports import monthly
 from slurm_assets_tests.ports import free_port
 from slurm_assets_tests.streamlit_app import login_checks as lc
-from slurm_assets_tests.streamlit_app.conftest import APP, CHROMIUM, Warehouse
+from slurm_assets_tests.streamlit_app.conftest import Warehouse, streamlit_server
 from slurm_assets_tests.streamlit_app.synthetic import USERS, _write_associations
 
 pytestmark = pytest.mark.browser
@@ -60,13 +56,6 @@ LOGINS = {
 COORD_PAIRS = lc.COORD_PAIRS
 MONTHS = ("2026-02", "2026-03")
 FORWARDED = "6.6.6.6, 203.0.113.7"  # the client wrote 6.6.6.6; the proxy appended 203.0.113.7
-
-
-def _require_chromium():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing under CI=true: install Debian's chromium (see .ci/run)")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")
@@ -106,76 +95,30 @@ def login_wh(warehouse, tmp_path_factory) -> Warehouse:
 @pytest.fixture(scope="module")
 def server(login_wh, oidc, tmp_path_factory):
     """``streamlit run`` with [auth] pointing at the provider; stopped at the end."""
-    _require_chromium()
-    warehouse = login_wh
     port, folder = free_port(), tmp_path_factory.mktemp("login")
-    url = f"http://127.0.0.1:{port}"
     secrets = folder / "secrets.toml"
     secrets.write_text(
         "[auth]\n"
-        f'redirect_uri = "{url}/oauth2callback"\n'
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
         'cookie_secret = "test-cookie-secret-0123456789abcdef"\n'
         'client_id = "slurm-usage-dashboard"\n'
         'client_secret = "test-client-secret"\n'
         f'server_metadata_url = "{oidc}/.well-known/openid-configuration"\n'
     )
     audit = folder / "audit.jsonl"
-    env = os.environ | {
-        "SLURM_USAGE_DATA_DIR": str(warehouse.root),
-        "AUTHLIB_INSECURE_TRANSPORT": "1",
-        "SLURM_USAGE_DASHBOARD_ADMIN_GROUP": "hpc-staff",
-        "SLURM_USAGE_DASHBOARD_AUDIT_LOG": str(audit),
+    with streamlit_server(
+        login_wh.root,
+        folder / "server.log",
+        port=port,
+        secrets=secrets,
+        AUTHLIB_INSECURE_TRANSPORT="1",
+        SLURM_USAGE_DASHBOARD_ADMIN_GROUP="hpc-staff",
+        SLURM_USAGE_DASHBOARD_AUDIT_LOG=str(audit),
         # the documented proxy setup (docs/DASHBOARD.md): only loopback's X-Forwarded-For
-        "FORWARDED_ALLOW_IPS": "",
-        "SLURM_USAGE_DASHBOARD_TRUSTED_PROXIES": "127.0.0.1",
-    }
-    log = folder / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(APP),
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-                "--secrets.files",
-                str(secrets),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=APP.parents[1],
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start on {url}: {log.read_text()[-3000:]}")
-            time.sleep(0.3)
+        FORWARDED_ALLOW_IPS="",
+        SLURM_USAGE_DASHBOARD_TRUSTED_PROXIES="127.0.0.1",
+    ) as url:
         yield url, audit
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _login(browser, url: str, sub: str, headers: dict | None = None):
