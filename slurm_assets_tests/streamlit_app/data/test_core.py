@@ -17,7 +17,8 @@ import streamlit as st
 
 from slurm_assets.storage import paths
 from slurm_assets.storage.warehouse import remove_partition, write_partition
-from slurm_assets_tests.defs.history import Job, at, land, render_window
+from slurm_assets_tests.defs.conftest import HISTORY as DEFS_HISTORY
+from slurm_assets_tests.defs.history import at, land, render_window
 from slurm_assets_tests.streamlit_app.conftest import Warehouse
 from slurm_assets_tests.streamlit_app.synthetic import build_warehouse
 from streamlit_app import data
@@ -104,40 +105,7 @@ def test_reads_while_partitions_are_rewritten(tmp_path, monkeypatch):
 
 
 DAY1, DAY2 = "2024-05-01", "2024-05-02"
-HISTORY = [
-    Job(
-        1,
-        "alice",
-        "physics",
-        "cpu",
-        at("2024-05-01T08:00:00"),
-        at("2024-05-01T09:00:00"),
-        at("2024-05-01T11:00:00"),
-        cpus=4,
-    ),
-    Job(
-        2,
-        "bob",
-        "chem",
-        "cpu",
-        at("2024-05-01T21:00:00"),
-        at("2024-05-01T22:00:00"),
-        at("2024-05-02T02:00:00"),
-        cpus=8,
-        state="FAILED",
-    ),
-    Job(
-        3,
-        "alice",
-        "physics",
-        "gpu",
-        at("2024-05-02T10:00:00"),
-        at("2024-05-02T10:30:00"),
-        at("2024-05-02T12:30:00"),
-        cpus=2,
-        gpus=2,
-    ),
-]
+HISTORY = DEFS_HISTORY["alpha"][:3]  # ends 05-01, runs over midnight to 05-02, ends 05-02 with GPUs
 
 
 def _process(data_dir: Path, *args: str) -> subprocess.CompletedProcess:

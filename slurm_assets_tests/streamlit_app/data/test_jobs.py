@@ -4,7 +4,6 @@ direct SQL over all ``jobs`` lists, while reading only the files that can hold t
 import dataclasses
 
 import pytest
-import streamlit as st
 
 from streamlit_app import data
 from streamlit_app.data import jobs as jobs_data
@@ -21,16 +20,6 @@ ORDER = {
     "wait_s": "wait_s DESC NULLS LAST",
     "submit_time": "submit_time DESC NULLS LAST",
 }
-
-
-@pytest.fixture
-def app_data(warehouse, monkeypatch):
-    monkeypatch.setenv("SLURM_USAGE_DATA_DIR", str(warehouse.root))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield warehouse
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def _filters(wh, **kw) -> data.Filters:

@@ -11,23 +11,12 @@ import io
 
 import pandas as pd
 import pytest
-import streamlit as st
 
 from slurm_assets_tests.streamlit_app.synthetic import USERS
 from streamlit_app import data
 from streamlit_app.data.scope import people_condition
 
 COORD_PAIRS = {("alpha", "acc-b"), ("alpha", "acc-c"), ("beta", "acc-b"), ("beta", "acc-c")}
-
-
-@pytest.fixture
-def scoped(warehouse, monkeypatch):
-    monkeypatch.setenv("SLURM_USAGE_DATA_DIR", str(warehouse.root))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield warehouse
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def _f(wh, scope, **kw) -> data.Filters:
@@ -42,7 +31,7 @@ def _direct_where(scope: data.Scope) -> tuple[str, list]:
     return "(" + " OR ".join(ors) + ")", [scope.user] + [x for pair in scope.accounts for x in pair]
 
 
-def test_roles_come_from_the_latest_associations(scoped):
+def test_roles_come_from_the_latest_associations(app_data):
     coord = data.viewer_scope("u05", admin=False, site_totals=False)
     assert (coord.role, set(coord.accounts)) == ("coordinator", COORD_PAIRS)  # sub-account included, per cluster
     assert data.viewer_scope("u07", admin=False, site_totals=False).role == "user"  # older snapshot only
@@ -52,8 +41,8 @@ def test_roles_come_from_the_latest_associations(scoped):
 
 
 @pytest.mark.parametrize("who", ["u01", "u05", "admin"])
-def test_figures_equal_direct_sql_over_the_scope(scoped, who):
-    wh = scoped
+def test_figures_equal_direct_sql_over_the_scope(app_data, who):
+    wh = app_data
     scope = data.ADMIN_SCOPE if who == "admin" else data.viewer_scope(who, admin=False, site_totals=False)
     cond, params = _direct_where(scope)
     f = _f(wh, scope)
@@ -96,8 +85,8 @@ def test_figures_equal_direct_sql_over_the_scope(scoped, who):
     assert set(top["user"]) <= set(options["user"])
 
 
-def test_a_filter_naming_someone_else_shows_nothing(scoped):
-    wh = scoped
+def test_a_filter_naming_someone_else_shows_nothing(app_data):
+    wh = app_data
     me = data.viewer_scope("u01", admin=False, site_totals=False)
     other = next(u for u in USERS if u != "u01" and USERS[u] != USERS["u01"])
     for f in (_f(wh, me, users=(other,)), _f(wh, me, accounts=(USERS[other],))):
@@ -112,8 +101,8 @@ def test_a_filter_naming_someone_else_shows_nothing(scoped):
     assert people_condition(data.NOBODY_SCOPE) == ("false", ())
 
 
-def test_quarantine_is_for_admins_and_site_totals_need_the_setting(scoped):
-    wh = scoped
+def test_quarantine_is_for_admins_and_site_totals_need_the_setting(app_data):
+    wh = app_data
     me = data.viewer_scope("u01", admin=False, site_totals=False)
     assert data.quarantine_rows(_f(wh, me)).empty and data.quarantine_summary(_f(wh, me)).empty
     assert data.quarantined_drops(_f(wh, me)).empty
