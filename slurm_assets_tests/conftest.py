@@ -106,9 +106,10 @@ def why_testbed_cannot_run() -> str | None:
     return None
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str, what: str = "the SLURM testbed") -> None:
+    """Skip with ``reason`` where the machine cannot run ``what``; under ``CI=true`` that is a failure."""
     if in_ci():
-        pytest.fail(f"CI=true but the SLURM testbed cannot run: {reason}", pytrace=False)
+        pytest.fail(f"CI=true but {what} cannot run: {reason}", pytrace=False)
     pytest.skip(reason)
 
 
@@ -324,9 +325,7 @@ def postgres_server() -> Iterator[pg.PostgresServer]:
     """
     reason = pg.why_postgres_cannot_run()
     if reason:
-        if in_ci():
-            pytest.fail(f"CI=true but PostgreSQL cannot run: {reason}", pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail(reason, "PostgreSQL")
     server = pg.start_server()
     try:
         yield server
@@ -342,9 +341,7 @@ def moto_server() -> Iterator[s3.MotoServer]:
     """
     reason = s3.why_moto_cannot_run()
     if reason:
-        if in_ci():
-            pytest.fail(f"CI=true but the moto S3 server cannot run: {reason}", pytrace=False)
-        pytest.skip(reason)
+        skip_or_fail(reason, "the moto S3 server")
     server = s3.start_server()
     try:
         yield server

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from slurm_assets.demo.services import terminate
 from slurm_assets_tests.ports import free_port
+from slurm_assets_tests.receiver.conftest import self_signed_cert
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT_DIR = REPO / "agent"
@@ -205,12 +207,7 @@ class Receiver:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc, 15)
         self.proc = None
         if getattr(self, "_log", None):
             self._log.close()
@@ -243,3 +240,9 @@ def receiver_factory(tmp_path):
 @pytest.fixture
 def receiver(receiver_factory) -> Receiver:
     return receiver_factory().start()
+
+
+@pytest.fixture
+def self_signed(tmp_path) -> tuple[Path, Path]:
+    """``(cert, key)``: a self-signed certificate for 127.0.0.1 and localhost, for a receiver serving HTTPS."""
+    return self_signed_cert(tmp_path)

@@ -8,7 +8,6 @@ import datetime as dt
 import gzip
 import io
 import json
-import subprocess
 
 import pytest
 
@@ -94,30 +93,8 @@ def test_output_dir_drops_round_trip(agent, slurm_testbed, tmp_path):
     assert set(node["partitions"]) >= set(slurm_testbed.partitions)
 
 
-def test_real_extraction_pushed_over_https_lands_intact(agent, slurm_testbed, receiver_factory, tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+def test_real_extraction_pushed_over_https_lands_intact(agent, slurm_testbed, receiver_factory, self_signed, tmp_path):
+    cert, key = self_signed
     rec = receiver_factory("https", ("--ssl-certfile", str(cert), "--ssl-keyfile", str(key))).start()
     from slurm_assets_tests.agent.conftest import KEY
 

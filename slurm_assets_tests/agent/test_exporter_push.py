@@ -138,34 +138,6 @@ def test_receiver_killed_between_runs_keeps_later_drops(agent, fake_slurm, recei
 # --------------------------------------------------------------------------------------- TLS
 
 
-@pytest.fixture
-def self_signed(tmp_path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
 def test_https_with_self_signed_certificate_needs_ca_bundle(
     agent, fake_slurm, receiver_factory, self_signed, tmp_path, capsys
 ):

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from slurm_assets_tests.drops import HEADER, drop_body, make_drop, sacct_text  # noqa: F401 (re-exported)
+from slurm_assets.demo.services import terminate
 from slurm_assets_tests.ports import free_port
 
 RECEIVER_BIN = Path(sys.executable).parent / "slurm-usage-receiver"
@@ -147,12 +148,7 @@ def run_receiver(
             time.sleep(0.2)
         yield LiveReceiver(url, proc.pid, data_dir, log_path)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, 15)
 
 
 @pytest.fixture(scope="module")
