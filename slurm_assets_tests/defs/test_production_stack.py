@@ -1,7 +1,9 @@
 """The production stack for real: dagster-webserver + dagster-daemon on deploy/dagster.production.yaml (a
 throwaway PostgreSQL), steps on a dask scheduler's workers. A backfill launched over GraphQL as the UI
 does runs every step on the dask workers (not in the daemon's or the run's process), writes the same
-files as ``process``, and the warehouse sensor then refreshes running_jobs and the DuckDB views."""
+files as ``process``, and the warehouse sensor then refreshes running_jobs and the DuckDB views. Once with the
+data roots on local disk, once on ``s3://`` (a moto server): the workers then share nothing but the bucket and
+PostgreSQL, each with a local folder of its own for the DuckDB file (``SLURM_USAGE_LOCAL_DIR``)."""
 
 import os
 import shutil
@@ -13,10 +15,11 @@ import dagster as dg
 import pytest
 
 from bench import ui_backfill
-from slurm_assets.storage import paths
+from slurm_assets.storage import fs, paths, tree
 from slurm_assets_tests.dask_cluster import start_cluster
 from slurm_assets_tests.defs.production import ROOT, production_home
 from slurm_assets_tests.ports import free_port
+from slurm_assets_tests.streamlit_app.s3_warehouse import upload
 
 SENSOR_TIMEOUT_S = 300  # the daemon evaluates run-status sensors every 30 s or so; oversubscribed CPUs
 DAYS = ["2024-05-01", "2024-05-02"]
@@ -24,19 +27,40 @@ FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.Dagster
 
 
 def warehouse_files(data_dir):
-    return {p.relative_to(data_dir).as_posix(): p.read_bytes() for p in sorted(data_dir.glob("warehouse/**/*.parquet"))}
+    """``{path below the root: bytes}`` of every warehouse Parquet file (on disk or in the bucket)."""
+    folder = paths.warehouse_root(data_dir)
+    base = tree.location(folder) + "/"
+    return {f[len(base) :]: fs.root(f).read_bytes() for f in sorted(tree.file_stats(folder, ".parquet"))}
 
 
-@pytest.fixture
-def dask_stack(tmp_path, landed, postgres_server):
+def data_roots(request, tmp_path, landed):
+    """(UI root, process root, extra env of every process): two copies of the landed drops."""
+    if request.param == "disk":
+        ui_data, cli_data = tmp_path / "ui_data", tmp_path / "cli_data"
+        shutil.copytree(landed, ui_data)
+        shutil.copytree(landed, cli_data)
+        return ui_data, cli_data, {}
+    bucket = request.getfixturevalue("s3_bucket")
+    ui_data, cli_data = f"s3://{bucket.name}/ui", f"s3://{bucket.name}/cli"
+    upload(landed, ui_data)
+    upload(landed, cli_data)
+    return ui_data, cli_data, bucket.server.env()
+
+
+@pytest.fixture(params=["disk", "s3"])
+def dask_stack(request, tmp_path, landed, postgres_server):
     """Data roots for the UI and for ``process``, the production env, and 2 dask workers (stopped after)."""
-    ui_data, cli_data = tmp_path / "ui_data", tmp_path / "cli_data"
-    shutil.copytree(landed, ui_data)
-    shutil.copytree(landed, cli_data)
-    env = production_home(postgres_server, tmp_path / "dagster_home", "dask_backfill")
-    pg_env = {k: v for k, v in env.items() if k.startswith("DAGSTER_PG_")}
+    ui_data, cli_data, root_env = data_roots(request, tmp_path, landed)
+    env = production_home(postgres_server, tmp_path / "dagster_home", f"dask_backfill_{request.param}")
+    pg_env = {k: v for k, v in env.items() if k.startswith("DAGSTER_PG_")} | root_env
     # a worker host needs: the code, the instance's database, the data root; its own working directory
-    worker_env = {**env, "PYTHONPATH": str(ROOT), "SLURM_USAGE_DATA_DIR": str(ui_data)}
+    worker_env = {
+        **env,
+        **root_env,
+        "PYTHONPATH": str(ROOT),
+        "SLURM_USAGE_DATA_DIR": str(ui_data),
+        "SLURM_USAGE_LOCAL_DIR": str(tmp_path / "worker-local"),
+    }
     (tmp_path / "worker").mkdir()
     cluster = start_cluster(2, worker_env, tmp_path, cwd=tmp_path / "worker")
     try:
@@ -80,6 +104,7 @@ def test_ui_backfill_runs_steps_on_dask_workers_and_matches_process(dask_stack, 
     assert result["runs"] == 1 and result["runs_succeeded"] == 1
 
     cli_env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # process on a temporary SQLite instance
+    cli_env["SLURM_USAGE_LOCAL_DIR"] = str(tmp / "cli-local")
     proc = subprocess.run(
         [sys.executable, "-m", "slurm_assets", "process", "--data-dir", str(cli_data)],
         cwd=ROOT,
@@ -92,7 +117,8 @@ def test_ui_backfill_runs_steps_on_dask_workers_and_matches_process(dask_stack, 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert warehouse_files(ui_data) == warehouse_files(cli_data) != {}
 
-    assert paths.duckdb_path(ui_data).exists() and list(ui_data.glob("warehouse/running_jobs/**/*.parquet"))
+    monkeypatch.setenv("SLURM_USAGE_LOCAL_DIR", str(tmp / "worker-local"))  # an s3:// root's DuckDB file: the workers'
+    assert paths.duckdb_path(ui_data).exists() and any(f.startswith("running_jobs/") for f in warehouse_files(ui_data))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         assert {r.job_name for r in runs} == {"__ASSET_JOB", "warehouse_job"}
