@@ -12,6 +12,7 @@ import sys
 import time
 
 import dagster as dg
+import pyarrow.parquet as pq
 import pytest
 
 from bench import ui_backfill
@@ -27,10 +28,22 @@ FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.Dagster
 
 
 def warehouse_files(data_dir):
-    """``{path below the root: bytes}`` of every warehouse Parquet file (on disk or in the bucket)."""
+    """``{path below the root: bytes}`` of every warehouse Parquet file (on disk or in the bucket).
+
+    A monthly compact (``_monthly/``, storage/compact.py) is named by the stats (mtimes) of the daily files it
+    was made of, which differ between two runs, and records them: it is keyed by its folder (table, cluster,
+    month) and compared by its rows."""
     folder = paths.warehouse_root(data_dir)
     base = tree.location(folder) + "/"
-    return {f[len(base) :]: fs.root(f).read_bytes() for f in sorted(tree.file_stats(folder, ".parquet"))}
+    out = {}
+    for f in sorted(tree.file_stats(folder, ".parquet")):
+        rel = f[len(base) :]
+        if rel.startswith(paths.MONTHLY_DIR + "/"):
+            with fs.open_binary(fs.root(f)) as fh:
+                out[rel.rsplit("/", 1)[0]] = pq.read_table(fh).replace_schema_metadata(None).to_pylist()
+        else:
+            out[rel] = fs.root(f).read_bytes()
+    return out
 
 
 def data_roots(request, tmp_path, landed):
