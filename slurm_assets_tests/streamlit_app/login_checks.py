@@ -102,6 +102,17 @@ def usage_total(name: str, rows: list[dict]) -> float | None:
     return sum(float(r["cpu_hours"] or 0) for r in rows)
 
 
+# Distributions over fixed buckets every job has (Queue page): their bars count every job of the scope.
+JOB_BUCKETS = ("job_size", "node_count", "wall_time")
+
+
+def jobs_total(name: str, rows: list[dict]) -> int | None:
+    """Jobs counted by a distribution CSV (a bucket column and jobs), else None."""
+    if not rows or len(rows[0]) != 2 or "jobs" not in rows[0] or not set(JOB_BUCKETS) & set(rows[0]):
+        return None
+    return sum(int(r["jobs"] or 0) for r in rows)
+
+
 def job_visible(page, url: str, job: tuple) -> bool:
     """Open the job page of (cluster, job_id_raw, end day) by URL: whether its record is shown."""
     cluster, job_id, day = job

@@ -187,7 +187,7 @@ def test_each_role_sees_exactly_its_scope(server, browser, login_wh, who, sub):
     lc.settled(page)
     # The Overview's job count is the scope's (the other user is not an option: ignored).
     page.get_by_test_id("stMetricValue").first.filter(has_text=f"{jobs:,}").wait_for(timeout=30_000)
-    usage_checked = []
+    figures_checked = []
     for path in PAGES:
         page.goto(f"{url}/{path}{query}")
         lc.settled(page)
@@ -201,11 +201,16 @@ def test_each_role_sees_exactly_its_scope(server, browser, login_wh, who, sub):
             total = lc.usage_total(name, rows)
             if total is not None:  # usage over time: the scope's CPU-hours, all of them
                 assert total == pytest.approx(scope.cpu_hours, rel=1e-9), (path, name)
-                usage_checked.append(f"{path or 'overview'}/{name}")
+                figures_checked.append(f"{path or 'overview'}/{name}")
+            counted = lc.jobs_total(name, rows)
+            if counted is not None:  # a distribution of every job: the scope's job count
+                assert counted == jobs, (path, name)
+                figures_checked.append(f"{path}/{name}")
             if name.startswith("monthly-reports"):
                 shown = {(r["month"], r["cluster"], r["account"]) for r in rows}
                 assert shown == _expected_reports(login_wh.root, who), path
-    assert any(x.startswith("overview/") for x in usage_checked), usage_checked
+    assert any(x.startswith("overview/") for x in figures_checked), figures_checked
+    assert sum(x.startswith("queue/") for x in figures_checked) == len(lc.JOB_BUCKETS), figures_checked
     page.goto(f"{url}/reports{query}")
     lc.settled(page)
     if who == "u01":  # no account coordinated, no site totals: no report
