@@ -48,6 +48,9 @@ def relative(data_dir: Path, path: Path | str) -> str:
 def stats_of(data_dir: Path, files: list[Path]) -> Stats:
     """``{relative name: (mtime_ns, size)}`` of the files that exist."""
     out: Stats = {}
+    if files and fs.is_remote(fs.root(files[0])):  # one listing, not a request per file
+        found = fs.stat_all([fs.root(p) for p in files])
+        return {relative(data_dir, p): (info.st_mtime_ns, info.st_size) for p, info in found.items()}
     for p in files:
         try:
             info = fs.root(p).stat()

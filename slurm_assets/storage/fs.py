@@ -28,6 +28,7 @@ from typing import TypeAlias
 from botocore.exceptions import BotoCoreError
 import s3fs
 from upath import UPath
+from upath._stat import UPathStatResult
 from upath.implementations.cloud import S3Path
 
 from slurm_assets import settings
@@ -148,6 +149,39 @@ def find(folder: DataPath) -> dict[str, dict]:
     except FileNotFoundError:
         return {}
     return {name[len(base) :]: info for name, info in found.items() if name.startswith(base)}
+
+
+def stat_all(files: list) -> dict:
+    """``{file: os.stat_result-like}`` of the remote ``files`` that exist, from one listing of their common folder
+    (the same figures as ``UPath.stat``, without a request per file)."""
+    if not files:
+        return {}
+    common = os.path.commonpath([key(f) for f in files])
+    folder = files[0].parent
+    while len(key(folder)) > len(common):
+        folder = folder.parent
+    listing = find(folder)
+    base = key(folder).rstrip("/") + "/"
+    out = {}
+    for f in files:
+        info = listing.get(key(f)[len(base) :])
+        if info is not None:
+            out[f] = UPathStatResult.from_info(info)
+    return out
+
+
+def duckdb_filesystem(root: UPath):
+    """A file system for DuckDB's ``register_filesystem`` that keeps listings for LISTING_TTL_S seconds.
+
+    DuckDB asks for each file's details after globbing; from the glob's own listing these cost no
+    request (without it, one request per file). A new instance per connection: nothing stale at first,
+    and a connection's views see new files at most LISTING_TTL_S late.
+    """
+    options = {**root.storage_options, "use_listings_cache": True, "listings_expiry_time": LISTING_TTL_S}
+    return _FlatS3FileSystem(skip_instance_cache=True, **options)
+
+
+LISTING_TTL_S = 10
 
 
 def check_root(data_dir: DataPath) -> None:

@@ -147,9 +147,10 @@ def register_filesystem(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
     root = fs.root(data_dir)
     if not fs.is_remote(root):
         return
-    if root.fs.protocol[0] in con.list_filesystems():  # maybe another endpoint's: this root's wins
-        con.unregister_filesystem(root.fs.protocol[0])
-    con.register_filesystem(root.fs)
+    duck_fs = fs.duckdb_filesystem(root)
+    if duck_fs.protocol[0] in con.list_filesystems():  # maybe another endpoint's: this root's wins
+        con.unregister_filesystem(duck_fs.protocol[0])
+    con.register_filesystem(duck_fs)
 
 
 def connect_readonly(data_dir: Path) -> duckdb.DuckDBPyConnection:
