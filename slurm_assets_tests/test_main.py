@@ -22,6 +22,7 @@ from slurm_assets.storage import paths, state, warehouse
 from slurm_assets_tests.defs import conftest as defs_conftest
 from slurm_assets_tests.defs.conftest import HISTORY
 from slurm_assets_tests.defs.history import at, land, render_window
+from slurm_assets_tests.warehouse_files import warehouse_files
 
 landed = defs_conftest.landed  # the fixture the asset tests use
 
@@ -129,10 +130,6 @@ def dagster_home(path: Path, monkeypatch) -> Path:
     shutil.copy(Path(__file__).resolve().parents[1] / "deploy" / "dagster.local.yaml", path / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(path))
     return path
-
-
-def warehouse_files(data_dir: Path) -> dict[str, bytes]:
-    return {p.relative_to(data_dir).as_posix(): p.read_bytes() for p in sorted(data_dir.glob("warehouse/**/*.parquet"))}
 
 
 def test_run_span_gives_each_worker_an_even_share():

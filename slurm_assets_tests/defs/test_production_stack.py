@@ -12,38 +12,19 @@ import sys
 import time
 
 import dagster as dg
-import pyarrow.parquet as pq
 import pytest
 
 from bench import ui_backfill
-from slurm_assets.storage import fs, paths, tree
+from slurm_assets.storage import paths
 from slurm_assets_tests.dask_cluster import start_cluster
 from slurm_assets_tests.defs.production import ROOT, production_home
 from slurm_assets_tests.ports import free_port
 from slurm_assets_tests.streamlit_app.s3_warehouse import upload
+from slurm_assets_tests.warehouse_files import warehouse_files
 
 SENSOR_TIMEOUT_S = 300  # the daemon evaluates run-status sensors every 30 s or so; oversubscribed CPUs
 DAYS = ["2024-05-01", "2024-05-02"]
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
-
-
-def warehouse_files(data_dir):
-    """``{path below the root: bytes}`` of every warehouse Parquet file (on disk or in the bucket).
-
-    A monthly compact (``_monthly/``, storage/compact.py) is named by the stats (mtimes) of the daily files it
-    was made of, which differ between two runs, and records them: it is keyed by its folder (table, cluster,
-    month) and compared by its rows."""
-    folder = paths.warehouse_root(data_dir)
-    base = tree.location(folder) + "/"
-    out = {}
-    for f in sorted(tree.file_stats(folder, ".parquet")):
-        rel = f[len(base) :]
-        if rel.startswith(paths.MONTHLY_DIR + "/"):
-            with fs.open_binary(fs.root(f)) as fh:
-                out[rel.rsplit("/", 1)[0]] = pq.read_table(fh).replace_schema_metadata(None).to_pylist()
-        else:
-            out[rel] = fs.root(f).read_bytes()
-    return out
 
 
 def data_roots(request, tmp_path, landed):

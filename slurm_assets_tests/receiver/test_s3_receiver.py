@@ -16,6 +16,7 @@ from slurm_assets_tests.defs.conftest import COLLECTED, HISTORY
 from slurm_assets_tests.defs.history import land, manifest_for, render_window
 from slurm_assets_tests.drops import drop_body
 from slurm_assets_tests.receiver.conftest import RECEIVER_BIN, native_headers, run_receiver
+from slurm_assets_tests.warehouse_files import warehouse_files
 
 INGEST = "/api/data/ingest"
 DAYS = ("2024-05-01", "2024-05-02")
@@ -44,12 +45,6 @@ def push_all(url: str) -> list[dict]:
             assert response.status_code == 200, response.text
             answers.append(response.json())
     return answers
-
-
-def warehouse_files(data_dir) -> dict[str, bytes]:
-    """``{relative key: bytes}`` of every Parquet file under ``warehouse/``."""
-    root = paths.warehouse_root(data_dir)
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.glob("*/cluster=*/*/part-0.parquet")}
 
 
 def test_pushed_drops_land_in_s3_and_process_matches_local_disk(s3_bucket, tmp_path, capsys):
