@@ -7,15 +7,15 @@ the landing sensor decide from it (``landing.runs``). The day step records the d
 from (``mark_built``); the usage step, the last of a day, makes those days processed (``promote_built``),
 so a run that fails before its usage tables leaves its days to be done again.
 
-On an ``s3://`` data root the files are objects (one PUT each) and the lock is this process's only:
-there is no ``flock`` on S3. Two hosts updating one file at the same instant can lose one's update,
-which costs a day processed again (every step is idempotent), never a wrong table.
+On an ``s3://`` data root the files are objects (one PUT each) and there is no ``flock`` on S3: the lock is a
+file in this host's local folder for the root (``paths.local_dir``), so the workers of ``process`` and the
+daemon's runs on one host take turns. Two hosts updating one file at the same instant can lose one's
+update, which costs a day processed again (every step is idempotent), never a wrong table.
 """
 
 import fcntl
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,14 +98,9 @@ def _locked(data_dir: Path) -> Iterator[None]:
     yield from _file_lock(fs.root(data_dir) / "state" / ".days.lock")
 
 
-_PROCESS_LOCK = threading.RLock()  # on S3: the writers of this process (threads of `process --workers`)
-
-
 def _file_lock(lock_path) -> Iterator[None]:
-    if fs.is_remote(lock_path):
-        with _PROCESS_LOCK:
-            yield
-        return
+    if fs.is_remote(lock_path):  # ``<root>/state/<name>``: lock a local file of this host instead
+        lock_path = paths.local_dir(lock_path.parent.parent) / "locks" / lock_path.name
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
