@@ -174,8 +174,15 @@ class Store:
             self.copier.start()
             atexit.register(self.stop_copy)
             return con
-        _copy_in(con, self.root, listing)
-        self._copied(con, listing)
+        try:
+            _copy_in(con, self.root, listing)
+            self._copied(con, listing)
+        except BaseException:  # e.g. a file removed under the copy: the next ``at`` loads again from scratch
+            self.con = None  # (kept, it had no views: every later query failed with "table does not exist")
+            con.close()
+            if self.work is not None:
+                local_copy.discard(self.work)
+            raise
         return con
 
     def _copied(self, cur, listing: dict) -> None:
